@@ -1,0 +1,81 @@
+-- Sessions, their iterations and their event log. Append-only: never edit a landed migration.
+
+CREATE TABLE sessions (
+    id                   INTEGER PRIMARY KEY,
+    name                 TEXT NOT NULL UNIQUE,
+    project              TEXT NOT NULL,
+    branch               TEXT NOT NULL,
+    worktree             TEXT NOT NULL,
+    base_branch          TEXT NOT NULL,
+    base_commit          TEXT NOT NULL,
+    -- queued | running | paused | stopped | completed | failed
+    state                TEXT NOT NULL,
+    stop_reason          TEXT,
+    stop_detail          TEXT,
+    advisor              TEXT NOT NULL,
+    -- The revis.yaml the session runs with, as parsed when it started (JSON).
+    config_json          TEXT NOT NULL,
+    primary_metric       TEXT NOT NULL,
+    minimize             INTEGER NOT NULL,
+    target               REAL,
+    budget_seconds       REAL,
+    max_iterations       INTEGER,
+    max_cost             REAL,
+    active_seconds       REAL NOT NULL DEFAULT 0,
+    llm_usd              REAL NOT NULL DEFAULT 0,
+    -- NULL | 'now' | 'after_run': durable so a stop survives a daemon restart.
+    stop_requested       TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    best_iteration       INTEGER,
+    created_at           TEXT NOT NULL,
+    ended_at             TEXT
+);
+
+CREATE INDEX sessions_project ON sessions (project);
+
+CREATE TABLE iterations (
+    session_id       INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    number           INTEGER NOT NULL,
+    -- prepare | train | collect | advise | apply | commit | done
+    phase            TEXT NOT NULL,
+    -- running | succeeded | failed | interrupted
+    state            TEXT NOT NULL,
+    -- baseline | improved | no_improvement | failed | interrupted
+    outcome          TEXT,
+    attempt          INTEGER NOT NULL DEFAULT 1,
+    -- The iteration whose state this one started from (ratchet).
+    parent           INTEGER,
+    command          TEXT NOT NULL,
+    commit_sha       TEXT,
+    change_summary   TEXT,
+    rationale        TEXT,
+    hypothesis       TEXT,
+    changes_json     TEXT NOT NULL DEFAULT '[]',
+    -- Values of the search-space parameters this iteration ran with.
+    params_json      TEXT NOT NULL DEFAULT '{}',
+    primary_value    REAL,
+    metrics_json     TEXT NOT NULL DEFAULT '{}',
+    warnings_json    TEXT NOT NULL DEFAULT '[]',
+    failure_reason   TEXT,
+    exit_code        INTEGER,
+    run_id           TEXT,
+    -- The advisor's decision made after this iteration, kept so apply can be redone.
+    decision_json    TEXT,
+    -- What apply produced (next command, applied changes), kept so commit can be redone.
+    pending_json     TEXT,
+    started_at       TEXT,
+    ended_at         TEXT,
+    duration_seconds REAL,
+    PRIMARY KEY (session_id, number)
+);
+
+CREATE TABLE events (
+    session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    iteration  INTEGER,
+    message    TEXT NOT NULL,
+    data       TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (session_id, seq)
+);

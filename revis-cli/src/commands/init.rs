@@ -1,0 +1,171 @@
+//! `revis init`: writes revis.yaml through the daemon (InitProject). Non-interactive with
+//! `--yes`; otherwise asks for the missing values with line prompts when stdin is a terminal.
+//! It never writes project files itself.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Args;
+use revis_proto::v1::InitProjectRequest;
+
+use super::{Context, out};
+use crate::error::CliError;
+
+/// Set up revis for this project (writes revis.yaml, adds .revis/ to .gitignore).
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Do not ask anything: take every value from the flags (needs --train and --primary).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Training command, run from the project root, e.g. "python train.py --epochs 5".
+    #[arg(long, value_name = "CMD")]
+    pub train: Option<String>,
+    /// Metric to optimise, as the training run reports it (e.g. val_loss).
+    #[arg(long, value_name = "METRIC")]
+    pub primary: Option<String>,
+    /// Higher values of the primary metric are better (default: lower is better).
+    #[arg(long)]
+    pub maximize: bool,
+    /// Stop a session once the primary metric reaches this value.
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub target: Option<f64>,
+    /// Replace an existing revis.yaml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The three values init cannot guess.
+struct Answers {
+    train: String,
+    primary: String,
+    maximize: bool,
+}
+
+pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
+    let answers = if args.yes {
+        from_flags(&args)?
+    } else if std::io::stdin().is_terminal() {
+        ask(&args)?
+    } else {
+        return Err(CliError::Usage("revis init needs --yes and flags when not interactive".to_string()));
+    };
+    let request = InitProjectRequest {
+        project_dir: ctx.project_dir()?,
+        train: answers.train,
+        primary: answers.primary,
+        maximize: answers.maximize,
+        target: args.target,
+        force: args.force,
+    };
+    let mut conn = ctx.connect().await?;
+    let reply = conn.client.init_project(request).await?.into_inner();
+    for warning in &reply.warnings {
+        eprintln!("warning: {warning}");
+    }
+    out(&format!("Wrote {}\n", reply.config_path))?;
+    if reply.gitignore_updated {
+        out("Added .revis/ to .gitignore\n")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn from_flags(args: &InitArgs) -> Result<Answers, CliError> {
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    match (given(&args.train), given(&args.primary)) {
+        (Some(train), Some(primary)) => Ok(Answers { train, primary, maximize: args.maximize }),
+        _ => Err(CliError::Usage("revis init --yes needs --train CMD and --primary METRIC".into())),
+    }
+}
+
+fn ask(args: &InitArgs) -> Result<Answers, CliError> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut ask_line = |question: &str, default: Option<&str>| -> Result<String, CliError> {
+        loop {
+            let answer = prompt(&mut input, question, default)?;
+            if !answer.is_empty() {
+                return Ok(answer);
+            }
+        }
+    };
+    let train = ask_line("Training command", args.train.as_deref())?;
+    let primary = ask_line("Primary metric", args.primary.as_deref())?;
+    let default_direction = if args.maximize { "max" } else { "min" };
+    let maximize = loop {
+        let answer = ask_line("Minimize or maximize it? [min/max]", Some(default_direction))?;
+        if let Some(maximize) = parse_direction(&answer) {
+            break maximize;
+        }
+    };
+    Ok(Answers { train, primary, maximize })
+}
+
+/// Asks one question on stderr (stdout stays for results); an empty answer takes the default.
+fn prompt(input: &mut impl BufRead, question: &str, default: Option<&str>) -> Result<String, CliError> {
+    let mut stderr = std::io::stderr();
+    let shown = match default {
+        Some(d) if !d.is_empty() => format!("{question} ({d}): "),
+        _ => format!("{question}: "),
+    };
+    stderr
+        .write_all(shown.as_bytes())
+        .and_then(|()| stderr.flush())
+        .map_err(|e| CliError::io("cannot write the prompt", e))?;
+    let mut line = String::new();
+    let read = input.read_line(&mut line).map_err(|e| CliError::io("cannot read the answer", e))?;
+    if read == 0 {
+        return Err(CliError::Usage("revis init was cancelled (end of input)".into()));
+    }
+    let answer = line.trim();
+    Ok(if answer.is_empty() { default.unwrap_or("").to_string() } else { answer.to_string() })
+}
+
+fn parse_direction(answer: &str) -> Option<bool> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "min" | "minimize" | "lower" | "low" => Some(false),
+        "max" | "maximize" | "higher" | "high" => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(train: Option<&str>, primary: Option<&str>) -> InitArgs {
+        InitArgs {
+            yes: true,
+            train: train.map(String::from),
+            primary: primary.map(String::from),
+            maximize: true,
+            target: None,
+            force: false,
+        }
+    }
+
+    #[test]
+    fn yes_needs_train_and_primary() {
+        let ok = from_flags(&args(Some("python train.py"), Some("acc")));
+        assert!(matches!(ok, Ok(Answers { ref train, ref primary, maximize: true })
+            if train == "python train.py" && primary == "acc"));
+        for missing in [args(None, Some("acc")), args(Some("x"), None), args(Some(" "), Some("acc"))] {
+            let err = from_flags(&missing).err();
+            assert_eq!(err.map(|e| e.exit_code()), Some(2));
+        }
+    }
+
+    #[test]
+    fn prompts_take_the_default_on_empty_input_and_fail_on_eof() {
+        let mut input = std::io::Cursor::new("\nval_loss\n");
+        assert_eq!(prompt(&mut input, "q", Some("d")).ok().as_deref(), Some("d"));
+        assert_eq!(prompt(&mut input, "q", None).ok().as_deref(), Some("val_loss"));
+        assert!(prompt(&mut input, "q", None).is_err());
+    }
+
+    #[test]
+    fn direction_answers() {
+        assert_eq!(parse_direction("MAX"), Some(true));
+        assert_eq!(parse_direction("lower"), Some(false));
+        assert_eq!(parse_direction("sideways"), None);
+    }
+}

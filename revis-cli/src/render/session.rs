@@ -1,0 +1,226 @@
+//! Session views: the `status`/`list` table and the `show` header plus iteration table.
+
+use revis_proto::v1::{Budget, Iteration, SessionDetail, SessionSummary, Spend};
+
+use super::color::{Palette, Style, outcome_style, state_style};
+use super::table::{Cell, Table, truncate};
+use super::{time, value};
+
+const CHANGE_WIDTH: usize = 60;
+const COMMIT_WIDTH: usize = 8;
+
+/// `running (train)`, `running (stopping)`, `stopped (budget)`, `queued`.
+pub fn state_text(state: &str, stop_reason: Option<&str>, phase: Option<&str>, stop_requested: bool) -> String {
+    if let Some(reason) = stop_reason.filter(|r| !r.is_empty()) {
+        return format!("{state} ({reason})");
+    }
+    if state == "running" && stop_requested {
+        return format!("{state} (stopping)");
+    }
+    match phase.filter(|p| !p.is_empty()) {
+        Some(phase) if state == "running" => format!("{state} ({phase})"),
+        _ => state.to_string(),
+    }
+}
+
+/// What is left of each limit the session has; `-` when it has none.
+pub fn budget_left(budget: Option<&Budget>, spend: Option<&Spend>, iterations_run: u32) -> String {
+    let Some(budget) = budget else {
+        return "-".to_string();
+    };
+    let spend = spend.copied().unwrap_or_default();
+    let mut parts = Vec::new();
+    if let Some(wall) = budget.wall_seconds {
+        parts.push(time::budget((wall - spend.active_seconds).max(0.0)));
+    }
+    if let Some(max) = budget.max_iterations {
+        let left = max.saturating_sub(iterations_run);
+        parts.push(format!("{left} run{}", if left == 1 { "" } else { "s" }));
+    }
+    if let Some(max_cost) = budget.max_cost {
+        parts.push(value::usd((max_cost - spend.llm_usd).max(0.0)));
+    }
+    if parts.is_empty() { "-".to_string() } else { parts.join(", ") }
+}
+
+fn iter_text(s: &SessionSummary) -> String {
+    match s.budget.as_ref().and_then(|b| b.max_iterations) {
+        Some(max) => format!("{}/{max}", s.iterations_run),
+        None => s.iterations_run.to_string(),
+    }
+}
+
+fn opt_metric(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), value::metric)
+}
+
+/// The table of `status` and `list`.
+pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &Palette) -> String {
+    let mut headers = vec!["NAME", "STATE", "ITER", "BEST", "BASELINE", "ACTIVE", "BUDGET LEFT"];
+    if with_project {
+        headers.push("PROJECT");
+    }
+    let mut table = Table::new(headers).align_right(2).align_right(3).align_right(4).align_right(5);
+    for s in sessions {
+        let state = state_text(&s.state, s.stop_reason.as_deref(), s.phase.as_deref(), s.stop_requested);
+        let best = s
+            .best
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |b| format!("{} (#{})", value::metric(b.value), b.iteration));
+        let active = s.spend.as_ref().map_or(0.0, |sp| sp.active_seconds);
+        let mut row = vec![
+            Cell::styled(s.name.clone(), Some(Style::Bold)),
+            Cell::styled(state, state_style(&s.state)),
+            iter_text(s).into(),
+            best.into(),
+            opt_metric(s.baseline).into(),
+            time::duration(active).into(),
+            budget_left(s.budget.as_ref(), s.spend.as_ref(), s.iterations_run).into(),
+        ];
+        if with_project {
+            row.push(s.project.clone().into());
+        }
+        table.push(row);
+    }
+    table.render(palette)
+}
+
+/// `revis show`: the header, then the iteration table.
+pub fn detail(d: &SessionDetail, palette: &Palette) -> String {
+    let mut out = header(d, palette);
+    out.push('\n');
+    if d.iterations.is_empty() {
+        out.push_str("No iterations yet.\n");
+    } else {
+        out.push_str(&iteration_table(d, palette));
+    }
+    out
+}
+
+fn header(d: &SessionDetail, palette: &Palette) -> String {
+    let state = state_text(&d.state, d.stop_reason.as_deref(), None, d.stop_requested);
+    let mut lines = vec![format!(
+        "{}  {}",
+        palette.paint(Some(Style::Bold), &d.name),
+        palette.paint(state_style(&d.state), &state)
+    )];
+    let mut field = |label: &str, text: String| lines.push(format!("  {label:<10}{text}"));
+
+    let base = match (d.base_branch.as_str(), short_commit(&d.base_commit)) {
+        ("", "") => String::new(),
+        (branch, "") => format!(" (from {branch})"),
+        ("", commit) => format!(" (from {commit})"),
+        (branch, commit) => format!(" (from {branch} @ {commit})"),
+    };
+    field("branch", format!("{}{base}", d.branch));
+    field("worktree", d.worktree.clone());
+    let direction = if d.minimize { "minimize" } else { "maximize" };
+    let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
+    field("metric", format!("{} ({direction}{target})", d.primary_metric));
+    field("result", result_text(d));
+    field("budget", budget_used(d));
+    let spend = d.spend.unwrap_or_default();
+    field("spend", format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd)));
+    if !d.advisor.is_empty() {
+        field("advisor", d.advisor.clone());
+    }
+    if !d.created_at.is_empty() {
+        let ended = d.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e)));
+        let created = time::timestamp(&d.created_at);
+        field("created", format!("{created}{}", ended.unwrap_or_default()));
+    }
+    if d.stop_requested && d.stop_reason.is_none() {
+        field("note", "stops after the current run".to_string());
+    }
+    if d.consecutive_failures > 0 {
+        field("failures", format!("{} in a row", d.consecutive_failures));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+fn result_text(d: &SessionDetail) -> String {
+    match (d.baseline, d.best.as_ref()) {
+        (Some(base), Some(best)) => {
+            let mut notes = Vec::new();
+            if let Some(imp) = value::improvement(base, best.value, d.minimize) {
+                notes.push(imp);
+            }
+            notes.push(format!("#{}", best.iteration));
+            format!("{} → {} ({})", value::metric(base), value::metric(best.value), notes.join(", "))
+        }
+        (None, Some(best)) => format!("best {} (#{})", value::metric(best.value), best.iteration),
+        (Some(base), None) => format!("baseline {}", value::metric(base)),
+        (None, None) => "no result yet".to_string(),
+    }
+}
+
+fn budget_used(d: &SessionDetail) -> String {
+    let Some(budget) = d.budget.as_ref() else {
+        return "none".to_string();
+    };
+    let spend = d.spend.unwrap_or_default();
+    let mut parts = Vec::new();
+    if let Some(wall) = budget.wall_seconds {
+        parts.push(format!("{} of {}", time::duration(spend.active_seconds), time::budget(wall)));
+    }
+    if let Some(max) = budget.max_iterations {
+        parts.push(format!("{} of {max} runs", d.iterations.len()));
+    }
+    if let Some(max_cost) = budget.max_cost {
+        parts.push(format!("{} of {}", value::usd(spend.llm_usd), value::usd(max_cost)));
+    }
+    if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+}
+
+fn short_commit(commit: &str) -> &str {
+    commit.get(..COMMIT_WIDTH).unwrap_or(commit)
+}
+
+fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
+    let headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
+    let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4);
+    let best = d.best.as_ref().map(|b| b.iteration);
+    for it in &d.iterations {
+        let outcome = outcome_text(it);
+        let primary_style = (best == Some(it.number)).then_some(Style::Green);
+        let change = it
+            .change
+            .as_deref()
+            .or(it.hypothesis.as_deref())
+            .map(|c| truncate(c, CHANGE_WIDTH))
+            .unwrap_or_else(|| if it.number == 0 { "(baseline)".into() } else { "-".into() });
+        let duration = it.duration_seconds.map_or_else(|| "-".to_string(), time::duration);
+        let commit = it.commit.as_deref().map_or("-", short_commit).to_string();
+        let detail =
+            it.failure_reason.as_ref().filter(|r| !r.is_empty()).map(|r| Cell::styled(r.clone(), Some(Style::Red)));
+        table.push_with_detail(
+            vec![
+                it.number.to_string().into(),
+                Cell::styled(outcome.clone(), outcome_style(outcome_key(it))),
+                Cell::styled(opt_metric(it.primary), primary_style),
+                change.into(),
+                duration.into(),
+                commit.into(),
+            ],
+            detail,
+        );
+    }
+    table.render(palette)
+}
+
+fn outcome_key(it: &Iteration) -> &str {
+    it.outcome.as_deref().filter(|o| !o.is_empty()).unwrap_or(&it.state)
+}
+
+fn outcome_text(it: &Iteration) -> String {
+    let key = outcome_key(it);
+    match it.phase.as_deref().filter(|p| !p.is_empty()) {
+        Some(phase) if it.state == "running" => format!("{key} ({phase})"),
+        _ => key.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Rendering rules of the session views, checked on plain (colourless) output.
+
+use super::*;
+use revis_proto::v1::Best;
+
+fn summary(name: &str) -> SessionSummary {
+    SessionSummary {
+        name: name.into(),
+        state: "running".into(),
+        project: "/p".into(),
+        primary_metric: "val_loss".into(),
+        minimize: true,
+        best: Some(Best { iteration: 2, value: 0.41 }),
+        baseline: Some(0.5),
+        spend: Some(Spend { active_seconds: 192.0, llm_usd: 0.0 }),
+        budget: Some(Budget { wall_seconds: Some(3600.0), max_iterations: Some(10), max_cost: None }),
+        iterations_run: 3,
+        phase: Some("train".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn state_text_prefers_stop_reason_then_stopping_then_phase() {
+    assert_eq!(state_text("stopped", Some("budget"), None, false), "stopped (budget)");
+    assert_eq!(state_text("running", None, Some("train"), true), "running (stopping)");
+    assert_eq!(state_text("running", None, Some("train"), false), "running (train)");
+    assert_eq!(state_text("queued", None, Some(""), false), "queued");
+}
+
+#[test]
+fn budget_left_lists_each_limit() {
+    let s = summary("a");
+    assert_eq!(budget_left(s.budget.as_ref(), s.spend.as_ref(), 3), "56m 48s, 7 runs");
+    let cost = Budget { wall_seconds: None, max_iterations: Some(3), max_cost: Some(5.0) };
+    let spend = Spend { active_seconds: 0.0, llm_usd: 1.25 };
+    assert_eq!(budget_left(Some(&cost), Some(&spend), 2), "1 run, $3.75");
+    assert_eq!(budget_left(Some(&Budget::default()), None, 0), "-");
+    assert_eq!(budget_left(None, None, 0), "-");
+}
+
+#[test]
+fn summary_table_has_the_documented_columns() {
+    let text = summary_table(&[summary("quick-otter")], false, &Palette::plain());
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split("  ").filter(|c| !c.is_empty()).collect();
+    let header: Vec<&str> = header.iter().map(|c| c.trim()).collect();
+    assert_eq!(header, ["NAME", "STATE", "ITER", "BEST", "BASELINE", "ACTIVE", "BUDGET LEFT"]);
+    let row = lines.next().unwrap_or("");
+    for part in ["quick-otter", "running (train)", "3/10", "0.41 (#2)", "0.5", "3m 12s", "56m 48s, 7 runs"] {
+        assert!(row.contains(part), "{part:?} missing from {row:?}");
+    }
+    assert!(!row.contains("/p"));
+}
+
+#[test]
+fn summary_table_with_all_projects_adds_the_project() {
+    let text = summary_table(&[summary("a")], true, &Palette::plain());
+    assert!(text.lines().next().is_some_and(|h| h.ends_with("PROJECT")));
+    assert!(text.lines().nth(1).is_some_and(|r| r.ends_with("/p")));
+}
+
+fn detail() -> SessionDetail {
+    SessionDetail {
+        name: "quick-otter".into(),
+        state: "completed".into(),
+        stop_reason: Some("target".into()),
+        branch: "revis/quick-otter".into(),
+        worktree: "/p/.revis/worktrees/quick-otter".into(),
+        base_branch: "main".into(),
+        base_commit: "0123456789abcdef".into(),
+        primary_metric: "val_loss".into(),
+        minimize: true,
+        target: Some(0.4),
+        best: Some(Best { iteration: 1, value: 0.4 }),
+        baseline: Some(0.5),
+        spend: Some(Spend { active_seconds: 75.0, llm_usd: 0.0 }),
+        budget: Some(Budget { wall_seconds: Some(14400.0), max_iterations: None, max_cost: None }),
+        advisor: "search".into(),
+        iterations: vec![
+            Iteration {
+                number: 0,
+                state: "succeeded".into(),
+                outcome: Some("baseline".into()),
+                primary: Some(0.5),
+                duration_seconds: Some(30.0),
+                ..Default::default()
+            },
+            Iteration {
+                number: 1,
+                state: "succeeded".into(),
+                outcome: Some("improved".into()),
+                primary: Some(0.4),
+                change: Some("lr: 0.01 → 0.003".into()),
+                commit: Some("abcdef0123456789".into()),
+                duration_seconds: Some(31.0),
+                ..Default::default()
+            },
+            Iteration {
+                number: 2,
+                state: "failed".into(),
+                outcome: Some("failed".into()),
+                change: Some("batch_size: 32 → 64".into()),
+                failure_reason: Some("training exited with code 3".into()),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn show_header_summarises_the_session() {
+    let text = detail_text();
+    let expect = [
+        "quick-otter  completed (target)",
+        "  branch    revis/quick-otter (from main @ 01234567)",
+        "  worktree  /p/.revis/worktrees/quick-otter",
+        "  metric    val_loss (minimize, target 0.4)",
+        "  result    0.5 → 0.4 (20.0% better, #1)",
+        "  budget    1m 15s of 4h",
+        "  spend     1m 15s active, $0.00 LLM",
+    ];
+    for line in expect {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+    }
+}
+
+#[test]
+fn show_lists_iterations_with_failure_reasons_below() {
+    let text = detail_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(head) = lines.iter().position(|l| l.trim_start().starts_with("#  OUTCOME")) else {
+        panic!("no iteration table in\n{text}");
+    };
+    assert!(lines[head + 1].contains("baseline") && lines[head + 1].contains("(baseline)"));
+    assert!(lines[head + 2].contains("improved") && lines[head + 2].contains("abcdef01"));
+    assert!(!lines[head + 2].contains("abcdef012"));
+    assert!(lines[head + 3].contains("failed") && lines[head + 3].contains("batch_size"));
+    assert_eq!(lines[head + 4], "    training exited with code 3");
+}
+
+fn detail_text() -> String {
+    super::detail(&detail(), &Palette::plain())
+}

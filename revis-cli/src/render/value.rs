@@ -1,0 +1,77 @@
+//! Metric values, money and improvements as short text.
+
+/// Five significant digits, trailing zeros dropped; scientific notation for very large or
+/// tiny magnitudes.
+pub fn metric(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    if !(-4..6).contains(&magnitude) {
+        return format!("{v:.3e}");
+    }
+    let decimals = (4 - magnitude).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
+pub fn usd(v: f64) -> String {
+    format!("${v:.2}")
+}
+
+/// Relative improvement of `best` over `baseline` in percent, positive when better in the
+/// metric's direction. None when the baseline is zero (no meaningful ratio).
+pub fn improvement_percent(baseline: f64, best: f64, minimize: bool) -> Option<f64> {
+    if baseline == 0.0 || !baseline.is_finite() || !best.is_finite() {
+        return None;
+    }
+    let gain = if minimize { baseline - best } else { best - baseline };
+    Some(gain / baseline.abs() * 100.0)
+}
+
+/// `12.3% better`, `0.4% worse`, `no change`.
+pub fn improvement(baseline: f64, best: f64, minimize: bool) -> Option<String> {
+    let pct = improvement_percent(baseline, best, minimize)?;
+    Some(if pct.abs() < 0.05 {
+        "no change".to_string()
+    } else if pct > 0.0 {
+        format!("{pct:.1}% better")
+    } else {
+        format!("{:.1}% worse", -pct)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_keep_five_significant_digits() {
+        assert_eq!(metric(0.23456789), "0.23457");
+        assert_eq!(metric(0.9), "0.9");
+        assert_eq!(metric(1234.5678), "1234.6");
+        assert_eq!(metric(-2.5), "-2.5");
+        assert_eq!(metric(3.0), "3");
+        assert_eq!(metric(0.0), "0");
+        assert_eq!(metric(1.5e-7), "1.500e-7");
+        assert_eq!(metric(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn improvement_follows_the_metric_direction() {
+        assert_eq!(improvement(0.5, 0.4, true).as_deref(), Some("20.0% better"));
+        assert_eq!(improvement(0.5, 0.4, false).as_deref(), Some("20.0% worse"));
+        assert_eq!(improvement(0.8, 0.9, false).as_deref(), Some("12.5% better"));
+        assert_eq!(improvement(0.8, 0.8, false).as_deref(), Some("no change"));
+        assert_eq!(improvement(0.0, 0.1, true), None);
+    }
+
+    #[test]
+    fn money_has_two_decimals() {
+        assert_eq!(usd(0.1234), "$0.12");
+        assert_eq!(usd(0.0), "$0.00");
+    }
+}

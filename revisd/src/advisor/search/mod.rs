@@ -1,0 +1,176 @@
+//! The built-in offline advisor: proposes values for `search.space` by TPE (default), random
+//! or grid search, learning from every finished iteration. Works with no network and no LLM.
+//!
+//! Proposals are deterministic: the generator is seeded from `search.seed` and the number of
+//! finished iterations, so a resumed session proposes what the uninterrupted one would have.
+//! It never proposes a point that was already evaluated, and it never touches files: turning a
+//! proposal into changes is `changes::changes_for`.
+
+mod grid;
+mod parzen;
+mod random;
+mod rng;
+mod space;
+mod tpe;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::advisor::Observation;
+use crate::config::{Search, SearchStrategy};
+use rng::Rng;
+pub use space::is_int;
+use space::{Space, round_sig, value_key};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SearchError {
+    #[error("search.space is empty: declare at least one parameter")]
+    EmptySpace,
+    #[error("search.space.{param}: {reason}")]
+    BadParam { param: String, reason: String },
+}
+
+/// What the search advisor wants next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proposal {
+    Params { params: IndexMap<String, Value>, rationale: String, hypothesis: String },
+    Exhausted { reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchAdvisor {
+    strategy: SearchStrategy,
+    seed: u64,
+    space: Space,
+}
+
+impl SearchAdvisor {
+    pub fn new(search: &Search) -> Result<Self, SearchError> {
+        Ok(Self { strategy: search.strategy, seed: search.seed, space: Space::new(search)? })
+    }
+
+    pub fn strategy(&self) -> SearchStrategy {
+        self.strategy
+    }
+
+    /// The next point to evaluate. `history` is every finished iteration in order (baseline
+    /// first); `current` holds the parameters of the best state, which the proposal is compared
+    /// against in the rationale.
+    pub fn propose(&self, history: &[Observation], current: &IndexMap<String, Value>, minimize: bool) -> Proposal {
+        let visited: HashSet<String> = history.iter().map(|o| self.space.point_key(&o.params)).collect();
+        let mut rng = Rng::new(self.seed, history.len() as u64);
+        let next = history.last().map_or(0, |o| o.iteration + 1);
+        let best = best_so_far(history, minimize);
+        let direction = if minimize { "lower" } else { "raise" };
+
+        let (params, label, hypothesis) = match self.strategy {
+            SearchStrategy::Grid => {
+                let (params, position, total) = match grid::next(&self.space, &visited) {
+                    Ok(next) => next,
+                    Err(total) => {
+                        return Proposal::Exhausted {
+                            reason: format!("grid search is exhausted: all {total} points were evaluated"),
+                        };
+                    }
+                };
+                let label = format!("Grid point {position} of {total}");
+                (params, label, "Systematic coverage: this grid point has not been run yet.".to_string())
+            }
+            SearchStrategy::Random => {
+                let Some(params) = random::propose(&self.space, &mut rng, &visited) else {
+                    return self.exhausted();
+                };
+                let hypothesis = format!("An unexplored random point may {direction} the metric.");
+                (params, "Random search".to_string(), hypothesis)
+            }
+            SearchStrategy::Tpe => {
+                let startup = tpe::startup_trials(&self.space);
+                let model = if history.len() >= startup {
+                    tpe::propose(&self.space, history, minimize, &mut rng, &visited)
+                } else {
+                    None
+                };
+                match model {
+                    Some(point) => {
+                        let label = format!("TPE, best {} of {} runs as the good group", point.good, point.total);
+                        let hypothesis = format!(
+                            "Values where the best runs cluster, away from the poor ones, should {direction} the metric further."
+                        );
+                        (point.params, label, hypothesis)
+                    }
+                    None => {
+                        let Some(params) = random::propose(&self.space, &mut rng, &visited) else {
+                            return self.exhausted();
+                        };
+                        let label = if history.len() < startup {
+                            format!("TPE warm-up, random draw {} of {}", history.len().max(1), startup - 1)
+                        } else {
+                            "TPE fallback to a random draw".to_string()
+                        };
+                        let hypothesis =
+                            format!("Exploring an untried point gives the model data; it may {direction} the metric.");
+                        (params, label, hypothesis)
+                    }
+                }
+            }
+        };
+        let best_text = match best {
+            Some((value, iteration)) => {
+                format!("best so far {} at iteration {iteration}", round_sig(value, 4))
+            }
+            None => "no successful run yet".to_string(),
+        };
+        let rationale =
+            format!("{label} (iteration {next}): {} — {best_text}", describe(&self.space, &params, current));
+        Proposal::Params { params, rationale, hypothesis }
+    }
+
+    fn exhausted(&self) -> Proposal {
+        let reason = match self.space.finite_size() {
+            Some(size) if size <= space::ENUMERABLE => {
+                format!("all {size} combinations of the search space were evaluated")
+            }
+            _ => "no unevaluated point of the search space could be found".to_string(),
+        };
+        Proposal::Exhausted { reason }
+    }
+}
+
+/// The best primary value and the iteration that reached it.
+fn best_so_far(history: &[Observation], minimize: bool) -> Option<(f64, u32)> {
+    history.iter().filter_map(|o| Some((o.primary.filter(|p| p.is_finite())?, o.iteration))).reduce(|best, o| {
+        let better = if minimize { o.0 < best.0 } else { o.0 > best.0 };
+        if better { o } else { best }
+    })
+}
+
+/// `lr=0.003 (was 0.01), batch_size=64`.
+fn describe(space: &Space, params: &IndexMap<String, Value>, current: &IndexMap<String, Value>) -> String {
+    let parts: Vec<String> = space
+        .dims
+        .iter()
+        .filter_map(|d| {
+            let value = params.get(&d.name)?;
+            let shown = show(value);
+            Some(match current.get(&d.name) {
+                Some(old) if value_key(old) != value_key(value) => {
+                    format!("{}={shown} (was {})", d.name, show(old))
+                }
+                _ => format!("{}={shown}", d.name),
+            })
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

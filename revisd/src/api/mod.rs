@@ -1,0 +1,237 @@
+//! The tonic service: translate requests, call the engine, map errors. Nothing else lives here.
+
+mod convert;
+mod status;
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use revis_proto::v1 as pb;
+use revis_proto::v1::revis_server::Revis;
+use tokio::sync::Notify;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::engine::{Engine, EngineError, LogSource, StartOptions};
+use crate::store::{self, SessionRow};
+
+pub struct RevisService {
+    engine: Engine,
+    shutdown: Arc<Notify>,
+}
+
+impl RevisService {
+    pub fn new(engine: Engine, shutdown: Arc<Notify>) -> Self {
+        Self { engine, shutdown }
+    }
+
+    async fn session(&self, name: &str) -> Result<SessionRow, Status> {
+        if name.is_empty() {
+            return Err(Status::invalid_argument("a session name is required"));
+        }
+        Ok(self.engine.session_by_name(name).await?)
+    }
+
+    async fn summary(&self, session: &SessionRow) -> Result<pb::SessionSummary, Status> {
+        let iterations = store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
+        Ok(convert::summary(session, &iterations))
+    }
+}
+
+fn dir(text: &str) -> Result<PathBuf, Status> {
+    if text.is_empty() {
+        return Err(Status::invalid_argument("project_dir is required"));
+    }
+    Ok(PathBuf::from(text))
+}
+
+type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Revis for RevisService {
+    #[tracing::instrument(skip_all)]
+    async fn hello(&self, request: Request<pb::HelloRequest>) -> Result<Response<pb::HelloReply>, Status> {
+        let req = request.into_inner();
+        tracing::debug!(client = %req.client_version, protocol = req.protocol, "hello");
+        let pool = self.engine.store().pool();
+        let count = |state: &'static str| async move {
+            store::sessions::count_by_state(pool, state).await.map_err(EngineError::from)
+        };
+        let active = count("running").await? + count("queued").await?;
+        let paused = count("paused").await?;
+        Ok(Response::new(pb::HelloReply {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: revis_proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            home: self.engine.home().root().display().to_string(),
+            active_sessions: u32::try_from(active).unwrap_or(u32::MAX),
+            paused_sessions: u32::try_from(paused).unwrap_or(u32::MAX),
+            uptime_seconds: self.engine.uptime().as_secs(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn shutdown(&self, _: Request<pb::ShutdownRequest>) -> Result<Response<pb::ShutdownReply>, Status> {
+        tracing::info!("shutdown requested by a client");
+        self.shutdown.notify_one();
+        Ok(Response::new(pb::ShutdownReply {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn init_project(&self, request: Request<pb::InitProjectRequest>) -> Result<Response<pb::InitProjectReply>, Status> {
+        let req = request.into_inner();
+        let opts = crate::config::template::InitOptions {
+            train: req.train,
+            primary: req.primary,
+            maximize: req.maximize,
+            target: req.target,
+        };
+        let (path, gitignore_updated, warnings) = self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
+        Ok(Response::new(pb::InitProjectReply { config_path: path.display().to_string(), gitignore_updated, warnings }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn validate_config(&self, request: Request<pb::ValidateConfigRequest>) -> Result<Response<pb::ValidateConfigReply>, Status> {
+        let project = crate::engine::project_of(&dir(&request.into_inner().project_dir)?)?;
+        let loaded = crate::engine::load_project_config(&project)?;
+        Ok(Response::new(pb::ValidateConfigReply { config_path: loaded.path.display().to_string(), warnings: loaded.warnings }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn start_loop(&self, request: Request<pb::StartLoopRequest>) -> Result<Response<pb::SessionSummary>, Status> {
+        let req = request.into_inner();
+        let started = self
+            .engine
+            .start_loop(StartOptions {
+                project_dir: dir(&req.project_dir)?,
+                name: Some(req.name).filter(|n| !n.is_empty()),
+                budget: Some(req.budget).filter(|b| !b.is_empty()),
+                max_iterations: req.max_iterations,
+                max_cost: req.max_cost,
+                advisor: Some(req.advisor).filter(|a| !a.is_empty()),
+            })
+            .await?;
+        for warning in &started.warnings {
+            tracing::warn!(session = %started.session.name, "{warning}");
+        }
+        Ok(Response::new(self.summary(&started.session).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> Result<Response<pb::ListSessionsReply>, Status> {
+        let req = request.into_inner();
+        let project = if req.project_dir.is_empty() {
+            None
+        } else {
+            Some(crate::engine::project_of(&PathBuf::from(&req.project_dir))?.display().to_string())
+        };
+        let rows = store::sessions::list(self.engine.store().pool(), project.as_deref(), req.live_only)
+            .await
+            .map_err(EngineError::from)?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            sessions.push(self.summary(row).await?);
+        }
+        Ok(Response::new(pb::ListSessionsReply { sessions }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> Result<Response<pb::SessionDetail>, Status> {
+        let session = self.session(&request.into_inner().name).await?;
+        let iterations = store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
+        Ok(Response::new(convert::detail(&session, &iterations)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn stop_session(&self, request: Request<pb::StopSessionRequest>) -> Result<Response<pb::SessionSummary>, Status> {
+        let req = request.into_inner();
+        let session = if req.name.is_empty() {
+            self.only_live_session(&req.project_dir).await?
+        } else {
+            self.session(&req.name).await?
+        };
+        let session = self.engine.stop(&session, req.after_run).await?;
+        Ok(Response::new(self.summary(&session).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn resume_session(&self, request: Request<pb::ResumeSessionRequest>) -> Result<Response<pb::SessionSummary>, Status> {
+        let req = request.into_inner();
+        let session = self.session(&req.name).await?;
+        let session = self.engine.resume(&session, Some(req.budget.as_str())).await?;
+        Ok(Response::new(self.summary(&session).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_sessions(&self, request: Request<pb::DeleteSessionsRequest>) -> Result<Response<pb::DeleteSessionsReply>, Status> {
+        let req = request.into_inner();
+        // Resolve every name first so a typo deletes nothing.
+        let mut sessions = Vec::with_capacity(req.names.len());
+        for name in &req.names {
+            sessions.push(self.session(name).await?);
+        }
+        let mut deleted = Vec::new();
+        for session in &sessions {
+            self.engine.delete(session, req.keep_branch).await?;
+            deleted.push(session.name.clone());
+        }
+        Ok(Response::new(pb::DeleteSessionsReply { deleted }))
+    }
+
+    type WatchStream = Streamed<pb::Event>;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let req = request.into_inner();
+        let session = self.session(&req.name).await?;
+        let name = session.name.clone();
+        let rx = self.engine.watch(&session, req.after_seq);
+        let stream = ReceiverStream::new(rx).map(move |item| match item {
+            Ok(event) => Ok(convert::event(&name, &event)),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    type LogsStream = Streamed<pb::LogChunk>;
+
+    #[tracing::instrument(skip_all)]
+    async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        let req = request.into_inner();
+        let session = self.session(&req.name).await?;
+        let rx = self.engine.logs(&session, req.iteration, req.follow);
+        let stream = ReceiverStream::new(rx).map(|item| match item {
+            Ok(chunk) => Ok(pb::LogChunk {
+                source: match chunk.source {
+                    LogSource::Event => "event".into(),
+                    LogSource::Train => "train".into(),
+                },
+                iteration: chunk.iteration,
+                text: chunk.text,
+            }),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl RevisService {
+    /// `revis stop` without a name: the project's one live session.
+    async fn only_live_session(&self, project_dir: &str) -> Result<SessionRow, Status> {
+        let project = crate::engine::project_of(&dir(project_dir)?)?.display().to_string();
+        let live = store::sessions::list(self.engine.store().pool(), Some(&project), true)
+            .await
+            .map_err(EngineError::from)?;
+        match live.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Status::failed_precondition(format!("no running session in {project}"))),
+            many => Err(Status::failed_precondition(format!(
+                "several sessions are running in {project}: {}; name one",
+                many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Validating and applying a decision's changes as one unit: every change is planned in memory
+//! first (paths confined, keys found, types checked), and files are written only when all of
+//! them are valid.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::ChangeError;
+use super::args::{ArgValue, read_arg, set_arg};
+use super::config_file::{Format, edit_text, read_text, write_atomically};
+use super::confine::confine;
+use super::render::number_text;
+use crate::advisor::Change;
+
+/// The outcome of [`apply`]: the training command after the changes, and what each one did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub command: String,
+    pub applied: Vec<AppliedChange>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedChange {
+    /// The change as applied (a config value after type coercion, e.g. `64.0` → `64`).
+    pub change: Change,
+    /// The value before: a config value, an argument's value (`true` for a bare flag, `None`
+    /// when absent), or the previous command.
+    pub previous: Option<Value>,
+    /// One line for humans: `optimizer.lr in configs/base.json: 0.01 → 0.003`.
+    pub summary: String,
+}
+
+/// A config file being edited: its real path, current text and whether it changed.
+struct PendingFile {
+    text: String,
+    changed: bool,
+}
+
+/// Apply `changes` to the worktree and to `command`. Nothing is written unless every change
+/// is valid; `Code` changes are refused.
+pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Applied, ChangeError> {
+    let mut files: IndexMap<PathBuf, PendingFile> = IndexMap::new();
+    let mut current = command.to_string();
+    let mut applied = Vec::with_capacity(changes.len());
+    for change in changes {
+        applied.push(match change {
+            Change::ConfigEdit { file, key, value } => {
+                let real = confine(worktree, file)?;
+                let format = Format::of(Path::new(file))?;
+                if !files.contains_key(&real) {
+                    if !real.is_file() {
+                        return Err(ChangeError::MissingFile { path: file.clone() });
+                    }
+                    files.insert(real.clone(), PendingFile { text: read_text(&real)?, changed: false });
+                }
+                let Some(pending) = files.get_mut(&real) else {
+                    return Err(ChangeError::MissingFile { path: file.clone() });
+                };
+                let edit = edit_text(&pending.text, format, Path::new(file), key, value)?;
+                pending.text = edit.text;
+                pending.changed = true;
+                AppliedChange {
+                    summary: format!("{key} in {file}: {} → {}", show(&edit.previous), show(&edit.written)),
+                    change: Change::ConfigEdit { file: file.clone(), key: key.clone(), value: edit.written },
+                    previous: Some(edit.previous),
+                }
+            }
+            Change::Arg { name, value } => {
+                let before = read_arg(&current, name)?;
+                current = set_arg(&current, name, value.as_ref())?;
+                let after = read_arg(&current, name)?;
+                AppliedChange {
+                    summary: format!("{name}: {} → {}", show_arg(before.as_ref()), show_arg(after.as_ref())),
+                    change: change.clone(),
+                    previous: before.map(|v| match v {
+                        ArgValue::Flag => Value::Bool(true),
+                        ArgValue::Value(text) => Value::String(text),
+                    }),
+                }
+            }
+            Change::Command { text } => {
+                let previous = std::mem::replace(&mut current, text.clone());
+                AppliedChange {
+                    summary: format!("command: `{previous}` → `{text}`"),
+                    change: change.clone(),
+                    previous: Some(Value::String(previous)),
+                }
+            }
+            Change::Code { .. } => {
+                return Err(ChangeError::Unsupported { what: "a code change (it goes to a coding agent)".to_string() });
+            }
+        });
+    }
+    for (real, pending) in &files {
+        if pending.changed {
+            write_atomically(real, &pending.text)?;
+        }
+    }
+    Ok(Applied { command: current, applied })
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Number(n) => number_text(n).unwrap_or_else(|| n.to_string()),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn show_arg(value: Option<&ArgValue>) -> String {
+    match value {
+        None => "(absent)".to_string(),
+        Some(ArgValue::Flag) => "(flag)".to_string(),
+        Some(ArgValue::Value(text)) => text.clone(),
+    }
+}

@@ -1,0 +1,340 @@
+//! The revis.yaml schema: plain serde types. Loading, validation and error reporting live in
+//! `load.rs`; this file only says what may be written and what each key defaults to.
+//!
+//! Every struct denies unknown fields so a typo is reported with its line and the closest key.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub entry: Entry,
+    #[serde(default)]
+    pub executor: Executor,
+    pub metrics: Metrics,
+    #[serde(default)]
+    pub guardrails: Guardrails,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub llm: Llm,
+    #[serde(default)]
+    pub coding_agent: CodingAgent,
+    #[serde(default)]
+    pub search: Search,
+    #[serde(default)]
+    pub workspace: Workspace,
+    /// Inert sections of the earlier implementation: accepted with a warning.
+    #[serde(default, skip_serializing)]
+    pub artifacts: Option<serde_norway::Value>,
+    #[serde(default, skip_serializing)]
+    pub github: Option<serde_norway::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Run with `sh -c` in the worktree.
+    pub train: String,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    #[serde(default)]
+    pub env_passthrough: Vec<String>,
+    #[serde(default)]
+    pub smoke: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorType {
+    #[default]
+    Local,
+    Ssh,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Executor {
+    #[serde(default, rename = "type")]
+    pub kind: ExecutorType,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub key_path: Option<String>,
+    #[serde(default)]
+    pub work_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsSourceType {
+    #[default]
+    EvalJson,
+    Wandb,
+    Mlflow,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    #[serde(default)]
+    pub source: MetricsSourceType,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default)]
+    pub tracking_uri: Option<String>,
+    pub primary: String,
+    #[serde(default = "yes")]
+    pub minimize: bool,
+    #[serde(default)]
+    pub target: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrails {
+    #[serde(default = "default_plateau_threshold")]
+    pub plateau_threshold: f64,
+    #[serde(default = "default_plateau_runs")]
+    pub plateau_runs: u32,
+    /// Duration text: 90s, 45m, 1h30m, 2.5h, 1d. Parsed by `config::duration`.
+    #[serde(default = "default_max_run_duration")]
+    pub max_run_duration: String,
+    #[serde(default = "default_retry_budget")]
+    pub retry_budget: u32,
+    #[serde(default = "default_divergence_multiplier")]
+    pub divergence_multiplier: f64,
+    #[serde(default = "yes")]
+    pub nan_detection_enabled: bool,
+    #[serde(default = "yes")]
+    pub divergence_detection_enabled: bool,
+    #[serde(default = "yes")]
+    pub plateau_detection_enabled: bool,
+    /// Baseline runs used to measure the noise floor (1 = no replicates).
+    #[serde(default = "one")]
+    pub replicates: u32,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Self {
+            plateau_threshold: default_plateau_threshold(),
+            plateau_runs: default_plateau_runs(),
+            max_run_duration: default_max_run_duration(),
+            retry_budget: default_retry_budget(),
+            divergence_multiplier: default_divergence_multiplier(),
+            nan_detection_enabled: true,
+            divergence_detection_enabled: true,
+            plateau_detection_enabled: true,
+            replicates: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// `constraints:` with an empty value (written by the earlier implementation) is an empty list.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub constraints: Vec<String>,
+    #[serde(default = "default_history")]
+    pub history: u32,
+    #[serde(default = "default_log_tail_lines")]
+    pub log_tail_lines: u32,
+    #[serde(default = "default_max_agent_iterations")]
+    pub max_agent_iterations: u32,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self {
+            deny: Vec::new(),
+            constraints: Vec::new(),
+            history: default_history(),
+            log_tail_lines: default_log_tail_lines(),
+            max_agent_iterations: default_max_agent_iterations(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Llm {
+    /// provider/model, LiteLLM style; "none" disables the LLM advisor.
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default)]
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub fallback: Vec<String>,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Self {
+            model: default_model(),
+            api_base: None,
+            fallback: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodingAgentType {
+    #[default]
+    Auto,
+    ClaudeCode,
+    Codex,
+    Aider,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CodingAgent {
+    #[serde(default, rename = "type")]
+    pub kind: CodingAgentType,
+    #[serde(default = "yes")]
+    pub auto_handoff: bool,
+    #[serde(default = "yes")]
+    pub verify: bool,
+}
+
+impl Default for CodingAgent {
+    fn default() -> Self {
+        Self {
+            kind: CodingAgentType::Auto,
+            auto_handoff: true,
+            verify: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchStrategy {
+    #[default]
+    Tpe,
+    Random,
+    Grid,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    #[serde(default)]
+    pub strategy: SearchStrategy,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub space: IndexMap<String, SearchParam>,
+}
+
+/// One knob of the search space: where it lives (a config-file key or a CLI argument) and the
+/// values it may take (a numeric range or a list of categorical values).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParam {
+    /// Config file (YAML or JSON) relative to the project root; requires `key`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Dotted key inside `file`, e.g. `optimizer.lr`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// CLI argument of the training command, e.g. `--batch-size`.
+    #[serde(default)]
+    pub arg: Option<String>,
+    #[serde(default)]
+    pub low: Option<f64>,
+    #[serde(default)]
+    pub high: Option<f64>,
+    #[serde(default)]
+    pub log: bool,
+    /// `int` or `float`; by default `int` when both bounds are written as integers.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ParamKind>,
+    /// Grid spacing for numeric ranges (`grid` strategy, and rounding for `int`).
+    #[serde(default)]
+    pub step: Option<f64>,
+    /// Number of grid points for a float range without `step` (default 5).
+    #[serde(default)]
+    pub grid_points: Option<u32>,
+    /// Categorical values (numbers, strings, booleans).
+    #[serde(default)]
+    pub values: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    Int,
+    Float,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkspaceMode {
+    #[default]
+    Worktree,
+    InPlace,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    #[serde(default)]
+    pub mode: WorkspaceMode,
+    #[serde(default)]
+    pub link: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_plateau_threshold() -> f64 {
+    0.01
+}
+fn default_plateau_runs() -> u32 {
+    3
+}
+fn default_max_run_duration() -> String {
+    "24h".to_string()
+}
+fn default_retry_budget() -> u32 {
+    3
+}
+fn default_divergence_multiplier() -> f64 {
+    10.0
+}
+fn default_history() -> u32 {
+    10
+}
+fn default_log_tail_lines() -> u32 {
+    200
+}
+fn default_max_agent_iterations() -> u32 {
+    20
+}
+fn default_model() -> String {
+    "anthropic/claude-sonnet-4-5".to_string()
+}
+
+fn null_as_empty<'de, D>(de: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<Vec<String>>::deserialize(de)?.unwrap_or_default())
+}

@@ -1,0 +1,240 @@
+//! The commented revis.yaml that `revis init` writes: every section present with its defaults
+//! and a one-line reason, so a user can edit rather than look up keys. It must always load
+//! (tested below); user text is written as double-quoted YAML with every special character
+//! escaped. It does not ask questions or write files: the CLI does.
+
+use std::fmt::Write as _;
+
+/// The answers `revis init` collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitOptions {
+    pub train: String,
+    pub primary: String,
+    pub maximize: bool,
+    pub target: Option<f64>,
+}
+
+/// A double-quoted YAML scalar: safe for any text (quotes, `#`, `: `, `$`, newlines, control or
+/// line-separator characters that YAML would otherwise treat specially).
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` as a YAML string: plain when that is unambiguous (`val_loss`, `python train.py`),
+/// double-quoted otherwise (anything with `:`, `#`, quotes, `$`, or that would read as a number,
+/// boolean or null).
+pub fn yaml_string(text: &str) -> String {
+    let safe_chars = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _./=+-,".contains(c));
+    let safe_start = text.starts_with(|c: char| c.is_ascii_alphabetic() || "_./".contains(c));
+    let reads_as_string = !is_number_bool_or_null(text);
+    if safe_chars && safe_start && reads_as_string && text.trim() == text {
+        text.to_string()
+    } else {
+        quote(text)
+    }
+}
+
+/// Scalars a YAML 1.1 or 1.2 reader could type as something other than a string.
+fn is_number_bool_or_null(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let words = ["null", "true", "false", "yes", "no", "on", "off", "y", "n"];
+    words.contains(&lower.as_str()) || lower.starts_with('.') || lower.parse::<f64>().is_ok()
+}
+
+pub fn render_init(opts: &InitOptions) -> String {
+    let target = match opts.target {
+        Some(t) if t.is_finite() => format!(
+            "  target: {t:?}                 # stop the session once this value is reached\n"
+        ),
+        _ => {
+            "  # target: 0.25             # optional: stop the session once this value is reached\n"
+                .to_string()
+        }
+    };
+    format!(
+        r#"# revis.yaml: how Revis runs, measures and changes your training.
+# Every key below shows its default; delete what you do not need.
+
+entry:
+  train: {train}   # run with `sh -c` in the session's worktree
+  env: {{}}                       # extra environment, e.g. {{WANDB_MODE: offline}}
+  env_passthrough: []           # variables copied from the daemon's environment, e.g. [HF_HOME]
+  # smoke: python train.py --max-steps 20   # short run used to verify code changes
+
+executor:
+  type: local                   # local | ssh
+  # host: gpu-box               # ssh: a host or an alias from ~/.ssh/config
+  # user: ubuntu
+  # port: 22
+  # key_path: ~/.ssh/id_ed25519
+  # work_dir: ~/revis-work
+
+metrics:
+  source: eval_json             # eval_json | wandb | mlflow
+  # project: my-project         # wandb project / mlflow experiment
+  # entity: my-team
+  primary: {primary}
+  minimize: {minimize}
+{target}
+guardrails:
+  plateau_threshold: 0.01       # relative improvement that counts as progress
+  plateau_runs: 3               # stop after this many iterations without progress
+  max_run_duration: 24h         # per run: 90s, 45m, 1h30m, 2.5h, 1d
+  retry_budget: 3               # consecutive failed iterations before the session fails
+  divergence_multiplier: 10     # a loss this many times the baseline counts as diverged
+  nan_detection_enabled: true
+  divergence_detection_enabled: true
+  plateau_detection_enabled: true
+  replicates: 1                 # baseline runs used to measure run-to-run noise
+
+context:
+  deny: []                      # globs hidden from the LLM and coding agents, e.g. [".env", "data/**"]
+  constraints: []               # rules the advisor must follow, e.g. ["do not change the eval split"]
+  history: 10                   # iterations shown to the LLM in full
+  log_tail_lines: 200
+  max_agent_iterations: 20      # LLM round-trips per decision
+
+llm:
+  model: anthropic/claude-sonnet-4-5   # provider/model; "none" disables the LLM advisor
+  api_base: null                       # for OpenAI-compatible servers (vLLM, Ollama, ...)
+  fallback: []
+
+coding_agent:
+  type: auto                    # auto | claude-code | codex | aider | none
+  auto_handoff: true            # false: pause and ask before handing off a code change
+  verify: true                  # run entry.smoke after a code change; revert it if that fails
+
+search:                         # the offline advisor's space; also shown to the LLM
+  strategy: tpe                 # tpe | random | grid
+  seed: 0
+  space: {{}}
+  # space:
+  #   lr:         {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}
+  #   batch_size: {{arg: --batch-size, values: [32, 64, 128]}}
+
+workspace:
+  mode: worktree                # worktree | in-place
+  link: []                      # extra entries linked into the worktree, e.g. [data, .venv]
+"#,
+        train = yaml_string(&opts.train),
+        primary = yaml_string(&opts.primary),
+        minimize = !opts.maximize,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{ConfigError, load_str};
+
+    fn opts(train: &str) -> InitOptions {
+        InitOptions {
+            train: train.into(),
+            primary: "val_loss".into(),
+            maximize: false,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn rendered_file_loads_with_the_answers_given() -> Result<(), ConfigError> {
+        let text = render_init(&InitOptions {
+            train: "python train.py --config configs/base.yaml".into(),
+            primary: "eval/accuracy".into(),
+            maximize: true,
+            target: Some(0.9),
+        });
+        let loaded = load_str(&text, Path::new("revis.yaml"))?;
+        assert_eq!(
+            loaded.config.entry.train,
+            "python train.py --config configs/base.yaml"
+        );
+        assert_eq!(loaded.config.metrics.primary, "eval/accuracy");
+        assert!(!loaded.config.metrics.minimize);
+        assert_eq!(loaded.config.metrics.target, Some(0.9));
+        assert!(loaded.config.search.space.is_empty());
+        assert!(loaded.warnings.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn tricky_commands_round_trip_exactly() -> Result<(), ConfigError> {
+        for train in [
+            r#"python train.py --name "run #1" --tag 'a: b' --out $HOME/x"#,
+            "sh -c \"echo \\\"hi\\\"\" # not a comment",
+            "- looks like a list: {and: a map} [x] & *alias !tag %dir @at `tick`",
+            "tab\there\nnewline and unicode \u{2028} é",
+        ] {
+            let loaded = load_str(&render_init(&opts(train)), Path::new("revis.yaml"))?;
+            assert_eq!(loaded.config.entry.train, train);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn plain_strings_stay_plain_and_ambiguous_ones_are_quoted() {
+        assert_eq!(yaml_string("val_loss"), "val_loss");
+        assert_eq!(
+            yaml_string("python train.py --config a.yaml"),
+            "python train.py --config a.yaml"
+        );
+        for ambiguous in [
+            "yes", "No", "null", "1e5", ".inf", "a: b", "x #y", "-x", " pad", "$HOME", "",
+        ] {
+            assert!(yaml_string(ambiguous).starts_with('"'), "{ambiguous}");
+        }
+    }
+
+    #[test]
+    fn metric_names_that_look_like_other_types_round_trip() -> Result<(), ConfigError> {
+        for primary in ["true", "2024", "null", "eval/acc", "loss: total"] {
+            let mut o = opts("python train.py");
+            o.primary = primary.into();
+            let loaded = load_str(&render_init(&o), Path::new("revis.yaml"))?;
+            assert_eq!(loaded.config.metrics.primary, primary);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn target_is_written_only_when_given_and_finite() -> Result<(), ConfigError> {
+        let mut o = opts("python train.py");
+        o.target = Some(1e-5);
+        assert_eq!(
+            load_str(&render_init(&o), Path::new("r.yaml"))?
+                .config
+                .metrics
+                .target,
+            Some(1e-5)
+        );
+        o.target = Some(f64::NAN);
+        assert_eq!(
+            load_str(&render_init(&o), Path::new("r.yaml"))?
+                .config
+                .metrics
+                .target,
+            None
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,843 @@
+//! The session actor: the one task that advances a session. Each step reads the latest
+//! iteration's phase from the store, does the phase's work, and records the transition (with
+//! its event) in one transaction, so a daemon killed at any point resumes at the phase it was
+//! in: a run still alive in tmux is waited for again, a finished one is collected, an advice or
+//! apply step is redone, and a commit is looked up by its trailer before it is made.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::advisor::search::{Proposal, SearchAdvisor};
+use crate::advisor::{Action, Decision, Observation};
+use crate::config::Config;
+use crate::exec::{RunOutcome, RunSpec, RunStatus};
+use crate::metrics::{self, Assessment, MetricsSource, RunContext};
+use crate::store::{self, EventRow, IterationRow, NewEvent, NewIteration, SessionRow, Tx};
+use crate::{changes, workspace};
+
+use super::lifecycle::{blocking, short};
+use super::{Engine, EngineError, Result, rules};
+
+/// Grace between SIGTERM and SIGKILL when a run is stopped.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How often active time is flushed to the store during a long run.
+const ACTIVE_FLUSH: Duration = Duration::from_secs(30);
+
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// What `apply` produced, kept on the iteration so `commit` can be redone after a crash.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    command: String,
+    parent: u32,
+    summaries: Vec<String>,
+    changes: Vec<crate::advisor::Change>,
+    params: IndexMap<String, serde_json::Value>,
+}
+
+pub(super) async fn run(engine: Engine, id: i64, wake: Arc<Notify>) {
+    let mut actor = match Actor::load(engine.clone(), id, wake).await {
+        Ok(actor) => actor,
+        Err(e) => {
+            tracing::error!(session_id = id, error = %e, "cannot start the session's actor");
+            fail_session(&engine, id, &e.to_string()).await;
+            return;
+        }
+    };
+    if let Err(e) = actor.drive().await {
+        tracing::error!(session = %actor.name, error = %e, "session failed with an internal error");
+        fail_session(&engine, id, &e.to_string()).await;
+    }
+}
+
+/// Last resort: records an internal error as the session's end so it never hangs as "running".
+async fn fail_session(engine: &Engine, id: i64, reason: &str) {
+    let result: Result<()> = async {
+        let mut tx = engine.store().begin().await?;
+        store::sessions::set_state(&mut tx, id, "failed", Some("error"), Some(reason)).await?;
+        let event = store::events::append(
+            &mut tx,
+            id,
+            NewEvent::new("session_ended", None, format!("session failed: {reason}"))
+                .with_data(serde_json::json!({"final_state": "failed", "stop_reason": "error", "detail": reason})),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(e.to_string()))?;
+        engine.bus().publish(event);
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(session_id = id, error = %e, "could not record the session's failure");
+    }
+}
+
+struct Actor {
+    engine: Engine,
+    id: i64,
+    name: String,
+    config: Config,
+    max_run: Duration,
+    worktree: PathBuf,
+    project: PathBuf,
+    branch: String,
+    wake: Arc<Notify>,
+    /// Active time not yet written to the store.
+    since: Instant,
+    metrics: Box<dyn MetricsSource>,
+}
+
+impl Actor {
+    async fn load(engine: Engine, id: i64, wake: Arc<Notify>) -> Result<Self> {
+        let session = engine.reload(id).await?;
+        let config: Config = serde_json::from_str(&session.config_json)
+            .map_err(|e| EngineError::Internal(format!("stored config of session '{}' is unreadable: {e}", session.name)))?;
+        let max_run = crate::config::duration::parse_duration(&config.guardrails.max_run_duration)
+            .map_err(|e| EngineError::Internal(format!("guardrails.max_run_duration: {e}")))?;
+        let metrics: Box<dyn MetricsSource> = match config.metrics.source {
+            crate::config::MetricsSourceType::EvalJson => Box::new(metrics::EvalJson),
+            other => {
+                return Err(EngineError::FailedPrecondition(format!(
+                    "metrics.source {other:?} is not available in this version of revisd; use eval_json"
+                )));
+            }
+        };
+        Ok(Self {
+            name: session.name.clone(),
+            worktree: PathBuf::from(&session.worktree),
+            project: PathBuf::from(&session.project),
+            branch: session.branch.clone(),
+            engine,
+            id,
+            config,
+            max_run,
+            wake,
+            since: Instant::now(),
+            metrics,
+        })
+    }
+
+    async fn drive(&mut self) -> Result<()> {
+        loop {
+            let session = self.engine.reload(self.id).await?;
+            if session.state != "running" {
+                return Ok(());
+            }
+            let it = store::iterations::latest(self.engine.store().pool(), self.id)
+                .await?
+                .ok_or_else(|| EngineError::Internal("the session has no iteration".into()))?;
+            let flow = match it.phase.as_str() {
+                "prepare" => self.prepare(&session, it).await?,
+                "train" => self.train(&session, it).await?,
+                "collect" => self.collect(&session, it).await?,
+                "advise" => self.advise(&session, it).await?,
+                "apply" => self.apply(it).await?,
+                "commit" => self.commit(it).await?,
+                other => return Err(EngineError::Internal(format!("iteration {} is in unknown phase '{other}'", it.number))),
+            };
+            if let Flow::Exit = flow {
+                return Ok(());
+            }
+        }
+    }
+
+    // ---- transactions -------------------------------------------------------------------
+
+    /// Begins a transition; the active time since the last transition is recorded with it.
+    async fn begin(&mut self) -> Result<Tx> {
+        let mut tx = self.engine.store().begin().await?;
+        let elapsed = self.since.elapsed().as_secs_f64();
+        self.since = Instant::now();
+        store::sessions::add_active_seconds(&mut tx, self.id, elapsed).await?;
+        Ok(tx)
+    }
+
+    async fn event(&self, tx: &mut Tx, event: NewEvent) -> Result<EventRow> {
+        Ok(store::events::append(tx, self.id, event).await?)
+    }
+
+    async fn finish(&self, tx: Tx, events: Vec<EventRow>) -> Result<()> {
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("committing a transition: {e}")))?;
+        for event in events {
+            self.engine.bus().publish(event);
+        }
+        Ok(())
+    }
+
+    /// Ends the session. Completed and failed sessions leave the branch head at the best state.
+    async fn end(&mut self, state: &str, reason: &str, detail: String) -> Result<Flow> {
+        let mut restore_note = None;
+        if state != "stopped"
+            && let Some(note) = self.restore_best().await?
+        {
+            restore_note = Some(note);
+        }
+        let mut tx = self.begin().await?;
+        store::sessions::set_stop_requested(&mut tx, self.id, None).await?;
+        store::sessions::set_state(&mut tx, self.id, state, Some(reason), Some(&detail)).await?;
+        let mut message = format!("session {state}: {detail}");
+        if let Some(note) = restore_note {
+            message.push_str(&format!("; {note}"));
+        }
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("session_ended", None, message)
+                    .with_data(serde_json::json!({"final_state": state, "stop_reason": reason, "detail": detail})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Exit)
+    }
+
+    /// Makes the branch head hold the best state found (one extra commit) when the last
+    /// iteration was not the best. Idempotent: nothing happens when the head already matches.
+    async fn restore_best(&mut self) -> Result<Option<String>> {
+        let session = self.engine.reload(self.id).await?;
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        let Some(best) = session.best_iteration.and_then(|b| iterations.iter().find(|i| i.number == b)) else {
+            return Ok(None);
+        };
+        let Some(best_commit) = best.commit_sha.clone() else { return Ok(None) };
+        let last_command = iterations.iter().rev().find(|i| i.commit_sha.is_some()).map(|i| i.command.clone());
+        let worktree = self.worktree.clone();
+        let head = {
+            let worktree = worktree.clone();
+            blocking(move || workspace::head_commit(&worktree)).await??
+        };
+        if head == best_commit {
+            return Ok(None);
+        }
+        let changed = {
+            let (worktree, best_commit) = (worktree.clone(), best_commit.clone());
+            blocking(move || -> std::result::Result<Vec<String>, workspace::WorkspaceError> {
+                workspace::restore_tree(&worktree, &best_commit)?;
+                workspace::diff_stat(&worktree)
+            })
+            .await??
+        };
+        if changed.is_empty() && last_command.as_deref() == Some(best.command.as_str()) {
+            return Ok(None);
+        }
+        let message = workspace::commit_message(
+            &format!("Restore the best configuration (iteration {})", best.number),
+            &format!(
+                "The session ended; iteration {} was the best ({}={}).\n\nTraining command: {}",
+                best.number,
+                session.primary_metric,
+                best.primary_value.map(|v| v.to_string()).unwrap_or_default(),
+                best.command
+            ),
+            &[("Revis-Session", self.name.clone()), ("Revis-Restore", best.number.to_string())],
+        );
+        let sha = blocking(move || workspace::commit_all(&worktree, &message)).await??;
+        Ok(Some(format!("branch head restored to iteration {} ({})", best.number, short(&sha))))
+    }
+
+    fn stop_requested(session: &SessionRow) -> Option<&str> {
+        session.stop_requested.as_deref()
+    }
+
+    // ---- prepare ------------------------------------------------------------------------
+
+    async fn prepare(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        if Self::stop_requested(session).is_some() {
+            return self.end("stopped", "user", "stopped by the user".into()).await;
+        }
+        if let Some(budget) = session.budget_seconds
+            && session.active_seconds + self.since.elapsed().as_secs_f64() >= budget
+        {
+            return self.end("completed", "budget", "the time budget is used up".into()).await;
+        }
+        let number = it.number();
+        let run_id = format!("{}-i{}-a{}", self.name, number, it.attempt);
+        it.phase = "train".into();
+        it.state = "running".into();
+        it.run_id = Some(run_id);
+        it.started_at = Some(store::now());
+        it.ended_at = None;
+        it.exit_code = None;
+        it.failure_reason = None;
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let label = if number == 0 { "baseline".to_string() } else { format!("iteration {number}") };
+        let attempt = if it.attempt > 1 { format!(" (attempt {})", it.attempt) } else { String::new() };
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("run_started", Some(number), format!("{label}{attempt}: training: {}", it.command))
+                    .with_data(serde_json::json!({"command": it.command, "attempt": it.attempt})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn spec(&self, it: &IterationRow) -> RunSpec {
+        let number = it.number();
+        let run_dir = self.engine.run_dir(&self.name, number, it.attempt);
+        let output_dir = run_dir.join("output");
+        let run_id = it.run_id.clone().unwrap_or_default();
+        let mut env: Vec<(String, String)> = vec![
+            ("REVIS_OUTPUT_DIR".into(), output_dir.display().to_string()),
+            ("REVIS_SESSION".into(), self.name.clone()),
+            ("REVIS_ITERATION".into(), number.to_string()),
+            ("REVIS_RUN_ID".into(), run_id.clone()),
+        ];
+        for name in &self.config.entry.env_passthrough {
+            if let Ok(value) = std::env::var(name) {
+                env.push((name.clone(), value));
+            }
+        }
+        env.extend(self.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        RunSpec { run_id, run_dir, workdir: self.worktree.clone(), command: it.command.clone(), env, output_dir }
+    }
+
+    // ---- train --------------------------------------------------------------------------
+
+    async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let spec = self.spec(&it);
+        let exec = self.engine.exec().clone();
+        let started = crate::exec::wrapper::RunFiles::new(&spec.run_dir).pid().exists();
+        if !started {
+            if let Err(e) = exec.start(&spec).await {
+                return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
+            }
+        } else if exec.status(&spec.run_id, &spec.run_dir).await? == RunStatus::Running {
+            tracing::info!(session = %self.name, iteration = it.number, "re-attached to a running training run");
+        }
+
+        // Deadlines count from when the run started, so a restarted daemon keeps them.
+        let ran_for = it
+            .started_at
+            .as_deref()
+            .map(|s| store::seconds_between(s, &store::now()).max(0.0))
+            .unwrap_or(0.0);
+        let run_left = self.max_run.as_secs_f64() - ran_for;
+        let budget_left = session
+            .budget_seconds
+            .map(|b| b - session.active_seconds - self.since.elapsed().as_secs_f64());
+        let budget_bounds = budget_left.is_some_and(|b| b < run_left);
+        let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(left);
+
+        loop {
+            let flush = tokio::time::sleep(ACTIVE_FLUSH);
+            tokio::select! {
+                outcome = exec.wait(&spec.run_id, &spec.run_dir, Some(deadline)) => {
+                    let outcome = outcome?;
+                    return match outcome {
+                        RunOutcome::Exited { code } => {
+                            let reason = (code != 0).then(|| exit_reason(code));
+                            self.record_run_end(it, Some(code), reason).await
+                        }
+                        RunOutcome::TimedOut if budget_bounds => {
+                            self.interrupt(&mut it, "the time budget ran out during the run").await?;
+                            self.end("completed", "budget", "the time budget is used up".into()).await
+                        }
+                        RunOutcome::TimedOut => {
+                            let limit = crate::config::duration::format_duration(self.max_run);
+                            self.record_run_end(it, None, Some(format!("timed out after {limit} (guardrails.max_run_duration); the run was killed"))).await
+                        }
+                        RunOutcome::Vanished => {
+                            self.record_run_end(it, None, Some("the run disappeared without recording an exit code (its tmux session ended)".into())).await
+                        }
+                    };
+                }
+                _ = self.wake.notified() => {
+                    let session = self.engine.reload(self.id).await?;
+                    if Self::stop_requested(&session) == Some("now") {
+                        exec.kill(&spec.run_id, &spec.run_dir, KILL_GRACE).await?;
+                        self.interrupt(&mut it, "stopped by the user").await?;
+                        return self.end("stopped", "user", "stopped by the user".into()).await;
+                    }
+                }
+                _ = flush => {
+                    let tx = self.begin().await?;
+                    self.finish(tx, vec![]).await?;
+                }
+            }
+        }
+    }
+
+    async fn interrupt(&mut self, it: &mut IterationRow, why: &str) -> Result<()> {
+        it.state = "interrupted".into();
+        it.outcome = Some("interrupted".into());
+        it.failure_reason = Some(why.to_string());
+        self.stamp_end(it);
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        let event = self
+            .event(&mut tx, NewEvent::new("iteration_interrupted", Some(it.number()), format!("iteration {} interrupted: {why}", it.number)))
+            .await?;
+        self.finish(tx, vec![event]).await
+    }
+
+    fn stamp_end(&self, it: &mut IterationRow) {
+        let now = store::now();
+        it.duration_seconds = it.started_at.as_deref().map(|s| store::seconds_between(s, &now));
+        it.ended_at = Some(now);
+    }
+
+    async fn record_run_end(&mut self, mut it: IterationRow, code: Option<i32>, failure: Option<String>) -> Result<Flow> {
+        it.exit_code = code.map(i64::from);
+        it.failure_reason = failure;
+        it.phase = "collect".into();
+        self.stamp_end(&mut it);
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let message = match (&it.failure_reason, it.duration_seconds) {
+            (Some(reason), _) => format!("iteration {}: run failed: {reason}", it.number),
+            (None, Some(d)) => format!("iteration {}: run finished in {d:.1}s", it.number),
+            (None, None) => format!("iteration {}: run finished", it.number),
+        };
+        let event = self
+            .event(&mut tx, NewEvent::new("run_finished", Some(it.number()), message).with_data(serde_json::json!({"exit_code": code})))
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    // ---- collect ------------------------------------------------------------------------
+
+    async fn collect(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        let baseline = iterations.iter().find(|i| i.number == 0).and_then(|i| i.primary_value);
+        let mut warnings: Vec<String> = Vec::new();
+        let verdict = match it.failure_reason.clone() {
+            Some(reason) => Err(reason),
+            None => {
+                let run_dir = self.engine.run_dir(&self.name, number, it.attempt);
+                let ctx = RunContext {
+                    output_dir: run_dir.join("output"),
+                    session: self.name.clone(),
+                    iteration: number,
+                    run_id: it.run_id.clone().unwrap_or_default(),
+                };
+                match self.metrics.collect(&ctx).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(collected) => {
+                        warnings.extend(collected.warnings.iter().cloned());
+                        let finite: serde_json::Map<String, serde_json::Value> = collected
+                            .metrics
+                            .iter()
+                            .filter(|(_, v)| v.is_finite())
+                            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                            .collect();
+                        it.metrics_json = serde_json::Value::Object(finite).to_string();
+                        let baseline = if number == 0 { None } else { baseline };
+                        match metrics::assess(&collected, &session.primary_metric, session.minimize, &self.config.guardrails, baseline) {
+                            Assessment::Ok { primary } => Ok(primary),
+                            Assessment::Failed { reason } => Err(reason),
+                        }
+                    }
+                }
+            }
+        };
+
+        let best_before = session
+            .best_iteration
+            .and_then(|b| iterations.iter().find(|i| i.number == b))
+            .and_then(|i| i.primary_value);
+        let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
+        let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);
+        let message;
+        let kind;
+        match verdict {
+            Ok(value) => {
+                it.state = "succeeded".into();
+                it.primary_value = Some(value);
+                failures = 0;
+                let improved = best_before.is_none_or(|b| rules::is_better(value, b, session.minimize));
+                it.outcome = Some(
+                    if number == 0 {
+                        "baseline"
+                    } else if improved {
+                        "improved"
+                    } else {
+                        "no_improvement"
+                    }
+                    .into(),
+                );
+                if improved {
+                    best_iteration = Some(number);
+                }
+                kind = "metrics";
+                let note = match (number, improved, best_before) {
+                    (0, _, _) => "baseline".to_string(),
+                    (_, true, Some(b)) => format!("improved on the best ({b})"),
+                    (_, true, None) => "first successful result".to_string(),
+                    (_, false, Some(b)) => format!("no improvement (best {b})"),
+                    (_, false, None) => "no improvement".to_string(),
+                };
+                message = format!("iteration {number}: {}={value} ({note})", session.primary_metric);
+            }
+            Err(reason) => {
+                it.state = "failed".into();
+                it.outcome = Some("failed".into());
+                it.failure_reason = Some(reason.clone());
+                failures += 1;
+                kind = "iteration_failed";
+                message = format!("iteration {number} failed: {reason}");
+            }
+        }
+        it.warnings_json = serde_json::json!(warnings).to_string();
+        it.phase = "advise".into();
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::sessions::set_progress(&mut tx, self.id, best_iteration, failures).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new(kind, Some(number), message).with_data(serde_json::json!({
+                    "primary": it.primary_value,
+                    "outcome": it.outcome,
+                    "failure_reason": it.failure_reason,
+                    "warnings": warnings,
+                })),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    // ---- advise -------------------------------------------------------------------------
+
+    async fn advise(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        let best = session.best_iteration.and_then(|b| iterations.iter().find(|i| i.number == b));
+        let best_value = best.and_then(|b| b.primary_value);
+        let g = &self.config.guardrails;
+
+        // Stop rules, in the documented order.
+        if Self::stop_requested(session).is_some() {
+            return self.end("stopped", "user", "stopped by the user after the run".into()).await;
+        }
+        if let (Some(target), Some(value)) = (session.target, best_value)
+            && rules::target_reached(value, target, session.minimize)
+        {
+            return self
+                .end("completed", "target", format!("target reached: {}={value} (target {target})", session.primary_metric))
+                .await;
+        }
+        if let Some(budget) = session.budget_seconds
+            && session.active_seconds + self.since.elapsed().as_secs_f64() >= budget
+        {
+            return self.end("completed", "budget", "the time budget is used up".into()).await;
+        }
+        if let Some(max) = session.max_iterations
+            && i64::from(number) + 1 >= max
+        {
+            return self.end("completed", "max_iterations", format!("ran the maximum of {max} iterations")).await;
+        }
+        if let Some(max_cost) = session.max_cost
+            && session.llm_usd >= max_cost
+        {
+            return self.end("completed", "max_cost", format!("spent ${:.2} of ${max_cost:.2}", session.llm_usd)).await;
+        }
+        if session.consecutive_failures >= i64::from(g.retry_budget) {
+            return self
+                .end(
+                    "failed",
+                    "retry_budget",
+                    format!("{} consecutive failed iterations (guardrails.retry_budget)", session.consecutive_failures),
+                )
+                .await;
+        }
+        let results: Vec<Option<f64>> =
+            iterations.iter().filter(|i| i.state != "interrupted").map(|i| i.primary_value).collect();
+        if g.plateau_detection_enabled
+            && rules::plateaued(&results, session.minimize, g.plateau_threshold, g.plateau_runs as usize, 0.0)
+        {
+            return self
+                .end(
+                    "completed",
+                    "plateau",
+                    format!(
+                        "no improvement larger than {}% over the last {} iterations",
+                        g.plateau_threshold * 100.0,
+                        g.plateau_runs
+                    ),
+                )
+                .await;
+        }
+
+        let decision = match it.decision_json.as_deref().map(serde_json::from_str::<Decision>) {
+            // A decision made before a restart is kept, never re-drawn.
+            Some(Ok(decision)) => decision,
+            _ => self.decide(session, &iterations, best.unwrap_or(&iterations[0])).await?,
+        };
+        if decision.action == Action::Stop {
+            let reason = if decision.rationale.contains("exhausted") { "space_exhausted" } else { "advisor" };
+            return self.end("completed", reason, decision.rationale.clone()).await;
+        }
+        it.decision_json = Some(
+            serde_json::to_string(&decision).map_err(|e| EngineError::Internal(format!("serializing a decision: {e}")))?,
+        );
+        it.phase = "apply".into();
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("decision", Some(number), format!("decision: {}", decision.rationale))
+                    .with_data(serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn decide(&self, session: &SessionRow, iterations: &[IterationRow], base: &IterationRow) -> Result<Decision> {
+        let advisor = SearchAdvisor::new(&self.config.search)
+            .map_err(|e| EngineError::Internal(format!("search advisor: {e}")))?;
+        let history: Vec<Observation> = iterations
+            .iter()
+            .filter(|i| matches!(i.state.as_str(), "succeeded" | "failed"))
+            .map(|i| Observation {
+                iteration: i.number(),
+                params: serde_json::from_str(&i.params_json).unwrap_or_default(),
+                primary: i.primary_value,
+            })
+            .collect();
+        let current: IndexMap<String, serde_json::Value> = serde_json::from_str(&base.params_json).unwrap_or_default();
+        Ok(match advisor.propose(&history, &current, session.minimize) {
+            Proposal::Params { params, rationale, hypothesis } => Decision {
+                action: Action::Change,
+                changes: changes::changes_for(&self.config.search.space, &current, &params),
+                rationale,
+                hypothesis: Some(hypothesis),
+                params,
+            },
+            Proposal::Exhausted { reason } => Decision {
+                action: Action::Stop,
+                rationale: format!("search space exhausted: {reason}"),
+                hypothesis: None,
+                changes: vec![],
+                params: IndexMap::new(),
+            },
+        })
+    }
+
+    // ---- apply --------------------------------------------------------------------------
+
+    async fn apply(&mut self, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let decision: Decision = serde_json::from_str(it.decision_json.as_deref().unwrap_or(""))
+            .map_err(|e| EngineError::Internal(format!("stored decision of iteration {number} is unreadable: {e}")))?;
+        let session = self.engine.reload(self.id).await?;
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        // Ratchet: start from the best state (the baseline while nothing succeeded).
+        let base = session
+            .best_iteration
+            .and_then(|b| iterations.iter().find(|i| i.number == b))
+            .unwrap_or(&iterations[0])
+            .clone();
+        let base_commit = base
+            .commit_sha
+            .clone()
+            .ok_or_else(|| EngineError::Internal(format!("iteration {} has no commit", base.number)))?;
+        let worktree = self.worktree.clone();
+        let (command, changes) = (base.command.clone(), decision.changes.clone());
+        // Restoring first makes this step idempotent: a redo after a crash starts clean.
+        let applied = blocking(move || -> std::result::Result<changes::Applied, String> {
+            workspace::restore_tree(&worktree, &base_commit).map_err(|e| e.to_string())?;
+            changes::apply(&worktree, &command, &changes).map_err(|e| e.to_string())
+        })
+        .await?;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(reason) => {
+                return self.end("failed", "error", format!("the decision after iteration {number} could not be applied: {reason}")).await;
+            }
+        };
+        let mut params = serde_json::from_str::<IndexMap<String, serde_json::Value>>(&base.params_json).unwrap_or_default();
+        params.extend(decision.params.clone());
+        let pending = Pending {
+            command: applied.command.clone(),
+            parent: base.number(),
+            summaries: applied.applied.iter().map(|a| a.summary.clone()).collect(),
+            changes: applied.applied.iter().map(|a| a.change.clone()).collect(),
+            params,
+        };
+        it.pending_json =
+            Some(serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?);
+        it.phase = "commit".into();
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let from = if base.number == it.number { String::new() } else { format!(" (from iteration {}, the best so far)", base.number) };
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("change_applied", Some(number), format!("applied{from}: {}", pending.summaries.join(", ")))
+                    .with_data(serde_json::json!({"changes": pending.summaries, "parent": base.number})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    // ---- commit -------------------------------------------------------------------------
+
+    async fn commit(&mut self, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let next = number + 1;
+        let pending: Pending = serde_json::from_str(it.pending_json.as_deref().unwrap_or(""))
+            .map_err(|e| EngineError::Internal(format!("stored changes of iteration {number} are unreadable: {e}")))?;
+        let decision: Option<Decision> = it.decision_json.as_deref().and_then(|d| serde_json::from_str(d).ok());
+        let session = self.engine.reload(self.id).await?;
+        let summary = if pending.summaries.is_empty() { "no change".to_string() } else { pending.summaries.join(", ") };
+        let metric = match it.primary_value {
+            Some(v) => format!("{}={v}", session.primary_metric),
+            None => format!("{}=failed", session.primary_metric),
+        };
+
+        let (project, branch) = (self.project.clone(), self.branch.clone());
+        let existing = blocking(move || workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string()))
+            .await??;
+        let sha = match existing {
+            // Committed before a crash: never commit twice.
+            Some(sha) => sha,
+            None => {
+                let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+                let parent = iterations.iter().find(|i| i.number() == pending.parent);
+                let message = commit_text(&CommitText {
+                    next,
+                    number,
+                    metric: &metric,
+                    primary_metric: &session.primary_metric,
+                    pending: &pending,
+                    parent,
+                    decision: decision.as_ref(),
+                    previous_command: &it.command,
+                    session: &self.name,
+                });
+                let worktree = self.worktree.clone();
+                blocking(move || workspace::commit_all(&worktree, &message)).await??
+            }
+        };
+
+        it.phase = "done".into();
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::iterations::insert(
+            &mut tx,
+            self.id,
+            &NewIteration {
+                number: next,
+                command: pending.command.clone(),
+                commit_sha: Some(sha.clone()),
+                parent: Some(pending.parent),
+                change_summary: Some(summary.clone()),
+                rationale: decision.as_ref().map(|d| d.rationale.clone()),
+                hypothesis: decision.as_ref().and_then(|d| d.hypothesis.clone()),
+                changes_json: serde_json::to_string(&pending.changes).unwrap_or_else(|_| "[]".into()),
+                params_json: serde_json::Value::Object(pending.params.clone().into_iter().collect()).to_string(),
+            },
+        )
+        .await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("committed", Some(next), format!("iteration {next}: committed {} ({summary})", short(&sha)))
+                    .with_data(serde_json::json!({"commit": sha})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+struct CommitText<'a> {
+    next: u32,
+    number: u32,
+    metric: &'a str,
+    primary_metric: &'a str,
+    pending: &'a Pending,
+    parent: Option<&'a IterationRow>,
+    decision: Option<&'a Decision>,
+    previous_command: &'a str,
+    session: &'a str,
+}
+
+/// The commit message of an iteration: a short subject naming the knobs that moved, then the
+/// rationale, the hypothesis, where it starts from, every change in full, and the trailers.
+fn commit_text(c: &CommitText<'_>) -> String {
+    let parent_params: IndexMap<String, serde_json::Value> =
+        c.parent.and_then(|p| serde_json::from_str(&p.params_json).ok()).unwrap_or_default();
+    let moved: Vec<String> = c
+        .pending
+        .params
+        .iter()
+        .filter(|(k, v)| parent_params.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
+    let what = if !moved.is_empty() {
+        moved.join(", ")
+    } else if !c.pending.summaries.is_empty() {
+        c.pending.summaries.join(", ")
+    } else {
+        "no change".to_string()
+    };
+    let mut body = String::new();
+    if let Some(d) = c.decision {
+        body.push_str(&d.rationale);
+        if let Some(h) = &d.hypothesis {
+            body.push_str(&format!("\n\nHypothesis: {h}"));
+        }
+    }
+    let parent_value = c.parent.and_then(|p| p.primary_value);
+    body.push_str(&format!("\n\nStarts from iteration {}", c.pending.parent));
+    if let Some(v) = parent_value {
+        body.push_str(&format!(" ({}={v}, the best so far)", c.primary_metric));
+    }
+    if c.pending.parent != c.number {
+        body.push_str(&format!("; iteration {} gave {}", c.number, c.metric));
+    }
+    body.push('.');
+    if !c.pending.summaries.is_empty() {
+        body.push_str("\n\nChanges:");
+        for s in &c.pending.summaries {
+            body.push_str(&format!("\n- {s}"));
+        }
+    }
+    let parent_command = c.parent.map_or(c.previous_command, |p| p.command.as_str());
+    if c.pending.command != parent_command {
+        body.push_str(&format!("\n\nTraining command: {}", c.pending.command));
+    }
+    workspace::commit_message(
+        &truncate(&format!("Iteration {}: {what}", c.next), 72),
+        body.trim(),
+        &[
+            ("Revis-Session", c.session.to_string()),
+            ("Revis-Iteration", c.next.to_string()),
+            ("Revis-Metric", c.metric.to_string()),
+        ],
+    )
+}
+
+fn exit_reason(code: i32) -> String {
+    match code {
+        c if c > 128 && c < 160 => format!("training exited with code {c} (killed by signal {})", c - 128),
+        c => format!("training exited with code {c}"),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

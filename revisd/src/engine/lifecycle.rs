@@ -1,0 +1,379 @@
+//! Session lifecycle commands from the API: start, stop, resume, delete, and init of a
+//! project's revis.yaml. Each records its effect in the store (with an event) and then wakes,
+//! starts or ends the session's actor.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Loaded};
+use crate::store::{self, NewEvent, NewIteration, NewSession, SessionRow};
+use crate::{changes, workspace};
+
+use super::{Engine, EngineError, Result, names};
+
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub project_dir: PathBuf,
+    pub name: Option<String>,
+    pub budget: Option<String>,
+    pub max_iterations: Option<u32>,
+    pub max_cost: Option<f64>,
+    pub advisor: Option<String>,
+}
+
+pub struct Started {
+    pub session: SessionRow,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the project's revis.yaml, with a pointer to `revis init` when there is none.
+pub fn load_project_config(project: &Path) -> Result<Loaded> {
+    let path = project.join(config::FILE_NAME);
+    if !path.exists() {
+        return Err(EngineError::InvalidArgument(format!(
+            "no {} in {}; create one with `revis init`",
+            config::FILE_NAME,
+            project.display()
+        )));
+    }
+    Ok(config::load(&path)?)
+}
+
+fn parse_budget(text: &str) -> Result<f64> {
+    config::duration::parse_duration(text)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| EngineError::InvalidArgument(format!("--budget {text}: {e}")))
+}
+
+fn choose_advisor(requested: Option<&str>, loaded: &Loaded) -> Result<String> {
+    let has_space = !loaded.config.search.space.is_empty();
+    match requested.unwrap_or("") {
+        "" | "search" if has_space => Ok("search".into()),
+        "" | "search" => Err(EngineError::InvalidArgument(format!(
+            "the search advisor needs a `search.space` in {} (the knobs it may change); \
+             add one, e.g.\n  search:\n    space:\n      lr: {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}",
+            loaded.path.display()
+        ))),
+        "llm" => Err(EngineError::InvalidArgument(
+            "the llm advisor is not available in this version of revisd; use --advisor search".into(),
+        )),
+        other => Err(EngineError::InvalidArgument(format!("unknown advisor '{other}' (expected search or llm)"))),
+    }
+}
+
+impl Engine {
+    pub async fn start_loop(&self, opts: StartOptions) -> Result<Started> {
+        let project = super::project_of(&opts.project_dir)?;
+        let loaded = load_project_config(&project)?;
+        let advisor = choose_advisor(opts.advisor.as_deref(), &loaded)?;
+        let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
+        if opts.max_iterations == Some(0) {
+            return Err(EngineError::InvalidArgument("--max-iterations must be at least 1".into()));
+        }
+        if let Some(cost) = opts.max_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(EngineError::InvalidArgument(format!("--max-cost {cost} must be a non-negative number")));
+        }
+        let name = match opts.name.filter(|n| !n.is_empty()) {
+            Some(name) => {
+                names::validate(&name).map_err(EngineError::InvalidArgument)?;
+                if let Some(existing) = store::sessions::by_name(self.store().pool(), &name).await? {
+                    return Err(EngineError::AlreadyExists(format!(
+                        "a session named '{name}' already exists (project {}); pick another name or `revis delete {name}`",
+                        existing.project
+                    )));
+                }
+                name
+            }
+            None => self.free_name(&project).await?,
+        };
+
+        let cfg = loaded.config.clone();
+        let ws = {
+            let (project, name, link) = (project.clone(), name.clone(), cfg.workspace.link.clone());
+            blocking(move || workspace::create(&project, &name, &link)).await??
+        };
+        // The space must be readable in the session's own copy before anything is recorded.
+        let params = match changes::current_params(&cfg.search.space, &ws.worktree, &cfg.entry.train) {
+            Ok(params) => params,
+            Err(e) => {
+                let (project, name) = (project.clone(), name.clone());
+                let _ = blocking(move || workspace::remove(&project, &name, false)).await;
+                return Err(EngineError::InvalidArgument(format!(
+                    "search.space in {} does not match the project: {e}",
+                    loaded.path.display()
+                )));
+            }
+        };
+        let config_json =
+            serde_json::to_string(&cfg).map_err(|e| EngineError::Internal(format!("serializing the config: {e}")))?;
+        let new = NewSession {
+            name: name.clone(),
+            project: project.display().to_string(),
+            branch: ws.branch.clone(),
+            worktree: ws.worktree.display().to_string(),
+            base_branch: ws.base_branch.clone(),
+            base_commit: ws.base_commit.clone(),
+            advisor,
+            config_json,
+            primary_metric: cfg.metrics.primary.clone(),
+            minimize: cfg.metrics.minimize,
+            target: cfg.metrics.target,
+            budget_seconds,
+            max_iterations: opts.max_iterations,
+            max_cost: opts.max_cost,
+        };
+        let mut tx = self.store().begin().await?;
+        let id = store::sessions::insert(&mut tx, &new).await?;
+        store::iterations::insert(
+            &mut tx,
+            id,
+            &NewIteration {
+                number: 0,
+                command: cfg.entry.train.clone(),
+                commit_sha: Some(ws.base_commit.clone()),
+                change_summary: Some("baseline".into()),
+                params_json: serde_json::Value::Object(params.into_iter().collect()).to_string(),
+                ..NewIteration::default()
+            },
+        )
+        .await?;
+        let event = store::events::append(
+            &mut tx,
+            id,
+            NewEvent::new(
+                "session_started",
+                None,
+                format!(
+                    "session {name} started on {} from {} ({}), optimizing {} ({})",
+                    ws.branch,
+                    ws.base_branch,
+                    short(&ws.base_commit),
+                    cfg.metrics.primary,
+                    if cfg.metrics.minimize { "minimize" } else { "maximize" }
+                ),
+            )
+            .with_data(serde_json::json!({"worktree": ws.worktree, "branch": ws.branch})),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the session: {e}")))?;
+        self.bus().publish(event);
+        self.spawn_actor(id).await;
+        let session = store::sessions::get(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| EngineError::Internal("session vanished after creation".into()))?;
+        Ok(Started { session, warnings: loaded.warnings })
+    }
+
+    async fn free_name(&self, project: &Path) -> Result<String> {
+        for _ in 0..50 {
+            let name = names::generate();
+            let taken = store::sessions::by_name(self.store().pool(), &name).await?.is_some()
+                || project.join(".revis/worktrees").join(&name).exists();
+            if !taken {
+                return Ok(name);
+            }
+        }
+        Err(EngineError::Internal("could not find a free session name; pass --name".into()))
+    }
+
+    /// Records a stop request; the actor acts on it (now: kill the run; after_run: at the end of
+    /// the current run). A session without an actor (paused, queued) stops at once.
+    pub async fn stop(&self, session: &SessionRow, after_run: bool) -> Result<SessionRow> {
+        if !session.is_live() {
+            return Err(EngineError::FailedPrecondition(format!(
+                "session '{}' is not running (it is {})",
+                session.name, session.state
+            )));
+        }
+        let request = if after_run { "after_run" } else { "now" };
+        let mut tx = self.store().begin().await?;
+        store::sessions::set_stop_requested(&mut tx, session.id, Some(request)).await?;
+        let message = if after_run {
+            "stop requested: the session stops after the current run"
+        } else {
+            "stop requested: stopping now"
+        };
+        let event = store::events::append(&mut tx, session.id, NewEvent::new("stop_requested", None, message)).await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("recording a stop request: {e}")))?;
+        self.bus().publish(event);
+        if !self.wake_actor(session.id) {
+            if session.state == "running" {
+                // Running in the store but no actor (it crashed): let a fresh actor handle it.
+                self.spawn_actor(session.id).await;
+            } else {
+                let mut tx = self.store().begin().await?;
+                store::sessions::set_stop_requested(&mut tx, session.id, None).await?;
+                store::sessions::set_state(&mut tx, session.id, "stopped", Some("user"), None).await?;
+                let event = store::events::append(
+                    &mut tx,
+                    session.id,
+                    NewEvent::new("session_ended", None, "session stopped by the user")
+                        .with_data(serde_json::json!({"final_state": "stopped", "stop_reason": "user"})),
+                )
+                .await?;
+                tx.commit().await.map_err(|e| EngineError::Internal(format!("stopping a session: {e}")))?;
+                self.bus().publish(event);
+            }
+        }
+        if !after_run {
+            return self.wait_until_ended(session.id, std::time::Duration::from_secs(15)).await;
+        }
+        self.reload(session.id).await
+    }
+
+    /// Waits (bounded) for the actor to act on a stop, so `revis stop` returns once the run is
+    /// killed and the session recorded as stopped.
+    async fn wait_until_ended(&self, id: i64, limit: std::time::Duration) -> Result<SessionRow> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut events = self.bus().subscribe();
+        loop {
+            let session = self.reload(id).await?;
+            if !session.is_live() || tokio::time::Instant::now() >= deadline {
+                return Ok(session);
+            }
+            // Wake on any event (the session's end is one) or re-check every 200 ms.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), events.recv()).await;
+        }
+    }
+
+    /// Continues a session that ended or was stopped: same branch, counters and spend. An
+    /// interrupted iteration runs again (as a new attempt of the same number).
+    pub async fn resume(&self, session: &SessionRow, budget: Option<&str>) -> Result<SessionRow> {
+        if matches!(session.state.as_str(), "running" | "queued") {
+            return Err(EngineError::FailedPrecondition(format!("session '{}' is already {}", session.name, session.state)));
+        }
+        let budget_seconds = budget.filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
+        let latest = store::iterations::latest(self.store().pool(), session.id)
+            .await?
+            .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
+        let mut tx = self.store().begin().await?;
+        if latest.state == "interrupted" || (latest.phase == "train" && latest.state == "running") {
+            let mut rerun = latest.clone();
+            rerun.phase = "prepare".into();
+            rerun.state = "pending".into();
+            rerun.outcome = None;
+            rerun.attempt += 1;
+            rerun.run_id = None;
+            rerun.started_at = None;
+            rerun.ended_at = None;
+            rerun.duration_seconds = None;
+            rerun.exit_code = None;
+            rerun.failure_reason = None;
+            store::iterations::save(&mut tx, &rerun).await?;
+        }
+        if let Some(extra) = budget_seconds {
+            store::sessions::set_budget(&mut tx, session.id, Some(session.active_seconds + extra)).await?;
+        }
+        if session.stop_reason.as_deref() == Some("retry_budget") {
+            store::sessions::set_progress(
+                &mut tx,
+                session.id,
+                session.best_iteration.and_then(|b| u32::try_from(b).ok()),
+                0,
+            )
+            .await?;
+        }
+        store::sessions::set_stop_requested(&mut tx, session.id, None).await?;
+        store::sessions::set_state(&mut tx, session.id, "running", None, None).await?;
+        let budget_note = match budget_seconds {
+            Some(s) => format!(" with a new budget of {}", config::duration::format_duration(std::time::Duration::from_secs_f64(s))),
+            None => String::new(),
+        };
+        let event = store::events::append(
+            &mut tx,
+            session.id,
+            NewEvent::new("session_resumed", None, format!("session resumed{budget_note}")),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("resuming a session: {e}")))?;
+        self.bus().publish(event);
+        self.spawn_actor(session.id).await;
+        self.reload(session.id).await
+    }
+
+    /// Removes sessions: their actor and run, worktree, branch (unless kept), rows and run files.
+    pub async fn delete(&self, session: &SessionRow, keep_branch: bool) -> Result<()> {
+        self.abort_actor(session.id);
+        if session.is_live()
+            && let Some(it) = store::iterations::latest(self.store().pool(), session.id).await?
+            && let Some(run_id) = &it.run_id
+        {
+            let run_dir = self.run_dir(&session.name, it.number(), it.attempt);
+            if let Err(e) = self.exec().kill(run_id, &run_dir, std::time::Duration::from_secs(3)).await {
+                tracing::warn!(session = %session.name, error = %e, "could not kill the run of a deleted session");
+            }
+        }
+        let (project, name) = (PathBuf::from(&session.project), session.name.clone());
+        if project.exists() {
+            blocking(move || workspace::remove(&project, &name, keep_branch)).await??;
+        }
+        let mut tx = self.store().begin().await?;
+        store::sessions::delete(&mut tx, session.id).await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("deleting a session: {e}")))?;
+        let runs = self.home().runs().join(&session.name);
+        if let Err(e) = tokio::fs::remove_dir_all(&runs).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %runs.display(), error = %e, "could not remove run files");
+        }
+        Ok(())
+    }
+
+    /// Writes revis.yaml for a project (non-interactive init) and ignores `.revis/` in git.
+    pub async fn init_project(&self, dir: &Path, opts: config::template::InitOptions, force: bool) -> Result<(PathBuf, bool, Vec<String>)> {
+        let project = super::project_of(dir)?;
+        let path = project.join(config::FILE_NAME);
+        if path.exists() && !force {
+            return Err(EngineError::AlreadyExists(format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            )));
+        }
+        let text = config::template::render_init(&opts);
+        // What init writes must load: check before touching the file.
+        let loaded = config::load_str(&text, &path)?;
+        let tmp = path.with_extension("yaml.tmp");
+        std::fs::write(&tmp, &text).map_err(|e| EngineError::Internal(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(|e| EngineError::Internal(format!("writing {}: {e}", path.display())))?;
+        let updated = ensure_gitignored(&project).map_err(|e| EngineError::Internal(format!("updating .gitignore: {e}")))?;
+        Ok((path, updated, loaded.warnings))
+    }
+
+    pub async fn reload(&self, id: i64) -> Result<SessionRow> {
+        store::sessions::get(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound("the session was deleted".into()))
+    }
+}
+
+/// Adds `.revis/` to the project's .gitignore unless it is already ignored there.
+fn ensure_gitignored(project: &Path) -> std::io::Result<bool> {
+    let path = project.join(".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if existing.lines().any(|l| matches!(l.trim(), ".revis" | ".revis/" | "/.revis" | "/.revis/")) {
+        return Ok(false);
+    }
+    let mut text = existing;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(".revis/\n");
+    std::fs::write(&path, text)?;
+    Ok(true)
+}
+
+pub(super) fn short(sha: &str) -> &str {
+    sha.get(..8).unwrap_or(sha)
+}
+
+/// Runs blocking work (git, file edits) off the async workers.
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))
+}

@@ -1,0 +1,235 @@
+//! Watch and logs streams. Both replay from the store and then follow, and both run in their
+//! own task feeding a bounded channel: a slow or vanished client only ever blocks its own task,
+//! never a session.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::store::{self, EventRow, SessionRow};
+
+use super::{Engine, EngineError, Result};
+
+const REPLAY_BATCH: i64 = 500;
+const CHANNEL: usize = 256;
+/// How often a log follower looks for new output. Cheap (one stat and one query).
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    Event,
+    Train,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogChunk {
+    pub source: LogSource,
+    pub iteration: Option<u32>,
+    pub text: String,
+}
+
+impl Engine {
+    /// Every event after `after_seq`, then live ones, ending after the `session_ended` event
+    /// that closes the session (an earlier end followed by a resume does not close the stream).
+    pub fn watch(&self, session: &SessionRow, after_seq: u64) -> mpsc::Receiver<Result<EventRow>> {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let engine = self.clone();
+        let id = session.id;
+        tokio::spawn(async move {
+            if let Err(e) = engine.pump_events(id, i64::try_from(after_seq).unwrap_or(i64::MAX), &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+
+    async fn pump_events(&self, id: i64, mut last: i64, tx: &mpsc::Sender<Result<EventRow>>) -> Result<()> {
+        // Subscribe before reading the store so nothing committed in between is missed.
+        let mut live = self.bus().subscribe();
+        loop {
+            // Replay whatever the store has beyond `last`.
+            loop {
+                let batch = store::events::after(self.store().pool(), id, last, REPLAY_BATCH).await?;
+                let full = batch.len() as i64 == REPLAY_BATCH;
+                for event in batch {
+                    last = event.seq;
+                    if tx.send(Ok(event)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            if self.stream_is_over(id, last).await? {
+                return Ok(());
+            }
+            // Follow live events until a gap or lag sends us back to the store.
+            loop {
+                match live.recv().await {
+                    Ok(event) if event.session_id != id || event.seq <= last => continue,
+                    Ok(event) if event.seq == last + 1 => {
+                        last = event.seq;
+                        let ended = event.kind == "session_ended";
+                        if tx.send(Ok(event)).await.is_err() {
+                            return Ok(());
+                        }
+                        if ended && self.stream_is_over(id, last).await? {
+                            return Ok(());
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The stream ends when the last event sent closed the session and the session is still
+    /// closed (not resumed since).
+    async fn stream_is_over(&self, id: i64, last: i64) -> Result<bool> {
+        let Some(session) = store::sessions::get(self.store().pool(), id).await? else {
+            return Err(EngineError::NotFound("the session was deleted".into()));
+        };
+        if session.is_live() {
+            return Ok(false);
+        }
+        let newest = store::events::after(self.store().pool(), id, last - 1, 2).await?;
+        Ok(newest.len() == 1 && newest[0].kind == "session_ended")
+    }
+
+    /// Logs: with an iteration, that iteration's training log; without, the event log and then
+    /// the training log of the latest iteration that ran. `follow` keeps streaming until the
+    /// session (or the chosen iteration's run) ends.
+    pub fn logs(&self, session: &SessionRow, iteration: Option<u32>, follow: bool) -> mpsc::Receiver<Result<LogChunk>> {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let engine = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.pump_logs(&session, iteration, follow, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+
+    async fn pump_logs(
+        &self,
+        session: &SessionRow,
+        iteration: Option<u32>,
+        follow: bool,
+        tx: &mpsc::Sender<Result<LogChunk>>,
+    ) -> Result<()> {
+        let pool = self.store().pool();
+        let mut last_event = 0;
+        if iteration.is_none() {
+            last_event = self.send_events(session.id, last_event, tx).await?;
+        }
+        // (iteration number, attempt, bytes already sent)
+        let mut current: Option<(u32, i64, u64)> = None;
+        loop {
+            let target = match iteration {
+                Some(n) => store::iterations::get(pool, session.id, n).await?.ok_or_else(|| {
+                    EngineError::NotFound(format!("session '{}' has no iteration {n}", session.name))
+                })?,
+                None => match latest_started(self, session.id).await? {
+                    Some(it) => it,
+                    None if follow => {
+                        if !self.is_live(session.id).await? {
+                            return Ok(());
+                        }
+                        tokio::time::sleep(FOLLOW_POLL).await;
+                        continue;
+                    }
+                    None => return Ok(()),
+                },
+            };
+            let key = (target.number(), target.attempt);
+            let offset = match current {
+                Some((n, a, off)) if (n, a) == key => off,
+                _ => {
+                    if iteration.is_none() {
+                        let header = format!("--- training log of iteration {} ---\n", target.number);
+                        if tx.send(Ok(LogChunk { source: LogSource::Event, iteration: Some(key.0), text: header })).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    0
+                }
+            };
+            let path = self.exec().log_path(&self.run_dir(&session.name, key.0, key.1));
+            let (text, new_offset) = read_from(&path, offset).await;
+            current = Some((key.0, key.1, new_offset));
+            if !text.is_empty() && tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await.is_err() {
+                return Ok(());
+            }
+            if !follow {
+                return Ok(());
+            }
+            if iteration.is_none() {
+                last_event = self.send_events(session.id, last_event, tx).await?;
+            }
+            let run_over = target.phase != "train" && target.phase != "prepare";
+            let done = match iteration {
+                Some(_) => run_over || !self.is_live(session.id).await?,
+                None => !self.is_live(session.id).await?,
+            };
+            if done {
+                // One last read so nothing written just before the end is lost.
+                let (text, _) = read_from(&path, new_offset).await;
+                if !text.is_empty() {
+                    let _ = tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await;
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
+
+    async fn send_events(&self, id: i64, mut last: i64, tx: &mpsc::Sender<Result<LogChunk>>) -> Result<i64> {
+        loop {
+            let batch = store::events::after(self.store().pool(), id, last, REPLAY_BATCH).await?;
+            let full = batch.len() as i64 == REPLAY_BATCH;
+            for event in batch {
+                last = event.seq;
+                let text = format!("{} {}\n", event.at, event.message);
+                let chunk = LogChunk {
+                    source: LogSource::Event,
+                    iteration: event.iteration.and_then(|i| u32::try_from(i).ok()),
+                    text,
+                };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Ok(last);
+                }
+            }
+            if !full {
+                return Ok(last);
+            }
+        }
+    }
+
+    async fn is_live(&self, id: i64) -> Result<bool> {
+        Ok(store::sessions::get(self.store().pool(), id).await?.is_some_and(|s| s.is_live()))
+    }
+}
+
+async fn latest_started(engine: &Engine, id: i64) -> Result<Option<store::IterationRow>> {
+    let iterations = store::iterations::list(engine.store().pool(), id).await?;
+    Ok(iterations.into_iter().rev().find(|i| i.run_id.is_some()))
+}
+
+/// Reads a file from `offset` to its end; a missing file reads as empty (the run has not
+/// written yet). Invalid UTF-8 is replaced rather than failing the stream.
+async fn read_from(path: &PathBuf, offset: u64) -> (String, u64) {
+    let Ok(mut file) = tokio::fs::File::open(path).await else { return (String::new(), offset) };
+    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+        return (String::new(), offset);
+    }
+    let mut bytes = Vec::new();
+    match file.read_to_end(&mut bytes).await {
+        Ok(n) => (String::from_utf8_lossy(&bytes).into_owned(), offset + n as u64),
+        Err(_) => (String::new(), offset),
+    }
+}

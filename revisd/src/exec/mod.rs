@@ -1,0 +1,160 @@
+//! Executors run training outside the daemon process and report how it ended.
+//! `local` runs in tmux on a private server. The wrapper protocol (script file, log file, exit
+//! file) is shared by every executor so a restarted daemon can re-attach to a run.
+//!
+//! This module owns the `Executor` trait and the run directory layout (`wrapper`). It must not
+//! know about sessions, iterations or metrics: a run is a command, a directory and an id.
+
+pub mod local;
+mod process_group;
+mod tail;
+pub mod tmux;
+pub mod wrapper;
+
+#[cfg(test)]
+mod local_tests;
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use local::LocalExecutor;
+pub use tail::tail_lines;
+pub use tmux::TmuxServer;
+
+/// Everything an executor needs to start one training run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// `[A-Za-z0-9_-]` only: it is also the tmux session name.
+    pub run_id: String,
+    /// Created by the executor; holds run.sh, command.sh, env, train.log, exit_code, pid.
+    pub run_dir: PathBuf,
+    pub workdir: PathBuf,
+    /// Run with `sh -c` semantics in `workdir`.
+    pub command: String,
+    /// Exported to the command; may hold secrets, so it only ever lands in a 0600 file.
+    pub env: Vec<(String, String)>,
+    /// Exported as `REVIS_OUTPUT_DIR`; created by the executor.
+    pub output_dir: PathBuf,
+}
+
+/// A point-in-time look at a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Exited {
+        code: i32,
+    },
+    /// The tmux session is gone and no exit file was written (killed, host rebooted, ...).
+    Vanished,
+}
+
+/// How `Executor::wait` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Exited {
+        code: i32,
+    },
+    /// The deadline passed; the run's process group has been killed.
+    TimedOut,
+    Vanished,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("invalid run id {0:?}: use only letters, digits, '_' and '-'")]
+    InvalidRunId(String),
+    #[error("invalid environment variable name {0:?}")]
+    InvalidEnvName(String),
+    #[error("environment variable {0} has a NUL byte in its value")]
+    NulInEnv(String),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot run tmux: {0}")]
+    TmuxSpawn(#[source] io::Error),
+    #[error("`tmux {command}` failed: {stderr}")]
+    Tmux { command: String, stderr: String },
+    #[error("a run named {0} is already running")]
+    AlreadyRunning(String),
+    #[error("bad exit code file {path}: {content:?}")]
+    BadExitCode { path: PathBuf, content: String },
+    #[error("bad pid file {path}: {content:?}")]
+    BadPidFile { path: PathBuf, content: String },
+    #[error("run {run_id} did not start: {reason}")]
+    StartFailed { run_id: String, reason: String },
+    #[error("cannot signal process group {pgid}: {source}")]
+    Signal {
+        pgid: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
+}
+
+impl ExecError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The boxed future every `Executor` method returns; boxing keeps the trait object-safe so the
+/// engine can hold an `Arc<dyn Executor>` chosen from the config.
+pub type ExecFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ExecError>> + Send + 'a>>;
+
+/// Runs training somewhere other than the daemon and lets a later daemon re-attach to it by
+/// `run_id` and `run_dir` alone.
+pub trait Executor: Send + Sync {
+    /// Writes the wrapper files and starts the run. Returns once the run has recorded its pid.
+    fn start<'a>(&'a self, spec: &'a RunSpec) -> ExecFuture<'a, ()>;
+
+    fn status<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, RunStatus>;
+
+    /// Waits for the run to end. At `deadline` the run's process group is killed and the
+    /// outcome is `TimedOut`.
+    fn wait<'a>(
+        &'a self,
+        run_id: &'a str,
+        run_dir: &'a Path,
+        deadline: Option<Instant>,
+    ) -> ExecFuture<'a, RunOutcome>;
+
+    /// SIGTERM to the run's process group, SIGKILL after `grace`, then the tmux session goes.
+    /// Killing a run that already ended is not an error.
+    fn kill<'a>(
+        &'a self,
+        run_id: &'a str,
+        run_dir: &'a Path,
+        grace: Duration,
+    ) -> ExecFuture<'a, ()>;
+
+    fn is_alive<'a>(&'a self, run_id: &'a str) -> ExecFuture<'a, bool>;
+
+    fn log_path(&self, run_dir: &Path) -> PathBuf {
+        wrapper::RunFiles::new(run_dir).log()
+    }
+}
+
+/// Run ids double as tmux session names, where `.` and `:` are rewritten; keep them plain.
+pub fn validate_run_id(run_id: &str) -> Result<(), ExecError> {
+    let ok = !run_id.is_empty()
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ExecError::InvalidRunId(run_id.to_string()))
+    }
+}

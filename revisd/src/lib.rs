@@ -1,0 +1,18 @@
+//! revisd: the Revis daemon as a library. `main.rs` only parses flags and calls `daemon::run`.
+//!
+//! Module map (see ARCHITECTURE.md): `api` is the thin tonic service, `engine` drives sessions,
+//! `store` is the only place SQL lives, `exec` runs training, `metrics` reads results,
+//! `advisor` decides, `changes` applies decisions, `workspace` owns git, `config` owns revis.yaml,
+//! `daemon` owns the socket, the pid file and signals.
+
+pub mod advisor;
+pub mod api;
+pub mod changes;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod exec;
+pub mod metrics;
+pub mod paths;
+pub mod store;
+pub mod workspace;

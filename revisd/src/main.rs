@@ -1,0 +1,107 @@
+//! `revisd`: the Revis daemon. Normally started on demand by the `revis` CLI.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use revisd::paths::Home;
+use tracing_subscriber::EnvFilter;
+
+struct Args {
+    home: Option<PathBuf>,
+    foreground: bool,
+    detach: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args { home: None, foreground: false, detach: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--home" => args.home = Some(it.next().context("--home needs a path")?.into()),
+            "--foreground" => args.foreground = true,
+            "--detach" => args.detach = true,
+            "--version" | "-V" => {
+                println!("revisd {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            "--help" | "-h" => {
+                println!(
+                    "revisd {}: the Revis daemon (normally started on demand by `revis`)\n\n\
+                     Usage: revisd [--home PATH] [--foreground]\n\n\
+                     --home PATH    state directory (default: $REVIS_HOME, $XDG_STATE_HOME/revis, ~/.local/state/revis)\n\
+                     --foreground   also log to stderr\n\
+                     --detach       leave the caller's session and working directory (used by `revis`)\n\n\
+                     Environment: REVIS_LOG sets the log filter (default: info).",
+                    env!("CARGO_PKG_VERSION")
+                );
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument {other:?} (see revisd --help)"),
+        }
+    }
+    Ok(args)
+}
+
+/// Logs go to `revisd.log` in the home; a log file that cannot be opened is not fatal.
+fn init_logging(home: &Home, foreground: bool) {
+    let filter = EnvFilter::try_from_env("REVIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let file = std::fs::create_dir_all(home.root())
+        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(home.log_file()));
+    match (file, foreground) {
+        (Ok(file), false) => {
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init()
+        }
+        (Ok(file), true) => {
+            use tracing_subscriber::fmt::writer::MakeWriterExt;
+            let writer = std::sync::Mutex::new(file).and(std::io::stderr);
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).init()
+        }
+        (Err(e), _) => {
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            tracing::warn!(error = %e, "cannot open the log file; logging to stderr");
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("revisd: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let home = match args.home {
+        Some(path) => Home::at(path),
+        None => match Home::from_env() {
+            Ok(home) => home,
+            Err(e) => {
+                eprintln!("revisd: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+    };
+    if args.detach {
+        // A new session: no controlling terminal, so closing the terminal that started the
+        // daemon (through `revis`) never sends it SIGHUP. And "/" so the daemon never keeps a
+        // directory busy (or deleted) under the user.
+        let _ = nix::unistd::setsid();
+        let _ = std::env::set_current_dir("/");
+    }
+    init_logging(&home, args.foreground);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("revisd: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(revisd::daemon::run(home)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "revisd exited");
+            eprintln!("revisd: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

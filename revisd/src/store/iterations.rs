@@ -1,0 +1,147 @@
+//! Iteration rows. Only a session's actor writes its iterations, so the engine edits an
+//! [`IterationRow`] and saves it whole inside the transition's transaction.
+
+use sqlx::{FromRow, SqlitePool};
+
+use super::{Doing, Result, Tx};
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct IterationRow {
+    pub session_id: i64,
+    pub number: i64,
+    pub phase: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub attempt: i64,
+    pub parent: Option<i64>,
+    pub command: String,
+    pub commit_sha: Option<String>,
+    pub change_summary: Option<String>,
+    pub rationale: Option<String>,
+    pub hypothesis: Option<String>,
+    pub changes_json: String,
+    pub params_json: String,
+    pub primary_value: Option<f64>,
+    pub metrics_json: String,
+    pub warnings_json: String,
+    pub failure_reason: Option<String>,
+    pub exit_code: Option<i64>,
+    pub run_id: Option<String>,
+    pub decision_json: Option<String>,
+    pub pending_json: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+}
+
+impl IterationRow {
+    pub fn number(&self) -> u32 {
+        u32::try_from(self.number).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewIteration {
+    pub number: u32,
+    pub command: String,
+    pub commit_sha: Option<String>,
+    pub parent: Option<u32>,
+    pub change_summary: Option<String>,
+    pub rationale: Option<String>,
+    pub hypothesis: Option<String>,
+    pub changes_json: String,
+    pub params_json: String,
+}
+
+pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
+         rationale, hypothesis, changes_json, params_json) VALUES (?, ?, 'prepare', 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(session_id)
+    .bind(i64::from(it.number))
+    .bind(&it.command)
+    .bind(&it.commit_sha)
+    .bind(it.parent.map(i64::from))
+    .bind(&it.change_summary)
+    .bind(&it.rationale)
+    .bind(&it.hypothesis)
+    .bind(if it.changes_json.is_empty() { "[]" } else { &it.changes_json })
+    .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
+    .execute(&mut **tx)
+    .await
+    .doing("creating an iteration")?;
+    Ok(())
+}
+
+pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, parent = ?, command = ?, commit_sha = ?, \
+         change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
+         metrics_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
+         pending_json = ?, started_at = ?, ended_at = ?, duration_seconds = ? WHERE session_id = ? AND number = ?",
+    )
+    .bind(&it.phase)
+    .bind(&it.state)
+    .bind(&it.outcome)
+    .bind(it.attempt)
+    .bind(it.parent)
+    .bind(&it.command)
+    .bind(&it.commit_sha)
+    .bind(&it.change_summary)
+    .bind(&it.rationale)
+    .bind(&it.hypothesis)
+    .bind(&it.changes_json)
+    .bind(&it.params_json)
+    .bind(it.primary_value)
+    .bind(&it.metrics_json)
+    .bind(&it.warnings_json)
+    .bind(&it.failure_reason)
+    .bind(it.exit_code)
+    .bind(&it.run_id)
+    .bind(&it.decision_json)
+    .bind(&it.pending_json)
+    .bind(&it.started_at)
+    .bind(&it.ended_at)
+    .bind(it.duration_seconds)
+    .bind(it.session_id)
+    .bind(it.number)
+    .execute(&mut **tx)
+    .await
+    .doing("saving an iteration")?;
+    Ok(())
+}
+
+pub async fn list(pool: &SqlitePool, session_id: i64) -> Result<Vec<IterationRow>> {
+    sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? ORDER BY number")
+        .bind(session_id)
+        .fetch_all(pool)
+        .await
+        .doing("listing iterations")
+}
+
+pub async fn latest(pool: &SqlitePool, session_id: i64) -> Result<Option<IterationRow>> {
+    sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? ORDER BY number DESC LIMIT 1")
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+        .doing("reading the latest iteration")
+}
+
+pub async fn get(pool: &SqlitePool, session_id: i64, number: u32) -> Result<Option<IterationRow>> {
+    sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? AND number = ?")
+        .bind(session_id)
+        .bind(i64::from(number))
+        .fetch_optional(pool)
+        .await
+        .doing("reading an iteration")
+}
+
+/// Number of iterations that have started (for summaries).
+pub async fn count(pool: &SqlitePool, session_id: i64) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM iterations WHERE session_id = ?")
+        .bind(session_id)
+        .fetch_one(pool)
+        .await
+        .doing("counting iterations")
+}

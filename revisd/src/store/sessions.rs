@@ -1,0 +1,214 @@
+//! Session rows.
+
+use sqlx::{FromRow, SqlitePool};
+
+use super::{Doing, Result, Tx};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub name: String,
+    pub project: String,
+    pub branch: String,
+    pub worktree: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub state: String,
+    pub stop_reason: Option<String>,
+    pub stop_detail: Option<String>,
+    pub advisor: String,
+    pub config_json: String,
+    pub primary_metric: String,
+    pub minimize: bool,
+    pub target: Option<f64>,
+    pub budget_seconds: Option<f64>,
+    pub max_iterations: Option<i64>,
+    pub max_cost: Option<f64>,
+    pub active_seconds: f64,
+    pub llm_usd: f64,
+    pub stop_requested: Option<String>,
+    pub consecutive_failures: i64,
+    pub best_iteration: Option<i64>,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl SessionRow {
+    /// Queued, running or paused: the daemon still owes this session work.
+    pub fn is_live(&self) -> bool {
+        matches!(self.state.as_str(), "queued" | "running" | "paused")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: String,
+    pub project: String,
+    pub branch: String,
+    pub worktree: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub advisor: String,
+    pub config_json: String,
+    pub primary_metric: String,
+    pub minimize: bool,
+    pub target: Option<f64>,
+    pub budget_seconds: Option<f64>,
+    pub max_iterations: Option<u32>,
+    pub max_cost: Option<f64>,
+}
+
+pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO sessions (name, project, branch, worktree, base_branch, base_commit, state, advisor, \
+         config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.name)
+    .bind(&s.project)
+    .bind(&s.branch)
+    .bind(&s.worktree)
+    .bind(&s.base_branch)
+    .bind(&s.base_commit)
+    .bind(&s.advisor)
+    .bind(&s.config_json)
+    .bind(&s.primary_metric)
+    .bind(s.minimize)
+    .bind(s.target)
+    .bind(s.budget_seconds)
+    .bind(s.max_iterations.map(i64::from))
+    .bind(s.max_cost)
+    .bind(super::now())
+    .execute(&mut **tx)
+    .await
+    .doing("creating a session")?
+    .last_insert_rowid();
+    Ok(id)
+}
+
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .doing("reading a session")
+}
+
+pub async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .doing("reading a session")
+}
+
+pub async fn by_name(pool: &SqlitePool, name: &str) -> Result<Option<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE name = ?")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .doing("finding a session by name")
+}
+
+/// Sessions, newest first; `project` restricts to one project, `live_only` to queued/running/paused.
+pub async fn list(pool: &SqlitePool, project: Option<&str>, live_only: bool) -> Result<Vec<SessionRow>> {
+    sqlx::query_as(
+        "SELECT * FROM sessions WHERE (?1 IS NULL OR project = ?1) \
+         AND (?2 = 0 OR state IN ('queued', 'running', 'paused')) ORDER BY id DESC",
+    )
+    .bind(project)
+    .bind(live_only)
+    .fetch_all(pool)
+    .await
+    .doing("listing sessions")
+}
+
+/// Sessions the supervisor must drive after a start: those that were running or queued.
+pub async fn resumable(pool: &SqlitePool) -> Result<Vec<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE state IN ('queued', 'running') ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .doing("listing sessions to resume")
+}
+
+pub async fn count_by_state(pool: &SqlitePool, state: &str) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE state = ?")
+        .bind(state)
+        .fetch_one(pool)
+        .await
+        .doing("counting sessions")
+}
+
+pub async fn set_state(
+    tx: &mut Tx,
+    id: i64,
+    state: &str,
+    stop_reason: Option<&str>,
+    stop_detail: Option<&str>,
+) -> Result<()> {
+    let terminal = matches!(state, "stopped" | "completed" | "failed");
+    sqlx::query(
+        "UPDATE sessions SET state = ?, stop_reason = ?, stop_detail = ?, \
+         ended_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ?",
+    )
+    .bind(state)
+    .bind(stop_reason)
+    .bind(stop_detail)
+    .bind(terminal)
+    .bind(super::now())
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .doing("changing a session's state")?;
+    Ok(())
+}
+
+pub async fn set_stop_requested(tx: &mut Tx, id: i64, request: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET stop_requested = ? WHERE id = ?")
+        .bind(request)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording a stop request")?;
+    Ok(())
+}
+
+pub async fn add_active_seconds(tx: &mut Tx, id: i64, seconds: f64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET active_seconds = active_seconds + ? WHERE id = ?")
+        .bind(seconds)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording active time")?;
+    Ok(())
+}
+
+pub async fn set_budget(tx: &mut Tx, id: i64, budget_seconds: Option<f64>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET budget_seconds = ? WHERE id = ?")
+        .bind(budget_seconds)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("setting a budget")?;
+    Ok(())
+}
+
+pub async fn set_progress(tx: &mut Tx, id: i64, best_iteration: Option<u32>, consecutive_failures: u32) -> Result<()> {
+    sqlx::query("UPDATE sessions SET best_iteration = ?, consecutive_failures = ? WHERE id = ?")
+        .bind(best_iteration.map(i64::from))
+        .bind(i64::from(consecutive_failures))
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording progress")?;
+    Ok(())
+}
+
+pub async fn delete(tx: &mut Tx, id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("deleting a session")?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Finds the `revis` and `revisd` binaries built by `cargo build --workspace --bins`.
+//! Must not build them: a missing binary is reported with the command that builds it.
+
+use std::path::{Path, PathBuf};
+
+/// The directory holding `revis` and `revisd` (e.g. `target/debug`).
+///
+/// Tried in order: the test executable's `../..` (it lives in `target/<profile>/deps`), then
+/// `$CARGO_TARGET_DIR/debug`, then this workspace's `target/debug`.
+pub fn bin_dir() -> PathBuf {
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent().and_then(Path::parent)
+    {
+        candidates.push(dir.to_path_buf());
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        let target = PathBuf::from(target);
+        let target = if target.is_absolute() { target } else { workspace_root().join(target) };
+        candidates.push(target.join("debug"));
+    }
+    candidates.push(workspace_root().join("target").join("debug"));
+    for dir in &candidates {
+        if dir.join("revis").is_file() && dir.join("revisd").is_file() {
+            return dir.clone();
+        }
+    }
+    panic!(
+        "revis/revisd binaries not found (looked in {candidates:?}): \
+         run `cargo build --workspace --bins` first"
+    );
+}
+
+pub fn revis_bin() -> PathBuf {
+    bin_dir().join("revis")
+}
+
+pub fn revisd_bin() -> PathBuf {
+    bin_dir().join("revisd")
+}
+
+/// The repository root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
