@@ -48,9 +48,11 @@ fn init_logging(home: &Home, foreground: bool) {
     let file = std::fs::create_dir_all(home.root())
         .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(home.log_file()));
     match (file, foreground) {
-        (Ok(file), false) => {
-            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init()
-        }
+        (Ok(file), false) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init(),
         (Ok(file), true) => {
             use tracing_subscriber::fmt::writer::MakeWriterExt;
             let writer = std::sync::Mutex::new(file).and(std::io::stderr);

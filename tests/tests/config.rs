@@ -60,7 +60,17 @@ fn init_writes_a_config_that_loop_accepts_and_ignores_dot_revis() {
     assert!(!again.status.success(), "{}", describe(&again));
     assert_eq!(env.project.read("revis.yaml"), yaml);
 
+    // The file init writes has an empty search space: `loop` explains what to add (exit 2)...
     env.project.commit("revis init");
+    let out = env.revis(&["loop", "--name", "from-init", "--max-iterations", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("search.space"), "{}", describe(&out));
+
+    // ... and once a knob is declared there, the same file runs.
+    assert!(yaml.contains("  space: {}\n"), "{yaml}");
+    let with_space = yaml.replace("  space: {}\n", "  space:\n    x: {arg: --x, low: 0.0, high: 4.0}\n");
+    env.project.write("revis.yaml", &with_space);
+    env.project.commit("declare a knob");
     let stdout = env.revis_ok(&["loop", "--name", "from-init", "--max-iterations", "1"]);
     assert_eq!(stdout.lines().next(), Some("from-init"), "{stdout}");
     let s = env.wait_ended("from-init");

@@ -43,7 +43,11 @@ pub enum Change {
     /// Replace the training command.
     Command { text: String },
     /// A code change for a coding agent (or a human).
-    Code { request: String, #[serde(default)] files: Vec<String> },
+    Code {
+        request: String,
+        #[serde(default)]
+        files: Vec<String>,
+    },
 }
 
 /// A finished iteration as an advisor sees it.

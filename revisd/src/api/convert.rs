@@ -59,11 +59,12 @@ pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::Session
 }
 
 pub fn iteration(it: &IterationRow) -> pb::Iteration {
-    let metrics: HashMap<String, f64> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&it.metrics_json)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| v.as_f64().map(|f| (k, f)))
-        .collect();
+    let metrics: HashMap<String, f64> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&it.metrics_json)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.as_f64().map(|f| (k, f)))
+            .collect();
     let changes: Vec<pb::Change> = serde_json::from_str::<Vec<serde_json::Value>>(&it.changes_json)
         .unwrap_or_default()
         .iter()

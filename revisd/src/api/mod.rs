@@ -36,7 +36,8 @@ impl RevisService {
     }
 
     async fn summary(&self, session: &SessionRow) -> Result<pb::SessionSummary, Status> {
-        let iterations = store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
+        let iterations =
+            store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
         Ok(convert::summary(session, &iterations))
     }
 }
@@ -81,7 +82,10 @@ impl Revis for RevisService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn init_project(&self, request: Request<pb::InitProjectRequest>) -> Result<Response<pb::InitProjectReply>, Status> {
+    async fn init_project(
+        &self,
+        request: Request<pb::InitProjectRequest>,
+    ) -> Result<Response<pb::InitProjectReply>, Status> {
         let req = request.into_inner();
         let opts = crate::config::template::InitOptions {
             train: req.train,
@@ -89,15 +93,22 @@ impl Revis for RevisService {
             maximize: req.maximize,
             target: req.target,
         };
-        let (path, gitignore_updated, warnings) = self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
+        let (path, gitignore_updated, warnings) =
+            self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
         Ok(Response::new(pb::InitProjectReply { config_path: path.display().to_string(), gitignore_updated, warnings }))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn validate_config(&self, request: Request<pb::ValidateConfigRequest>) -> Result<Response<pb::ValidateConfigReply>, Status> {
+    async fn validate_config(
+        &self,
+        request: Request<pb::ValidateConfigRequest>,
+    ) -> Result<Response<pb::ValidateConfigReply>, Status> {
         let project = crate::engine::project_of(&dir(&request.into_inner().project_dir)?)?;
         let loaded = crate::engine::load_project_config(&project)?;
-        Ok(Response::new(pb::ValidateConfigReply { config_path: loaded.path.display().to_string(), warnings: loaded.warnings }))
+        Ok(Response::new(pb::ValidateConfigReply {
+            config_path: loaded.path.display().to_string(),
+            warnings: loaded.warnings,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -121,7 +132,10 @@ impl Revis for RevisService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> Result<Response<pb::ListSessionsReply>, Status> {
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsReply>, Status> {
         let req = request.into_inner();
         let project = if req.project_dir.is_empty() {
             None
@@ -139,14 +153,21 @@ impl Revis for RevisService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> Result<Response<pb::SessionDetail>, Status> {
+    async fn get_session(
+        &self,
+        request: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::SessionDetail>, Status> {
         let session = self.session(&request.into_inner().name).await?;
-        let iterations = store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
+        let iterations =
+            store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
         Ok(Response::new(convert::detail(&session, &iterations)))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn stop_session(&self, request: Request<pb::StopSessionRequest>) -> Result<Response<pb::SessionSummary>, Status> {
+    async fn stop_session(
+        &self,
+        request: Request<pb::StopSessionRequest>,
+    ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = if req.name.is_empty() {
             self.only_live_session(&req.project_dir).await?
@@ -158,7 +179,10 @@ impl Revis for RevisService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn resume_session(&self, request: Request<pb::ResumeSessionRequest>) -> Result<Response<pb::SessionSummary>, Status> {
+    async fn resume_session(
+        &self,
+        request: Request<pb::ResumeSessionRequest>,
+    ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name).await?;
         let session = self.engine.resume(&session, Some(req.budget.as_str())).await?;
@@ -166,7 +190,10 @@ impl Revis for RevisService {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn delete_sessions(&self, request: Request<pb::DeleteSessionsRequest>) -> Result<Response<pb::DeleteSessionsReply>, Status> {
+    async fn delete_sessions(
+        &self,
+        request: Request<pb::DeleteSessionsRequest>,
+    ) -> Result<Response<pb::DeleteSessionsReply>, Status> {
         let req = request.into_inner();
         // Resolve every name first so a typo deletes nothing.
         let mut sessions = Vec::with_capacity(req.names.len());
@@ -222,9 +249,8 @@ impl RevisService {
     /// `revis stop` without a name: the project's one live session.
     async fn only_live_session(&self, project_dir: &str) -> Result<SessionRow, Status> {
         let project = crate::engine::project_of(&dir(project_dir)?)?.display().to_string();
-        let live = store::sessions::list(self.engine.store().pool(), Some(&project), true)
-            .await
-            .map_err(EngineError::from)?;
+        let live =
+            store::sessions::list(self.engine.store().pool(), Some(&project), true).await.map_err(EngineError::from)?;
         match live.as_slice() {
             [one] => Ok(one.clone()),
             [] => Err(Status::failed_precondition(format!("no running session in {project}"))),

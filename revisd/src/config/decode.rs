@@ -11,20 +11,10 @@ use super::tree::{Node, NodeKind, Pos};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecodeErrorKind {
-    UnknownField {
-        field: String,
-        expected: &'static [&'static str],
-        section: String,
-    },
+    UnknownField { field: String, expected: &'static [&'static str], section: String },
     MissingField(&'static str),
-    UnknownVariant {
-        value: String,
-        expected: &'static [&'static str],
-    },
-    InvalidType {
-        found: String,
-        expected: String,
-    },
+    UnknownVariant { value: String, expected: &'static [&'static str] },
+    InvalidType { found: String, expected: String },
     Custom(String),
 }
 
@@ -38,11 +28,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(kind: DecodeErrorKind) -> Self {
-        Self {
-            kind,
-            path: None,
-            pos: None,
-        }
+        Self { kind, path: None, pos: None }
     }
 
     fn locate(mut self, path: &str, pos: Pos) -> Self {
@@ -112,18 +98,11 @@ impl de::Error for DecodeError {
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        Self::new(DecodeErrorKind::UnknownField {
-            field: field.to_string(),
-            expected,
-            section: String::new(),
-        })
+        Self::new(DecodeErrorKind::UnknownField { field: field.to_string(), expected, section: String::new() })
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        Self::new(DecodeErrorKind::UnknownVariant {
-            value: variant.to_string(),
-            expected,
-        })
+        Self::new(DecodeErrorKind::UnknownVariant { value: variant.to_string(), expected })
     }
 
     fn missing_field(field: &'static str) -> Self {
@@ -171,9 +150,7 @@ fn type_plain(text: &str) -> Typed<'_> {
         }
     }
     // Rust's float parser also takes "inf"/"nan"/"infinity"; only digit-based forms are YAML floats.
-    let float_chars = digits
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b".eE+-".contains(&b));
+    let float_chars = digits.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b));
     let starts_well = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.');
     if float_chars
         && starts_well
@@ -219,24 +196,12 @@ pub struct NodeDeserializer<'a> {
 
 impl<'a> NodeDeserializer<'a> {
     pub fn new(node: &'a Node) -> Self {
-        Self {
-            node,
-            path: String::new(),
-            key_pos: None,
-        }
+        Self { node, path: String::new(), key_pos: None }
     }
 
     fn child(&self, node: &'a Node, segment: &str, key_pos: Option<Pos>) -> Self {
-        let path = if self.path.is_empty() {
-            segment.to_string()
-        } else {
-            format!("{}.{segment}", self.path)
-        };
-        Self {
-            node,
-            path,
-            key_pos,
-        }
+        let path = if self.path.is_empty() { segment.to_string() } else { format!("{}.{segment}", self.path) };
+        Self { node, path, key_pos }
     }
 
     fn wrong_type(&self, expected: &dyn de::Expected) -> DecodeError {
@@ -267,18 +232,14 @@ struct Entries<'a> {
 impl<'de> de::MapAccess<'de> for Entries<'_> {
     type Error = DecodeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
         let name = match &key.kind {
             NodeKind::Scalar { text, .. } => text.clone(),
             _ => {
-                return Err(DecodeError::custom("keys must be plain names")
-                    .locate(&self.parent.path, key.pos));
+                return Err(DecodeError::custom("keys must be plain names").locate(&self.parent.path, key.pos));
             }
         };
         let key_de = self.parent.child(key, &name, None);
@@ -292,10 +253,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
         result.map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
         let Some((value, name, key_pos)) = self.value.take() else {
             return Err(DecodeError::custom("value requested before its key"));
         };
@@ -328,20 +286,12 @@ struct Items<'a> {
 impl<'de> de::SeqAccess<'de> for Items<'_> {
     type Error = DecodeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DecodeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DecodeError> {
         let Some((i, item)) = self.items.next() else {
             return Ok(None);
         };
         let path = format!("{}[{i}]", self.parent.path);
-        seed.deserialize(NodeDeserializer {
-            node: item,
-            path,
-            key_pos: Some(item.pos),
-        })
-        .map(Some)
+        seed.deserialize(NodeDeserializer { node: item, path, key_pos: Some(item.pos) }).map(Some)
     }
 }
 
@@ -361,15 +311,10 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 Typed::Str(s) => visitor.visit_str(s),
             },
             NodeKind::Scalar { text, .. } => visitor.visit_str(text),
-            NodeKind::Seq(items) => visitor.visit_seq(Items {
-                parent: &self,
-                items: items.iter().enumerate(),
-            }),
-            NodeKind::Map(entries) => visitor.visit_map(Entries {
-                parent: &self,
-                entries: entries.iter(),
-                value: None,
-            }),
+            NodeKind::Seq(items) => visitor.visit_seq(Items { parent: &self, items: items.iter().enumerate() }),
+            NodeKind::Map(entries) => {
+                visitor.visit_map(Entries { parent: &self, entries: entries.iter(), value: None })
+            }
         };
         self.locate(result)
     }
@@ -392,9 +337,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
     /// Any non-null scalar reads as its text, so `project: 2024` is the string "2024".
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         match &self.node.kind {
-            NodeKind::Scalar { text, .. } if !self.node.is_null() => {
-                self.locate(visitor.visit_str(text))
-            }
+            NodeKind::Scalar { text, .. } if !self.node.is_null() => self.locate(visitor.visit_str(text)),
             _ => Err(self.wrong_type(&visitor)),
         }
     }
@@ -404,29 +347,19 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        if self.node.is_null() {
-            self.locate(visitor.visit_none())
-        } else {
-            visitor.visit_some(self)
-        }
+        if self.node.is_null() { self.locate(visitor.visit_none()) } else { visitor.visit_some(self) }
     }
 
     /// An empty value (`deny:`) is an empty list, as the earlier implementation wrote.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         match &self.node.kind {
             NodeKind::Seq(items) => {
-                let result = visitor.visit_seq(Items {
-                    parent: &self,
-                    items: items.iter().enumerate(),
-                });
+                let result = visitor.visit_seq(Items { parent: &self, items: items.iter().enumerate() });
                 self.locate(result)
             }
             _ if self.node.is_null() => {
                 let empty: &[Node] = &[];
-                let result = visitor.visit_seq(Items {
-                    parent: &self,
-                    items: empty.iter().enumerate(),
-                });
+                let result = visitor.visit_seq(Items { parent: &self, items: empty.iter().enumerate() });
                 self.locate(result)
             }
             _ => Err(self.wrong_type(&visitor)),
@@ -440,11 +373,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             _ if self.node.is_null() => EMPTY_ENTRIES,
             _ => return Err(self.wrong_type(&visitor)),
         };
-        let result = visitor.visit_map(Entries {
-            parent: &self,
-            entries: entries.iter(),
-            value: None,
-        });
+        let result = visitor.visit_map(Entries { parent: &self, entries: entries.iter(), value: None });
         self.locate(result)
     }
 
@@ -465,8 +394,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
     ) -> Result<V::Value, DecodeError> {
         match &self.node.kind {
             NodeKind::Scalar { text, .. } if !self.node.is_null() => {
-                let access: de::value::StrDeserializer<'_, DecodeError> =
-                    text.as_str().into_deserializer();
+                let access: de::value::StrDeserializer<'_, DecodeError> = text.as_str().into_deserializer();
                 self.locate(visitor.visit_enum(access))
             }
             _ => Err(self.wrong_type(&format!("one of: {}", variants.join(", ")).as_str())),

@@ -22,13 +22,7 @@ pub enum DurationError {
     Overflow(String),
 }
 
-const UNITS: &[(&str, f64)] = &[
-    ("d", 86_400.0),
-    ("h", 3_600.0),
-    ("m", 60.0),
-    ("s", 1.0),
-    ("ms", 0.001),
-];
+const UNITS: &[(&str, f64)] = &[("d", 86_400.0), ("h", 3_600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)];
 
 /// Parses `1h30m`-style text. Components must appear largest unit first (`30m1h` is rejected
 /// because it is more likely a typo than an intent); spaces between components are allowed.
@@ -51,47 +45,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let mut previous = String::new();
     while !rest.is_empty() {
         rest = rest.trim_start();
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num_text, after) = rest.split_at(digits);
-        let unit_len = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
         let (unit, tail) = after.split_at(unit_len);
         if num_text.is_empty() {
-            let bad = if unit.is_empty() {
-                after.chars().take(1).collect()
-            } else {
-                unit.to_string()
-            };
-            return Err(DurationError::InvalidNumber {
-                text: trimmed.to_string(),
-                number: bad,
-            });
+            let bad = if unit.is_empty() { after.chars().take(1).collect() } else { unit.to_string() };
+            return Err(DurationError::InvalidNumber { text: trimmed.to_string(), number: bad });
         }
         if unit.is_empty() {
-            return Err(DurationError::MissingUnit {
-                text: trimmed.to_string(),
-                after: previous,
-            });
+            return Err(DurationError::MissingUnit { text: trimmed.to_string(), after: previous });
         }
         let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(DurationError::UnknownUnit {
-                text: trimmed.to_string(),
-                unit: unit.to_string(),
-            });
+            return Err(DurationError::UnknownUnit { text: trimmed.to_string(), unit: unit.to_string() });
         };
         if last_unit.is_some_and(|last| index <= last) {
-            return Err(DurationError::UnitOrder {
-                text: trimmed.to_string(),
-            });
+            return Err(DurationError::UnitOrder { text: trimmed.to_string() });
         }
         last_unit = Some(index);
         let part = to_duration(number(trimmed, num_text)?, UNITS[index].1, trimmed)?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| DurationError::Overflow(trimmed.to_string()))?;
+        total = total.checked_add(part).ok_or_else(|| DurationError::Overflow(trimmed.to_string()))?;
         previous = format!("{num_text}{unit}");
         rest = tail.trim_start();
     }
@@ -103,10 +76,7 @@ fn is_number(text: &str) -> bool {
 }
 
 fn number(text: &str, num: &str) -> Result<f64, DurationError> {
-    let invalid = || DurationError::InvalidNumber {
-        text: text.to_string(),
-        number: num.to_string(),
-    };
+    let invalid = || DurationError::InvalidNumber { text: text.to_string(), number: num.to_string() };
     if num.starts_with('.') || num.ends_with('.') {
         return Err(invalid());
     }
@@ -140,16 +110,8 @@ pub fn format_duration(d: Duration) -> String {
         (secs % 60, "s"),
         (u64::from(d.subsec_millis()), "ms"),
     ];
-    let text: String = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect();
-    if text.is_empty() {
-        "0s".to_string()
-    } else {
-        text
-    }
+    let text: String = parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}{unit}")).collect();
+    if text.is_empty() { "0s".to_string() } else { text }
 }
 
 #[cfg(test)]
@@ -186,43 +148,17 @@ mod tests {
     fn rejects_bad_text_with_a_clear_message() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
         assert_eq!(parse_duration("  "), Err(DurationError::Empty));
-        assert!(matches!(
-            parse_duration("-5m"),
-            Err(DurationError::Negative(_))
-        ));
-        assert!(
-            matches!(parse_duration("5y"), Err(DurationError::UnknownUnit { unit, .. }) if unit == "y")
-        );
-        assert!(matches!(
-            parse_duration("1h30"),
-            Err(DurationError::MissingUnit { .. })
-        ));
-        assert!(matches!(
-            parse_duration("30m1h"),
-            Err(DurationError::UnitOrder { .. })
-        ));
-        assert!(matches!(
-            parse_duration("1h1h"),
-            Err(DurationError::UnitOrder { .. })
-        ));
-        assert!(matches!(
-            parse_duration("h"),
-            Err(DurationError::InvalidNumber { .. })
-        ));
-        assert!(matches!(
-            parse_duration("1..5h"),
-            Err(DurationError::InvalidNumber { .. })
-        ));
-        assert!(matches!(
-            parse_duration("forever"),
-            Err(DurationError::InvalidNumber { .. })
-        ));
+        assert!(matches!(parse_duration("-5m"), Err(DurationError::Negative(_))));
+        assert!(matches!(parse_duration("5y"), Err(DurationError::UnknownUnit { unit, .. }) if unit == "y"));
+        assert!(matches!(parse_duration("1h30"), Err(DurationError::MissingUnit { .. })));
+        assert!(matches!(parse_duration("30m1h"), Err(DurationError::UnitOrder { .. })));
+        assert!(matches!(parse_duration("1h1h"), Err(DurationError::UnitOrder { .. })));
+        assert!(matches!(parse_duration("h"), Err(DurationError::InvalidNumber { .. })));
+        assert!(matches!(parse_duration("1..5h"), Err(DurationError::InvalidNumber { .. })));
+        assert!(matches!(parse_duration("forever"), Err(DurationError::InvalidNumber { .. })));
         let overflow = parse_duration("99999999999999999999999d");
         assert!(matches!(overflow, Err(DurationError::Overflow(_))));
-        let message = parse_duration("5y")
-            .map_err(|e| e.to_string())
-            .err()
-            .unwrap_or_default();
+        let message = parse_duration("5y").map_err(|e| e.to_string()).err().unwrap_or_default();
         assert!(message.contains("unknown unit 'y'"), "{message}");
     }
 
@@ -230,10 +166,7 @@ mod tests {
     fn formats_in_the_shortest_readable_form() {
         assert_eq!(format_duration(Duration::from_secs(5_400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(45)), "45s");
-        assert_eq!(
-            format_duration(Duration::from_secs(2 * 86_400 + 3 * 3_600)),
-            "2d3h"
-        );
+        assert_eq!(format_duration(Duration::from_secs(2 * 86_400 + 3 * 3_600)), "2d3h");
         assert_eq!(format_duration(Duration::from_millis(1_500)), "1s500ms");
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }

@@ -26,23 +26,12 @@ pub enum ConfigError {
 }
 
 fn position_suffix(pos: Option<Pos>) -> String {
-    pos.map(|p| format!(":{}:{}", p.line, p.column))
-        .unwrap_or_default()
+    pos.map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default()
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(
-        path: &Path,
-        pos: Option<Pos>,
-        key: Option<&str>,
-        message: String,
-    ) -> Self {
-        Self::Invalid {
-            path: path.to_path_buf(),
-            pos,
-            key: key.filter(|k| !k.is_empty()).map(str::to_string),
-            message,
-        }
+    pub(crate) fn invalid(path: &Path, pos: Option<Pos>, key: Option<&str>, message: String) -> Self {
+        Self::Invalid { path: path.to_path_buf(), pos, key: key.filter(|k| !k.is_empty()).map(str::to_string), message }
     }
 
     pub fn line(&self) -> Option<usize> {
@@ -83,30 +72,16 @@ impl ConfigError {
     pub(crate) fn from_decode(path: &Path, err: DecodeError) -> Self {
         let key = err.path.clone().unwrap_or_default();
         let message = match &err.kind {
-            DecodeErrorKind::UnknownField {
-                field,
-                expected,
-                section,
-            } => {
-                let place = if section.is_empty() {
-                    "at the top level".to_string()
-                } else {
-                    format!("in '{section}'")
-                };
-                format!(
-                    "unknown key '{field}' {place}{}",
-                    suggestion(field, expected)
-                )
+            DecodeErrorKind::UnknownField { field, expected, section } => {
+                let place = if section.is_empty() { "at the top level".to_string() } else { format!("in '{section}'") };
+                format!("unknown key '{field}' {place}{}", suggestion(field, expected))
             }
             DecodeErrorKind::MissingField(field) if key.is_empty() => {
                 format!("missing required section '{field}'")
             }
             DecodeErrorKind::MissingField(field) => format!("missing required key '{key}.{field}'"),
             DecodeErrorKind::UnknownVariant { value, expected } => {
-                format!(
-                    "{key}: unknown value '{value}'{}",
-                    suggestion(value, expected)
-                )
+                format!("{key}: unknown value '{value}'{}", suggestion(value, expected))
             }
             DecodeErrorKind::InvalidType { found, expected } if key.is_empty() => {
                 format!("expected {expected}, found {found}")
@@ -128,10 +103,7 @@ impl ConfigError {
 
 /// " (did you mean 'x'?)" when a known name is a plausible typo, else the list of known names.
 pub(crate) fn suggestion(given: &str, known: &[&str]) -> String {
-    let closest = known
-        .iter()
-        .map(|k| (strsim::levenshtein(given, k), *k))
-        .min_by_key(|(d, _)| *d);
+    let closest = known.iter().map(|k| (strsim::levenshtein(given, k), *k)).min_by_key(|(d, _)| *d);
     match closest {
         Some((distance, name)) if distance <= (given.chars().count() / 2).max(2) => {
             format!(" (did you mean '{name}'?)")

@@ -38,11 +38,7 @@ impl KeyIndex {
             NodeKind::Map(entries) => {
                 for (key, value) in entries {
                     let Some(name) = key.as_key() else { continue };
-                    let child = if path.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{path}.{name}")
-                    };
+                    let child = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
                     self.insert(&child, key.pos, value);
                     self.walk(value, &child);
                 }
@@ -51,13 +47,7 @@ impl KeyIndex {
     }
 
     fn insert(&mut self, path: &str, key: Pos, value: &Node) {
-        self.entries.insert(
-            path.to_string(),
-            Entry {
-                key,
-                int_literal: is_int_literal(value),
-            },
-        );
+        self.entries.insert(path.to_string(), Entry { key, int_literal: is_int_literal(value) });
     }
 
     /// Position of the key at `path`, or of its nearest written ancestor when the key itself was

@@ -44,10 +44,7 @@ pub struct Loaded {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     load_str(&text, path)
 }
 
@@ -56,14 +53,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 /// Beyond the schema's defaults, a search-space range without `type` gets `int` when both
 /// bounds are written as integers and `float` otherwise.
 pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-    let root = tree::parse(text).map_err(|e| {
-        ConfigError::invalid(
-            path,
-            Some(e.pos),
-            None,
-            format!("invalid YAML: {}", e.message),
-        )
-    })?;
+    let root = tree::parse(text)
+        .map_err(|e| ConfigError::invalid(path, Some(e.pos), None, format!("invalid YAML: {}", e.message)))?;
     if root.is_null() {
         return Err(ConfigError::invalid(
             path,
@@ -80,12 +71,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
             "expected a mapping of sections (entry:, metrics:, ...) at the top level".into(),
         ));
     }
-    let mut config = Config::deserialize(decode::NodeDeserializer::new(&root))
-        .map_err(|e| ConfigError::from_decode(path, e))?;
+    let mut config =
+        Config::deserialize(decode::NodeDeserializer::new(&root)).map_err(|e| ConfigError::from_decode(path, e))?;
     let index = index::KeyIndex::build(&root);
-    let max_run_duration = validate::validate(&mut config, &index).map_err(|issue| {
-        ConfigError::invalid(path, index.pos(&issue.key), Some(&issue.key), issue.message)
-    })?;
+    let max_run_duration = validate::validate(&mut config, &index)
+        .map_err(|issue| ConfigError::invalid(path, index.pos(&issue.key), Some(&issue.key), issue.message))?;
     let warnings = INERT_SECTIONS
         .iter()
         .filter(|section| index.contains(section))
@@ -97,10 +87,5 @@ pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
             )
         })
         .collect();
-    Ok(Loaded {
-        config,
-        path: path.to_path_buf(),
-        warnings,
-        max_run_duration,
-    })
+    Ok(Loaded { config, path: path.to_path_buf(), warnings, max_run_duration })
 }

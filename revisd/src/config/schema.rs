@@ -180,11 +180,7 @@ pub struct Llm {
 
 impl Default for Llm {
     fn default() -> Self {
-        Self {
-            model: default_model(),
-            api_base: None,
-            fallback: Vec::new(),
-        }
+        Self { model: default_model(), api_base: None, fallback: Vec::new() }
     }
 }
 
@@ -212,11 +208,7 @@ pub struct CodingAgent {
 
 impl Default for CodingAgent {
     fn default() -> Self {
-        Self {
-            kind: CodingAgentType::Auto,
-            auto_handoff: true,
-            verify: true,
-        }
+        Self { kind: CodingAgentType::Auto, auto_handoff: true, verify: true }
     }
 }
 

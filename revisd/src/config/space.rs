@@ -22,51 +22,33 @@ pub fn check_space(search: &mut Search, index: &KeyIndex) -> Result<(), Issue> {
 
 fn check_target(key: &str, p: &SearchParam) -> Result<(), Issue> {
     match (&p.file, &p.key, &p.arg) {
-        (_, _, Some(_)) if p.file.is_some() || p.key.is_some() => Err(Issue::new(
-            format!("{key}.arg"),
-            format!("{key}: give either 'file' and 'key', or 'arg', not both"),
-        )),
+        (_, _, Some(_)) if p.file.is_some() || p.key.is_some() => {
+            Err(Issue::new(format!("{key}.arg"), format!("{key}: give either 'file' and 'key', or 'arg', not both")))
+        }
         (None, None, None) => Err(Issue::new(
             key,
-            format!(
-                "{key}: needs a target: 'file' and 'key' (a config value) or 'arg' (a CLI argument)"
-            ),
+            format!("{key}: needs a target: 'file' and 'key' (a config value) or 'arg' (a CLI argument)"),
         )),
         (None, None, Some(arg)) => {
             let name = arg.trim_start_matches('-');
-            let well_formed =
-                !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '=');
+            let well_formed = !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '=');
             if arg.starts_with('-') && well_formed {
                 Ok(())
             } else {
                 Err(Issue::new(
                     format!("{key}.arg"),
-                    format!(
-                        "{key}.arg: '{arg}' must be an option name starting with '-', e.g. --batch-size"
-                    ),
+                    format!("{key}.arg: '{arg}' must be an option name starting with '-', e.g. --batch-size"),
                 ))
             }
         }
-        (Some(_), None, _) => Err(Issue::new(
-            format!("{key}.file"),
-            format!("{key}: 'file' needs 'key'"),
-        )),
-        (None, Some(_), _) => Err(Issue::new(
-            format!("{key}.key"),
-            format!("{key}: 'key' needs 'file'"),
-        )),
+        (Some(_), None, _) => Err(Issue::new(format!("{key}.file"), format!("{key}: 'file' needs 'key'"))),
+        (None, Some(_), _) => Err(Issue::new(format!("{key}.key"), format!("{key}: 'key' needs 'file'"))),
         (Some(file), Some(dotted), _) => {
             if let Some(problem) = relative_path_problem(file) {
-                return Err(Issue::new(
-                    format!("{key}.file"),
-                    format!("{key}.file: '{file}' {problem}"),
-                ));
+                return Err(Issue::new(format!("{key}.file"), format!("{key}.file: '{file}' {problem}")));
             }
             let lower = file.to_ascii_lowercase();
-            if ![".yaml", ".yml", ".json"]
-                .iter()
-                .any(|ext| lower.ends_with(ext))
-            {
+            if ![".yaml", ".yml", ".json"].iter().any(|ext| lower.ends_with(ext)) {
                 return Err(Issue::new(
                     format!("{key}.file"),
                     format!("{key}.file: '{file}' must be a .yaml, .yml or .json file"),
@@ -90,24 +72,16 @@ fn check_domain(key: &str, p: &mut SearchParam, index: &KeyIndex) -> Result<(), 
             format!("{key}.values"),
             format!("{key}: give either a range ('low' and 'high') or 'values', not both"),
         )),
-        (None, false) => Err(Issue::new(
-            key,
-            format!("{key}: needs a range ('low' and 'high') or a list of 'values'"),
-        )),
+        (None, false) => Err(Issue::new(key, format!("{key}: needs a range ('low' and 'high') or a list of 'values'"))),
         (Some(values), false) => {
             if values.is_empty() {
-                return Err(Issue::new(
-                    format!("{key}.values"),
-                    format!("{key}.values must not be empty"),
-                ));
+                return Err(Issue::new(format!("{key}.values"), format!("{key}.values must not be empty")));
             }
             for (i, v) in values.iter().enumerate() {
                 if !(v.is_number() || v.is_string() || v.is_boolean()) {
                     return Err(Issue::new(
                         format!("{key}.values[{i}]"),
-                        format!(
-                            "{key}.values: each value must be a number, a string or a boolean (got {v})"
-                        ),
+                        format!("{key}.values: each value must be a number, a string or a boolean (got {v})"),
                     ));
                 }
             }
@@ -120,9 +94,7 @@ fn check_domain(key: &str, p: &mut SearchParam, index: &KeyIndex) -> Result<(), 
                 if set {
                     return Err(Issue::new(
                         format!("{key}.{field}"),
-                        format!(
-                            "{key}: '{field}' applies only to a range (low/high), not to 'values'"
-                        ),
+                        format!("{key}: '{field}' applies only to a range (low/high), not to 'values'"),
                     ));
                 }
             }
@@ -136,23 +108,14 @@ fn check_range(key: &str, p: &mut SearchParam, index: &KeyIndex) -> Result<(), I
     let (low, high) = match (p.low, p.high) {
         (Some(low), Some(high)) => (low, high),
         (Some(_), None) => {
-            return Err(Issue::new(
-                format!("{key}.low"),
-                format!("{key}: 'low' needs 'high'"),
-            ));
+            return Err(Issue::new(format!("{key}.low"), format!("{key}: 'low' needs 'high'")));
         }
         _ => {
-            return Err(Issue::new(
-                format!("{key}.high"),
-                format!("{key}: 'high' needs 'low'"),
-            ));
+            return Err(Issue::new(format!("{key}.high"), format!("{key}: 'high' needs 'low'")));
         }
     };
     if !(low.is_finite() && high.is_finite()) {
-        return Err(Issue::new(
-            format!("{key}.low"),
-            format!("{key}: 'low' and 'high' must be finite numbers"),
-        ));
+        return Err(Issue::new(format!("{key}.low"), format!("{key}: 'low' and 'high' must be finite numbers")));
     }
     if low >= high {
         return Err(Issue::new(
@@ -166,13 +129,8 @@ fn check_range(key: &str, p: &mut SearchParam, index: &KeyIndex) -> Result<(), I
             format!("{key}: a log range needs 'low' greater than 0 (got {low})"),
         ));
     }
-    let written_as_ints =
-        index.is_int_literal(&format!("{key}.low")) && index.is_int_literal(&format!("{key}.high"));
-    let kind = *p.kind.get_or_insert(if written_as_ints {
-        ParamKind::Int
-    } else {
-        ParamKind::Float
-    });
+    let written_as_ints = index.is_int_literal(&format!("{key}.low")) && index.is_int_literal(&format!("{key}.high"));
+    let kind = *p.kind.get_or_insert(if written_as_ints { ParamKind::Int } else { ParamKind::Float });
     if kind == ParamKind::Int && (low.fract() != 0.0 || high.fract() != 0.0) {
         return Err(Issue::new(
             format!("{key}.type"),
@@ -182,16 +140,10 @@ fn check_range(key: &str, p: &mut SearchParam, index: &KeyIndex) -> Result<(), I
     if let Some(step) = p.step
         && !(step.is_finite() && step > 0.0)
     {
-        return Err(Issue::new(
-            format!("{key}.step"),
-            format!("{key}.step must be greater than 0 (got {step})"),
-        ));
+        return Err(Issue::new(format!("{key}.step"), format!("{key}.step must be greater than 0 (got {step})")));
     }
     if p.grid_points.is_some_and(|n| n < 2) {
-        return Err(Issue::new(
-            format!("{key}.grid_points"),
-            format!("{key}.grid_points must be at least 2"),
-        ));
+        return Err(Issue::new(format!("{key}.grid_points"), format!("{key}.grid_points must be at least 2")));
     }
     Ok(())
 }

@@ -40,16 +40,10 @@ pub fn quote(text: &str) -> String {
 /// double-quoted otherwise (anything with `:`, `#`, quotes, `$`, or that would read as a number,
 /// boolean or null).
 pub fn yaml_string(text: &str) -> String {
-    let safe_chars = text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " _./=+-,".contains(c));
+    let safe_chars = text.chars().all(|c| c.is_ascii_alphanumeric() || " _./=+-,".contains(c));
     let safe_start = text.starts_with(|c: char| c.is_ascii_alphabetic() || "_./".contains(c));
     let reads_as_string = !is_number_bool_or_null(text);
-    if safe_chars && safe_start && reads_as_string && text.trim() == text {
-        text.to_string()
-    } else {
-        quote(text)
-    }
+    if safe_chars && safe_start && reads_as_string && text.trim() == text { text.to_string() } else { quote(text) }
 }
 
 /// Scalars a YAML 1.1 or 1.2 reader could type as something other than a string.
@@ -61,13 +55,10 @@ fn is_number_bool_or_null(text: &str) -> bool {
 
 pub fn render_init(opts: &InitOptions) -> String {
     let target = match opts.target {
-        Some(t) if t.is_finite() => format!(
-            "  target: {t:?}                 # stop the session once this value is reached\n"
-        ),
-        _ => {
-            "  # target: 0.25             # optional: stop the session once this value is reached\n"
-                .to_string()
+        Some(t) if t.is_finite() => {
+            format!("  target: {t:?}                 # stop the session once this value is reached\n")
         }
+        _ => "  # target: 0.25             # optional: stop the session once this value is reached\n".to_string(),
     };
     format!(
         r#"# revis.yaml: how Revis runs, measures and changes your training.
@@ -148,12 +139,7 @@ mod tests {
     use crate::config::{ConfigError, load_str};
 
     fn opts(train: &str) -> InitOptions {
-        InitOptions {
-            train: train.into(),
-            primary: "val_loss".into(),
-            maximize: false,
-            target: None,
-        }
+        InitOptions { train: train.into(), primary: "val_loss".into(), maximize: false, target: None }
     }
 
     #[test]
@@ -165,10 +151,7 @@ mod tests {
             target: Some(0.9),
         });
         let loaded = load_str(&text, Path::new("revis.yaml"))?;
-        assert_eq!(
-            loaded.config.entry.train,
-            "python train.py --config configs/base.yaml"
-        );
+        assert_eq!(loaded.config.entry.train, "python train.py --config configs/base.yaml");
         assert_eq!(loaded.config.metrics.primary, "eval/accuracy");
         assert!(!loaded.config.metrics.minimize);
         assert_eq!(loaded.config.metrics.target, Some(0.9));
@@ -194,13 +177,8 @@ mod tests {
     #[test]
     fn plain_strings_stay_plain_and_ambiguous_ones_are_quoted() {
         assert_eq!(yaml_string("val_loss"), "val_loss");
-        assert_eq!(
-            yaml_string("python train.py --config a.yaml"),
-            "python train.py --config a.yaml"
-        );
-        for ambiguous in [
-            "yes", "No", "null", "1e5", ".inf", "a: b", "x #y", "-x", " pad", "$HOME", "",
-        ] {
+        assert_eq!(yaml_string("python train.py --config a.yaml"), "python train.py --config a.yaml");
+        for ambiguous in ["yes", "No", "null", "1e5", ".inf", "a: b", "x #y", "-x", " pad", "$HOME", ""] {
             assert!(yaml_string(ambiguous).starts_with('"'), "{ambiguous}");
         }
     }
@@ -220,21 +198,9 @@ mod tests {
     fn target_is_written_only_when_given_and_finite() -> Result<(), ConfigError> {
         let mut o = opts("python train.py");
         o.target = Some(1e-5);
-        assert_eq!(
-            load_str(&render_init(&o), Path::new("r.yaml"))?
-                .config
-                .metrics
-                .target,
-            Some(1e-5)
-        );
+        assert_eq!(load_str(&render_init(&o), Path::new("r.yaml"))?.config.metrics.target, Some(1e-5));
         o.target = Some(f64::NAN);
-        assert_eq!(
-            load_str(&render_init(&o), Path::new("r.yaml"))?
-                .config
-                .metrics
-                .target,
-            None
-        );
+        assert_eq!(load_str(&render_init(&o), Path::new("r.yaml"))?.config.metrics.target, None);
         Ok(())
     }
 }

@@ -115,14 +115,8 @@ fn error_of(text: &str) -> ConfigError {
 fn assert_error(text: &str, line: usize, needle: &str) -> ConfigError {
     let err = error_of(text);
     assert_eq!(err.line(), Some(line), "wrong line for: {err}");
-    assert!(
-        err.to_string().contains(needle),
-        "'{err}' does not mention '{needle}'"
-    );
-    assert!(
-        err.to_string().starts_with(&format!("revis.yaml:{line}:")),
-        "{err}"
-    );
+    assert!(err.to_string().contains(needle), "'{err}' does not mention '{needle}'");
+    assert!(err.to_string().starts_with(&format!("revis.yaml:{line}:")), "{err}");
     err
 }
 
@@ -131,10 +125,7 @@ fn the_spec_example_loads() -> Result<(), ConfigError> {
     let loaded = load_text(SPEC_EXAMPLE)?;
     let c = &loaded.config;
     assert_eq!(c.entry.train, "python train.py --config configs/base.yaml");
-    assert_eq!(
-        c.entry.env.get("WANDB_MODE").map(String::as_str),
-        Some("offline")
-    );
+    assert_eq!(c.entry.env.get("WANDB_MODE").map(String::as_str), Some("offline"));
     assert_eq!(c.entry.env_passthrough, ["HF_HOME"]);
     assert_eq!(c.executor.port, Some(22));
     assert_eq!(c.metrics.target, Some(0.25));
@@ -146,10 +137,7 @@ fn the_spec_example_loads() -> Result<(), ConfigError> {
     assert_eq!(loaded.max_run_duration, Duration::from_secs(86_400));
     assert!(loaded.warnings.is_empty());
     let lr = &c.search.space["lr"];
-    assert_eq!(
-        (lr.low, lr.high, lr.log),
-        (Some(1.0e-5), Some(1.0e-1), true)
-    );
+    assert_eq!((lr.low, lr.high, lr.log), (Some(1.0e-5), Some(1.0e-1), true));
     assert_eq!(lr.kind, Some(ParamKind::Float));
     let batch = &c.search.space["batch_size"];
     assert_eq!(batch.arg.as_deref(), Some("--batch-size"));
@@ -158,24 +146,15 @@ fn the_spec_example_loads() -> Result<(), ConfigError> {
 }
 
 #[test]
-fn the_python_implementations_init_file_loads_with_warnings_for_inert_sections()
--> Result<(), ConfigError> {
+fn the_python_implementations_init_file_loads_with_warnings_for_inert_sections() -> Result<(), ConfigError> {
     let loaded = load_text(PYTHON_INIT)?;
     assert_eq!(loaded.config.metrics.source, MetricsSourceType::Wandb);
     assert_eq!(loaded.config.metrics.entity, None);
     assert!(loaded.config.context.constraints.is_empty());
     assert_eq!(loaded.config.context.max_agent_iterations, 20);
     assert_eq!(loaded.warnings.len(), 2);
-    assert!(
-        loaded.warnings[0].starts_with("revis.yaml:31:1: section 'artifacts'"),
-        "{:?}",
-        loaded.warnings
-    );
-    assert!(
-        loaded.warnings[1].starts_with("revis.yaml:33:1: section 'github'"),
-        "{:?}",
-        loaded.warnings
-    );
+    assert!(loaded.warnings[0].starts_with("revis.yaml:31:1: section 'artifacts'"), "{:?}", loaded.warnings);
+    assert!(loaded.warnings[1].starts_with("revis.yaml:33:1: section 'github'"), "{:?}", loaded.warnings);
     Ok(())
 }
 
@@ -216,11 +195,7 @@ fn unknown_keys_at_top_level_and_in_flow_mappings() {
         "unknown key 'guardrail' at the top level (did you mean 'guardrails'?)",
     );
     let space = "search:\n  space:\n    lr: {file: a.yaml, key: x, lo: 1, high: 2}\n";
-    let err = assert_error(
-        &minimal(space),
-        7,
-        "unknown key 'lo' in 'search.space.lr' (did you mean 'low'?)",
-    );
+    let err = assert_error(&minimal(space), 7, "unknown key 'lo' in 'search.space.lr' (did you mean 'low'?)");
     assert_eq!(err.column(), Some(32));
     assert_error(&minimal("zzzzzzzzzz: 1\n"), 5, "expected one of: entry,");
 }
@@ -233,82 +208,35 @@ fn type_errors_name_the_dotted_key_and_line() {
         "guardrails.plateau_runs: expected a non-negative integer, found string \"many\"",
     );
     assert_eq!(err.key(), Some("guardrails.plateau_runs"));
-    assert_error(
-        &minimal("guardrails:\n  plateau_runs: -1\n"),
-        6,
-        "guardrails.plateau_runs",
-    );
-    assert_error(
-        &minimal("context:\n  deny: .env\n"),
-        6,
-        "context.deny: expected a list",
-    );
+    assert_error(&minimal("guardrails:\n  plateau_runs: -1\n"), 6, "guardrails.plateau_runs");
+    assert_error(&minimal("context:\n  deny: .env\n"), 6, "context.deny: expected a list");
     assert_error(&minimal("metrics2: 1\n"), 5, "unknown key");
     assert_error(&minimal("executor:\n  port: 70000\n"), 6, "executor.port");
-    assert_error(
-        &minimal("context:\n  deny: [[a]]\n"),
-        6,
-        "context.deny[0]: expected a string",
-    );
+    assert_error(&minimal("context:\n  deny: [[a]]\n"), 6, "context.deny[0]: expected a string");
 }
 
 #[test]
 fn unknown_enum_values_suggest_the_closest() {
-    assert_error(
-        &minimal("executor:\n  type: sshh\n"),
-        6,
-        "executor.type: unknown value 'sshh' (did you mean 'ssh'?)",
-    );
-    assert_error(
-        &minimal("coding_agent:\n  type: claude\n"),
-        6,
-        "coding_agent.type: unknown value 'claude'",
-    );
+    assert_error(&minimal("executor:\n  type: sshh\n"), 6, "executor.type: unknown value 'sshh' (did you mean 'ssh'?)");
+    assert_error(&minimal("coding_agent:\n  type: claude\n"), 6, "coding_agent.type: unknown value 'claude'");
 }
 
 #[test]
 fn missing_required_keys_point_at_their_section() {
-    let err = assert_error(
-        "entry:\n  smoke: x\nmetrics:\n  primary: loss\n",
-        1,
-        "missing required key 'entry.train'",
-    );
+    let err = assert_error("entry:\n  smoke: x\nmetrics:\n  primary: loss\n", 1, "missing required key 'entry.train'");
     assert_eq!(err.key(), Some("entry.train"));
-    assert_error(
-        "entry:\n  train: x\nmetrics:\n  source: wandb\n",
-        3,
-        "missing required key 'metrics.primary'",
-    );
+    assert_error("entry:\n  train: x\nmetrics:\n  source: wandb\n", 3, "missing required key 'metrics.primary'");
     let err = error_of("entry:\n  train: x\n");
-    assert!(
-        err.to_string()
-            .contains("missing required section 'metrics'"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("missing required section 'metrics'"), "{err}");
 }
 
 #[test]
 fn yaml_syntax_and_shape_errors_have_positions() {
     let err = error_of("entry:\n  train: [unclosed\nmetrics:\n  primary: x\n");
-    assert!(
-        err.line().is_some() && err.to_string().contains("invalid YAML"),
-        "{err}"
-    );
-    assert_error(
-        &minimal("entry:\n  train: y\n"),
-        5,
-        "duplicate key 'entry' (first defined on line 1)",
-    );
-    assert!(
-        error_of("")
-            .to_string()
-            .starts_with("revis.yaml: the file is empty")
-    );
-    assert!(
-        error_of("- a\n- b\n")
-            .to_string()
-            .contains("expected a mapping of sections")
-    );
+    assert!(err.line().is_some() && err.to_string().contains("invalid YAML"), "{err}");
+    assert_error(&minimal("entry:\n  train: y\n"), 5, "duplicate key 'entry' (first defined on line 1)");
+    assert!(error_of("").to_string().starts_with("revis.yaml: the file is empty"));
+    assert!(error_of("- a\n- b\n").to_string().contains("expected a mapping of sections"));
 }
 
 #[test]
@@ -317,15 +245,9 @@ fn io_errors_name_the_path() {
     let Ok(dir) = dir else { panic!("tempdir") };
     let missing = dir.path().join("revis.yaml");
     let err = load(&missing).err();
-    let Some(err) = err else {
-        panic!("missing file loaded")
-    };
+    let Some(err) = err else { panic!("missing file loaded") };
     assert!(matches!(err, ConfigError::Io { .. }));
-    assert!(
-        err.to_string()
-            .starts_with(&format!("{}: cannot read", missing.display())),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with(&format!("{}: cannot read", missing.display())), "{err}");
     assert_eq!(err.line(), None);
 }
 
@@ -343,70 +265,22 @@ fn load_reads_a_file_and_keeps_its_path() -> Result<(), Box<dyn std::error::Erro
 #[test]
 fn semantic_errors_point_at_the_offending_key() {
     let cases: &[(&str, usize, &str)] = &[
-        (
-            "entry:\n  train: \"  \"\nmetrics:\n  primary: loss\n",
-            2,
-            "entry.train must not be empty",
-        ),
-        (
-            "entry:\n  train: x\nmetrics:\n  primary: ''\n",
-            4,
-            "metrics.primary must not be empty",
-        ),
+        ("entry:\n  train: \"  \"\nmetrics:\n  primary: loss\n", 2, "entry.train must not be empty"),
+        ("entry:\n  train: x\nmetrics:\n  primary: ''\n", 4, "metrics.primary must not be empty"),
         ("executor:\n  type: ssh\n", 6, "executor.host is not set"),
-        (
-            "guardrails:\n  max_run_duration: soon\n",
-            6,
-            "guardrails.max_run_duration: duration 'soon'",
-        ),
-        (
-            "guardrails:\n  max_run_duration: 0s\n",
-            6,
-            "must be greater than 0",
-        ),
-        (
-            "guardrails:\n  plateau_threshold: -0.1\n",
-            6,
-            "plateau_threshold must be 0 or more",
-        ),
-        (
-            "guardrails:\n  plateau_runs: 0\n",
-            6,
-            "plateau_runs must be at least 1",
-        ),
-        (
-            "guardrails:\n  retry_budget: 0\n",
-            6,
-            "retry_budget must be at least 1",
-        ),
-        (
-            "guardrails:\n  divergence_multiplier: 1\n",
-            6,
-            "divergence_multiplier must be greater than 1",
-        ),
-        (
-            "guardrails:\n  replicates: 0\n",
-            6,
-            "replicates must be at least 1",
-        ),
-        (
-            "context:\n  deny:\n    - ok/**\n    - 'bad[glob'\n",
-            8,
-            "context.deny: invalid pattern 'bad[glob'",
-        ),
+        ("guardrails:\n  max_run_duration: soon\n", 6, "guardrails.max_run_duration: duration 'soon'"),
+        ("guardrails:\n  max_run_duration: 0s\n", 6, "must be greater than 0"),
+        ("guardrails:\n  plateau_threshold: -0.1\n", 6, "plateau_threshold must be 0 or more"),
+        ("guardrails:\n  plateau_runs: 0\n", 6, "plateau_runs must be at least 1"),
+        ("guardrails:\n  retry_budget: 0\n", 6, "retry_budget must be at least 1"),
+        ("guardrails:\n  divergence_multiplier: 1\n", 6, "divergence_multiplier must be greater than 1"),
+        ("guardrails:\n  replicates: 0\n", 6, "replicates must be at least 1"),
+        ("context:\n  deny:\n    - ok/**\n    - 'bad[glob'\n", 8, "context.deny: invalid pattern 'bad[glob'"),
         ("workspace:\n  link: [data, /abs]\n", 6, "must be relative"),
-        (
-            "workspace:\n  link:\n    - ../up\n",
-            7,
-            "must not contain '..'",
-        ),
+        ("workspace:\n  link:\n    - ../up\n", 7, "must not contain '..'"),
     ];
     for (snippet, line, needle) in cases {
-        let text = if snippet.starts_with("entry:") {
-            snippet.to_string()
-        } else {
-            minimal(snippet)
-        };
+        let text = if snippet.starts_with("entry:") { snippet.to_string() } else { minimal(snippet) };
         assert_error(&text, *line, needle);
     }
 }
@@ -415,8 +289,7 @@ fn semantic_errors_point_at_the_offending_key() {
 fn environment_variable_names_must_be_identifiers() {
     let env = "entry:\n  train: x\n  env:\n    GOOD_1: a\n    1BAD: b\nmetrics:\n  primary: loss\n";
     assert_error(env, 5, "'1BAD' is not a valid environment variable name");
-    let pass =
-        "entry:\n  train: x\n  env_passthrough: [HF_HOME, MY-VAR]\nmetrics:\n  primary: loss\n";
+    let pass = "entry:\n  train: x\n  env_passthrough: [HF_HOME, MY-VAR]\nmetrics:\n  primary: loss\n";
     let err = assert_error(pass, 3, "'MY-VAR'");
     assert_eq!(err.key(), Some("entry.env_passthrough[1]"));
 }
@@ -429,33 +302,15 @@ fn space(param: &str) -> String {
 fn search_space_parameters_need_one_valid_target() {
     let cases = [
         ("{low: 1, high: 2}", "needs a target"),
-        (
-            "{file: a.yaml, key: x, arg: --x, low: 1, high: 2}",
-            "not both",
-        ),
-        (
-            "{arg: x, low: 1, high: 2}",
-            "must be an option name starting with '-'",
-        ),
+        ("{file: a.yaml, key: x, arg: --x, low: 1, high: 2}", "not both"),
+        ("{arg: x, low: 1, high: 2}", "must be an option name starting with '-'"),
         ("{arg: '--', low: 1, high: 2}", "must be an option name"),
         ("{file: a.yaml, low: 1, high: 2}", "'file' needs 'key'"),
         ("{key: a.b, low: 1, high: 2}", "'key' needs 'file'"),
-        (
-            "{file: /etc/a.yaml, key: x, low: 1, high: 2}",
-            "must be relative",
-        ),
-        (
-            "{file: ../a.yaml, key: x, low: 1, high: 2}",
-            "must not contain '..'",
-        ),
-        (
-            "{file: conf/a.txt, key: x, low: 1, high: 2}",
-            "must be a .yaml, .yml or .json file",
-        ),
-        (
-            "{file: a.json, key: 'a..b', low: 1, high: 2}",
-            "must be a dotted key",
-        ),
+        ("{file: /etc/a.yaml, key: x, low: 1, high: 2}", "must be relative"),
+        ("{file: ../a.yaml, key: x, low: 1, high: 2}", "must not contain '..'"),
+        ("{file: conf/a.txt, key: x, low: 1, high: 2}", "must be a .yaml, .yml or .json file"),
+        ("{file: a.json, key: 'a..b', low: 1, high: 2}", "must be a dotted key"),
     ];
     for (param, needle) in cases {
         assert_error(&space(param), 7, needle);
@@ -469,36 +324,15 @@ fn search_space_parameters_need_one_valid_domain() {
         ("{arg: --x, low: 1, high: 2, values: [1]}", "not both"),
         ("{arg: --x, low: 1}", "'low' needs 'high'"),
         ("{arg: --x, high: 1}", "'high' needs 'low'"),
-        (
-            "{arg: --x, low: 2, high: 2}",
-            "'low' (2) must be less than 'high' (2)",
-        ),
-        (
-            "{arg: --x, low: 0, high: 1, log: true}",
-            "log range needs 'low' greater than 0",
-        ),
-        (
-            "{arg: --x, low: 0.5, high: 4, type: int}",
-            "type int needs whole-number bounds",
-        ),
-        (
-            "{arg: --x, low: 0.1, high: 1, step: 0}",
-            "step must be greater than 0",
-        ),
-        (
-            "{arg: --x, low: 0.1, high: 1, grid_points: 1}",
-            "grid_points must be at least 2",
-        ),
+        ("{arg: --x, low: 2, high: 2}", "'low' (2) must be less than 'high' (2)"),
+        ("{arg: --x, low: 0, high: 1, log: true}", "log range needs 'low' greater than 0"),
+        ("{arg: --x, low: 0.5, high: 4, type: int}", "type int needs whole-number bounds"),
+        ("{arg: --x, low: 0.1, high: 1, step: 0}", "step must be greater than 0"),
+        ("{arg: --x, low: 0.1, high: 1, grid_points: 1}", "grid_points must be at least 2"),
         ("{arg: --x, values: []}", "values must not be empty"),
-        (
-            "{arg: --x, values: [1, [2]]}",
-            "each value must be a number, a string or a boolean",
-        ),
+        ("{arg: --x, values: [1, [2]]}", "each value must be a number, a string or a boolean"),
         ("{arg: --x, values: [1, null]}", "each value must be"),
-        (
-            "{arg: --x, values: [a, b], log: true}",
-            "'log' applies only to a range",
-        ),
+        ("{arg: --x, values: [a, b], log: true}", "'log' applies only to a range"),
     ];
     for (param, needle) in cases {
         assert_error(&space(param), 7, needle);
@@ -511,22 +345,15 @@ fn range_type_follows_how_the_bounds_were_written() -> Result<(), ConfigError> {
         Ok(load_text(&space(param))?.config.search.space["p"].kind)
     };
     assert_eq!(kind("{arg: --x, low: 1, high: 8}")?, Some(ParamKind::Int));
-    assert_eq!(
-        kind("{arg: --x, low: 1.0, high: 8}")?,
-        Some(ParamKind::Float)
-    );
-    assert_eq!(
-        kind("{arg: --x, low: 1, high: 8, type: float}")?,
-        Some(ParamKind::Float)
-    );
+    assert_eq!(kind("{arg: --x, low: 1.0, high: 8}")?, Some(ParamKind::Float));
+    assert_eq!(kind("{arg: --x, low: 1, high: 8, type: float}")?, Some(ParamKind::Float));
     assert_eq!(kind("{arg: --x, values: [a, true, 3]}")?, None);
     Ok(())
 }
 
 #[test]
 fn grid_accepts_float_ranges_without_step_using_default_points() -> Result<(), ConfigError> {
-    let text =
-        minimal("search:\n  strategy: grid\n  space:\n    lr: {arg: --lr, low: 0.1, high: 0.5}\n");
+    let text = minimal("search:\n  strategy: grid\n  space:\n    lr: {arg: --lr, low: 0.1, high: 0.5}\n");
     let loaded = load_text(&text)?;
     assert_eq!(loaded.config.search.strategy, SearchStrategy::Grid);
     assert_eq!(loaded.config.search.space["lr"].grid_points, None);

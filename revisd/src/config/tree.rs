@@ -49,12 +49,7 @@ impl Node {
         match &self.kind {
             NodeKind::Scalar { .. } => 1,
             NodeKind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            NodeKind::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.size() + v.size())
-                    .sum::<usize>()
-            }
+            NodeKind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
         }
     }
 }
@@ -70,51 +65,28 @@ pub struct SyntaxError {
 const MAX_NODES: usize = 100_000;
 
 enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    Map { pos: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
 fn pos_of(span: &Span) -> Pos {
-    Pos {
-        line: span.start.line(),
-        column: span.start.col() + 1,
-    }
+    Pos { line: span.start.line(), column: span.start.col() + 1 }
 }
 
 /// Parses the first (and only) document. An empty document is a null scalar at 1:1.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut builder = Builder {
-        stack: Vec::new(),
-        anchors: HashMap::new(),
-        root: None,
-        nodes: 0,
-    };
+    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), root: None, nodes: 0 };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
-            pos: Pos {
-                line: e.marker().line(),
-                column: e.marker().col() + 1,
-            },
+            pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
             message: e.info().to_string(),
         })?;
         builder.on_event(event, pos_of(&span))?;
     }
     Ok(builder.root.unwrap_or(Node {
         pos: Pos { line: 1, column: 1 },
-        kind: NodeKind::Scalar {
-            text: String::new(),
-            plain: true,
-        },
+        kind: NodeKind::Scalar { text: String::new(), plain: true },
     }))
 }
 
@@ -128,66 +100,34 @@ struct Builder {
 impl Builder {
     fn on_event(&mut self, event: Event<'_>, pos: Pos) -> Result<(), SyntaxError> {
         match event {
-            Event::DocumentStart(_) if self.root.is_some() => Err(SyntaxError {
-                pos,
-                message: "more than one YAML document; revis.yaml holds exactly one".into(),
-            }),
+            Event::DocumentStart(_) if self.root.is_some() => {
+                Err(SyntaxError { pos, message: "more than one YAML document; revis.yaml holds exactly one".into() })
+            }
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                let node = Node {
-                    pos,
-                    kind: NodeKind::Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    },
-                };
+                let node = Node { pos, kind: NodeKind::Scalar { text: text.into_owned(), plain } };
                 self.finish(node, anchor)
             }
             Event::SequenceStart(anchor, _tag) => {
-                self.stack.push(Frame::Seq {
-                    pos,
-                    anchor,
-                    items: Vec::new(),
-                });
+                self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
                 Ok(())
             }
             Event::MappingStart(anchor, _tag) => {
-                self.stack.push(Frame::Map {
-                    pos,
-                    anchor,
-                    entries: Vec::new(),
-                    key: None,
-                });
+                self.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None });
                 Ok(())
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { pos, anchor, items }) => self.finish(
-                    Node {
-                        pos,
-                        kind: NodeKind::Seq(items),
-                    },
-                    anchor,
-                ),
-                Some(Frame::Map {
-                    pos,
-                    anchor,
-                    entries,
-                    ..
-                }) => self.finish(
-                    Node {
-                        pos,
-                        kind: NodeKind::Map(entries),
-                    },
-                    anchor,
-                ),
+                Some(Frame::Seq { pos, anchor, items }) => {
+                    self.finish(Node { pos, kind: NodeKind::Seq(items) }, anchor)
+                }
+                Some(Frame::Map { pos, anchor, entries, .. }) => {
+                    self.finish(Node { pos, kind: NodeKind::Map(entries) }, anchor)
+                }
                 None => Ok(()),
             },
             Event::Alias(id) => {
                 let Some(node) = self.anchors.get(&id).cloned() else {
-                    return Err(SyntaxError {
-                        pos,
-                        message: "alias to an unknown anchor".into(),
-                    });
+                    return Err(SyntaxError { pos, message: "alias to an unknown anchor".into() });
                 };
                 self.finish(node, 0)
             }
@@ -212,15 +152,11 @@ impl Builder {
             Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => {
                     if let Some(name) = node.as_key()
-                        && let Some((first, _)) =
-                            entries.iter().find(|(k, _)| k.as_key() == Some(name))
+                        && let Some((first, _)) = entries.iter().find(|(k, _)| k.as_key() == Some(name))
                     {
                         return Err(SyntaxError {
                             pos: node.pos,
-                            message: format!(
-                                "duplicate key '{name}' (first defined on line {})",
-                                first.pos.line
-                            ),
+                            message: format!("duplicate key '{name}' (first defined on line {})", first.pos.line),
                         });
                     }
                     *key = Some(node);
@@ -239,19 +175,13 @@ mod tests {
     #[test]
     fn positions_are_one_based_for_keys_and_values() -> Result<(), SyntaxError> {
         let root = parse("a:\n  bb: 3\n  c: {d: x}\n")?;
-        let NodeKind::Map(top) = &root.kind else {
-            panic!("map expected")
-        };
+        let NodeKind::Map(top) = &root.kind else { panic!("map expected") };
         let (a, inner) = &top[0];
         assert_eq!(a.pos, Pos { line: 1, column: 1 });
-        let NodeKind::Map(entries) = &inner.kind else {
-            panic!("map expected")
-        };
+        let NodeKind::Map(entries) = &inner.kind else { panic!("map expected") };
         assert_eq!(entries[0].0.pos, Pos { line: 2, column: 3 });
         assert_eq!(entries[0].1.pos, Pos { line: 2, column: 7 });
-        let NodeKind::Map(flow) = &entries[1].1.kind else {
-            panic!("map expected")
-        };
+        let NodeKind::Map(flow) = &entries[1].1.kind else { panic!("map expected") };
         assert_eq!(flow[0].0.pos, Pos { line: 3, column: 7 });
         Ok(())
     }
@@ -266,9 +196,7 @@ mod tests {
     #[test]
     fn aliases_copy_the_anchored_node() -> Result<(), SyntaxError> {
         let root = parse("a: &x [1, 2]\nb: *x\n")?;
-        let NodeKind::Map(top) = &root.kind else {
-            panic!("map expected")
-        };
+        let NodeKind::Map(top) = &root.kind else { panic!("map expected") };
         assert_eq!(top[0].1.kind, top[1].1.kind);
         Ok(())
     }

@@ -19,10 +19,7 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
+        Self { key: key.into(), message: message.into() }
     }
 }
 
@@ -31,44 +28,25 @@ impl Issue {
 pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue> {
     check_entry(config)?;
     if config.metrics.primary.trim().is_empty() {
-        return Err(Issue::new(
-            "metrics.primary",
-            "metrics.primary must not be empty",
-        ));
+        return Err(Issue::new("metrics.primary", "metrics.primary must not be empty"));
     }
     if config.metrics.target.is_some_and(|t| !t.is_finite()) {
-        return Err(Issue::new(
-            "metrics.target",
-            "metrics.target must be a finite number",
-        ));
+        return Err(Issue::new("metrics.target", "metrics.target must be a finite number"));
     }
-    let host_missing = config
-        .executor
-        .host
-        .as_deref()
-        .is_none_or(|h| h.trim().is_empty());
+    let host_missing = config.executor.host.as_deref().is_none_or(|h| h.trim().is_empty());
     if config.executor.kind == ExecutorType::Ssh && host_missing {
-        return Err(Issue::new(
-            "executor.type",
-            "executor.type is ssh but executor.host is not set",
-        ));
+        return Err(Issue::new("executor.type", "executor.type is ssh but executor.host is not set"));
     }
     let max_run_duration = check_guardrails(config)?;
     for (i, pattern) in config.context.deny.iter().enumerate() {
         if let Err(e) = globset::Glob::new(pattern) {
             let key = format!("context.deny[{i}]");
-            return Err(Issue::new(
-                key,
-                format!("context.deny: invalid pattern '{pattern}': {}", e.kind()),
-            ));
+            return Err(Issue::new(key, format!("context.deny: invalid pattern '{pattern}': {}", e.kind())));
         }
     }
     for (i, link) in config.workspace.link.iter().enumerate() {
         if let Some(problem) = relative_path_problem(link) {
-            return Err(Issue::new(
-                format!("workspace.link[{i}]"),
-                format!("workspace.link: '{link}' {problem}"),
-            ));
+            return Err(Issue::new(format!("workspace.link[{i}]"), format!("workspace.link: '{link}' {problem}")));
         }
     }
     check_space(&mut config.search, index)?;
@@ -81,10 +59,7 @@ fn check_entry(config: &Config) -> Result<(), Issue> {
         return Err(Issue::new("entry.train", "entry.train must not be empty"));
     }
     if entry.smoke.as_deref().is_some_and(|s| s.trim().is_empty()) {
-        return Err(Issue::new(
-            "entry.smoke",
-            "entry.smoke must not be empty when given",
-        ));
+        return Err(Issue::new("entry.smoke", "entry.smoke must not be empty when given"));
     }
     for name in entry.env.keys() {
         if !is_env_name(name) {
@@ -107,46 +82,28 @@ fn check_entry(config: &Config) -> Result<(), Issue> {
 
 fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
     let g = &config.guardrails;
-    let max_run_duration = parse_duration(&g.max_run_duration).map_err(|e| {
-        Issue::new(
-            "guardrails.max_run_duration",
-            format!("guardrails.max_run_duration: {e}"),
-        )
-    })?;
+    let max_run_duration = parse_duration(&g.max_run_duration)
+        .map_err(|e| Issue::new("guardrails.max_run_duration", format!("guardrails.max_run_duration: {e}")))?;
     if max_run_duration.is_zero() {
-        return Err(Issue::new(
-            "guardrails.max_run_duration",
-            "guardrails.max_run_duration must be greater than 0",
-        ));
+        return Err(Issue::new("guardrails.max_run_duration", "guardrails.max_run_duration must be greater than 0"));
     }
     if !(g.plateau_threshold.is_finite() && g.plateau_threshold >= 0.0) {
         return Err(Issue::new(
             "guardrails.plateau_threshold",
-            format!(
-                "guardrails.plateau_threshold must be 0 or more (got {})",
-                g.plateau_threshold
-            ),
+            format!("guardrails.plateau_threshold must be 0 or more (got {})", g.plateau_threshold),
         ));
     }
-    for (key, value) in [
-        ("plateau_runs", g.plateau_runs),
-        ("retry_budget", g.retry_budget),
-        ("replicates", g.replicates),
-    ] {
+    for (key, value) in
+        [("plateau_runs", g.plateau_runs), ("retry_budget", g.retry_budget), ("replicates", g.replicates)]
+    {
         if value < 1 {
-            return Err(Issue::new(
-                format!("guardrails.{key}"),
-                format!("guardrails.{key} must be at least 1"),
-            ));
+            return Err(Issue::new(format!("guardrails.{key}"), format!("guardrails.{key} must be at least 1")));
         }
     }
     if !(g.divergence_multiplier.is_finite() && g.divergence_multiplier > 1.0) {
         return Err(Issue::new(
             "guardrails.divergence_multiplier",
-            format!(
-                "guardrails.divergence_multiplier must be greater than 1 (got {})",
-                g.divergence_multiplier
-            ),
+            format!("guardrails.divergence_multiplier must be greater than 1 (got {})", g.divergence_multiplier),
         ));
     }
     Ok(max_run_duration)
@@ -155,9 +112,7 @@ fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
 /// A POSIX-portable variable name: what `sh` accepts in `NAME=value`.
 pub fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+    chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
@@ -168,10 +123,7 @@ pub fn relative_path_problem(path: &str) -> Option<&'static str> {
         Some("is empty")
     } else if p.has_root() || path.starts_with('~') {
         Some("must be relative to the project root")
-    } else if p
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
+    } else if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         Some("must not contain '..'")
     } else {
         None

@@ -9,7 +9,10 @@ pub fn prepare(root: &Path) -> Result<(), DaemonError> {
     let io = |what: &'static str| move |source| DaemonError::Io { what, path: root.to_path_buf(), source };
     match std::fs::symlink_metadata(root) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(DaemonError::Insecure(format!("{} is a symlink; refusing to use it as the state directory", root.display())));
+            return Err(DaemonError::Insecure(format!(
+                "{} is a symlink; refusing to use it as the state directory",
+                root.display()
+            )));
         }
         Ok(meta) if !meta.is_dir() => {
             return Err(DaemonError::Insecure(format!("{} is not a directory", root.display())));
@@ -30,7 +33,8 @@ pub fn prepare(root: &Path) -> Result<(), DaemonError> {
         )));
     }
     if meta.permissions().mode() & 0o777 != 0o700 {
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).map_err(io("restricting the state directory to 0700"))?;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting the state directory to 0700"))?;
     }
     std::fs::create_dir_all(root.join("runs")).map_err(io("creating the runs directory"))?;
     Ok(())

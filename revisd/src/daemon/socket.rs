@@ -37,6 +37,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
         }
     }
     let listener = UnixListener::bind(path).map_err(io("binding the socket"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io("restricting the socket to 0600"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("restricting the socket to 0600"))?;
     Ok(listener)
 }

@@ -98,8 +98,9 @@ struct Actor {
 impl Actor {
     async fn load(engine: Engine, id: i64, wake: Arc<Notify>) -> Result<Self> {
         let session = engine.reload(id).await?;
-        let config: Config = serde_json::from_str(&session.config_json)
-            .map_err(|e| EngineError::Internal(format!("stored config of session '{}' is unreadable: {e}", session.name)))?;
+        let config: Config = serde_json::from_str(&session.config_json).map_err(|e| {
+            EngineError::Internal(format!("stored config of session '{}' is unreadable: {e}", session.name))
+        })?;
         let max_run = crate::config::duration::parse_duration(&config.guardrails.max_run_duration)
             .map_err(|e| EngineError::Internal(format!("guardrails.max_run_duration: {e}")))?;
         let metrics: Box<dyn MetricsSource> = match config.metrics.source {
@@ -141,7 +142,9 @@ impl Actor {
                 "advise" => self.advise(&session, it).await?,
                 "apply" => self.apply(it).await?,
                 "commit" => self.commit(it).await?,
-                other => return Err(EngineError::Internal(format!("iteration {} is in unknown phase '{other}'", it.number))),
+                other => {
+                    return Err(EngineError::Internal(format!("iteration {} is in unknown phase '{other}'", it.number)));
+                }
             };
             if let Flow::Exit = flow {
                 return Ok(());
@@ -316,15 +319,11 @@ impl Actor {
         }
 
         // Deadlines count from when the run started, so a restarted daemon keeps them.
-        let ran_for = it
-            .started_at
-            .as_deref()
-            .map(|s| store::seconds_between(s, &store::now()).max(0.0))
-            .unwrap_or(0.0);
+        let ran_for =
+            it.started_at.as_deref().map(|s| store::seconds_between(s, &store::now()).max(0.0)).unwrap_or(0.0);
         let run_left = self.max_run.as_secs_f64() - ran_for;
-        let budget_left = session
-            .budget_seconds
-            .map(|b| b - session.active_seconds - self.since.elapsed().as_secs_f64());
+        let budget_left =
+            session.budget_seconds.map(|b| b - session.active_seconds - self.since.elapsed().as_secs_f64());
         let budget_bounds = budget_left.is_some_and(|b| b < run_left);
         let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(left);
@@ -376,7 +375,14 @@ impl Actor {
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, it).await?;
         let event = self
-            .event(&mut tx, NewEvent::new("iteration_interrupted", Some(it.number()), format!("iteration {} interrupted: {why}", it.number)))
+            .event(
+                &mut tx,
+                NewEvent::new(
+                    "iteration_interrupted",
+                    Some(it.number()),
+                    format!("iteration {} interrupted: {why}", it.number),
+                ),
+            )
             .await?;
         self.finish(tx, vec![event]).await
     }
@@ -387,7 +393,12 @@ impl Actor {
         it.ended_at = Some(now);
     }
 
-    async fn record_run_end(&mut self, mut it: IterationRow, code: Option<i32>, failure: Option<String>) -> Result<Flow> {
+    async fn record_run_end(
+        &mut self,
+        mut it: IterationRow,
+        code: Option<i32>,
+        failure: Option<String>,
+    ) -> Result<Flow> {
         it.exit_code = code.map(i64::from);
         it.failure_reason = failure;
         it.phase = "collect".into();
@@ -400,7 +411,11 @@ impl Actor {
             (None, None) => format!("iteration {}: run finished", it.number),
         };
         let event = self
-            .event(&mut tx, NewEvent::new("run_finished", Some(it.number()), message).with_data(serde_json::json!({"exit_code": code})))
+            .event(
+                &mut tx,
+                NewEvent::new("run_finished", Some(it.number()), message)
+                    .with_data(serde_json::json!({"exit_code": code})),
+            )
             .await?;
         self.finish(tx, vec![event]).await?;
         Ok(Flow::Continue)
@@ -435,7 +450,13 @@ impl Actor {
                             .collect();
                         it.metrics_json = serde_json::Value::Object(finite).to_string();
                         let baseline = if number == 0 { None } else { baseline };
-                        match metrics::assess(&collected, &session.primary_metric, session.minimize, &self.config.guardrails, baseline) {
+                        match metrics::assess(
+                            &collected,
+                            &session.primary_metric,
+                            session.minimize,
+                            &self.config.guardrails,
+                            baseline,
+                        ) {
                             Assessment::Ok { primary } => Ok(primary),
                             Assessment::Failed { reason } => Err(reason),
                         }
@@ -527,7 +548,11 @@ impl Actor {
             && rules::target_reached(value, target, session.minimize)
         {
             return self
-                .end("completed", "target", format!("target reached: {}={value} (target {target})", session.primary_metric))
+                .end(
+                    "completed",
+                    "target",
+                    format!("target reached: {}={value} (target {target})", session.primary_metric),
+                )
                 .await;
         }
         if let Some(budget) = session.budget_seconds
@@ -582,7 +607,8 @@ impl Actor {
             return self.end("completed", reason, decision.rationale.clone()).await;
         }
         it.decision_json = Some(
-            serde_json::to_string(&decision).map_err(|e| EngineError::Internal(format!("serializing a decision: {e}")))?,
+            serde_json::to_string(&decision)
+                .map_err(|e| EngineError::Internal(format!("serializing a decision: {e}")))?,
         );
         it.phase = "apply".into();
         let mut tx = self.begin().await?;
@@ -658,10 +684,17 @@ impl Actor {
         let applied = match applied {
             Ok(applied) => applied,
             Err(reason) => {
-                return self.end("failed", "error", format!("the decision after iteration {number} could not be applied: {reason}")).await;
+                return self
+                    .end(
+                        "failed",
+                        "error",
+                        format!("the decision after iteration {number} could not be applied: {reason}"),
+                    )
+                    .await;
             }
         };
-        let mut params = serde_json::from_str::<IndexMap<String, serde_json::Value>>(&base.params_json).unwrap_or_default();
+        let mut params =
+            serde_json::from_str::<IndexMap<String, serde_json::Value>>(&base.params_json).unwrap_or_default();
         params.extend(decision.params.clone());
         let pending = Pending {
             command: applied.command.clone(),
@@ -670,17 +703,26 @@ impl Actor {
             changes: applied.applied.iter().map(|a| a.change.clone()).collect(),
             params,
         };
-        it.pending_json =
-            Some(serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?);
+        it.pending_json = Some(
+            serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
+        );
         it.phase = "commit".into();
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
-        let from = if base.number == it.number { String::new() } else { format!(" (from iteration {}, the best so far)", base.number) };
+        let from = if base.number == it.number {
+            String::new()
+        } else {
+            format!(" (from iteration {}, the best so far)", base.number)
+        };
         let event = self
             .event(
                 &mut tx,
-                NewEvent::new("change_applied", Some(number), format!("applied{from}: {}", pending.summaries.join(", ")))
-                    .with_data(serde_json::json!({"changes": pending.summaries, "parent": base.number})),
+                NewEvent::new(
+                    "change_applied",
+                    Some(number),
+                    format!("applied{from}: {}", pending.summaries.join(", ")),
+                )
+                .with_data(serde_json::json!({"changes": pending.summaries, "parent": base.number})),
             )
             .await?;
         self.finish(tx, vec![event]).await?;
@@ -703,8 +745,10 @@ impl Actor {
         };
 
         let (project, branch) = (self.project.clone(), self.branch.clone());
-        let existing = blocking(move || workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string()))
-            .await??;
+        let existing = blocking(move || {
+            workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string())
+        })
+        .await??;
         let sha = match existing {
             // Committed before a crash: never commit twice.
             Some(sha) => sha,
@@ -749,8 +793,12 @@ impl Actor {
         let event = self
             .event(
                 &mut tx,
-                NewEvent::new("committed", Some(next), format!("iteration {next}: committed {} ({summary})", short(&sha)))
-                    .with_data(serde_json::json!({"commit": sha})),
+                NewEvent::new(
+                    "committed",
+                    Some(next),
+                    format!("iteration {next}: committed {} ({summary})", short(&sha)),
+                )
+                .with_data(serde_json::json!({"commit": sha})),
             )
             .await?;
         self.finish(tx, vec![event]).await?;

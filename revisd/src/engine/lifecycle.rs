@@ -241,7 +241,10 @@ impl Engine {
     /// interrupted iteration runs again (as a new attempt of the same number).
     pub async fn resume(&self, session: &SessionRow, budget: Option<&str>) -> Result<SessionRow> {
         if matches!(session.state.as_str(), "running" | "queued") {
-            return Err(EngineError::FailedPrecondition(format!("session '{}' is already {}", session.name, session.state)));
+            return Err(EngineError::FailedPrecondition(format!(
+                "session '{}' is already {}",
+                session.name, session.state
+            )));
         }
         let budget_seconds = budget.filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
         let latest = store::iterations::latest(self.store().pool(), session.id)
@@ -277,7 +280,10 @@ impl Engine {
         store::sessions::set_stop_requested(&mut tx, session.id, None).await?;
         store::sessions::set_state(&mut tx, session.id, "running", None, None).await?;
         let budget_note = match budget_seconds {
-            Some(s) => format!(" with a new budget of {}", config::duration::format_duration(std::time::Duration::from_secs_f64(s))),
+            Some(s) => format!(
+                " with a new budget of {}",
+                config::duration::format_duration(std::time::Duration::from_secs_f64(s))
+            ),
             None => String::new(),
         };
         let event = store::events::append(
@@ -321,7 +327,12 @@ impl Engine {
     }
 
     /// Writes revis.yaml for a project (non-interactive init) and ignores `.revis/` in git.
-    pub async fn init_project(&self, dir: &Path, opts: config::template::InitOptions, force: bool) -> Result<(PathBuf, bool, Vec<String>)> {
+    pub async fn init_project(
+        &self,
+        dir: &Path,
+        opts: config::template::InitOptions,
+        force: bool,
+    ) -> Result<(PathBuf, bool, Vec<String>)> {
         let project = super::project_of(dir)?;
         let path = project.join(config::FILE_NAME);
         if path.exists() && !force {
@@ -336,7 +347,8 @@ impl Engine {
         let tmp = path.with_extension("yaml.tmp");
         std::fs::write(&tmp, &text).map_err(|e| EngineError::Internal(format!("writing {}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, &path).map_err(|e| EngineError::Internal(format!("writing {}: {e}", path.display())))?;
-        let updated = ensure_gitignored(&project).map_err(|e| EngineError::Internal(format!("updating .gitignore: {e}")))?;
+        let updated =
+            ensure_gitignored(&project).map_err(|e| EngineError::Internal(format!("updating .gitignore: {e}")))?;
         Ok((path, updated, loaded.warnings))
     }
 
@@ -373,7 +385,5 @@ pub(super) fn short(sha: &str) -> &str {
 
 /// Runs blocking work (git, file edits) off the async workers.
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))
+    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))
 }

@@ -135,10 +135,10 @@ impl Engine {
                 _ => None,
             }
         };
-        if let Some(old) = previous {
-            if tokio::time::timeout(std::time::Duration::from_secs(10), old.task).await.is_err() {
-                tracing::warn!(session_id = id, "previous actor did not finish; starting anew");
-            }
+        if let Some(old) = previous
+            && tokio::time::timeout(std::time::Duration::from_secs(10), old.task).await.is_err()
+        {
+            tracing::warn!(session_id = id, "previous actor did not finish; starting anew");
         }
         let wake = Arc::new(Notify::new());
         let task = tokio::spawn(actor::run(self.clone(), id, wake.clone()));

@@ -19,7 +19,8 @@ pub fn plateaued(results: &[Option<f64>], minimize: bool, threshold: f64, runs: 
         return false;
     }
     let split = results.len() - runs;
-    let mut best = results[..split].iter().flatten().copied().reduce(|a, b| if is_better(b, a, minimize) { b } else { a });
+    let mut best =
+        results[..split].iter().flatten().copied().reduce(|a, b| if is_better(b, a, minimize) { b } else { a });
     for value in results[split..].iter().flatten().copied() {
         match best {
             None => return false, // the first success after only failures is progress

@@ -131,9 +131,9 @@ impl Engine {
         let mut current: Option<(u32, i64, u64)> = None;
         loop {
             let target = match iteration {
-                Some(n) => store::iterations::get(pool, session.id, n).await?.ok_or_else(|| {
-                    EngineError::NotFound(format!("session '{}' has no iteration {n}", session.name))
-                })?,
+                Some(n) => store::iterations::get(pool, session.id, n)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(format!("session '{}' has no iteration {n}", session.name)))?,
                 None => match latest_started(self, session.id).await? {
                     Some(it) => it,
                     None if follow => {
@@ -152,7 +152,11 @@ impl Engine {
                 _ => {
                     if iteration.is_none() {
                         let header = format!("--- training log of iteration {} ---\n", target.number);
-                        if tx.send(Ok(LogChunk { source: LogSource::Event, iteration: Some(key.0), text: header })).await.is_err() {
+                        if tx
+                            .send(Ok(LogChunk { source: LogSource::Event, iteration: Some(key.0), text: header }))
+                            .await
+                            .is_err()
+                        {
                             return Ok(());
                         }
                     }
@@ -162,7 +166,9 @@ impl Engine {
             let path = self.exec().log_path(&self.run_dir(&session.name, key.0, key.1));
             let (text, new_offset) = read_from(&path, offset).await;
             current = Some((key.0, key.1, new_offset));
-            if !text.is_empty() && tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await.is_err() {
+            if !text.is_empty()
+                && tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await.is_err()
+            {
                 return Ok(());
             }
             if !follow {

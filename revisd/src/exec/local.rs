@@ -12,8 +12,7 @@ use tokio::time::Instant;
 
 use super::wrapper::RunFiles;
 use super::{
-    ExecError, ExecFuture, Executor, RunOutcome, RunSpec, RunStatus, TmuxServer, process_group,
-    validate_run_id,
+    ExecError, ExecFuture, Executor, RunOutcome, RunSpec, RunStatus, TmuxServer, process_group, validate_run_id,
 };
 
 /// How often `wait` looks for the exit file (a cheap stat).
@@ -33,10 +32,7 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     pub fn new(tmux: TmuxServer) -> Self {
-        Self {
-            tmux,
-            timeout_grace: DEFAULT_TIMEOUT_GRACE,
-        }
+        Self { tmux, timeout_grace: DEFAULT_TIMEOUT_GRACE }
     }
 
     pub fn with_timeout_grace(mut self, grace: Duration) -> Self {
@@ -51,11 +47,7 @@ impl LocalExecutor {
     async fn start_run(&self, spec: &RunSpec) -> Result<(), ExecError> {
         validate_run_id(&spec.run_id)?;
         if !spec.workdir.is_dir() {
-            return Err(ExecError::io(
-                "enter work directory",
-                &spec.workdir,
-                std::io::ErrorKind::NotFound.into(),
-            ));
+            return Err(ExecError::io("enter work directory", &spec.workdir, std::io::ErrorKind::NotFound.into()));
         }
         // Checked before the files are rewritten: a live run's pid file must not be clobbered.
         if self.tmux.has_session(&spec.run_id).await? {
@@ -63,12 +55,10 @@ impl LocalExecutor {
         }
         let files = RunFiles::new(&spec.run_dir);
         files.prepare(spec)?;
-        let run_script = std::path::absolute(files.run_script())
-            .map_err(|e| ExecError::io("resolve", &files.run_script(), e))?;
+        let run_script =
+            std::path::absolute(files.run_script()).map_err(|e| ExecError::io("resolve", &files.run_script(), e))?;
         let argv = [Path::new("/bin/sh"), run_script.as_path()];
-        self.tmux
-            .new_session(&spec.run_id, &spec.workdir, &argv)
-            .await?;
+        self.tmux.new_session(&spec.run_id, &spec.workdir, &argv).await?;
         self.await_pid(&spec.run_id, &files).await
     }
 
@@ -116,12 +106,7 @@ impl LocalExecutor {
         }
     }
 
-    async fn wait_run(
-        &self,
-        run_id: &str,
-        run_dir: &Path,
-        deadline: Option<Instant>,
-    ) -> Result<RunOutcome, ExecError> {
+    async fn wait_run(&self, run_id: &str, run_dir: &Path, deadline: Option<Instant>) -> Result<RunOutcome, ExecError> {
         let files = RunFiles::new(run_dir);
         let mut next_liveness = Instant::now();
         loop {
@@ -149,12 +134,7 @@ impl LocalExecutor {
         }
     }
 
-    async fn kill_run(
-        &self,
-        run_id: &str,
-        run_dir: &Path,
-        grace: Duration,
-    ) -> Result<(), ExecError> {
+    async fn kill_run(&self, run_id: &str, run_dir: &Path, grace: Duration) -> Result<(), ExecError> {
         validate_run_id(run_id)?;
         // Leftover background children of a finished run are fair game too, hence no check of
         // the exit file; an empty group is left alone, since its number may be reused.
@@ -179,24 +159,14 @@ impl Executor for LocalExecutor {
         })
     }
 
-    fn wait<'a>(
-        &'a self,
-        run_id: &'a str,
-        run_dir: &'a Path,
-        deadline: Option<Instant>,
-    ) -> ExecFuture<'a, RunOutcome> {
+    fn wait<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, deadline: Option<Instant>) -> ExecFuture<'a, RunOutcome> {
         Box::pin(async move {
             validate_run_id(run_id)?;
             self.wait_run(run_id, run_dir, deadline).await
         })
     }
 
-    fn kill<'a>(
-        &'a self,
-        run_id: &'a str,
-        run_dir: &'a Path,
-        grace: Duration,
-    ) -> ExecFuture<'a, ()> {
+    fn kill<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, grace: Duration) -> ExecFuture<'a, ()> {
         Box::pin(self.kill_run(run_id, run_dir, grace))
     }
 

@@ -41,10 +41,7 @@ impl Fixture {
     async fn run(&self, spec: &RunSpec) -> RunOutcome {
         self.exec.start(spec).await.expect("start");
         let deadline = Some(Instant::now() + LONG);
-        self.exec
-            .wait(&spec.run_id, &spec.run_dir, deadline)
-            .await
-            .expect("wait")
+        self.exec.wait(&spec.run_id, &spec.run_dir, deadline).await.expect("wait")
     }
 }
 
@@ -71,41 +68,25 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 fn process_gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
 }
 
 async fn read_pid_file(path: PathBuf) -> i32 {
     let p = path.clone();
-    eventually("pid file", async || {
-        std::fs::read_to_string(&p).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
-    })
-    .await;
-    std::fs::read_to_string(&path)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid")
+    eventually("pid file", async || std::fs::read_to_string(&p).is_ok_and(|s| s.trim().parse::<i32>().is_ok())).await;
+    std::fs::read_to_string(&path).expect("pid file").trim().parse().expect("pid")
 }
 
 #[tokio::test]
 async fn run_writes_output_and_exit_code_zero() {
     let fx = Fixture::new();
-    let spec = fx.spec(
-        "ok",
-        "echo hello; pwd; echo stderr >&2; echo done > \"$REVIS_OUTPUT_DIR/marker\"",
-    );
+    let spec = fx.spec("ok", "echo hello; pwd; echo stderr >&2; echo done > \"$REVIS_OUTPUT_DIR/marker\"");
     // The engine holds executors as `Arc<dyn Executor>` and waits on spawned tasks.
     let exec: Arc<dyn Executor> = Arc::new(fx.exec.clone());
     exec.start(&spec).await.expect("start");
     let (run_id, run_dir) = (spec.run_id.clone(), spec.run_dir.clone());
-    let waiter = tokio::spawn(async move {
-        exec.wait(&run_id, &run_dir, Some(Instant::now() + LONG))
-            .await
-    });
+    let waiter = tokio::spawn(async move { exec.wait(&run_id, &run_dir, Some(Instant::now() + LONG)).await });
     let outcome = waiter.await.expect("join").expect("wait");
     assert_eq!(outcome, RunOutcome::Exited { code: 0 });
     let log = log_of(&spec);
@@ -116,10 +97,7 @@ async fn run_writes_output_and_exit_code_zero() {
     assert!(spec.output_dir.join("marker").is_file());
     let status = fx.exec.status("ok", &spec.run_dir).await.expect("status");
     assert_eq!(status, RunStatus::Exited { code: 0 });
-    assert_eq!(
-        fx.exec.log_path(&spec.run_dir),
-        spec.run_dir.join("train.log")
-    );
+    assert_eq!(fx.exec.log_path(&spec.run_dir), spec.run_dir.join("train.log"));
 }
 
 #[tokio::test]
@@ -127,34 +105,23 @@ async fn nonzero_exit_code_is_reported() {
     let fx = Fixture::new();
     let spec = fx.spec("three", "echo before; exit 3");
     assert_eq!(fx.run(&spec).await, RunOutcome::Exited { code: 3 });
-    eventually("pane closes", async || {
-        !fx.exec.is_alive("three").await.expect("alive")
-    })
-    .await;
+    eventually("pane closes", async || !fx.exec.is_alive("three").await.expect("alive")).await;
 }
 
 #[tokio::test]
 async fn quotes_dollars_and_newlines_survive() {
     let fx = Fixture::new();
-    let mut spec = fx.spec(
-        "quotes",
-        "printf '%s\\n' \"it's\" 'a \"b\" $HOME `x`'\necho \"[$SECRET]\"\necho \"[$MULTI]\"",
-    );
+    let mut spec =
+        fx.spec("quotes", "printf '%s\\n' \"it's\" 'a \"b\" $HOME `x`'\necho \"[$SECRET]\"\necho \"[$MULTI]\"");
     let secret = "it's a \"$ecret\" `whoami` \\ $(id) ; rm -rf /nope";
-    spec.env = vec![
-        ("SECRET".into(), secret.into()),
-        ("MULTI".into(), "one\ntwo".into()),
-    ];
+    spec.env = vec![("SECRET".into(), secret.into()), ("MULTI".into(), "one\ntwo".into())];
     // Paths are quoted too, and tmux's `#{...}` formats do not apply to them.
     spec.workdir = fx.dir.path().join("we'ird #{session_name} dir");
     std::fs::create_dir_all(&spec.workdir).expect("odd workdir");
     spec.command.push_str("\npwd");
     assert_eq!(fx.run(&spec).await, RunOutcome::Exited { code: 0 });
     let workdir = std::fs::canonicalize(&spec.workdir).expect("canonical workdir");
-    let expected = format!(
-        "it's\na \"b\" $HOME `x`\n[{secret}]\n[one\ntwo]\n{}\n",
-        workdir.display()
-    );
+    let expected = format!("it's\na \"b\" $HOME `x`\n[{secret}]\n[one\ntwo]\n{}\n", workdir.display());
     assert_eq!(log_of(&spec), expected);
     // The secret lives only in the private env file, never in a script or a command line.
     let run_sh = std::fs::read_to_string(spec.run_dir.join("run.sh")).expect("run.sh");
@@ -171,18 +138,11 @@ async fn quotes_dollars_and_newlines_survive() {
 #[tokio::test]
 async fn timeout_kills_the_whole_process_group() {
     let fx = Fixture::new();
-    let spec = fx.spec(
-        "slow",
-        "sleep 300 & echo $! > \"$REVIS_OUTPUT_DIR/child.pid\"; sleep 300",
-    );
+    let spec = fx.spec("slow", "sleep 300 & echo $! > \"$REVIS_OUTPUT_DIR/child.pid\"; sleep 300");
     fx.exec.start(&spec).await.expect("start");
     let grandchild = read_pid_file(spec.output_dir.join("child.pid")).await;
     let wrapper = read_pid_file(spec.run_dir.join("pid")).await;
-    let outcome = fx
-        .exec
-        .wait("slow", &spec.run_dir, Some(Instant::now()))
-        .await
-        .expect("wait");
+    let outcome = fx.exec.wait("slow", &spec.run_dir, Some(Instant::now())).await.expect("wait");
     assert_eq!(outcome, RunOutcome::TimedOut);
     eventually("grandchild killed", async || process_gone(grandchild)).await;
     eventually("wrapper killed", async || process_gone(wrapper)).await;
@@ -192,40 +152,19 @@ async fn timeout_kills_the_whole_process_group() {
 #[tokio::test]
 async fn kill_escalates_to_sigkill_after_grace() {
     let fx = Fixture::new();
-    assert!(
-        !fx.exec
-            .is_alive("stubborn")
-            .await
-            .expect("alive before any server")
-    );
+    assert!(!fx.exec.is_alive("stubborn").await.expect("alive before any server"));
     let spec = fx.spec("stubborn", "trap '' TERM; sleep 300");
     fx.exec.start(&spec).await.expect("start");
     assert!(fx.exec.is_alive("stubborn").await.expect("alive"));
-    assert_eq!(
-        fx.exec
-            .status("stubborn", &spec.run_dir)
-            .await
-            .expect("status"),
-        RunStatus::Running
-    );
+    assert_eq!(fx.exec.status("stubborn", &spec.run_dir).await.expect("status"), RunStatus::Running);
     let wrapper = read_pid_file(spec.run_dir.join("pid")).await;
-    fx.exec
-        .kill("stubborn", &spec.run_dir, Duration::from_millis(200))
-        .await
-        .expect("kill");
+    fx.exec.kill("stubborn", &spec.run_dir, Duration::from_millis(200)).await.expect("kill");
     assert!(process_gone(wrapper));
     assert!(!fx.exec.is_alive("stubborn").await.expect("alive"));
-    let status = fx
-        .exec
-        .status("stubborn", &spec.run_dir)
-        .await
-        .expect("status");
+    let status = fx.exec.status("stubborn", &spec.run_dir).await.expect("status");
     assert_eq!(status, RunStatus::Vanished);
     // Killing again (a finished run) is fine.
-    fx.exec
-        .kill("stubborn", &spec.run_dir, Duration::from_millis(200))
-        .await
-        .expect("kill again");
+    fx.exec.kill("stubborn", &spec.run_dir, Duration::from_millis(200)).await.expect("kill again");
 }
 
 #[tokio::test]
@@ -234,16 +173,10 @@ async fn vanished_session_is_detected() {
     let spec = fx.spec("gone", "sleep 300");
     fx.exec.start(&spec).await.expect("start");
     fx.server.kill_session("gone").await.expect("kill-session");
-    let outcome = fx
-        .exec
-        .wait("gone", &spec.run_dir, Some(Instant::now() + LONG))
-        .await;
+    let outcome = fx.exec.wait("gone", &spec.run_dir, Some(Instant::now() + LONG)).await;
     assert_eq!(outcome.expect("wait"), RunOutcome::Vanished);
     // Whatever survived the hangup goes with its group.
-    fx.exec
-        .kill("gone", &spec.run_dir, Duration::from_secs(1))
-        .await
-        .expect("kill");
+    fx.exec.kill("gone", &spec.run_dir, Duration::from_secs(1)).await.expect("kill");
 }
 
 #[tokio::test]
@@ -253,20 +186,13 @@ async fn second_start_of_a_live_run_is_refused() {
     fx.exec.start(&spec).await.expect("start");
     let err = fx.exec.start(&spec).await.expect_err("second start");
     assert!(matches!(err, ExecError::AlreadyRunning(_)), "{err}");
-    fx.exec
-        .kill("twice", &spec.run_dir, Duration::from_secs(1))
-        .await
-        .expect("kill");
+    fx.exec.kill("twice", &spec.run_dir, Duration::from_secs(1)).await.expect("kill");
 }
 
 #[tokio::test]
 async fn bad_run_ids_and_env_names_are_refused() {
     let fx = Fixture::new();
-    let err = fx
-        .exec
-        .start(&fx.spec("a.b", "true"))
-        .await
-        .expect_err("dot");
+    let err = fx.exec.start(&fx.spec("a.b", "true")).await.expect_err("dot");
     assert!(matches!(err, ExecError::InvalidRunId(_)), "{err}");
     let mut spec = fx.spec("env", "true");
     spec.env = vec![("BAD NAME".into(), "x".into())];
@@ -278,11 +204,6 @@ async fn bad_run_ids_and_env_names_are_refused() {
 async fn bad_exit_code_file_names_its_path() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("exit_code"), "oops").expect("write");
-    let err = wrapper::RunFiles::new(dir.path())
-        .read_exit_code()
-        .expect_err("bad code");
-    assert!(
-        err.to_string()
-            .contains(&dir.path().join("exit_code").display().to_string())
-    );
+    let err = wrapper::RunFiles::new(dir.path()).read_exit_code().expect_err("bad code");
+    assert!(err.to_string().contains(&dir.path().join("exit_code").display().to_string()));
 }

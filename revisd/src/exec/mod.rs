@@ -101,11 +101,7 @@ pub enum ExecError {
 
 impl ExecError {
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
-        Self::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        Self::Io { action, path: path.to_path_buf(), source }
     }
 }
 
@@ -123,21 +119,11 @@ pub trait Executor: Send + Sync {
 
     /// Waits for the run to end. At `deadline` the run's process group is killed and the
     /// outcome is `TimedOut`.
-    fn wait<'a>(
-        &'a self,
-        run_id: &'a str,
-        run_dir: &'a Path,
-        deadline: Option<Instant>,
-    ) -> ExecFuture<'a, RunOutcome>;
+    fn wait<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, deadline: Option<Instant>) -> ExecFuture<'a, RunOutcome>;
 
     /// SIGTERM to the run's process group, SIGKILL after `grace`, then the tmux session goes.
     /// Killing a run that already ended is not an error.
-    fn kill<'a>(
-        &'a self,
-        run_id: &'a str,
-        run_dir: &'a Path,
-        grace: Duration,
-    ) -> ExecFuture<'a, ()>;
+    fn kill<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, grace: Duration) -> ExecFuture<'a, ()>;
 
     fn is_alive<'a>(&'a self, run_id: &'a str) -> ExecFuture<'a, bool>;
 
@@ -148,13 +134,6 @@ pub trait Executor: Send + Sync {
 
 /// Run ids double as tmux session names, where `.` and `:` are rewritten; keep them plain.
 pub fn validate_run_id(run_id: &str) -> Result<(), ExecError> {
-    let ok = !run_id.is_empty()
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ExecError::InvalidRunId(run_id.to_string()))
-    }
+    let ok = !run_id.is_empty() && run_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(ExecError::InvalidRunId(run_id.to_string())) }
 }

@@ -60,10 +60,7 @@ fn live_members_in_proc(pgid: i32) -> Option<bool> {
     let entries = std::fs::read_dir("/proc").ok()?;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
             continue;
         };
         // Processes vanish while we scan: an unreadable stat file is simply skipped.

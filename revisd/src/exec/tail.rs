@@ -37,10 +37,7 @@ pub fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
     }
     let lines: Vec<&str> = text.split('\n').collect();
     let skip = lines.len().saturating_sub(n);
-    Ok(lines[skip..]
-        .iter()
-        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-        .collect())
+    Ok(lines[skip..].iter().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect())
 }
 
 fn newlines(buf: &[u8]) -> usize {

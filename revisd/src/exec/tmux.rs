@@ -62,12 +62,7 @@ impl TmuxServer {
     }
 
     /// Starts `argv` (run directly, no shell) in a new detached session `name`.
-    pub async fn new_session(
-        &self,
-        name: &str,
-        dir: &Path,
-        argv: &[&Path],
-    ) -> Result<(), ExecError> {
+    pub async fn new_session(&self, name: &str, dir: &Path, argv: &[&Path]) -> Result<(), ExecError> {
         let mut cmd = self.command();
         // tmux expands formats in `-c` (`#{...}`, `#S`); `##` is a literal `#`.
         let dir = dir.as_os_str().to_string_lossy().replace('#', "##");
@@ -82,10 +77,7 @@ impl TmuxServer {
         if stderr.contains("duplicate session") {
             return Err(ExecError::AlreadyRunning(name.to_string()));
         }
-        Err(ExecError::Tmux {
-            command: format!("new-session -s {name}"),
-            stderr,
-        })
+        Err(ExecError::Tmux { command: format!("new-session -s {name}"), stderr })
     }
 
     /// False when the session is gone, including when no server is running.
@@ -120,11 +112,7 @@ impl TmuxServer {
     }
 
     async fn run_target(&self, verb: &str, name: &str) -> Result<std::process::Output, ExecError> {
-        self.command()
-            .args([verb, "-t", &format!("={name}")])
-            .output()
-            .await
-            .map_err(ExecError::TmuxSpawn)
+        self.command().args([verb, "-t", &format!("={name}")]).output().await.map_err(ExecError::TmuxSpawn)
     }
 }
 
@@ -137,9 +125,7 @@ fn tmux_error(verb: &str, name: &str, out: &std::process::Output) -> ExecError {
 
 /// A hash that stays the same across Rust releases, so a daemon finds its server again.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -157,10 +143,7 @@ mod tests {
             TmuxServer::for_home(Path::new("/tmp/h"), true),
             TmuxServer::Socket(PathBuf::from("/tmp/h/tmux.sock"))
         );
-        assert_eq!(
-            TmuxServer::for_home(Path::new("/tmp/h"), false),
-            TmuxServer::Name(format!("revis-{uid}"))
-        );
+        assert_eq!(TmuxServer::for_home(Path::new("/tmp/h"), false), TmuxServer::Name(format!("revis-{uid}")));
         let long = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
         let TmuxServer::Name(name) = TmuxServer::for_home(&long, true) else {
             panic!("a long home must not use a socket path");

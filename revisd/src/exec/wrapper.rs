@@ -20,9 +20,7 @@ pub struct RunFiles {
 
 impl RunFiles {
     pub fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_path_buf(),
-        }
+        Self { dir: dir.to_path_buf() }
     }
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -63,14 +61,8 @@ impl RunFiles {
         // Logs and the env file may hold secrets; the directory is ours alone.
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| ExecError::io("set permissions of", &self.dir, e))?;
-        fs::create_dir_all(&spec.output_dir)
-            .map_err(|e| ExecError::io("create", &spec.output_dir, e))?;
-        for stale in [
-            self.exit_code(),
-            self.exit_code_tmp(),
-            self.pid(),
-            self.pid_tmp(),
-        ] {
+        fs::create_dir_all(&spec.output_dir).map_err(|e| ExecError::io("create", &spec.output_dir, e))?;
+        for stale in [self.exit_code(), self.exit_code_tmp(), self.pid(), self.pid_tmp()] {
             remove_if_exists(&stale)?;
         }
         let output_dir = absolute(&spec.output_dir)?;
@@ -81,11 +73,7 @@ impl RunFiles {
             command.push('\n');
         }
         write_private(&self.command_script(), command.as_bytes(), 0o700)?;
-        write_private(
-            &self.run_script(),
-            self.run_script_text(&spec.run_id, &workdir).as_bytes(),
-            0o700,
-        )
+        write_private(&self.run_script(), self.run_script_text(&spec.run_id, &workdir).as_bytes(), 0o700)
     }
 
     fn run_script_text(&self, run_id: &str, workdir: &Path) -> String {
@@ -123,11 +111,7 @@ impl RunFiles {
         let Some(content) = read_optional(&path)? else {
             return Ok(None);
         };
-        content
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ExecError::BadExitCode { path, content })
+        content.trim().parse().map(Some).map_err(|_| ExecError::BadExitCode { path, content })
     }
 
     pub fn has_exit_code(&self) -> bool {
@@ -172,9 +156,7 @@ fn env_file(spec: &RunSpec, output_dir: &Path) -> String {
 fn validate_env(env: &[(String, String)]) -> Result<(), ExecError> {
     for (name, value) in env {
         let mut bytes = name.bytes();
-        let first_ok = bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
         if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ExecError::InvalidEnvName(name.clone()));
         }
@@ -198,10 +180,8 @@ fn write_private(path: &Path, content: &[u8], mode: u32) -> Result<(), ExecError
         .mode(mode)
         .open(path)
         .map_err(|e| ExecError::io("create", path, e))?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| ExecError::io("set permissions of", path, e))?;
-    file.write_all(content)
-        .map_err(|e| ExecError::io("write", path, e))
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| ExecError::io("set permissions of", path, e))?;
+    file.write_all(content).map_err(|e| ExecError::io("write", path, e))
 }
 
 fn remove_if_exists(path: &Path) -> Result<(), ExecError> {

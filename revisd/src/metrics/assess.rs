@@ -81,10 +81,19 @@ mod tests {
     #[test]
     fn divergence_is_relative_to_the_baseline_in_the_objective_direction() {
         let g = Guardrails::default(); // multiplier 10
-        assert!(matches!(assess(&collected(&[("loss", 12.0)]), "loss", true, &g, Some(1.0)), Assessment::Failed { .. }));
+        assert!(matches!(
+            assess(&collected(&[("loss", 12.0)]), "loss", true, &g, Some(1.0)),
+            Assessment::Failed { .. }
+        ));
         assert_eq!(assess(&collected(&[("loss", 0.1)]), "loss", true, &g, Some(1.0)), Assessment::Ok { primary: 0.1 });
-        assert!(matches!(assess(&collected(&[("acc", -20.0)]), "acc", false, &g, Some(1.0)), Assessment::Failed { .. }));
+        assert!(matches!(
+            assess(&collected(&[("acc", -20.0)]), "acc", false, &g, Some(1.0)),
+            Assessment::Failed { .. }
+        ));
         let off = Guardrails { divergence_detection_enabled: false, ..Guardrails::default() };
-        assert_eq!(assess(&collected(&[("loss", 12.0)]), "loss", true, &off, Some(1.0)), Assessment::Ok { primary: 12.0 });
+        assert_eq!(
+            assess(&collected(&[("loss", 12.0)]), "loss", true, &off, Some(1.0)),
+            Assessment::Ok { primary: 12.0 }
+        );
     }
 }

@@ -49,10 +49,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Collected, MetricsError> {
             Some(n) => {
                 out.metrics.insert(name.clone(), n);
             }
-            None => out.warnings.push(format!(
-                "eval.json: metric '{name}' ignored: {} is not a number",
-                describe(value)
-            )),
+            None => {
+                out.warnings.push(format!("eval.json: metric '{name}' ignored: {} is not a number", describe(value)))
+            }
         }
     }
     Ok(out)

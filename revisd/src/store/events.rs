@@ -51,17 +51,19 @@ pub async fn append(tx: &mut Tx, session_id: i64, event: NewEvent) -> Result<Eve
         message: event.message,
         data,
     };
-    sqlx::query("INSERT INTO events (session_id, seq, at, kind, iteration, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(row.session_id)
-        .bind(row.seq)
-        .bind(&row.at)
-        .bind(&row.kind)
-        .bind(row.iteration)
-        .bind(&row.message)
-        .bind(&row.data)
-        .execute(&mut **tx)
-        .await
-        .doing("writing an event")?;
+    sqlx::query(
+        "INSERT INTO events (session_id, seq, at, kind, iteration, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(row.session_id)
+    .bind(row.seq)
+    .bind(&row.at)
+    .bind(&row.kind)
+    .bind(row.iteration)
+    .bind(&row.message)
+    .bind(&row.data)
+    .execute(&mut **tx)
+    .await
+    .doing("writing an event")?;
     Ok(row)
 }
 

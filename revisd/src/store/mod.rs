@@ -72,10 +72,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { path: path.to_path_buf(), source })?;
+        MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate { path: path.to_path_buf(), source })?;
         Ok(Self { pool })
     }
 
@@ -97,10 +94,7 @@ pub fn now() -> String {
 
 /// Seconds between two stored timestamps (0 when either is unreadable).
 pub fn seconds_between(start: &str, end: &str) -> f64 {
-    match (
-        chrono::DateTime::parse_from_rfc3339(start),
-        chrono::DateTime::parse_from_rfc3339(end),
-    ) {
+    match (chrono::DateTime::parse_from_rfc3339(start), chrono::DateTime::parse_from_rfc3339(end)) {
         (Ok(a), Ok(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
         _ => 0.0,
     }

@@ -87,11 +87,7 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
 }
 
 pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<SessionRow>> {
-    sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .doing("reading a session")
+    sqlx::query_as("SELECT * FROM sessions WHERE id = ?").bind(id).fetch_optional(pool).await.doing("reading a session")
 }
 
 pub async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<SessionRow>> {
@@ -205,10 +201,6 @@ pub async fn set_progress(tx: &mut Tx, id: i64, best_iteration: Option<u32>, con
 }
 
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id = ?")
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .doing("deleting a session")?;
+    sqlx::query("DELETE FROM sessions WHERE id = ?").bind(id).execute(&mut **tx).await.doing("deleting a session")?;
     Ok(())
 }

@@ -16,36 +16,21 @@ use super::{GitContext, WorkspaceError, links};
 pub fn commit_all(worktree: &Path, message: &str) -> Result<String, WorkspaceError> {
     let repo = meta::open_worktree(worktree)?;
     let meta = meta::read(&repo)?.unwrap_or_default();
-    let mut index = repo
-        .index()
-        .git(|| format!("read the index of {}", worktree.display()))?;
+    let mut index = repo.index().git(|| format!("read the index of {}", worktree.display()))?;
     // Returning 1 tells libgit2 to skip the path.
     let mut skip_links = |path: &Path, _: &[u8]| i32::from(meta.is_link(path));
     index
         .add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_links))
         .git(|| "stage new and changed files".into())?;
-    index
-        .update_all(["*"], Some(&mut skip_links))
-        .git(|| "stage deleted files".into())?;
+    index.update_all(["*"], Some(&mut skip_links)).git(|| "stage deleted files".into())?;
     index.write().git(|| "write the index".into())?;
     let tree_id = index.write_tree().git(|| "write the tree".into())?;
-    let tree = repo
-        .find_tree(tree_id)
-        .git(|| format!("find tree {tree_id}"))?;
-    let parent = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .git(|| format!("resolve HEAD of {}", worktree.display()))?;
+    let tree = repo.find_tree(tree_id).git(|| format!("find tree {tree_id}"))?;
+    let parent =
+        repo.head().and_then(|h| h.peel_to_commit()).git(|| format!("resolve HEAD of {}", worktree.display()))?;
     let signature = signature(&repo)?;
     let id = repo
-        .commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            message,
-            &tree,
-            &[&parent],
-        )
+        .commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent])
         .git(|| format!("commit in {}", worktree.display()))?;
     Ok(id.to_string())
 }
@@ -56,36 +41,29 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<String, WorkspaceErr
 pub fn restore_tree(worktree: &Path, commit: &str) -> Result<(), WorkspaceError> {
     let repo = meta::open_worktree(worktree)?;
     let meta = meta::read(&repo)?.unwrap_or_default();
-    let target = repo
-        .revparse_single(commit)
-        .and_then(|o| o.peel_to_commit())
-        .git(|| format!("find commit {commit}"))?;
+    let target =
+        repo.revparse_single(commit).and_then(|o| o.peel_to_commit()).git(|| format!("find commit {commit}"))?;
     let tree = target.tree().git(|| format!("read the tree of {commit}"))?;
     // Links are taken out of checkout's reach: an unignored link is "untracked" to it, and
     // nothing here may ever delete the user's data behind one.
     links::unmake(worktree, &meta.links)?;
     let mut checkout = CheckoutBuilder::new();
     checkout.force().remove_untracked(true);
-    let checked_out = repo
-        .checkout_tree(tree.as_object(), Some(&mut checkout))
-        .git(|| format!("check out the tree of {commit}"));
+    let checked_out =
+        repo.checkout_tree(tree.as_object(), Some(&mut checkout)).git(|| format!("check out the tree of {commit}"));
     // Put the links back even when the checkout failed half-way.
     links::make(worktree, &meta.links)?;
     checked_out?;
     let mut index = repo.index().git(|| "read the index".into())?;
-    index
-        .read_tree(&tree)
-        .git(|| format!("load the tree of {commit} into the index"))?;
+    index.read_tree(&tree).git(|| format!("load the tree of {commit} into the index"))?;
     index.write().git(|| "write the index".into())
 }
 
 /// The commit the worktree's HEAD points at.
 pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
     let repo = meta::open_worktree(worktree)?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .git(|| format!("resolve HEAD of {}", worktree.display()))?;
+    let head =
+        repo.head().and_then(|h| h.peel_to_commit()).git(|| format!("resolve HEAD of {}", worktree.display()))?;
     Ok(head.id().to_string())
 }
 
@@ -95,10 +73,7 @@ pub fn branch_head(project: &Path, branch: &str) -> Result<Option<String>, Works
     let Ok(found) = repo.find_branch(branch, BranchType::Local) else {
         return Ok(None);
     };
-    let commit = found
-        .get()
-        .peel_to_commit()
-        .git(|| format!("resolve branch {branch}"))?;
+    let commit = found.get().peel_to_commit().git(|| format!("resolve branch {branch}"))?;
     Ok(Some(commit.id().to_string()))
 }
 
@@ -110,19 +85,10 @@ pub fn diff_stat(worktree: &Path) -> Result<Vec<String>, WorkspaceError> {
     changed_paths(&repo, &meta, worktree)
 }
 
-fn changed_paths(
-    repo: &Repository,
-    meta: &SessionMeta,
-    worktree: &Path,
-) -> Result<Vec<String>, WorkspaceError> {
+fn changed_paths(repo: &Repository, meta: &SessionMeta, worktree: &Path) -> Result<Vec<String>, WorkspaceError> {
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .git(|| format!("read the status of {}", worktree.display()))?;
+    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false).exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts)).git(|| format!("read the status of {}", worktree.display()))?;
     let mut paths: Vec<String> = statuses
         .iter()
         .filter_map(|entry| entry.path().ok().map(str::to_string))

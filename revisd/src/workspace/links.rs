@@ -27,11 +27,7 @@ pub(crate) struct Planned {
 
 /// Every ignored top-level entry of the project plus the explicit `link` entries, checked
 /// before anything is created.
-pub(crate) fn plan(
-    repo: &Repository,
-    project: &Path,
-    explicit: &[String],
-) -> Result<Vec<Planned>, WorkspaceError> {
+pub(crate) fn plan(repo: &Repository, project: &Path, explicit: &[String]) -> Result<Vec<Planned>, WorkspaceError> {
     let mut seen = BTreeSet::new();
     let mut planned = Vec::new();
     let entries = std::fs::read_dir(project).map_err(|e| WorkspaceError::io("list", project, e))?;
@@ -48,32 +44,20 @@ pub(crate) fn plan(
         if NEVER.contains(&name.as_str()) {
             continue;
         }
-        let ignored = repo
-            .status_should_ignore(Path::new(&name))
-            .git(|| format!("check whether {name} is ignored"))?;
+        let ignored = repo.status_should_ignore(Path::new(&name)).git(|| format!("check whether {name} is ignored"))?;
         if ignored && seen.insert(name.clone()) {
-            planned.push(Planned {
-                record: record(project, &name),
-                ignored,
-            });
+            planned.push(Planned { record: record(project, &name), ignored });
         }
     }
     for entry in explicit {
         let path = normalize(entry)?;
         if !project.join(&path).exists() {
-            return Err(WorkspaceError::MissingLink {
-                entry: entry.clone(),
-                path: project.join(&path),
-            });
+            return Err(WorkspaceError::MissingLink { entry: entry.clone(), path: project.join(&path) });
         }
         if seen.insert(path.clone()) {
-            let ignored = repo
-                .status_should_ignore(Path::new(&path))
-                .git(|| format!("check whether {path} is ignored"))?;
-            planned.push(Planned {
-                record: record(project, &path),
-                ignored,
-            });
+            let ignored =
+                repo.status_should_ignore(Path::new(&path)).git(|| format!("check whether {path} is ignored"))?;
+            planned.push(Planned { record: record(project, &path), ignored });
         }
     }
     Ok(planned)
@@ -81,10 +65,7 @@ pub(crate) fn plan(
 
 /// Creates the links that do not exist in the worktree yet. A path the worktree already has
 /// (tracked content, or an earlier link covering it) is skipped. Returns the links made.
-pub(crate) fn make(
-    worktree: &Path,
-    links: &[LinkRecord],
-) -> Result<Vec<LinkRecord>, WorkspaceError> {
+pub(crate) fn make(worktree: &Path, links: &[LinkRecord]) -> Result<Vec<LinkRecord>, WorkspaceError> {
     let mut made = Vec::new();
     for link in links {
         let at = worktree.join(&link.path);
@@ -94,8 +75,7 @@ pub(crate) fn make(
         if let Some(parent) = at.parent() {
             std::fs::create_dir_all(parent).map_err(|e| WorkspaceError::io("create", parent, e))?;
         }
-        std::os::unix::fs::symlink(&link.target, &at)
-            .map_err(|e| WorkspaceError::io("link", &at, e))?;
+        std::os::unix::fs::symlink(&link.target, &at).map_err(|e| WorkspaceError::io("link", &at, e))?;
         made.push(link.clone());
     }
     Ok(made)
@@ -105,10 +85,7 @@ pub(crate) fn make(
 pub(crate) fn unmake(worktree: &Path, links: &[LinkRecord]) -> Result<(), WorkspaceError> {
     for link in links {
         let at = worktree.join(&link.path);
-        if at
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
+        if at.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
             std::fs::remove_file(&at).map_err(|e| WorkspaceError::io("unlink", &at, e))?;
         }
     }
@@ -125,10 +102,7 @@ pub(crate) fn exclude(repo: &Repository, patterns: &[String]) -> Result<(), Work
         Err(e) => return Err(WorkspaceError::io("read", &path, e)),
     };
     let present: BTreeSet<&str> = current.lines().map(str::trim).collect();
-    let missing: Vec<&String> = patterns
-        .iter()
-        .filter(|p| !present.contains(p.as_str()))
-        .collect();
+    let missing: Vec<&String> = patterns.iter().filter(|p| !present.contains(p.as_str())).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -151,47 +125,32 @@ pub(crate) fn anchored(path: &str) -> String {
         .chars()
         .flat_map(|c| {
             let special = matches!(c, '*' | '?' | '[' | '\\' | '!' | '#' | ' ');
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
+            special.then_some('\\').into_iter().chain(std::iter::once(c))
         })
         .collect();
     format!("/{escaped}")
 }
 
 fn record(project: &Path, path: &str) -> LinkRecord {
-    LinkRecord {
-        path: path.to_string(),
-        target: project.join(path),
-    }
+    LinkRecord { path: path.to_string(), target: project.join(path) }
 }
 
 /// `data/raw/` → `data/raw`; absolute paths, `..` and git's own dirs are refused.
 fn normalize(entry: &str) -> Result<String, WorkspaceError> {
-    let bad = |reason: &str| WorkspaceError::BadLink {
-        entry: entry.to_string(),
-        reason: reason.into(),
-    };
+    let bad = |reason: &str| WorkspaceError::BadLink { entry: entry.to_string(), reason: reason.into() };
     let mut parts = Vec::new();
     for component in Path::new(entry).components() {
         match component {
-            Component::Normal(part) => {
-                parts.push(part.to_str().ok_or_else(|| bad("not valid UTF-8"))?)
-            }
+            Component::Normal(part) => parts.push(part.to_str().ok_or_else(|| bad("not valid UTF-8"))?),
             Component::CurDir => {}
             _ => {
-                return Err(bad(
-                    "must be a relative path inside the project, without '..'",
-                ));
+                return Err(bad("must be a relative path inside the project, without '..'"));
             }
         }
     }
     match parts.first() {
         None => Err(bad("empty path")),
-        Some(first) if NEVER.contains(first) => {
-            Err(bad("git's and revis's own dirs are never linked"))
-        }
+        Some(first) if NEVER.contains(first) => Err(bad("git's and revis's own dirs are never linked")),
         Some(_) => Ok(parts.join("/")),
     }
 }

@@ -39,10 +39,8 @@ fn file(repo: &Repository) -> PathBuf {
 
 pub(crate) fn write(repo: &Repository, meta: &SessionMeta) -> Result<(), WorkspaceError> {
     let path = file(repo);
-    let json = serde_json::to_vec_pretty(meta).map_err(|e| WorkspaceError::Metadata {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|e| WorkspaceError::Metadata { path: path.clone(), reason: e.to_string() })?;
     std::fs::write(&path, json).map_err(|e| WorkspaceError::io("write", &path, e))
 }
 
@@ -57,21 +55,14 @@ pub(crate) fn read(repo: &Repository) -> Result<Option<SessionMeta>, WorkspaceEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(WorkspaceError::io("read", &path, e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| WorkspaceError::Metadata {
-            path,
-            reason: e.to_string(),
-        })
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| WorkspaceError::Metadata { path, reason: e.to_string() })
 }
 
 /// Opens the repository whose work tree is exactly `worktree`.
 pub(crate) fn open_worktree(worktree: &Path) -> Result<Repository, WorkspaceError> {
     let repo = Repository::open(worktree).git(|| format!("open {}", worktree.display()))?;
     if repo.is_bare() {
-        return Err(WorkspaceError::Bare {
-            path: worktree.to_path_buf(),
-        });
+        return Err(WorkspaceError::Bare { path: worktree.to_path_buf() });
     }
     Ok(repo)
 }

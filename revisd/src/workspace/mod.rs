@@ -85,11 +85,7 @@ pub enum WorkspaceError {
 
 impl WorkspaceError {
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
-        Self::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        Self::Io { action, path: path.to_path_buf(), source }
     }
 }
 
@@ -100,10 +96,7 @@ pub(crate) trait GitContext<T> {
 
 impl<T> GitContext<T> for Result<T, git2::Error> {
     fn git(self, context: impl FnOnce() -> String) -> Result<T, WorkspaceError> {
-        self.map_err(|source| WorkspaceError::Git {
-            context: context(),
-            source,
-        })
+        self.map_err(|source| WorkspaceError::Git { context: context(), source })
     }
 }
 
@@ -121,12 +114,6 @@ pub fn worktree_path(project: &Path, name: &str) -> PathBuf {
 pub(crate) fn validate_name(name: &str) -> Result<(), WorkspaceError> {
     let ok = !name.is_empty()
         && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(WorkspaceError::InvalidName(name.to_string()))
-    }
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(WorkspaceError::InvalidName(name.to_string())) }
 }

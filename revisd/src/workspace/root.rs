@@ -9,14 +9,11 @@ use super::{GitContext, WorkspaceError};
 /// The main repository's work dir for any dir inside it, or inside one of its linked
 /// worktrees (a session's `.revis/worktrees/<name>` included).
 pub fn project_root(dir: &Path) -> Result<PathBuf, WorkspaceError> {
-    let repo = Repository::discover(dir).map_err(|source| WorkspaceError::NotARepo {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let repo =
+        Repository::discover(dir).map_err(|source| WorkspaceError::NotARepo { path: dir.to_path_buf(), source })?;
     // A linked worktree's common dir is the main repository's git dir.
     let main = if repo.is_worktree() {
-        Repository::open(repo.commondir())
-            .git(|| format!("open the main repository of {}", dir.display()))?
+        Repository::open(repo.commondir()).git(|| format!("open the main repository of {}", dir.display()))?
     } else {
         repo
     };
@@ -31,11 +28,9 @@ pub(crate) fn open_main(project: &Path) -> Result<(Repository, PathBuf), Workspa
 }
 
 fn main_workdir(repo: &Repository, dir: &Path) -> Result<PathBuf, WorkspaceError> {
-    let workdir =
-        repo.workdir()
-            .filter(|_| !repo.is_bare())
-            .ok_or_else(|| WorkspaceError::Bare {
-                path: repo.path().to_path_buf(),
-            })?;
+    let workdir = repo
+        .workdir()
+        .filter(|_| !repo.is_bare())
+        .ok_or_else(|| WorkspaceError::Bare { path: repo.path().to_path_buf() })?;
     std::fs::canonicalize(workdir).map_err(|e| WorkspaceError::io("resolve", dir, e))
 }

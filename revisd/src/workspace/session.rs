@@ -7,9 +7,7 @@ use git2::{BranchType, ErrorCode, Repository, WorktreeAddOptions, WorktreePruneO
 use super::links::{self, Planned};
 use super::meta::{self, SessionMeta};
 use super::root::open_main;
-use super::{
-    GitContext, SessionWorkspace, WorkspaceError, branch_name, validate_name, worktree_path,
-};
+use super::{GitContext, SessionWorkspace, WorkspaceError, branch_name, validate_name, worktree_path};
 
 /// The worktree's admin dir under `.git/worktrees/`; prefixed so it never collides with a
 /// worktree the user made by hand.
@@ -20,11 +18,7 @@ fn admin_name(name: &str) -> String {
 /// A linked worktree at `<project>/.revis/worktrees/<name>` on a new branch `revis/<name>`
 /// at the user's HEAD commit, with the project's ignored top-level entries and `link` linked
 /// in. The user's checkout, index and branch are left alone; uncommitted changes stay there.
-pub fn create(
-    project: &Path,
-    name: &str,
-    link: &[String],
-) -> Result<SessionWorkspace, WorkspaceError> {
+pub fn create(project: &Path, name: &str, link: &[String]) -> Result<SessionWorkspace, WorkspaceError> {
     validate_name(name)?;
     let (repo, root) = open_main(project)?;
     let head = match repo.head() {
@@ -34,14 +28,9 @@ pub fn create(
         }
         Err(e) => return Err(e).git(|| format!("read HEAD of {}", root.display())),
     };
-    let base = head
-        .peel_to_commit()
-        .git(|| "resolve HEAD to a commit".into())?;
-    let base_branch = if head.is_branch() {
-        head.shorthand().unwrap_or("HEAD").to_string()
-    } else {
-        "HEAD".to_string()
-    };
+    let base = head.peel_to_commit().git(|| "resolve HEAD to a commit".into())?;
+    let base_branch =
+        if head.is_branch() { head.shorthand().unwrap_or("HEAD").to_string() } else { "HEAD".to_string() };
     let branch = branch_name(name);
     if repo.find_branch(&branch, BranchType::Local).is_ok() {
         return Err(WorkspaceError::BranchExists(branch));
@@ -52,21 +41,13 @@ pub fn create(
     }
     let planned = links::plan(&repo, &root, link)?;
     let mut patterns = vec!["/.revis/".to_string()];
-    patterns.extend(
-        planned
-            .iter()
-            .filter(|p| p.ignored)
-            .map(|p| links::anchored(&p.record.path)),
-    );
+    patterns.extend(planned.iter().filter(|p| p.ignored).map(|p| links::anchored(&p.record.path)));
     links::exclude(&repo, &patterns)?;
     prune_stale(&repo, name)?;
 
     let parent = worktree.parent().unwrap_or(&root);
     std::fs::create_dir_all(parent).map_err(|e| WorkspaceError::io("create", parent, e))?;
-    let reference = repo
-        .branch(&branch, &base, false)
-        .git(|| format!("create branch {branch}"))?
-        .into_reference();
+    let reference = repo.branch(&branch, &base, false).git(|| format!("create branch {branch}"))?.into_reference();
     let made = add_worktree(&repo, name, &worktree, &reference).and_then(|wt_repo| {
         let meta = SessionMeta {
             base_branch: base_branch.clone(),
@@ -80,13 +61,7 @@ pub fn create(
         let _ = remove(&root, name, false);
         return Err(e);
     }
-    Ok(SessionWorkspace {
-        project: root,
-        worktree,
-        branch,
-        base_branch,
-        base_commit: base.id().to_string(),
-    })
+    Ok(SessionWorkspace { project: root, worktree, branch, base_branch, base_commit: base.id().to_string() })
 }
 
 fn add_worktree(
@@ -113,8 +88,7 @@ fn prune_stale(repo: &Repository, name: &str) -> Result<(), WorkspaceError> {
         return Ok(());
     };
     if wt.validate().is_err() {
-        wt.prune(None)
-            .git(|| format!("prune stale worktree entry {}", admin_name(name)))?;
+        wt.prune(None).git(|| format!("prune stale worktree entry {}", admin_name(name)))?;
     }
     Ok(())
 }
@@ -123,23 +97,15 @@ fn prune_stale(repo: &Repository, name: &str) -> Result<(), WorkspaceError> {
 pub fn open(project: &Path, name: &str) -> Result<SessionWorkspace, WorkspaceError> {
     validate_name(name)?;
     let (repo, root) = open_main(project)?;
-    let not_found = || WorkspaceError::NotFound {
-        project: root.clone(),
-        name: name.to_string(),
-    };
-    let wt = repo
-        .find_worktree(&admin_name(name))
-        .map_err(|_| not_found())?;
+    let not_found = || WorkspaceError::NotFound { project: root.clone(), name: name.to_string() };
+    let wt = repo.find_worktree(&admin_name(name)).map_err(|_| not_found())?;
     wt.validate().map_err(|_| not_found())?;
-    let wt_repo = Repository::open_from_worktree(&wt)
-        .git(|| format!("open worktree {}", wt.path().display()))?;
+    let wt_repo = Repository::open_from_worktree(&wt).git(|| format!("open worktree {}", wt.path().display()))?;
     let meta = meta::read(&wt_repo)?.ok_or_else(|| WorkspaceError::Metadata {
         path: wt_repo.path().join("revis.json"),
         reason: "missing".into(),
     })?;
-    let head = wt_repo
-        .head()
-        .git(|| format!("read HEAD of {}", wt.path().display()))?;
+    let head = wt_repo.head().git(|| format!("read HEAD of {}", wt.path().display()))?;
     Ok(SessionWorkspace {
         project: root.clone(),
         worktree: worktree_path(&root, name),
@@ -157,14 +123,12 @@ pub fn remove(project: &Path, name: &str, keep_branch: bool) -> Result<(), Works
     let worktree = worktree_path(&root, name);
     if worktree.symlink_metadata().is_ok() {
         // std's remove_dir_all unlinks symlinks without following them: linked data survives.
-        std::fs::remove_dir_all(&worktree)
-            .map_err(|e| WorkspaceError::io("remove", &worktree, e))?;
+        std::fs::remove_dir_all(&worktree).map_err(|e| WorkspaceError::io("remove", &worktree, e))?;
     }
     if let Ok(wt) = repo.find_worktree(&admin_name(name)) {
         let mut opts = WorktreePruneOptions::new();
         opts.valid(true).working_tree(false);
-        wt.prune(Some(&mut opts))
-            .git(|| format!("prune worktree {}", admin_name(name)))?;
+        wt.prune(Some(&mut opts)).git(|| format!("prune worktree {}", admin_name(name)))?;
     }
     if !keep_branch {
         let branch = branch_name(name);

@@ -9,10 +9,7 @@ fn head_of(root: &Path) -> (String, String) {
     let repo = git2::Repository::open(root).expect("open");
     let head = repo.head().expect("head");
     let name = head.name().unwrap_or_default().to_string();
-    (
-        name,
-        head.peel_to_commit().expect("commit").id().to_string(),
-    )
+    (name, head.peel_to_commit().expect("commit").id().to_string())
 }
 
 #[test]
@@ -37,25 +34,15 @@ fn worktree_starts_from_head_and_the_user_checkout_is_untouched() {
     assert_eq!(ws.base_branch, "main");
     assert_eq!(ws.base_commit, head_before.1);
     assert_eq!(head_commit(&ws.worktree).expect("head"), ws.base_commit);
-    assert_eq!(
-        branch_head(&t.root, "revis/s1").expect("branch"),
-        Some(ws.base_commit.clone())
-    );
+    assert_eq!(branch_head(&t.root, "revis/s1").expect("branch"), Some(ws.base_commit.clone()));
     // The baseline is HEAD: uncommitted changes stay in the user's checkout.
     assert_eq!(read(&ws.worktree, "train.py"), "print('train')\n");
     assert!(!ws.worktree.join("staged.txt").exists());
 
     assert_eq!(head_of(&t.root), head_before);
-    assert_eq!(
-        std::fs::read(t.root.join(".git/index")).expect("index bytes"),
-        index_before
-    );
+    assert_eq!(std::fs::read(t.root.join(".git/index")).expect("index bytes"), index_before);
     assert_eq!(read(&t.root, "train.py"), "print('mine')\n");
-    assert_eq!(
-        porcelain(&t.root),
-        status_before,
-        "the user's git status must not change"
-    );
+    assert_eq!(porcelain(&t.root), status_before, "the user's git status must not change");
     assert_eq!(open(&t.root, "s1").expect("open"), ws);
 }
 
@@ -68,19 +55,10 @@ fn ignored_entries_are_linked_and_do_not_show_as_untracked() {
         let link = ws.worktree.join(entry);
         let meta = link.symlink_metadata().expect(entry);
         assert!(meta.file_type().is_symlink(), "{entry} must be a link");
-        assert_eq!(
-            std::fs::read_link(&link).expect("target"),
-            t.root.join(entry)
-        );
+        assert_eq!(std::fs::read_link(&link).expect("target"), t.root.join(entry));
     }
     // Tracked in the worktree already: left alone. Git's and revis's own dirs: never linked.
-    assert!(
-        !ws.worktree
-            .join("configs")
-            .symlink_metadata()
-            .expect("configs")
-            .is_symlink()
-    );
+    assert!(!ws.worktree.join("configs").symlink_metadata().expect("configs").is_symlink());
     assert!(ws.worktree.join(".git").is_file());
     assert!(!ws.worktree.join(".revis").exists());
     assert_eq!(read(&ws.worktree, "data/train.csv"), "x,y\n1,2\n");
@@ -89,11 +67,7 @@ fn ignored_entries_are_linked_and_do_not_show_as_untracked() {
     // revis itself never reports or commits it.
     assert_eq!(porcelain(&ws.worktree), "?? notes\n");
     assert!(diff_stat(&ws.worktree).expect("diff").is_empty());
-    assert_eq!(
-        porcelain(&t.root),
-        "?? notes/todo.md\n",
-        "the user's view keeps notes/"
-    );
+    assert_eq!(porcelain(&t.root), "?? notes/todo.md\n", "the user's view keeps notes/");
 }
 
 #[test]
@@ -110,24 +84,12 @@ fn missing_link_is_an_error_naming_it_and_leaves_nothing_behind() {
 fn creation_errors() {
     let t = TestRepo::new();
     create(&t.root, "s1", &[]).expect("create");
-    assert!(matches!(
-        create(&t.root, "s1", &[]),
-        Err(WorkspaceError::BranchExists(_))
-    ));
+    assert!(matches!(create(&t.root, "s1", &[]), Err(WorkspaceError::BranchExists(_))));
     std::fs::create_dir_all(t.root.join(".revis/worktrees/s2")).expect("dir");
-    assert!(matches!(
-        create(&t.root, "s2", &[]),
-        Err(WorkspaceError::WorktreeExists(_))
-    ));
-    assert!(matches!(
-        create(&t.root, "a/b", &[]),
-        Err(WorkspaceError::InvalidName(_))
-    ));
+    assert!(matches!(create(&t.root, "s2", &[]), Err(WorkspaceError::WorktreeExists(_))));
+    assert!(matches!(create(&t.root, "a/b", &[]), Err(WorkspaceError::InvalidName(_))));
     let empty = TestRepo::empty();
-    assert!(matches!(
-        create(&empty.root, "s1", &[]),
-        Err(WorkspaceError::NoCommits { .. })
-    ));
+    assert!(matches!(create(&empty.root, "s1", &[]), Err(WorkspaceError::NoCommits { .. })));
 }
 
 #[test]
@@ -150,10 +112,7 @@ fn remove_deletes_worktree_and_branch_but_never_linked_data() {
     assert_eq!(branch_head(&t.root, "revis/s1").expect("branch"), None);
     assert_eq!(read(&t.root, "data/train.csv"), "x,y\n1,2\n");
     assert_eq!(read(&t.root, ".env"), "SECRET=1\n");
-    assert!(matches!(
-        open(&t.root, "s1"),
-        Err(WorkspaceError::NotFound { .. })
-    ));
+    assert!(matches!(open(&t.root, "s1"), Err(WorkspaceError::NotFound { .. })));
     // The name is free again, and removing twice is harmless.
     create(&t.root, "s1", &[]).expect("create again");
     remove(&t.root, "s1", false).expect("remove");
@@ -169,13 +128,7 @@ fn remove_can_keep_the_branch() {
     remove(&t.root, "s1", true).expect("remove");
     assert!(!ws.worktree.exists());
     assert_eq!(branch_head(&t.root, "revis/s1").expect("branch"), Some(sha));
-    assert!(
-        git2::Repository::open(&t.root)
-            .expect("open")
-            .worktrees()
-            .expect("list")
-            .is_empty()
-    );
+    assert!(git2::Repository::open(&t.root).expect("open").worktrees().expect("list").is_empty());
 }
 
 #[test]
@@ -183,22 +136,13 @@ fn project_root_from_subdir_and_from_inside_a_worktree() {
     let t = TestRepo::new();
     let ws = create(&t.root, "s1", &[]).expect("create");
     assert_eq!(project_root(&t.root).expect("root"), t.root);
-    assert_eq!(
-        project_root(&t.root.join("configs")).expect("subdir"),
-        t.root
-    );
+    assert_eq!(project_root(&t.root.join("configs")).expect("subdir"), t.root);
     assert_eq!(project_root(&ws.worktree).expect("worktree"), t.root);
-    assert_eq!(
-        project_root(&ws.worktree.join("configs")).expect("worktree subdir"),
-        t.root
-    );
+    assert_eq!(project_root(&ws.worktree.join("configs")).expect("worktree subdir"), t.root);
 
     let plain = tempfile::tempdir().expect("temp dir");
     let err = project_root(plain.path());
-    assert!(
-        matches!(err, Err(WorkspaceError::NotARepo { .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Err(WorkspaceError::NotARepo { .. })), "{err:?}");
     let bare_dir = tempfile::tempdir().expect("temp dir");
     git2::Repository::init_bare(bare_dir.path()).expect("bare");
     let err = project_root(bare_dir.path());

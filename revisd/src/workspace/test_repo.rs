@@ -35,9 +35,7 @@ impl TestRepo {
         let repo = Repository::init_opts(&root, &opts).expect("init");
         let mut config = repo.config().expect("config");
         config.set_str("user.name", "Test User").expect("user.name");
-        config
-            .set_str("user.email", "test@example.com")
-            .expect("user.email");
+        config.set_str("user.email", "test@example.com").expect("user.email");
         Self { _dir: dir, root }
     }
 
@@ -53,20 +51,14 @@ impl TestRepo {
     pub fn commit(&self, message: &str) -> String {
         let repo = self.repo();
         let mut index = repo.index().expect("index");
-        index
-            .add_all(["*"], IndexAddOption::DEFAULT, None)
-            .expect("add");
+        index.add_all(["*"], IndexAddOption::DEFAULT, None).expect("add");
         index.update_all(["*"], None).expect("update");
         index.write().expect("write index");
-        let tree = repo
-            .find_tree(index.write_tree().expect("tree"))
-            .expect("find tree");
+        let tree = repo.find_tree(index.write_tree().expect("tree")).expect("find tree");
         let sig = Signature::now("Test User", "test@example.com").expect("sig");
         let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .expect("commit");
+        let id = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).expect("commit");
         id.to_string()
     }
 }
@@ -92,21 +84,13 @@ pub(crate) fn porcelain(dir: &Path) -> String {
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .output()
         .expect("run git");
-    assert!(
-        out.status.success(),
-        "git status: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "git status: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The sorted paths of a commit's tree (blobs only).
 pub(crate) fn tree_paths(repo: &Repository, commit: &str) -> Vec<String> {
-    let commit = repo
-        .revparse_single(commit)
-        .expect("rev")
-        .peel_to_commit()
-        .expect("commit");
+    let commit = repo.revparse_single(commit).expect("rev").peel_to_commit().expect("commit");
     let tree = commit.tree().expect("tree");
     let mut paths = Vec::new();
     tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {

@@ -19,10 +19,7 @@ pub fn commit_message(summary: &str, body: &str, trailers: &[(&str, String)]) ->
     }
     if !trailers.is_empty() {
         message.push_str("\n\n");
-        let block: Vec<String> = trailers
-            .iter()
-            .map(|(key, value)| format!("{key}: {}", one_line(value)))
-            .collect();
+        let block: Vec<String> = trailers.iter().map(|(key, value)| format!("{key}: {}", one_line(value))).collect();
         message.push_str(&block.join("\n"));
     }
     message.push('\n');
@@ -41,15 +38,10 @@ pub fn find_commit_with_trailer(
     let Ok(found) = repo.find_branch(branch, BranchType::Local) else {
         return Ok(None);
     };
-    let tip = found
-        .get()
-        .peel_to_commit()
-        .git(|| format!("resolve branch {branch}"))?;
+    let tip = found.get().peel_to_commit().git(|| format!("resolve branch {branch}"))?;
     let mut walk = repo.revwalk().git(|| "walk history".into())?;
-    walk.set_sorting(Sort::TOPOLOGICAL)
-        .git(|| "sort history".into())?;
-    walk.push(tip.id())
-        .git(|| format!("walk branch {branch}"))?;
+    walk.set_sorting(Sort::TOPOLOGICAL).git(|| "sort history".into())?;
+    walk.push(tip.id()).git(|| format!("walk branch {branch}"))?;
     for oid in walk {
         let oid = oid.git(|| format!("walk branch {branch}"))?;
         let commit = repo.find_commit(oid).git(|| format!("read commit {oid}"))?;
@@ -63,10 +55,7 @@ pub fn find_commit_with_trailer(
         let Ok(trailers) = git2::message_trailers_strs(message) else {
             continue;
         };
-        if trailers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case(key) && v.trim() == value)
-        {
+        if trailers.iter().any(|(k, v)| k.eq_ignore_ascii_case(key) && v.trim() == value) {
             return Ok(Some(oid.to_string()));
         }
     }
@@ -86,10 +75,7 @@ mod tests {
         let message = commit_message(
             "Raise lr\nto 0.01",
             "Because the loss plateaued.\n\nSecond paragraph.",
-            &[
-                ("Revis-Session", "s1".into()),
-                ("Revis-Iteration", "3".into()),
-            ],
+            &[("Revis-Session", "s1".into()), ("Revis-Iteration", "3".into())],
         );
         assert!(message.starts_with("Raise lr to 0.01\n\nBecause"));
         let trailers = git2::message_trailers_strs(&message).expect("trailers");
