@@ -2,7 +2,7 @@
 
 CREATE TABLE sessions (
     id                   INTEGER PRIMARY KEY,
-    name                 TEXT NOT NULL UNIQUE,
+    name                 TEXT NOT NULL,
     project              TEXT NOT NULL,
     branch               TEXT NOT NULL,
     worktree             TEXT NOT NULL,
@@ -31,7 +31,8 @@ CREATE TABLE sessions (
     ended_at             TEXT
 );
 
-CREATE INDEX sessions_project ON sessions (project);
+-- Names are unique per project; the same name may be used in another project.
+CREATE UNIQUE INDEX sessions_project_name ON sessions (project, name);
 
 CREATE TABLE iterations (
     session_id       INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,

@@ -107,9 +107,13 @@ fn full_loop_commits_every_iteration_and_leaves_the_user_branch_alone() {
     assert_eq!(env0["REVIS_ITERATION"], "0");
     assert!(env0["REVIS_RUN_ID"].is_string(), "{env0}");
     let out_dir = env0["REVIS_OUTPUT_DIR"].as_str().expect("REVIS_OUTPUT_DIR");
-    let runs = env.home.path().canonicalize().expect("home").join("runs").join("full");
+    // runs/<id>-<name>/<iteration>/output: names repeat across projects, ids do not.
+    let runs = env.home.path().canonicalize().expect("home").join("runs");
+    let session_dir = Path::new(out_dir).parent().and_then(Path::parent).and_then(Path::file_name);
     assert!(
-        Path::new(out_dir).is_absolute() && Path::new(out_dir).canonicalize().is_ok_and(|p| p.starts_with(&runs)),
+        Path::new(out_dir).is_absolute()
+            && Path::new(out_dir).canonicalize().is_ok_and(|p| p.starts_with(&runs))
+            && session_dir.is_some_and(|d| d.to_string_lossy().ends_with("-full")),
         "REVIS_OUTPUT_DIR {out_dir} should be under {}",
         runs.display()
     );

@@ -67,6 +67,10 @@ pub async fn run(ctx: &Context, args: LoopArgs) -> Result<ExitCode, CliError> {
     let session = conn.client.start_loop(request).await?.into_inner();
     let name = session.name;
     out(&format!("{name}\n"))?;
+    // Warnings go to stderr so the first line of stdout stays the name alone.
+    for warning in &session.warnings {
+        eprintln!("warning: {warning}");
+    }
     if args.watch {
         return watch::follow(ctx, &name, false).await;
     }

@@ -55,6 +55,7 @@ pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::Session
         created_at: session.created_at.clone(),
         ended_at: session.ended_at.clone(),
         stop_requested: session.stop_requested.is_some(),
+        warnings: Vec::new(),
     }
 }
 

@@ -28,11 +28,11 @@ impl RevisService {
         Self { engine, shutdown }
     }
 
-    async fn session(&self, name: &str) -> Result<SessionRow, Status> {
+    async fn session(&self, name: &str, project_dir: &str) -> Result<SessionRow, Status> {
         if name.is_empty() {
             return Err(Status::invalid_argument("a session name is required"));
         }
-        Ok(self.engine.session_by_name(name).await?)
+        Ok(self.engine.find_session(name, project_dir).await?)
     }
 
     async fn summary(&self, session: &SessionRow) -> Result<pb::SessionSummary, Status> {
@@ -128,7 +128,9 @@ impl Revis for RevisService {
         for warning in &started.warnings {
             tracing::warn!(session = %started.session.name, "{warning}");
         }
-        Ok(Response::new(self.summary(&started.session).await?))
+        let mut summary = self.summary(&started.session).await?;
+        summary.warnings = started.warnings;
+        Ok(Response::new(summary))
     }
 
     #[tracing::instrument(skip_all)]
@@ -157,7 +159,8 @@ impl Revis for RevisService {
         &self,
         request: Request<pb::GetSessionRequest>,
     ) -> Result<Response<pb::SessionDetail>, Status> {
-        let session = self.session(&request.into_inner().name).await?;
+        let req = request.into_inner();
+        let session = self.session(&req.name, &req.project_dir).await?;
         let iterations =
             store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
         Ok(Response::new(convert::detail(&session, &iterations)))
@@ -172,7 +175,7 @@ impl Revis for RevisService {
         let session = if req.name.is_empty() {
             self.only_live_session(&req.project_dir).await?
         } else {
-            self.session(&req.name).await?
+            self.session(&req.name, &req.project_dir).await?
         };
         let session = self.engine.stop(&session, req.after_run).await?;
         Ok(Response::new(self.summary(&session).await?))
@@ -184,7 +187,7 @@ impl Revis for RevisService {
         request: Request<pb::ResumeSessionRequest>,
     ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
-        let session = self.session(&req.name).await?;
+        let session = self.session(&req.name, &req.project_dir).await?;
         let session = self.engine.resume(&session, Some(req.budget.as_str())).await?;
         Ok(Response::new(self.summary(&session).await?))
     }
@@ -198,7 +201,7 @@ impl Revis for RevisService {
         // Resolve every name first so a typo deletes nothing.
         let mut sessions = Vec::with_capacity(req.names.len());
         for name in &req.names {
-            sessions.push(self.session(name).await?);
+            sessions.push(self.session(name, &req.project_dir).await?);
         }
         let mut deleted = Vec::new();
         for session in &sessions {
@@ -213,7 +216,7 @@ impl Revis for RevisService {
     #[tracing::instrument(skip_all)]
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let req = request.into_inner();
-        let session = self.session(&req.name).await?;
+        let session = self.session(&req.name, &req.project_dir).await?;
         let name = session.name.clone();
         let rx = self.engine.watch(&session, req.after_seq);
         let stream = ReceiverStream::new(rx).map(move |item| match item {
@@ -228,7 +231,7 @@ impl Revis for RevisService {
     #[tracing::instrument(skip_all)]
     async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
-        let session = self.session(&req.name).await?;
+        let session = self.session(&req.name, &req.project_dir).await?;
         let rx = self.engine.logs(&session, req.iteration, req.follow);
         let stream = ReceiverStream::new(rx).map(|item| match item {
             Ok(chunk) => Ok(pb::LogChunk {

@@ -143,7 +143,10 @@ impl Actor {
                 "apply" => self.apply(it).await?,
                 "commit" => self.commit(it).await?,
                 other => {
-                    return Err(EngineError::Internal(format!("iteration {} is in unknown phase '{other}'", it.number)));
+                    return Err(EngineError::Internal(format!(
+                        "iteration {} is in unknown phase '{other}'",
+                        it.number
+                    )));
                 }
             };
             if let Flow::Exit = flow {
@@ -261,7 +264,7 @@ impl Actor {
             return self.end("completed", "budget", "the time budget is used up".into()).await;
         }
         let number = it.number();
-        let run_id = format!("{}-i{}-a{}", self.name, number, it.attempt);
+        let run_id = format!("{}-i{}-a{}", super::run_key(self.id, &self.name), number, it.attempt);
         it.phase = "train".into();
         it.state = "running".into();
         it.run_id = Some(run_id);
@@ -286,7 +289,7 @@ impl Actor {
 
     fn spec(&self, it: &IterationRow) -> RunSpec {
         let number = it.number();
-        let run_dir = self.engine.run_dir(&self.name, number, it.attempt);
+        let run_dir = self.engine.run_dir(self.id, &self.name, number, it.attempt);
         let output_dir = run_dir.join("output");
         let run_id = it.run_id.clone().unwrap_or_default();
         let mut env: Vec<(String, String)> = vec![
@@ -431,7 +434,7 @@ impl Actor {
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
             None => {
-                let run_dir = self.engine.run_dir(&self.name, number, it.attempt);
+                let run_dir = self.engine.run_dir(self.id, &self.name, number, it.attempt);
                 let ctx = RunContext {
                     output_dir: run_dir.join("output"),
                     session: self.name.clone(),

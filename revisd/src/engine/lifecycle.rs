@@ -77,10 +77,10 @@ impl Engine {
         let name = match opts.name.filter(|n| !n.is_empty()) {
             Some(name) => {
                 names::validate(&name).map_err(EngineError::InvalidArgument)?;
-                if let Some(existing) = store::sessions::by_name(self.store().pool(), &name).await? {
+                let project_text = project.display().to_string();
+                if store::sessions::by_project_name(self.store().pool(), &project_text, &name).await?.is_some() {
                     return Err(EngineError::AlreadyExists(format!(
-                        "a session named '{name}' already exists (project {}); pick another name or `revis delete {name}`",
-                        existing.project
+                        "this project already has a session named '{name}'; pick another name or `revis delete {name}`"
                     )));
                 }
                 name
@@ -89,6 +89,19 @@ impl Engine {
         };
 
         let cfg = loaded.config.clone();
+        let mut warnings = loaded.warnings.clone();
+        let dirty = {
+            let project = project.clone();
+            blocking(move || workspace::uncommitted_changes(&project)).await??
+        };
+        if !dirty.is_empty() {
+            let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+            let more = if dirty.len() > 5 { format!(" and {} more", dirty.len() - 5) } else { String::new() };
+            warnings.push(format!(
+                "uncommitted changes are not part of the session, which starts from your last commit: {}{more}",
+                shown.join(", ")
+            ));
+        }
         let ws = {
             let (project, name, link) = (project.clone(), name.clone(), cfg.workspace.link.clone());
             blocking(move || workspace::create(&project, &name, &link)).await??
@@ -162,13 +175,15 @@ impl Engine {
         let session = store::sessions::get(self.store().pool(), id)
             .await?
             .ok_or_else(|| EngineError::Internal("session vanished after creation".into()))?;
-        Ok(Started { session, warnings: loaded.warnings })
+        Ok(Started { session, warnings })
     }
 
     async fn free_name(&self, project: &Path) -> Result<String> {
         for _ in 0..50 {
             let name = names::generate();
-            let taken = store::sessions::by_name(self.store().pool(), &name).await?.is_some()
+            let taken = store::sessions::by_project_name(self.store().pool(), &project.display().to_string(), &name)
+                .await?
+                .is_some()
                 || project.join(".revis/worktrees").join(&name).exists();
             if !taken {
                 return Ok(name);
@@ -305,7 +320,7 @@ impl Engine {
             && let Some(it) = store::iterations::latest(self.store().pool(), session.id).await?
             && let Some(run_id) = &it.run_id
         {
-            let run_dir = self.run_dir(&session.name, it.number(), it.attempt);
+            let run_dir = self.run_dir(session.id, &session.name, it.number(), it.attempt);
             if let Err(e) = self.exec().kill(run_id, &run_dir, std::time::Duration::from_secs(3)).await {
                 tracing::warn!(session = %session.name, error = %e, "could not kill the run of a deleted session");
             }
@@ -317,7 +332,7 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         store::sessions::delete(&mut tx, session.id).await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("deleting a session: {e}")))?;
-        let runs = self.home().runs().join(&session.name);
+        let runs = self.home().runs().join(super::run_key(session.id, &session.name));
         if let Err(e) = tokio::fs::remove_dir_all(&runs).await
             && e.kind() != std::io::ErrorKind::NotFound
         {

@@ -168,19 +168,39 @@ impl Engine {
         }
     }
 
-    /// Resolves a session by name. Names are unique per daemon home.
-    pub async fn session_by_name(&self, name: &str) -> Result<SessionRow> {
-        store::sessions::by_name(self.store().pool(), name)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no session named '{name}'")))
+    /// Resolves a session by name: in the project containing `project_dir` first (names are
+    /// unique per project), else the one session of that name in any project.
+    pub async fn find_session(&self, name: &str, project_dir: &str) -> Result<SessionRow> {
+        let pool = self.store().pool();
+        if !project_dir.is_empty()
+            && let Ok(project) = project_of(Path::new(project_dir))
+            && let Some(session) = store::sessions::by_project_name(pool, &project.display().to_string(), name).await?
+        {
+            return Ok(session);
+        }
+        let mut all = store::sessions::by_name(pool, name).await?;
+        match all.len() {
+            0 => Err(EngineError::NotFound(format!("no session named '{name}'"))),
+            1 => Ok(all.remove(0)),
+            _ => Err(EngineError::FailedPrecondition(format!(
+                "several projects have a session named '{name}' ({}); run the command inside the project or pass -C DIR",
+                all.iter().map(|s| s.project.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
     }
 
-    /// The run directory of an iteration's attempt (attempts after the first get a suffix, so a
-    /// re-run never overwrites the interrupted run's log).
-    pub fn run_dir(&self, session: &str, iteration: u32, attempt: i64) -> PathBuf {
-        let dir = self.home().run_dir(session, iteration);
+    /// The run directory of an iteration's attempt. Sessions are keyed by id and name (names
+    /// repeat across projects); attempts after the first get a suffix, so a re-run never
+    /// overwrites the interrupted run's log.
+    pub fn run_dir(&self, session_id: i64, session: &str, iteration: u32, attempt: i64) -> PathBuf {
+        let dir = self.home().run_dir(&run_key(session_id, session), iteration);
         if attempt <= 1 { dir } else { dir.with_file_name(format!("{iteration}-{attempt}")) }
     }
+}
+
+/// Names a session's runs uniquely in this home: `<id>-<name>`.
+pub fn run_key(session_id: i64, session: &str) -> String {
+    format!("{session_id}-{session}")
 }
 
 /// The git project containing `dir`, as an absolute path.

@@ -163,7 +163,7 @@ impl Engine {
                     0
                 }
             };
-            let path = self.exec().log_path(&self.run_dir(&session.name, key.0, key.1));
+            let path = self.exec().log_path(&self.run_dir(session.id, &session.name, key.0, key.1));
             let (text, new_offset) = read_from(&path, offset).await;
             current = Some((key.0, key.1, new_offset));
             if !text.is_empty()

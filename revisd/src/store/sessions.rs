@@ -98,8 +98,18 @@ pub async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<SessionRow>> {
         .doing("reading a session")
 }
 
-pub async fn by_name(pool: &SqlitePool, name: &str) -> Result<Option<SessionRow>> {
-    sqlx::query_as("SELECT * FROM sessions WHERE name = ?")
+/// Every session with this name, across projects, oldest first.
+pub async fn by_name(pool: &SqlitePool, name: &str) -> Result<Vec<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE name = ? ORDER BY id")
+        .bind(name)
+        .fetch_all(pool)
+        .await
+        .doing("finding a session by name")
+}
+
+pub async fn by_project_name(pool: &SqlitePool, project: &str, name: &str) -> Result<Option<SessionRow>> {
+    sqlx::query_as("SELECT * FROM sessions WHERE project = ? AND name = ?")
+        .bind(project)
         .bind(name)
         .fetch_optional(pool)
         .await

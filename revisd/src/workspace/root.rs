@@ -34,3 +34,16 @@ fn main_workdir(repo: &Repository, dir: &Path) -> Result<PathBuf, WorkspaceError
         .ok_or_else(|| WorkspaceError::Bare { path: repo.path().to_path_buf() })?;
     std::fs::canonicalize(workdir).map_err(|e| WorkspaceError::io("resolve", dir, e))
 }
+
+/// Tracked files of the user's checkout that differ from HEAD (staged or not). A session starts
+/// from HEAD, so these are *not* part of it; the caller warns the user.
+pub fn uncommitted_changes(project: &Path) -> Result<Vec<String>, WorkspaceError> {
+    let (repo, root) = open_main(project)?;
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(false).include_ignored(false).exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts)).git(|| format!("read the status of {}", root.display()))?;
+    let mut paths: Vec<String> = statuses.iter().filter_map(|e| e.path().ok().map(str::to_string)).collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
