@@ -26,7 +26,13 @@ CREATE TABLE sessions (
     -- NULL | 'now' | 'after_run': durable so a stop survives a daemon restart.
     stop_requested       TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    best_iteration       INTEGER,
+        best_iteration       INTEGER,
+    -- Run-to-run noise of the baseline (2 × std dev of its replicates); 0 without replicates.
+    noise_floor          REAL NOT NULL DEFAULT 0,
+    -- The commit revis/<name> is expected to point at; anything else means the user moved it.
+    head_commit          TEXT,
+    -- revis.yaml as last seen, to report edits made while the session runs.
+    config_text          TEXT,
     created_at           TEXT NOT NULL,
     ended_at             TEXT
 );
@@ -43,7 +49,10 @@ CREATE TABLE iterations (
     state            TEXT NOT NULL,
     -- baseline | improved | no_improvement | failed | interrupted
     outcome          TEXT,
-    attempt          INTEGER NOT NULL DEFAULT 1,
+        attempt          INTEGER NOT NULL DEFAULT 1,
+    -- Baseline replicates: which run of iteration 0 this is, and the values of those done.
+    replicate        INTEGER NOT NULL DEFAULT 1,
+    replicates_json  TEXT NOT NULL DEFAULT '[]',
     -- The iteration whose state this one started from (ratchet).
     parent           INTEGER,
     command          TEXT NOT NULL,

@@ -1,6 +1,7 @@
 //! Test-only stand-in for revisd: a real tonic server on a Unix socket in a temp home that
 //! answers Hello with a chosen reply, replays canned events on Watch (optionally breaking the
-//! first stream), and honours Shutdown by stopping and removing its socket.
+//! first stream), serves canned log chunks on Logs (honouring the resume fields, optionally
+//! breaking streams), and honours Shutdown by stopping and removing its socket.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -26,11 +27,27 @@ pub struct Script {
     pub ignore_after_seq: bool,
 }
 
+/// What Logs serves; set with `FakeDaemon::serve_logs`.
+#[derive(Default)]
+pub struct LogsScript {
+    /// Everything a stream from the start would carry, in order.
+    pub chunks: Vec<LogChunk>,
+    /// The n-th Logs stream fails (as a dying daemon's would) after `break_after[n]` chunks;
+    /// later streams run to the end.
+    pub break_after: Vec<usize>,
+    /// Every Logs stream fails at once: a daemon that never properly comes back.
+    pub always_break: bool,
+    /// Replay from the start on every call, as a careless daemon might.
+    pub ignore_resume: bool,
+}
+
 #[derive(Default)]
 struct Shared {
     script: Mutex<Script>,
+    logs: Mutex<LogsScript>,
     /// `after_seq` of every Watch call, in order.
     watch_calls: Mutex<Vec<u64>>,
+    logs_calls: Mutex<Vec<LogsRequest>>,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -66,6 +83,17 @@ impl FakeDaemon {
 
     pub fn watch_calls(&self) -> Vec<u64> {
         self.shared.watch_calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn serve_logs(&self, script: LogsScript) {
+        if let Ok(mut logs) = self.shared.logs.lock() {
+            *logs = script;
+        }
+    }
+
+    /// Every Logs request received, in order.
+    pub fn logs_calls(&self) -> Vec<LogsRequest> {
+        self.shared.logs_calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }
 
@@ -159,7 +187,38 @@ impl Revis for Service {
     }
 
     type LogsStream = BoxStream<LogChunk>;
-    async fn logs(&self, _: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
-        unimplemented()
+    async fn logs(&self, request: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        let req = request.into_inner();
+        self.0.logs_calls.lock().map_err(|_| poisoned())?.push(req.clone());
+        let mut script = self.0.logs.lock().map_err(|_| poisoned())?;
+        let mut items: Vec<Result<LogChunk, Status>> =
+            script.chunks.iter().filter(|c| script.ignore_resume || !already_sent(c, &req)).cloned().map(Ok).collect();
+        let cut = if script.always_break {
+            Some(0)
+        } else if script.break_after.is_empty() {
+            None
+        } else {
+            Some(script.break_after.remove(0))
+        };
+        if let Some(n) = cut {
+            items.truncate(n);
+            items.push(Err(Status::unavailable("connection lost")));
+        }
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+}
+
+/// What revisd skips for a resuming client: events up to `after_seq`, and the training log
+/// (header included) of iterations up to the one being resumed, up to its offset.
+fn already_sent(chunk: &LogChunk, req: &LogsRequest) -> bool {
+    let resumed = req.resume_iteration.unwrap_or(0);
+    match (chunk.source.as_str(), chunk.iteration) {
+        ("event", _) if chunk.seq > 0 => chunk.seq <= req.after_seq,
+        ("event", Some(n)) => n <= resumed,
+        ("train", Some(n)) if n < resumed => true,
+        ("train", Some(n)) if n == resumed && chunk.attempt == req.resume_attempt => {
+            chunk.end_offset <= req.resume_offset
+        }
+        _ => false,
     }
 }

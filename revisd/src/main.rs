@@ -20,6 +20,12 @@ fn parse_args() -> anyhow::Result<Args> {
             "--home" => args.home = Some(it.next().context("--home needs a path")?.into()),
             "--foreground" => args.foreground = true,
             "--detach" => args.detach = true,
+            "--fault-points" if revisd::engine::faults::ENABLED => {
+                use std::io::Write;
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = writeln!(std::io::stdout(), "{}", revisd::engine::faults::POINTS.join("\n"));
+                std::process::exit(0);
+            }
             "--version" | "-V" => {
                 println!("revisd {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);

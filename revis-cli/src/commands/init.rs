@@ -82,7 +82,7 @@ fn ask(args: &InitArgs) -> Result<Answers, CliError> {
     let mut input = stdin.lock();
     let mut ask_line = |question: &str, default: Option<&str>| -> Result<String, CliError> {
         loop {
-            let answer = prompt(&mut input, question, default)?;
+            let answer = prompt(&mut input, &mut std::io::stderr(), question, default)?;
             if !answer.is_empty() {
                 return Ok(answer);
             }
@@ -100,16 +100,21 @@ fn ask(args: &InitArgs) -> Result<Answers, CliError> {
     Ok(Answers { train, primary, maximize })
 }
 
-/// Asks one question on stderr (stdout stays for results); an empty answer takes the default.
-fn prompt(input: &mut impl BufRead, question: &str, default: Option<&str>) -> Result<String, CliError> {
-    let mut stderr = std::io::stderr();
+/// Asks one question on `output` (stderr in use: stdout stays for results); an empty answer
+/// takes the default.
+fn prompt(
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    question: &str,
+    default: Option<&str>,
+) -> Result<String, CliError> {
     let shown = match default {
         Some(d) if !d.is_empty() => format!("{question} ({d}): "),
         _ => format!("{question}: "),
     };
-    stderr
+    output
         .write_all(shown.as_bytes())
-        .and_then(|()| stderr.flush())
+        .and_then(|()| output.flush())
         .map_err(|e| CliError::io("cannot write the prompt", e))?;
     let mut line = String::new();
     let read = input.read_line(&mut line).map_err(|e| CliError::io("cannot read the answer", e))?;
@@ -157,9 +162,11 @@ mod tests {
     #[test]
     fn prompts_take_the_default_on_empty_input_and_fail_on_eof() {
         let mut input = std::io::Cursor::new("\nval_loss\n");
-        assert_eq!(prompt(&mut input, "q", Some("d")).ok().as_deref(), Some("d"));
-        assert_eq!(prompt(&mut input, "q", None).ok().as_deref(), Some("val_loss"));
-        assert!(prompt(&mut input, "q", None).is_err());
+        let mut shown = Vec::new();
+        assert_eq!(prompt(&mut input, &mut shown, "q", Some("d")).ok().as_deref(), Some("d"));
+        assert_eq!(prompt(&mut input, &mut shown, "q", None).ok().as_deref(), Some("val_loss"));
+        assert!(prompt(&mut input, &mut shown, "q", None).is_err());
+        assert_eq!(String::from_utf8_lossy(&shown), "q (d): q: q: ");
     }
 
     #[test]

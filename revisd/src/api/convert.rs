@@ -92,6 +92,7 @@ pub fn iteration(it: &IterationRow) -> pb::Iteration {
         phase: Some(it.phase.clone()),
         parent: it.parent.map(u32_of),
         warnings,
+        replicates: serde_json::from_str(&it.replicates_json).unwrap_or_default(),
     }
 }
 
@@ -132,6 +133,7 @@ pub fn detail(session: &SessionRow, iterations: &[IterationRow]) -> pb::SessionD
         stop_requested: session.stop_requested.is_some(),
         consecutive_failures: u32_of(session.consecutive_failures),
         stop_detail: session.stop_detail.clone(),
+        noise_floor: session.noise_floor,
     }
 }
 

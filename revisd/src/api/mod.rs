@@ -15,7 +15,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::engine::{Engine, EngineError, LogSource, StartOptions};
+use crate::engine::{Engine, EngineError, LogSource, LogsResume, StartOptions};
 use crate::store::{self, SessionRow};
 
 pub struct RevisService {
@@ -232,7 +232,11 @@ impl Revis for RevisService {
     async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
-        let rx = self.engine.logs(&session, req.iteration, req.follow);
+        let resume = LogsResume {
+            after_seq: i64::try_from(req.after_seq).unwrap_or(i64::MAX),
+            train: req.resume_iteration.map(|n| (n, i64::from(req.resume_attempt.max(1)), req.resume_offset)),
+        };
+        let rx = self.engine.logs(&session, req.iteration, req.follow, resume);
         let stream = ReceiverStream::new(rx).map(|item| match item {
             Ok(chunk) => Ok(pb::LogChunk {
                 source: match chunk.source {
@@ -241,6 +245,9 @@ impl Revis for RevisService {
                 },
                 iteration: chunk.iteration,
                 text: chunk.text,
+                seq: u64::try_from(chunk.seq).unwrap_or(0),
+                attempt: u32::try_from(chunk.attempt).unwrap_or(0),
+                end_offset: chunk.end_offset,
             }),
             Err(e) => Err(Status::from(e)),
         });

@@ -14,6 +14,7 @@ impl From<EngineError> for Status {
             EngineError::NotFound(_) => Status::not_found(message),
             EngineError::AlreadyExists(_) => Status::already_exists(message),
             EngineError::FailedPrecondition(_) => Status::failed_precondition(message),
+            EngineError::Unavailable(_) => Status::unavailable(message),
             EngineError::Workspace(ref w) if is_user_error(w) => Status::failed_precondition(message),
             EngineError::Store(_) | EngineError::Workspace(_) | EngineError::Exec(_) | EngineError::Internal(_) => {
                 tracing::error!(error = %message, "request failed");

@@ -120,6 +120,10 @@ pub struct Guardrails {
     /// Baseline runs used to measure the noise floor (1 = no replicates).
     #[serde(default = "one")]
     pub replicates: u32,
+    /// Time between SIGTERM and SIGKILL when a run is stopped, timed out or deleted: room for
+    /// the training to save a checkpoint.
+    #[serde(default = "default_kill_grace")]
+    pub kill_grace: String,
 }
 
 impl Default for Guardrails {
@@ -134,6 +138,7 @@ impl Default for Guardrails {
             divergence_detection_enabled: true,
             plateau_detection_enabled: true,
             replicates: 1,
+            kill_grace: default_kill_grace(),
         }
     }
 }
@@ -301,6 +306,9 @@ fn default_plateau_threshold() -> f64 {
 }
 fn default_plateau_runs() -> u32 {
     3
+}
+fn default_kill_grace() -> String {
+    "10s".to_string()
 }
 fn default_max_run_duration() -> String {
     "24h".to_string()

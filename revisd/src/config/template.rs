@@ -95,6 +95,7 @@ guardrails:
   divergence_detection_enabled: true
   plateau_detection_enabled: true
   replicates: 1                 # baseline runs used to measure run-to-run noise
+  kill_grace: 10s               # SIGTERM, then SIGKILL this much later (stop, timeout, delete)
 
 context:
   deny: []                      # globs hidden from the LLM and coding agents, e.g. [".env", "data/**"]

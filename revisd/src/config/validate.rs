@@ -87,6 +87,8 @@ fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
     if max_run_duration.is_zero() {
         return Err(Issue::new("guardrails.max_run_duration", "guardrails.max_run_duration must be greater than 0"));
     }
+    parse_duration(&g.kill_grace)
+        .map_err(|e| Issue::new("guardrails.kill_grace", format!("guardrails.kill_grace: {e}")))?;
     if !(g.plateau_threshold.is_finite() && g.plateau_threshold >= 0.0) {
         return Err(Issue::new(
             "guardrails.plateau_threshold",

@@ -79,29 +79,30 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Reflection(e.to_string()))?;
     let reflection = tonic::service::interceptor::InterceptedService::new(reflection, check_peer);
 
+    // Set once the shutdown signal arrived: bounds how long open connections may delay exit.
+    let stopping = Arc::new(Notify::new());
     let stop = {
         let shutdown = shutdown.clone();
+        let (engine, stopping) = (engine.clone(), stopping.clone());
         async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    shutdown.notified().await;
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-                _ = shutdown.notified() => tracing::info!("shutting down on request"),
-            }
+            wait_for_stop(&shutdown).await;
+            // Streams end with "unavailable" so followers reconnect to the next daemon instead
+            // of holding this one open.
+            engine.close_streams();
+            stopping.notify_one();
         }
     };
-    let served = tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .add_service(service)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
-        .await;
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop);
+    let served = tokio::select! {
+        served = serve => served,
+        _ = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("connections still open after the shutdown grace; exiting anyway");
+            Ok(())
+        }
+    };
 
     // Sessions stay as recorded; training keeps running in tmux for the next daemon.
     engine.shutdown();
@@ -112,4 +113,24 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
     drop(lock);
     served?;
     Ok(())
+}
+
+/// How long open connections may hold up a shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SIGTERM, SIGINT or a Shutdown request.
+async fn wait_for_stop(shutdown: &Notify) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            shutdown.notified().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = shutdown.notified() => tracing::info!("shutting down on request"),
+    }
 }

@@ -21,10 +21,8 @@ use crate::store::{self, EventRow, IterationRow, NewEvent, NewIteration, Session
 use crate::{changes, workspace};
 
 use super::lifecycle::{blocking, short};
-use super::{Engine, EngineError, Result, rules};
+use super::{Engine, EngineError, Result, faults, rules};
 
-/// Grace between SIGTERM and SIGKILL when a run is stopped.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often active time is flushed to the store during a long run.
 const ACTIVE_FLUSH: Duration = Duration::from_secs(30);
 
@@ -93,6 +91,7 @@ struct Actor {
     /// Active time not yet written to the store.
     since: Instant,
     metrics: Box<dyn MetricsSource>,
+    kill_grace: Duration,
 }
 
 impl Actor {
@@ -103,6 +102,8 @@ impl Actor {
         })?;
         let max_run = crate::config::duration::parse_duration(&config.guardrails.max_run_duration)
             .map_err(|e| EngineError::Internal(format!("guardrails.max_run_duration: {e}")))?;
+        let kill_grace = crate::config::duration::parse_duration(&config.guardrails.kill_grace)
+            .map_err(|e| EngineError::Internal(format!("guardrails.kill_grace: {e}")))?;
         let metrics: Box<dyn MetricsSource> = match config.metrics.source {
             crate::config::MetricsSourceType::EvalJson => Box::new(metrics::EvalJson),
             other => {
@@ -123,6 +124,7 @@ impl Actor {
             wake,
             since: Instant::now(),
             metrics,
+            kill_grace,
         })
     }
 
@@ -186,7 +188,16 @@ impl Actor {
         {
             restore_note = Some(note);
         }
+        faults::point("end", None);
+        // Whatever the branch holds now (a restore commit included) is where Revis left it.
+        let head = {
+            let (project, branch) = (self.project.clone(), self.branch.clone());
+            blocking(move || workspace::branch_head(&project, &branch)).await?.ok().flatten()
+        };
         let mut tx = self.begin().await?;
+        if let Some(head) = &head {
+            store::sessions::set_head_commit(&mut tx, self.id, head).await?;
+        }
         store::sessions::set_stop_requested(&mut tx, self.id, None).await?;
         store::sessions::set_state(&mut tx, self.id, state, Some(reason), Some(&detail)).await?;
         let mut message = format!("session {state}: {detail}");
@@ -220,6 +231,15 @@ impl Actor {
             blocking(move || workspace::head_commit(&worktree)).await??
         };
         if head == best_commit {
+            return Ok(None);
+        }
+        // Restored already (the daemon died before recording the end): never twice.
+        let restored = {
+            let (project, branch, best_number) = (self.project.clone(), self.branch.clone(), best.number.to_string());
+            blocking(move || workspace::find_commit_with_trailer(&project, &branch, "Revis-Restore", &best_number))
+                .await??
+        };
+        if restored.as_deref() == Some(head.as_str()) {
             return Ok(None);
         }
         let changed = {
@@ -258,13 +278,18 @@ impl Actor {
         if Self::stop_requested(session).is_some() {
             return self.end("stopped", "user", "stopped by the user".into()).await;
         }
+        if let Some(problem) = self.workspace_problem(session, None).await? {
+            return self.end("failed", "error", problem).await;
+        }
+        self.report_config_edits(session).await?;
         if let Some(budget) = session.budget_seconds
             && session.active_seconds + self.since.elapsed().as_secs_f64() >= budget
         {
             return self.end("completed", "budget", "the time budget is used up".into()).await;
         }
         let number = it.number();
-        let run_id = format!("{}-i{}-a{}", super::run_key(self.id, &self.name), number, it.attempt);
+        let replicate = if it.replicate > 1 { format!("-r{}", it.replicate) } else { String::new() };
+        let run_id = format!("{}-i{number}{replicate}-a{}", super::run_key(self.id, &self.name), it.attempt);
         it.phase = "train".into();
         it.state = "running".into();
         it.run_id = Some(run_id);
@@ -274,7 +299,12 @@ impl Actor {
         it.failure_reason = None;
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
-        let label = if number == 0 { "baseline".to_string() } else { format!("iteration {number}") };
+        let replicates = self.config.guardrails.replicates;
+        let label = match number {
+            0 if replicates > 1 => format!("baseline (run {} of {replicates})", it.replicate),
+            0 => "baseline".to_string(),
+            n => format!("iteration {n}"),
+        };
         let attempt = if it.attempt > 1 { format!(" (attempt {})", it.attempt) } else { String::new() };
         let event = self
             .event(
@@ -284,12 +314,60 @@ impl Actor {
             )
             .await?;
         self.finish(tx, vec![event]).await?;
+        faults::point("prepare", Some(number));
         Ok(Flow::Continue)
+    }
+
+    /// Why the session cannot go on in its workspace, if it cannot: the worktree is gone, or
+    /// the branch points somewhere Revis did not put it. `also_ok` is a head that is fine too
+    /// (a commit made just before a crash).
+    async fn workspace_problem(&self, session: &SessionRow, also_ok: Option<&str>) -> Result<Option<String>> {
+        if !self.worktree.join(".git").exists() {
+            return Ok(Some(format!(
+                "the session's worktree {} was deleted; `revis delete {}` cleans up",
+                self.worktree.display(),
+                self.name
+            )));
+        }
+        let Some(expected) = session.head_commit.clone() else { return Ok(None) };
+        let (project, branch) = (self.project.clone(), self.branch.clone());
+        let actual = blocking(move || workspace::branch_head(&project, &branch)).await??;
+        Ok(match actual {
+            None => Some(format!("the branch {} was deleted outside Revis", self.branch)),
+            Some(head) if head == expected || Some(head.as_str()) == also_ok => None,
+            Some(head) => Some(format!(
+                "the branch {} was moved outside Revis (expected {}, found {}); the session cannot go on safely",
+                self.branch,
+                short(&expected),
+                short(&head)
+            )),
+        })
+    }
+
+    /// revis.yaml edits made while the session runs are not applied to it (it keeps the
+    /// configuration it started with); each distinct edit is reported once.
+    async fn report_config_edits(&mut self, session: &SessionRow) -> Result<()> {
+        let path = self.project.join(crate::config::FILE_NAME);
+        let now = tokio::fs::read_to_string(&path).await.ok();
+        if now == session.config_text {
+            return Ok(());
+        }
+        let message = match &now {
+            Some(_) => format!(
+                "{} changed; this session keeps the configuration it started with (start a new session to use the new one)",
+                path.display()
+            ),
+            None => format!("{} was removed; this session keeps the configuration it started with", path.display()),
+        };
+        let mut tx = self.begin().await?;
+        store::sessions::set_config_text(&mut tx, self.id, now.as_deref()).await?;
+        let event = self.event(&mut tx, NewEvent::new("config_changed", None, message)).await?;
+        self.finish(tx, vec![event]).await
     }
 
     fn spec(&self, it: &IterationRow) -> RunSpec {
         let number = it.number();
-        let run_dir = self.engine.run_dir(self.id, &self.name, number, it.attempt);
+        let run_dir = self.engine.iteration_run_dir(self.id, &self.name, it);
         let output_dir = run_dir.join("output");
         let run_id = it.run_id.clone().unwrap_or_default();
         let mut env: Vec<(String, String)> = vec![
@@ -310,6 +388,7 @@ impl Actor {
     // ---- train --------------------------------------------------------------------------
 
     async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
         let spec = self.spec(&it);
         let exec = self.engine.exec().clone();
         let started = crate::exec::wrapper::RunFiles::new(&spec.run_dir).pid().exists();
@@ -317,8 +396,9 @@ impl Actor {
             if let Err(e) = exec.start(&spec).await {
                 return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
             }
+            faults::point("train_started", Some(number));
         } else if exec.status(&spec.run_id, &spec.run_dir).await? == RunStatus::Running {
-            tracing::info!(session = %self.name, iteration = it.number, "re-attached to a running training run");
+            tracing::info!(session = %self.name, iteration = number, "re-attached to a running training run");
         }
 
         // Deadlines count from when the run started, so a restarted daemon keeps them.
@@ -334,30 +414,35 @@ impl Actor {
         loop {
             let flush = tokio::time::sleep(ACTIVE_FLUSH);
             tokio::select! {
-                outcome = exec.wait(&spec.run_id, &spec.run_dir, Some(deadline)) => {
-                    let outcome = outcome?;
-                    return match outcome {
+                outcome = exec.wait(&spec.run_id, &spec.run_dir, None) => {
+                    faults::point("train_ended", Some(number));
+                    return match outcome? {
                         RunOutcome::Exited { code } => {
                             let reason = (code != 0).then(|| exit_reason(code));
                             self.record_run_end(it, Some(code), reason).await
                         }
-                        RunOutcome::TimedOut if budget_bounds => {
-                            self.interrupt(&mut it, "the time budget ran out during the run").await?;
-                            self.end("completed", "budget", "the time budget is used up".into()).await
-                        }
-                        RunOutcome::TimedOut => {
-                            let limit = crate::config::duration::format_duration(self.max_run);
-                            self.record_run_end(it, None, Some(format!("timed out after {limit} (guardrails.max_run_duration); the run was killed"))).await
-                        }
-                        RunOutcome::Vanished => {
-                            self.record_run_end(it, None, Some("the run disappeared without recording an exit code (its tmux session ended)".into())).await
+                        RunOutcome::TimedOut | RunOutcome::Vanished => {
+                            let why = "the run disappeared without recording an exit code (its tmux session ended)";
+                            self.record_run_end(it, None, Some(why.into())).await
                         }
                     };
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    // The whole process group: SIGTERM, then SIGKILL after kill_grace.
+                    exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                    faults::point("train_ended", Some(number));
+                    if budget_bounds {
+                        self.interrupt(&mut it, "the time budget ran out during the run").await?;
+                        return self.end("completed", "budget", "the time budget is used up".into()).await;
+                    }
+                    let limit = crate::config::duration::format_duration(self.max_run);
+                    let why = format!("timed out after {limit} (guardrails.max_run_duration); the run was killed");
+                    return self.record_run_end(it, None, Some(why)).await;
                 }
                 _ = self.wake.notified() => {
                     let session = self.engine.reload(self.id).await?;
                     if Self::stop_requested(&session) == Some("now") {
-                        exec.kill(&spec.run_id, &spec.run_dir, KILL_GRACE).await?;
+                        exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
                         self.interrupt(&mut it, "stopped by the user").await?;
                         return self.end("stopped", "user", "stopped by the user".into()).await;
                     }
@@ -434,7 +519,7 @@ impl Actor {
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
             None => {
-                let run_dir = self.engine.run_dir(self.id, &self.name, number, it.attempt);
+                let run_dir = self.engine.iteration_run_dir(self.id, &self.name, &it);
                 let ctx = RunContext {
                     output_dir: run_dir.join("output"),
                     session: self.name.clone(),
@@ -468,10 +553,39 @@ impl Actor {
             }
         };
 
+        // The baseline runs `replicates` times; its value is their mean and their spread is
+        // the noise floor below which a difference is not counted as progress.
+        let wanted = i64::from(self.config.guardrails.replicates.max(1));
+        let mut noise_floor = session.noise_floor;
+        let verdict = match verdict {
+            Ok(value) if number == 0 && wanted > 1 => {
+                let mut values: Vec<f64> = serde_json::from_str(&it.replicates_json).unwrap_or_default();
+                values.push(value);
+                if (values.len() as i64) < wanted {
+                    return self.next_replicate(session, it, values, wanted).await;
+                }
+                it.replicates_json = serde_json::json!(values).to_string();
+                noise_floor = rules::noise_floor(&values);
+                let mean = rules::mean(&values);
+                if let Ok(mut metrics) =
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&it.metrics_json)
+                {
+                    metrics.insert(session.primary_metric.clone(), serde_json::json!(mean));
+                    it.metrics_json = serde_json::Value::Object(metrics).to_string();
+                }
+                Ok(mean)
+            }
+            Err(reason) if number == 0 && wanted > 1 => {
+                Err(format!("baseline run {} of {wanted} failed: {reason}", it.replicate))
+            }
+            other => other,
+        };
+
         let best_before = session
             .best_iteration
             .and_then(|b| iterations.iter().find(|i| i.number == b))
             .and_then(|i| i.primary_value);
+        let threshold = self.config.guardrails.plateau_threshold;
         let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
         let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);
         let message;
@@ -481,7 +595,9 @@ impl Actor {
                 it.state = "succeeded".into();
                 it.primary_value = Some(value);
                 failures = 0;
-                let improved = best_before.is_none_or(|b| rules::is_better(value, b, session.minimize));
+                // Progress is a gain larger than both the threshold and the measured noise.
+                let improved = best_before
+                    .is_none_or(|b| rules::gain(value, b, session.minimize) > rules::margin(b, threshold, noise_floor));
                 it.outcome = Some(
                     if number == 0 {
                         "baseline"
@@ -500,6 +616,9 @@ impl Actor {
                     (0, _, _) => "baseline".to_string(),
                     (_, true, Some(b)) => format!("improved on the best ({b})"),
                     (_, true, None) => "first successful result".to_string(),
+                    (_, false, Some(b)) if rules::is_better(value, b, session.minimize) => {
+                        format!("better than {b}, but within the noise/threshold margin")
+                    }
                     (_, false, Some(b)) => format!("no improvement (best {b})"),
                     (_, false, None) => "no improvement".to_string(),
                 };
@@ -516,9 +635,13 @@ impl Actor {
         }
         it.warnings_json = serde_json::json!(warnings).to_string();
         it.phase = "advise".into();
+        faults::point("collect", Some(number));
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
         store::sessions::set_progress(&mut tx, self.id, best_iteration, failures).await?;
+        if noise_floor != session.noise_floor {
+            store::sessions::set_noise_floor(&mut tx, self.id, noise_floor).await?;
+        }
         let event = self
             .event(
                 &mut tx,
@@ -528,6 +651,44 @@ impl Actor {
                     "failure_reason": it.failure_reason,
                     "warnings": warnings,
                 })),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Records one finished baseline replicate and sets iteration 0 up for the next one.
+    async fn next_replicate(
+        &mut self,
+        session: &SessionRow,
+        mut it: IterationRow,
+        values: Vec<f64>,
+        wanted: i64,
+    ) -> Result<Flow> {
+        let done = it.replicate;
+        let value = values.last().copied().unwrap_or(f64::NAN);
+        it.replicates_json = serde_json::json!(values).to_string();
+        it.replicate += 1;
+        it.attempt = 1;
+        it.phase = "prepare".into();
+        it.state = "pending".into();
+        it.run_id = None;
+        it.started_at = None;
+        it.ended_at = None;
+        it.exit_code = None;
+        it.failure_reason = None;
+        faults::point("collect", Some(0));
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new(
+                    "replicate",
+                    Some(0),
+                    format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
+                )
+                .with_data(serde_json::json!({"replicate": done, "primary": value})),
             )
             .await?;
         self.finish(tx, vec![event]).await?;
@@ -585,7 +746,13 @@ impl Actor {
         let results: Vec<Option<f64>> =
             iterations.iter().filter(|i| i.state != "interrupted").map(|i| i.primary_value).collect();
         if g.plateau_detection_enabled
-            && rules::plateaued(&results, session.minimize, g.plateau_threshold, g.plateau_runs as usize, 0.0)
+            && rules::plateaued(
+                &results,
+                session.minimize,
+                g.plateau_threshold,
+                g.plateau_runs as usize,
+                session.noise_floor,
+            )
         {
             return self
                 .end(
@@ -614,6 +781,7 @@ impl Actor {
                 .map_err(|e| EngineError::Internal(format!("serializing a decision: {e}")))?,
         );
         it.phase = "apply".into();
+        faults::point("advise", Some(number));
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
         let event = self
@@ -665,6 +833,9 @@ impl Actor {
         let decision: Decision = serde_json::from_str(it.decision_json.as_deref().unwrap_or(""))
             .map_err(|e| EngineError::Internal(format!("stored decision of iteration {number} is unreadable: {e}")))?;
         let session = self.engine.reload(self.id).await?;
+        if let Some(problem) = self.workspace_problem(&session, None).await? {
+            return self.end("failed", "error", problem).await;
+        }
         let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
         // Ratchet: start from the best state (the baseline while nothing succeeded).
         let base = session
@@ -710,6 +881,7 @@ impl Actor {
             serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
         );
         it.phase = "commit".into();
+        faults::point("apply", Some(number));
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
         let from = if base.number == it.number {
@@ -756,6 +928,9 @@ impl Actor {
             // Committed before a crash: never commit twice.
             Some(sha) => sha,
             None => {
+                if let Some(problem) = self.workspace_problem(&session, None).await? {
+                    return self.end("failed", "error", problem).await;
+                }
                 let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
                 let parent = iterations.iter().find(|i| i.number() == pending.parent);
                 let message = commit_text(&CommitText {
@@ -770,13 +945,16 @@ impl Actor {
                     session: &self.name,
                 });
                 let worktree = self.worktree.clone();
-                blocking(move || workspace::commit_all(&worktree, &message)).await??
+                let sha = blocking(move || workspace::commit_all(&worktree, &message)).await??;
+                faults::point("commit", Some(number));
+                sha
             }
         };
 
         it.phase = "done".into();
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
+        store::sessions::set_head_commit(&mut tx, self.id, &sha).await?;
         store::iterations::insert(
             &mut tx,
             self.id,

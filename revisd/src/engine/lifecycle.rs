@@ -135,6 +135,7 @@ impl Engine {
             budget_seconds,
             max_iterations: opts.max_iterations,
             max_cost: opts.max_cost,
+            config_text: std::fs::read_to_string(&loaded.path).ok(),
         };
         let mut tx = self.store().begin().await?;
         let id = store::sessions::insert(&mut tx, &new).await?;
@@ -320,8 +321,8 @@ impl Engine {
             && let Some(it) = store::iterations::latest(self.store().pool(), session.id).await?
             && let Some(run_id) = &it.run_id
         {
-            let run_dir = self.run_dir(session.id, &session.name, it.number(), it.attempt);
-            if let Err(e) = self.exec().kill(run_id, &run_dir, std::time::Duration::from_secs(3)).await {
+            let run_dir = self.iteration_run_dir(session.id, &session.name, &it);
+            if let Err(e) = self.exec().kill(run_id, &run_dir, kill_grace(session)).await {
                 tracing::warn!(session = %session.name, error = %e, "could not kill the run of a deleted session");
             }
         }
@@ -372,6 +373,14 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::NotFound("the session was deleted".into()))
     }
+}
+
+/// The session's `guardrails.kill_grace` (10 s when unreadable).
+fn kill_grace(session: &SessionRow) -> std::time::Duration {
+    serde_json::from_str::<config::Config>(&session.config_json)
+        .ok()
+        .and_then(|c| config::duration::parse_duration(&c.guardrails.kill_grace).ok())
+        .unwrap_or(std::time::Duration::from_secs(10))
 }
 
 /// Adds `.revis/` to the project's .gitignore unless it is already ignored there.

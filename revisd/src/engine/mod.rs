@@ -7,6 +7,7 @@
 
 mod actor;
 mod bus;
+pub mod faults;
 mod lifecycle;
 mod names;
 pub mod rules;
@@ -14,7 +15,7 @@ mod streams;
 
 pub use bus::EventBus;
 pub use lifecycle::{StartOptions, Started, load_project_config};
-pub use streams::{LogChunk, LogSource};
+pub use streams::{LogChunk, LogSource, LogsResume};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub enum EngineError {
     Exec(#[from] ExecError),
     #[error("{0}")]
     Internal(String),
+    /// The daemon is going away; clients reconnect and resume.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -65,6 +69,8 @@ struct Inner {
     bus: EventBus,
     actors: Mutex<HashMap<i64, ActorHandle>>,
     started: Instant,
+    /// Flips to true when the daemon shuts down, so streams end and clients reconnect.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -82,6 +88,7 @@ impl Engine {
                 bus: EventBus::new(),
                 actors: Mutex::new(HashMap::new()),
                 started: Instant::now(),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -114,7 +121,18 @@ impl Engine {
 
     /// Ends every actor task. Sessions keep their state in the store and training keeps running
     /// in tmux; the next daemon resumes them.
+    /// Ends every watch and logs stream with "unavailable", so followers reconnect to the next
+    /// daemon instead of holding this one open.
+    pub fn close_streams(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
     pub fn shutdown(&self) {
+        self.close_streams();
         let actors = match self.inner.actors.lock() {
             Ok(mut guard) => std::mem::take(&mut *guard),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -193,8 +211,31 @@ impl Engine {
     /// repeat across projects); attempts after the first get a suffix, so a re-run never
     /// overwrites the interrupted run's log.
     pub fn run_dir(&self, session_id: i64, session: &str, iteration: u32, attempt: i64) -> PathBuf {
-        let dir = self.home().run_dir(&run_key(session_id, session), iteration);
-        if attempt <= 1 { dir } else { dir.with_file_name(format!("{iteration}-{attempt}")) }
+        self.replicate_run_dir(session_id, session, iteration, 1, attempt)
+    }
+
+    /// Like [`Engine::run_dir`] for one of the baseline's replicate runs (`0-r2`, `0-r3`, ...).
+    pub fn replicate_run_dir(
+        &self,
+        session_id: i64,
+        session: &str,
+        iteration: u32,
+        replicate: i64,
+        attempt: i64,
+    ) -> PathBuf {
+        let mut name = iteration.to_string();
+        if replicate > 1 {
+            name.push_str(&format!("-r{replicate}"));
+        }
+        if attempt > 1 {
+            name.push_str(&format!("-{attempt}"));
+        }
+        self.home().run_dir(&run_key(session_id, session), iteration).with_file_name(name)
+    }
+
+    /// The run directory of an iteration's current run.
+    pub fn iteration_run_dir(&self, session_id: i64, session: &str, it: &store::IterationRow) -> PathBuf {
+        self.replicate_run_dir(session_id, session, it.number(), it.replicate, it.attempt)
     }
 }
 

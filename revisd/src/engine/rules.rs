@@ -5,6 +5,32 @@ pub fn is_better(value: f64, best: f64, minimize: bool) -> bool {
     if minimize { value < best } else { value > best }
 }
 
+/// How much better `value` is than `best` in the objective's direction (negative: worse).
+pub fn gain(value: f64, best: f64, minimize: bool) -> f64 {
+    if minimize { best - value } else { value - best }
+}
+
+/// The smallest gain that counts as progress: the relative threshold or the measured noise,
+/// whichever is larger.
+pub fn margin(best: f64, threshold: f64, noise_floor: f64) -> f64 {
+    (threshold * best.abs()).max(noise_floor)
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 }
+}
+
+/// Two sample standard deviations of repeated baseline runs: a difference smaller than this is
+/// what the same configuration produces by chance about one time in twenty.
+pub fn noise_floor(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(values);
+    let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+    2.0 * var.sqrt()
+}
+
 /// True when `best` meets the target.
 pub fn target_reached(best: f64, target: f64, minimize: bool) -> bool {
     if minimize { best <= target } else { best >= target }
@@ -19,19 +45,13 @@ pub fn plateaued(results: &[Option<f64>], minimize: bool, threshold: f64, runs: 
         return false;
     }
     let split = results.len() - runs;
-    let mut best =
-        results[..split].iter().flatten().copied().reduce(|a, b| if is_better(b, a, minimize) { b } else { a });
+    let best = results[..split].iter().flatten().copied().reduce(|a, b| if is_better(b, a, minimize) { b } else { a });
     for value in results[split..].iter().flatten().copied() {
         match best {
             None => return false, // the first success after only failures is progress
             Some(b) => {
-                let margin = (threshold * b.abs()).max(noise_floor);
-                let gain = if minimize { b - value } else { value - b };
-                if gain > margin {
+                if gain(value, b, minimize) > margin(b, threshold, noise_floor) {
                     return false;
-                }
-                if is_better(value, b, minimize) {
-                    best = Some(value);
                 }
             }
         }
@@ -66,6 +86,20 @@ mod tests {
     fn failures_count_as_no_progress() {
         assert!(plateaued(&[Some(1.0), None, None, Some(1.0)], true, 0.01, 3, 0.0));
         assert!(!plateaued(&[None, None, None, Some(1.0)], true, 0.01, 3, 0.0));
+    }
+
+    #[test]
+    fn noise_floor_is_two_standard_deviations_of_the_replicates() {
+        assert_eq!(noise_floor(&[1.0]), 0.0);
+        assert!((noise_floor(&[1.0, 2.0, 3.0]) - 2.0).abs() < 1e-12);
+        assert!((mean(&[1.0, 2.0, 3.0]) - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn progress_must_exceed_both_threshold_and_noise() {
+        assert!((margin(10.0, 0.01, 0.05) - 0.1).abs() < 1e-12);
+        assert!((margin(10.0, 0.01, 0.5) - 0.5).abs() < 1e-12);
+        assert!(gain(0.8, 1.0, true) > 0.0 && gain(0.8, 1.0, false) < 0.0);
     }
 
     #[test]

@@ -28,6 +28,28 @@ pub struct LogChunk {
     pub source: LogSource,
     pub iteration: Option<u32>,
     pub text: String,
+    /// Event chunks: the event's seq (0 for headers).
+    pub seq: i64,
+    /// Train chunks: the run attempt and the byte offset just past this chunk.
+    pub attempt: i64,
+    pub end_offset: u64,
+}
+
+impl LogChunk {
+    fn event(iteration: Option<u32>, seq: i64, text: String) -> Self {
+        Self { source: LogSource::Event, iteration, text, seq, attempt: 0, end_offset: 0 }
+    }
+    fn train(iteration: u32, attempt: i64, text: String, end_offset: u64) -> Self {
+        Self { source: LogSource::Train, iteration: Some(iteration), text, seq: 0, attempt, end_offset }
+    }
+}
+
+/// Where a reconnecting `logs -f` client left off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsResume {
+    pub after_seq: i64,
+    /// (iteration, attempt, offset) of the training log it was reading.
+    pub train: Option<(u32, i64, u64)>,
 }
 
 impl Engine {
@@ -38,11 +60,23 @@ impl Engine {
         let engine = self.clone();
         let id = session.id;
         tokio::spawn(async move {
-            if let Err(e) = engine.pump_events(id, i64::try_from(after_seq).unwrap_or(i64::MAX), &tx).await {
+            let pump = engine.pump_events(id, i64::try_from(after_seq).unwrap_or(i64::MAX), &tx);
+            if let Err(e) = engine.until_closing(pump).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
         rx
+    }
+
+    /// Runs a stream's pump until it ends or the daemon shuts down.
+    async fn until_closing(&self, pump: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+        let mut closing = self.closing();
+        tokio::select! {
+            result = pump => result,
+            _ = closing.wait_for(|closing| *closing) => {
+                Err(EngineError::Unavailable("revisd is shutting down; reconnect to continue".into()))
+            }
+        }
     }
 
     async fn pump_events(&self, id: i64, mut last: i64, tx: &mpsc::Sender<Result<EventRow>>) -> Result<()> {
@@ -103,12 +137,19 @@ impl Engine {
     /// Logs: with an iteration, that iteration's training log; without, the event log and then
     /// the training log of the latest iteration that ran. `follow` keeps streaming until the
     /// session (or the chosen iteration's run) ends.
-    pub fn logs(&self, session: &SessionRow, iteration: Option<u32>, follow: bool) -> mpsc::Receiver<Result<LogChunk>> {
+    pub fn logs(
+        &self,
+        session: &SessionRow,
+        iteration: Option<u32>,
+        follow: bool,
+        resume: LogsResume,
+    ) -> mpsc::Receiver<Result<LogChunk>> {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let engine = self.clone();
         let session = session.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.pump_logs(&session, iteration, follow, &tx).await {
+            let pump = engine.pump_logs(&session, iteration, follow, resume, &tx);
+            if let Err(e) = engine.until_closing(pump).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -120,15 +161,16 @@ impl Engine {
         session: &SessionRow,
         iteration: Option<u32>,
         follow: bool,
+        resume: LogsResume,
         tx: &mpsc::Sender<Result<LogChunk>>,
     ) -> Result<()> {
         let pool = self.store().pool();
-        let mut last_event = 0;
+        let mut last_event = resume.after_seq;
         if iteration.is_none() {
             last_event = self.send_events(session.id, last_event, tx).await?;
         }
         // (iteration number, attempt, bytes already sent)
-        let mut current: Option<(u32, i64, u64)> = None;
+        let mut current: Option<(u32, i64, u64)> = resume.train;
         loop {
             let target = match iteration {
                 Some(n) => store::iterations::get(pool, session.id, n)
@@ -152,11 +194,7 @@ impl Engine {
                 _ => {
                     if iteration.is_none() {
                         let header = format!("--- training log of iteration {} ---\n", target.number);
-                        if tx
-                            .send(Ok(LogChunk { source: LogSource::Event, iteration: Some(key.0), text: header }))
-                            .await
-                            .is_err()
-                        {
+                        if tx.send(Ok(LogChunk::event(Some(key.0), 0, header))).await.is_err() {
                             return Ok(());
                         }
                     }
@@ -166,9 +204,7 @@ impl Engine {
             let path = self.exec().log_path(&self.run_dir(session.id, &session.name, key.0, key.1));
             let (text, new_offset) = read_from(&path, offset).await;
             current = Some((key.0, key.1, new_offset));
-            if !text.is_empty()
-                && tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await.is_err()
-            {
+            if !text.is_empty() && tx.send(Ok(LogChunk::train(key.0, key.1, text, new_offset))).await.is_err() {
                 return Ok(());
             }
             if !follow {
@@ -184,9 +220,9 @@ impl Engine {
             };
             if done {
                 // One last read so nothing written just before the end is lost.
-                let (text, _) = read_from(&path, new_offset).await;
+                let (text, end) = read_from(&path, new_offset).await;
                 if !text.is_empty() {
-                    let _ = tx.send(Ok(LogChunk { source: LogSource::Train, iteration: Some(key.0), text })).await;
+                    let _ = tx.send(Ok(LogChunk::train(key.0, key.1, text, end))).await;
                 }
                 return Ok(());
             }
@@ -201,11 +237,7 @@ impl Engine {
             for event in batch {
                 last = event.seq;
                 let text = format!("{} {}\n", event.at, event.message);
-                let chunk = LogChunk {
-                    source: LogSource::Event,
-                    iteration: event.iteration.and_then(|i| u32::try_from(i).ok()),
-                    text,
-                };
+                let chunk = LogChunk::event(event.iteration.and_then(|i| u32::try_from(i).ok()), event.seq, text);
                 if tx.send(Ok(chunk)).await.is_err() {
                     return Ok(last);
                 }

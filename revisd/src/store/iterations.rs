@@ -13,6 +13,8 @@ pub struct IterationRow {
     pub state: String,
     pub outcome: Option<String>,
     pub attempt: i64,
+    pub replicate: i64,
+    pub replicates_json: String,
     pub parent: Option<i64>,
     pub command: String,
     pub commit_sha: Option<String>,
@@ -76,7 +78,7 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
 
 pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     sqlx::query(
-        "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, parent = ?, command = ?, commit_sha = ?, \
+                "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
          pending_json = ?, started_at = ?, ended_at = ?, duration_seconds = ? WHERE session_id = ? AND number = ?",
@@ -84,7 +86,9 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.phase)
     .bind(&it.state)
     .bind(&it.outcome)
-    .bind(it.attempt)
+        .bind(it.attempt)
+    .bind(it.replicate)
+    .bind(&it.replicates_json)
     .bind(it.parent)
     .bind(&it.command)
     .bind(&it.commit_sha)

@@ -120,6 +120,7 @@ mod tests {
             budget_seconds: Some(60.0),
             max_iterations: Some(3),
             max_cost: None,
+            config_text: None,
         }
     }
 

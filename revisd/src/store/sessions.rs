@@ -29,6 +29,9 @@ pub struct SessionRow {
     pub stop_requested: Option<String>,
     pub consecutive_failures: i64,
     pub best_iteration: Option<i64>,
+    pub noise_floor: f64,
+    pub head_commit: Option<String>,
+    pub config_text: Option<String>,
     pub created_at: String,
     pub ended_at: Option<String>,
 }
@@ -56,13 +59,14 @@ pub struct NewSession {
     pub budget_seconds: Option<f64>,
     pub max_iterations: Option<u32>,
     pub max_cost: Option<f64>,
+    pub config_text: Option<String>,
 }
 
 pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     let id = sqlx::query(
         "INSERT INTO sessions (name, project, branch, worktree, base_branch, base_commit, state, advisor, \
-         config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at, \
+         head_commit, config_text) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.name)
     .bind(&s.project)
@@ -79,6 +83,8 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     .bind(s.max_iterations.map(i64::from))
     .bind(s.max_cost)
     .bind(super::now())
+    .bind(&s.base_commit)
+    .bind(&s.config_text)
     .execute(&mut **tx)
     .await
     .doing("creating a session")?
@@ -212,5 +218,35 @@ pub async fn set_progress(tx: &mut Tx, id: i64, best_iteration: Option<u32>, con
 
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id = ?").bind(id).execute(&mut **tx).await.doing("deleting a session")?;
+    Ok(())
+}
+
+pub async fn set_noise_floor(tx: &mut Tx, id: i64, noise_floor: f64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET noise_floor = ? WHERE id = ?")
+        .bind(noise_floor)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording the noise floor")?;
+    Ok(())
+}
+
+pub async fn set_head_commit(tx: &mut Tx, id: i64, head: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET head_commit = ? WHERE id = ?")
+        .bind(head)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording the branch head")?;
+    Ok(())
+}
+
+pub async fn set_config_text(tx: &mut Tx, id: i64, text: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET config_text = ? WHERE id = ?")
+        .bind(text)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording revis.yaml as seen")?;
     Ok(())
 }
