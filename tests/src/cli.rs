@@ -16,6 +16,8 @@ use crate::wait::wait_until;
 const SCRUBBED_ENV: &[&str] = &[
     "REVIS_HOME",
     "REVIS_TMUX_SOCKET",
+    // A fault armed in the developer's shell would crash every daemon the tests start.
+    "REVIS_FAULT",
     "TMUX",
     "TMUX_PANE",
     "ANTHROPIC_API_KEY",

@@ -15,6 +15,7 @@ pub mod git;
 pub mod home;
 pub mod process;
 pub mod project;
+pub mod scripts;
 pub mod session;
 pub mod wait;
 

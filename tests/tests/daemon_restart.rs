@@ -4,16 +4,9 @@
 
 use revis_tests::git::commits;
 use revis_tests::process::{pid_alive, read_pid};
+use revis_tests::scripts::runs_log;
 use revis_tests::session::{iteration, pretty, state, stop_reason};
 use revis_tests::{SESSION_DEADLINE, TestEnv, standard_project, wait_until};
-
-fn runs(env: &TestEnv) -> Vec<String> {
-    std::fs::read_to_string(env.project.ctl_file("runs.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
-        .collect()
-}
 
 fn survive(kill: impl FnOnce(&TestEnv)) {
     let project = standard_project(&[]);
@@ -37,7 +30,7 @@ fn survive(kill: impl FnOnce(&TestEnv)) {
     assert_ne!(env.home.daemon_pid(), Some(daemon_pid), "a new daemon took over");
     assert_eq!(state(&s), "completed", "{}", pretty(&s));
     assert_eq!(stop_reason(&s), "max_iterations", "{}", pretty(&s));
-    assert_eq!(runs(&env), vec!["0", "1", "2"], "each iteration trained exactly once");
+    assert_eq!(runs_log(&env.project, "runs.log"), vec![0, 1, 2], "each iteration trained exactly once");
     let it1 = iteration(&s, 1).expect("iteration 1");
     assert_eq!(it1["state"], "succeeded", "{}", pretty(&s));
     assert!(it1["primary"].is_f64(), "{}", pretty(&s));

@@ -4,17 +4,9 @@
 
 use revis_tests::git::commits;
 use revis_tests::process::{pid_alive, read_pid};
+use revis_tests::scripts::runs_log;
 use revis_tests::session::{iteration, iterations, pretty, state, stop_reason};
 use revis_tests::{SESSION_DEADLINE, TestEnv, standard_project, wait_until};
-
-/// Iteration numbers in the order the training script ran them (from its runs.log).
-fn runs(env: &TestEnv) -> Vec<String> {
-    std::fs::read_to_string(env.project.ctl_file("runs.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
-        .collect()
-}
 
 #[test]
 fn stop_interrupts_the_run_and_resume_reruns_it_with_the_same_number() {
@@ -51,7 +43,7 @@ fn stop_interrupts_the_run_and_resume_reruns_it_with_the_same_number() {
     assert_eq!(stop_reason(&s), "max_iterations", "{}", pretty(&s));
 
     // Same session: the baseline ran once and keeps its result; iteration 1 ran again as 1.
-    assert_eq!(runs(&env), vec!["0", "1", "1", "2"], "training runs by REVIS_ITERATION");
+    assert_eq!(runs_log(&env.project, "runs.log"), vec![0, 1, 1, 2], "training runs by REVIS_ITERATION");
     let baselines: Vec<_> = iterations(&s).into_iter().filter(|it| it["number"] == 0).collect();
     assert_eq!(baselines.len(), 1, "{}", pretty(&s));
     assert_eq!(baselines[0]["primary"], baseline_before);
@@ -92,5 +84,5 @@ fn stop_after_run_lets_the_current_run_finish() {
     assert_eq!(it1["state"], "succeeded", "{}", pretty(&s));
     assert!(it1["primary"].is_f64(), "the finished run's metrics are collected: {}", pretty(&s));
     assert!(iteration(&s, 2).is_none(), "no run after the stop: {}", pretty(&s));
-    assert_eq!(runs(&env), vec!["0", "1"]);
+    assert_eq!(runs_log(&env.project, "runs.log"), vec![0, 1]);
 }

@@ -183,10 +183,12 @@ impl Actor {
     /// Ends the session. Completed and failed sessions leave the branch head at the best state.
     async fn end(&mut self, state: &str, reason: &str, detail: String) -> Result<Flow> {
         let mut restore_note = None;
-        if state != "stopped"
-            && let Some(note) = self.restore_best().await?
-        {
-            restore_note = Some(note);
+        if state != "stopped" && self.worktree.join(".git").exists() {
+            // The end is recorded even when the restore cannot be made (a broken worktree).
+            restore_note = match self.restore_best().await {
+                Ok(note) => note,
+                Err(e) => Some(format!("the best state could not be restored on the branch: {e}")),
+            };
         }
         faults::point("end", None);
         // Whatever the branch holds now (a restore commit included) is where Revis left it.

@@ -74,6 +74,9 @@ impl Engine {
         {
             return Err(EngineError::InvalidArgument(format!("--max-cost {cost} must be a non-negative number")));
         }
+        // Held until the session row exists: the name check, the worktree and the row are one
+        // step for concurrent `revis loop`s.
+        let workspaces = self.lock_workspaces().await;
         let name = match opts.name.filter(|n| !n.is_empty()) {
             Some(name) => {
                 names::validate(&name).map_err(EngineError::InvalidArgument)?;
@@ -171,6 +174,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the session: {e}")))?;
+        drop(workspaces);
         self.bus().publish(event);
         self.spawn_actor(id).await;
         let session = store::sessions::get(self.store().pool(), id)
@@ -328,6 +332,7 @@ impl Engine {
         }
         let (project, name) = (PathBuf::from(&session.project), session.name.clone());
         if project.exists() {
+            let _workspaces = self.lock_workspaces().await;
             blocking(move || workspace::remove(&project, &name, keep_branch)).await??;
         }
         let mut tx = self.store().begin().await?;

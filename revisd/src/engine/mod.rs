@@ -71,6 +71,9 @@ struct Inner {
     started: Instant,
     /// Flips to true when the daemon shuts down, so streams end and clients reconnect.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Serializes worktree creation and removal: libgit2 checks every worktree's HEAD and
+    /// rewrites `info/exclude` while adding one, which races with a concurrent add.
+    workspace_lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -89,6 +92,7 @@ impl Engine {
                 actors: Mutex::new(HashMap::new()),
                 started: Instant::now(),
                 closing: tokio::sync::watch::Sender::new(false),
+                workspace_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -125,6 +129,10 @@ impl Engine {
     /// daemon instead of holding this one open.
     pub fn close_streams(&self) {
         self.inner.closing.send_replace(true);
+    }
+
+    pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.workspace_lock.lock().await
     }
 
     pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {

@@ -171,6 +171,11 @@ impl Engine {
         }
         // (iteration number, attempt, bytes already sent)
         let mut current: Option<(u32, i64, u64)> = resume.train;
+        // The log file of `current`, so its last lines can be drained when the next run starts.
+        let mut current_path = resume.train.map(|(n, run, _)| {
+            let (replicate, attempt) = split_run(run);
+            self.replicate_run_dir(session.id, &session.name, n, replicate, attempt)
+        });
         loop {
             let target = match iteration {
                 Some(n) => store::iterations::get(pool, session.id, n)
@@ -188,10 +193,17 @@ impl Engine {
                     None => return Ok(()),
                 },
             };
-            let key = (target.number(), target.attempt);
+            let key = (target.number(), run_number(target.replicate, target.attempt));
             let offset = match current {
                 Some((n, a, off)) if (n, a) == key => off,
-                _ => {
+                previous => {
+                    // A new run started: first send what the previous one wrote after our last read.
+                    if let (Some((n, a, off)), Some(prev)) = (previous, current_path.as_ref()) {
+                        let (text, end) = read_from(&self.exec().log_path(prev), off).await;
+                        if !text.is_empty() && tx.send(Ok(LogChunk::train(n, a, text, end))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                     if iteration.is_none() {
                         let header = format!("--- training log of iteration {} ---\n", target.number);
                         if tx.send(Ok(LogChunk::event(Some(key.0), 0, header))).await.is_err() {
@@ -201,9 +213,11 @@ impl Engine {
                     0
                 }
             };
-            let path = self.exec().log_path(&self.run_dir(session.id, &session.name, key.0, key.1));
+            let run_dir = self.iteration_run_dir(session.id, &session.name, &target);
+            let path = self.exec().log_path(&run_dir);
             let (text, new_offset) = read_from(&path, offset).await;
             current = Some((key.0, key.1, new_offset));
+            current_path = Some(run_dir);
             if !text.is_empty() && tx.send(Ok(LogChunk::train(key.0, key.1, text, new_offset))).await.is_err() {
                 return Ok(());
             }
@@ -253,6 +267,17 @@ impl Engine {
     }
 }
 
+/// One number per run of an iteration for the wire (`LogChunk.attempt`): the attempt, offset by
+/// 1000 per baseline replicate, so a client can echo it back to resume the right file.
+fn run_number(replicate: i64, attempt: i64) -> i64 {
+    (replicate.max(1) - 1) * 1000 + attempt.max(1)
+}
+
+fn split_run(run: i64) -> (i64, i64) {
+    let run = run.max(1);
+    ((run - 1) / 1000 + 1, (run - 1) % 1000 + 1)
+}
+
 async fn latest_started(engine: &Engine, id: i64) -> Result<Option<store::IterationRow>> {
     let iterations = store::iterations::list(engine.store().pool(), id).await?;
     Ok(iterations.into_iter().rev().find(|i| i.run_id.is_some()))
@@ -269,5 +294,19 @@ async fn read_from(path: &PathBuf, offset: u64) -> (String, u64) {
     match file.read_to_end(&mut bytes).await {
         Ok(n) => (String::from_utf8_lossy(&bytes).into_owned(), offset + n as u64),
         Err(_) => (String::new(), offset),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_numbers_round_trip_and_keep_plain_attempts_plain() {
+        assert_eq!(run_number(1, 1), 1);
+        assert_eq!(run_number(1, 3), 3);
+        for (r, a) in [(1, 1), (1, 7), (2, 1), (3, 2)] {
+            assert_eq!(split_run(run_number(r, a)), (r, a));
+        }
     }
 }

@@ -62,22 +62,35 @@ impl TmuxServer {
     }
 
     /// Starts `argv` (run directly, no shell) in a new detached session `name`.
+    ///
+    /// tmux exits when its last session ends; a new session asked for at that very moment
+    /// fails with "server exited unexpectedly". Starting again then gets a fresh server, so
+    /// that one race is retried a few times.
     pub async fn new_session(&self, name: &str, dir: &Path, argv: &[&Path]) -> Result<(), ExecError> {
-        let mut cmd = self.command();
         // tmux expands formats in `-c` (`#{...}`, `#S`); `##` is a literal `#`.
         let dir = dir.as_os_str().to_string_lossy().replace('#', "##");
-        cmd.args(["new-session", "-d", "-s", name, "-c", &dir]);
-        // More than one argument: tmux execs them directly, so no shell parses the path.
-        cmd.args(argv);
-        let out = cmd.output().await.map_err(ExecError::TmuxSpawn)?;
-        if out.status.success() {
-            return Ok(());
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut cmd = self.command();
+            cmd.args(["new-session", "-d", "-s", name, "-c", &dir]);
+            // More than one argument: tmux execs them directly, so no shell parses the path.
+            cmd.args(argv);
+            let out = cmd.output().await.map_err(ExecError::TmuxSpawn)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if stderr.contains("duplicate session") {
+                return Err(ExecError::AlreadyRunning(name.to_string()));
+            }
+            let server_went_away = stderr.contains("server exited unexpectedly") || stderr.contains("lost server");
+            if !server_went_away || tries >= 5 {
+                return Err(ExecError::Tmux { command: format!("new-session -s {name}"), stderr });
+            }
+            tracing::debug!(session = name, "tmux server exited while starting a run; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
         }
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if stderr.contains("duplicate session") {
-            return Err(ExecError::AlreadyRunning(name.to_string()));
-        }
-        Err(ExecError::Tmux { command: format!("new-session -s {name}"), stderr })
     }
 
     /// False when the session is gone, including when no server is running.
