@@ -21,7 +21,10 @@ CREATE TABLE sessions (
     budget_seconds       REAL,
     max_iterations       INTEGER,
     max_cost             REAL,
+        -- Active time: seconds banked while the session ran before, plus now - active_since while
+    -- it runs (so time the daemon was down while training went on counts too).
     active_seconds       REAL NOT NULL DEFAULT 0,
+    active_since         TEXT,
     llm_usd              REAL NOT NULL DEFAULT 0,
     -- NULL | 'now' | 'after_run': durable so a stop survives a daemon restart.
     stop_requested       TEXT,

@@ -29,7 +29,7 @@ fn budget(session: &SessionRow) -> pb::Budget {
 }
 
 fn spend(session: &SessionRow) -> pb::Spend {
-    pb::Spend { active_seconds: session.active_seconds, llm_usd: session.llm_usd }
+    pb::Spend { active_seconds: session.active_seconds_now(), llm_usd: session.llm_usd }
 }
 
 pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::SessionSummary {

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,6 @@ use crate::{changes, workspace};
 
 use super::lifecycle::{blocking, short};
 use super::{Engine, EngineError, Result, faults, rules};
-
-/// How often active time is flushed to the store during a long run.
-const ACTIVE_FLUSH: Duration = Duration::from_secs(30);
 
 enum Flow {
     Continue,
@@ -88,8 +85,6 @@ struct Actor {
     project: PathBuf,
     branch: String,
     wake: Arc<Notify>,
-    /// Active time not yet written to the store.
-    since: Instant,
     metrics: Box<dyn MetricsSource>,
     kill_grace: Duration,
 }
@@ -122,7 +117,6 @@ impl Actor {
             config,
             max_run,
             wake,
-            since: Instant::now(),
             metrics,
             kill_grace,
         })
@@ -159,13 +153,9 @@ impl Actor {
 
     // ---- transactions -------------------------------------------------------------------
 
-    /// Begins a transition; the active time since the last transition is recorded with it.
+    /// Begins a transition (one transaction with its events).
     async fn begin(&mut self) -> Result<Tx> {
-        let mut tx = self.engine.store().begin().await?;
-        let elapsed = self.since.elapsed().as_secs_f64();
-        self.since = Instant::now();
-        store::sessions::add_active_seconds(&mut tx, self.id, elapsed).await?;
-        Ok(tx)
+        Ok(self.engine.store().begin().await?)
     }
 
     async fn event(&self, tx: &mut Tx, event: NewEvent) -> Result<EventRow> {
@@ -285,7 +275,7 @@ impl Actor {
         }
         self.report_config_edits(session).await?;
         if let Some(budget) = session.budget_seconds
-            && session.active_seconds + self.since.elapsed().as_secs_f64() >= budget
+            && session.active_seconds_now() >= budget
         {
             return self.end("completed", "budget", "the time budget is used up".into()).await;
         }
@@ -407,14 +397,12 @@ impl Actor {
         let ran_for =
             it.started_at.as_deref().map(|s| store::seconds_between(s, &store::now()).max(0.0)).unwrap_or(0.0);
         let run_left = self.max_run.as_secs_f64() - ran_for;
-        let budget_left =
-            session.budget_seconds.map(|b| b - session.active_seconds - self.since.elapsed().as_secs_f64());
+        let budget_left = session.budget_seconds.map(|b| b - session.active_seconds_now());
         let budget_bounds = budget_left.is_some_and(|b| b < run_left);
         let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(left);
 
         loop {
-            let flush = tokio::time::sleep(ACTIVE_FLUSH);
             tokio::select! {
                 outcome = exec.wait(&spec.run_id, &spec.run_dir, None) => {
                     faults::point("train_ended", Some(number));
@@ -448,10 +436,6 @@ impl Actor {
                         self.interrupt(&mut it, "stopped by the user").await?;
                         return self.end("stopped", "user", "stopped by the user".into()).await;
                     }
-                }
-                _ = flush => {
-                    let tx = self.begin().await?;
-                    self.finish(tx, vec![]).await?;
                 }
             }
         }
@@ -722,7 +706,7 @@ impl Actor {
                 .await;
         }
         if let Some(budget) = session.budget_seconds
-            && session.active_seconds + self.since.elapsed().as_secs_f64() >= budget
+            && session.active_seconds_now() >= budget
         {
             return self.end("completed", "budget", "the time budget is used up".into()).await;
         }

@@ -286,7 +286,7 @@ impl Engine {
             store::iterations::save(&mut tx, &rerun).await?;
         }
         if let Some(extra) = budget_seconds {
-            store::sessions::set_budget(&mut tx, session.id, Some(session.active_seconds + extra)).await?;
+            store::sessions::set_budget(&mut tx, session.id, Some(session.active_seconds_now() + extra)).await?;
         }
         if session.stop_reason.as_deref() == Some("retry_budget") {
             store::sessions::set_progress(

@@ -80,10 +80,11 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction. SQLite serializes writers; `BEGIN IMMEDIATE` would be ideal
-    /// but sqlx's default deferred begin is fine with one writer task per session and a busy timeout.
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting on
+    /// the busy timeout), so a transition that reads before it writes can never fail with
+    /// SQLITE_BUSY when another session's actor commits in between.
     pub async fn begin(&self) -> Result<Tx> {
-        self.pool.begin().await.doing("starting a transaction")
+        self.pool.begin_with("BEGIN IMMEDIATE").await.doing("starting a transaction")
     }
 }
 
@@ -160,6 +161,38 @@ mod tests {
         let s = sessions::get(store.pool(), id).await.unwrap().unwrap();
         assert_eq!(s.state, "running");
         assert!(events::after(store.pool(), id, 0, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn active_time_counts_running_stretches_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("revis.db")).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let id = sessions::insert(&mut tx, &new_session("a", "/p")).await.unwrap();
+        tx.commit().await.unwrap();
+        // Started running at insert: pretend that was 5 s ago.
+        sqlx::query("UPDATE sessions SET active_since = ? WHERE id = ?")
+            .bind((chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339())
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let running = sessions::get(store.pool(), id).await.unwrap().unwrap();
+        assert!(running.active_seconds_now() >= 5.0 && running.active_seconds == 0.0);
+
+        let mut tx = store.begin().await.unwrap();
+        sessions::set_state(&mut tx, id, "stopped", Some("user"), None).await.unwrap();
+        tx.commit().await.unwrap();
+        let stopped = sessions::get(store.pool(), id).await.unwrap().unwrap();
+        assert!(stopped.active_since.is_none());
+        assert!((5.0..6.0).contains(&stopped.active_seconds), "{}", stopped.active_seconds);
+        assert_eq!(stopped.active_seconds_now(), stopped.active_seconds, "stopped time does not count");
+
+        let mut tx = store.begin().await.unwrap();
+        sessions::set_state(&mut tx, id, "running", None, None).await.unwrap();
+        tx.commit().await.unwrap();
+        let resumed = sessions::get(store.pool(), id).await.unwrap().unwrap();
+        assert!(resumed.active_since.is_some() && resumed.active_seconds == stopped.active_seconds);
     }
 
     #[tokio::test]

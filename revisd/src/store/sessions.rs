@@ -25,6 +25,7 @@ pub struct SessionRow {
     pub max_iterations: Option<i64>,
     pub max_cost: Option<f64>,
     pub active_seconds: f64,
+    pub active_since: Option<String>,
     pub llm_usd: f64,
     pub stop_requested: Option<String>,
     pub consecutive_failures: i64,
@@ -37,6 +38,11 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
+    /// Active time so far: banked seconds plus the current running stretch.
+    pub fn active_seconds_now(&self) -> f64 {
+        let running = self.active_since.as_deref().map(|since| super::seconds_between(since, &super::now()).max(0.0));
+        self.active_seconds + running.unwrap_or(0.0)
+    }
     /// Queued, running or paused: the daemon still owes this session work.
     pub fn is_live(&self) -> bool {
         matches!(self.state.as_str(), "queued" | "running" | "paused")
@@ -66,7 +72,7 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     let id = sqlx::query(
         "INSERT INTO sessions (name, project, branch, worktree, base_branch, base_commit, state, advisor, \
                   config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at, \
-         head_commit, config_text) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  head_commit, config_text, active_since) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.name)
     .bind(&s.project)
@@ -83,8 +89,9 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     .bind(s.max_iterations.map(i64::from))
     .bind(s.max_cost)
     .bind(super::now())
-    .bind(&s.base_commit)
+        .bind(&s.base_commit)
     .bind(&s.config_text)
+    .bind(super::now())
     .execute(&mut **tx)
     .await
     .doing("creating a session")?
@@ -151,6 +158,8 @@ pub async fn count_by_state(pool: &SqlitePool, state: &str) -> Result<i64> {
         .doing("counting sessions")
 }
 
+/// Changes the state. Leaving `running` banks the running stretch into `active_seconds`;
+/// entering it starts a new stretch, so paused and stopped time never counts.
 pub async fn set_state(
     tx: &mut Tx,
     id: i64,
@@ -158,16 +167,25 @@ pub async fn set_state(
     stop_reason: Option<&str>,
     stop_detail: Option<&str>,
 ) -> Result<()> {
+    let now = super::now();
+    let (mut active, mut since) = get_tx(tx, id).await?.map(|c| (c.active_seconds, c.active_since)).unwrap_or_default();
+    if state == "running" {
+        since = since.or_else(|| Some(now.clone()));
+    } else if let Some(start) = since.take() {
+        active += super::seconds_between(&start, &now).max(0.0);
+    }
     let terminal = matches!(state, "stopped" | "completed" | "failed");
     sqlx::query(
-        "UPDATE sessions SET state = ?, stop_reason = ?, stop_detail = ?, \
+        "UPDATE sessions SET state = ?, stop_reason = ?, stop_detail = ?, active_seconds = ?, active_since = ?, \
          ended_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ?",
     )
     .bind(state)
     .bind(stop_reason)
     .bind(stop_detail)
+    .bind(active)
+    .bind(since)
     .bind(terminal)
-    .bind(super::now())
+    .bind(&now)
     .bind(id)
     .execute(&mut **tx)
     .await
@@ -182,16 +200,6 @@ pub async fn set_stop_requested(tx: &mut Tx, id: i64, request: Option<&str>) -> 
         .execute(&mut **tx)
         .await
         .doing("recording a stop request")?;
-    Ok(())
-}
-
-pub async fn add_active_seconds(tx: &mut Tx, id: i64, seconds: f64) -> Result<()> {
-    sqlx::query("UPDATE sessions SET active_seconds = active_seconds + ? WHERE id = ?")
-        .bind(seconds)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .doing("recording active time")?;
     Ok(())
 }
 
