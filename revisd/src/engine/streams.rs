@@ -301,6 +301,65 @@ async fn read_from(path: &PathBuf, offset: u64) -> (String, u64) {
 mod tests {
     use super::*;
 
+    /// A watcher that does not read while a session emits far more events than the live
+    /// channel holds must neither block the session nor miss or repeat an event: it falls
+    /// back to the store and catches up in order.
+    #[tokio::test]
+    async fn a_slow_watcher_catches_up_from_the_store_without_gaps() {
+        use crate::exec::{LocalExecutor, TmuxServer};
+        use crate::store::{NewEvent, NewSession, Store};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("revis.db")).await.unwrap();
+        let exec = Arc::new(LocalExecutor::new(TmuxServer::Socket(dir.path().join("tmux.sock"))));
+        let engine = Engine::new(store.clone(), crate::paths::Home::at(dir.path()), exec);
+        let mut tx = store.begin().await.unwrap();
+        let id = store::sessions::insert(
+            &mut tx,
+            &NewSession {
+                name: "s".into(),
+                project: "/p".into(),
+                branch: "revis/s".into(),
+                worktree: "/p/.revis/worktrees/s".into(),
+                base_branch: "main".into(),
+                base_commit: "abc".into(),
+                advisor: "search".into(),
+                config_json: "{}".into(),
+                primary_metric: "loss".into(),
+                minimize: true,
+                target: None,
+                budget_seconds: None,
+                max_iterations: None,
+                max_cost: None,
+                config_text: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let session = store::sessions::get(store.pool(), id).await.unwrap().unwrap();
+
+        let mut rx = engine.watch(&session, 0);
+        const EVENTS: i64 = 3000; // well past the live channel's 1024 and the stream's 256
+        for i in 0..EVENTS {
+            let mut tx = store.begin().await.unwrap();
+            let kind = if i == EVENTS - 1 { "session_ended" } else { "x" };
+            if i == EVENTS - 1 {
+                store::sessions::set_state(&mut tx, id, "completed", Some("plateau"), None).await.unwrap();
+            }
+            let event =
+                store::events::append(&mut tx, id, NewEvent::new(kind, None, format!("event {i}"))).await.unwrap();
+            tx.commit().await.unwrap();
+            engine.bus().publish(event);
+        }
+        let mut seqs = Vec::new();
+        while let Some(item) = rx.recv().await {
+            seqs.push(item.unwrap().seq);
+        }
+        assert_eq!(seqs, (1..=EVENTS).collect::<Vec<_>>());
+    }
+
     #[test]
     fn run_numbers_round_trip_and_keep_plain_attempts_plain() {
         assert_eq!(run_number(1, 1), 1);
