@@ -74,8 +74,13 @@ CREATE TABLE iterations (
     run_id           TEXT,
     -- The advisor's decision made after this iteration, kept so apply can be redone.
     decision_json    TEXT,
-    -- What apply produced (next command, applied changes), kept so commit can be redone.
+        -- What apply produced (next command, applied changes), kept so commit can be redone.
     pending_json     TEXT,
+    -- LLM decisions made after this iteration: tries so far, and their summed usage and cost.
+        decision_tries   INTEGER NOT NULL DEFAULT 0,
+    decision_llm_json TEXT,
+    -- On the iteration a decision produced: {model, calls, tokens..., usd} of that decision.
+    llm_json         TEXT,
     started_at       TEXT,
     ended_at         TEXT,
     duration_seconds REAL,

@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod home;
 mod launch;
+mod provider_env;
 mod render;
 #[cfg(test)]
 mod testing;

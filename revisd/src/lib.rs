@@ -14,5 +14,6 @@ pub mod engine;
 pub mod exec;
 pub mod metrics;
 pub mod paths;
+pub mod secrets;
 pub mod store;
 pub mod workspace;

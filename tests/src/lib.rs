@@ -10,9 +10,11 @@
 
 pub mod bins;
 pub mod cli;
+pub mod fakes;
 pub mod fixtures;
 pub mod git;
 pub mod home;
+pub mod llm;
 pub mod process;
 pub mod project;
 pub mod scripts;

@@ -1,7 +1,9 @@
 //! `revis loop`: creates a session (StartLoop) and returns at once, printing its name alone on
 //! the first line. `--watch` then follows it like `revis watch`. Budget text is passed to the
-//! daemon untouched: the daemon owns duration parsing and reports bad values.
+//! daemon untouched: the daemon owns duration parsing and reports bad values. The LLM provider
+//! variables of the user's environment go along (`provider_env`), never printed.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -9,6 +11,7 @@ use revis_proto::v1::StartLoopRequest;
 
 use super::{Context, out, watch};
 use crate::error::CliError;
+use crate::provider_env;
 
 /// Start an improvement loop in the background and print its session name.
 #[derive(Debug, Args)]
@@ -50,7 +53,7 @@ impl Advisor {
     }
 }
 
-fn request(args: &LoopArgs, project_dir: String) -> StartLoopRequest {
+fn request(args: &LoopArgs, project_dir: String, env: HashMap<String, String>) -> StartLoopRequest {
     StartLoopRequest {
         project_dir,
         name: args.name.clone().unwrap_or_default(),
@@ -58,11 +61,12 @@ fn request(args: &LoopArgs, project_dir: String) -> StartLoopRequest {
         max_iterations: args.max_iterations,
         max_cost: args.max_cost,
         advisor: args.advisor.map(Advisor::as_str).unwrap_or_default().to_string(),
+        env,
     }
 }
 
 pub async fn run(ctx: &Context, args: LoopArgs) -> Result<ExitCode, CliError> {
-    let request = request(&args, ctx.project_dir()?);
+    let request = request(&args, ctx.project_dir()?, provider_env::from_process());
     let mut conn = ctx.connect().await?;
     let session = conn.client.start_loop(request).await?.into_inner();
     let name = session.name;
@@ -98,14 +102,14 @@ mod tests {
     fn duration_text_passes_through_untouched() -> Result<(), clap::Error> {
         for text in ["4h", "30m", "1h30m", "90s", "banana"] {
             let args = parse(&["--budget", text])?;
-            assert_eq!(request(&args, "/p".into()).budget, text);
+            assert_eq!(request(&args, "/p".into(), HashMap::new()).budget, text);
         }
         Ok(())
     }
 
     #[test]
     fn omitted_flags_become_empty_or_absent() -> Result<(), clap::Error> {
-        let req = request(&parse(&[])?, "/p".into());
+        let req = request(&parse(&[])?, "/p".into(), HashMap::new());
         assert_eq!(req, StartLoopRequest { project_dir: "/p".into(), ..Default::default() });
         Ok(())
     }
@@ -113,11 +117,19 @@ mod tests {
     #[test]
     fn all_flags_reach_the_request() -> Result<(), clap::Error> {
         let args = parse(&["--name", "quick-otter", "--max-iterations", "5", "--max-cost", "2.5", "--advisor", "llm"])?;
-        let req = request(&args, "/p".into());
+        let req = request(&args, "/p".into(), HashMap::new());
         assert_eq!(req.name, "quick-otter");
         assert_eq!(req.max_iterations, Some(5));
         assert_eq!(req.max_cost, Some(2.5));
         assert_eq!(req.advisor, "llm");
+        Ok(())
+    }
+
+    #[test]
+    fn provider_env_reaches_the_request() -> Result<(), clap::Error> {
+        let env = HashMap::from([("ANTHROPIC_API_KEY".to_string(), "sk-test".to_string())]);
+        let req = request(&parse(&[])?, "/p".into(), env.clone());
+        assert_eq!(req.env, env);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use revis_proto::v1::ResumeSessionRequest;
 
 use super::{Context, out};
 use crate::error::CliError;
+use crate::provider_env;
 
 /// Continue a stopped or paused session where it left off.
 #[derive(Debug, Args)]
@@ -23,6 +24,9 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> Result<ExitCode, CliError> 
         name: args.name,
         project_dir: ctx.project_dir()?,
         budget: args.budget.unwrap_or_default(),
+        // The resuming shell's provider settings win: that is how a `needs_credentials` pause
+        // is resolved (the daemon never stored the ones the session started with).
+        env: provider_env::from_process(),
     };
     let mut conn = ctx.connect().await?;
     let session = conn.client.resume_session(request).await?.into_inner();

@@ -1,4 +1,6 @@
 //! `revis show NAME`: one session in detail (header and iteration table) or as JSON.
+//! `--trace` asks the daemon for each iteration's decision transcript and prints it after the
+//! table (or, with `--json`, leaves it in the `trace` fields).
 
 use std::process::ExitCode;
 
@@ -8,6 +10,7 @@ use revis_proto::v1::GetSessionRequest;
 use super::{Context, out, out_json};
 use crate::error::CliError;
 use crate::render::session::detail;
+use crate::render::trace::transcripts;
 
 /// Show a session: result, budget, spend and every iteration.
 #[derive(Debug, Args)]
@@ -17,16 +20,23 @@ pub struct ShowArgs {
     /// Print the session as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also show how each LLM decision was reached: messages, tool calls and results.
+    #[arg(long)]
+    pub trace: bool,
 }
 
 pub async fn run(ctx: &Context, args: ShowArgs) -> Result<ExitCode, CliError> {
-    let request = GetSessionRequest { name: args.name, project_dir: ctx.project_dir()? };
+    let request = GetSessionRequest { name: args.name, project_dir: ctx.project_dir()?, trace: args.trace };
     let mut conn = ctx.connect().await?;
     let session = conn.client.get_session(request).await?.into_inner();
     if args.json {
         out_json(&session, true)?;
-    } else {
-        out(&detail(&session, &ctx.palette))?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut text = detail(&session, &ctx.palette);
+    if args.trace {
+        text.push_str(&transcripts(&session.iterations, &ctx.palette));
+    }
+    out(&text)?;
     Ok(ExitCode::SUCCESS)
 }

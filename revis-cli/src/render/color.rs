@@ -47,6 +47,12 @@ impl Palette {
         Self { enabled: false }
     }
 
+    /// A palette that colours, whatever stdout is.
+    #[cfg(test)]
+    pub fn decide_for_test() -> Self {
+        Self { enabled: true }
+    }
+
     pub fn paint(&self, style: Option<Style>, text: &str) -> String {
         match style {
             Some(style) if self.enabled && !text.is_empty() => {

@@ -42,7 +42,9 @@ pub fn log_event_line(text: &str, iteration: Option<u32>, palette: &Palette) -> 
 fn render(view: &EventView, palette: &Palette) -> String {
     let clock = palette.paint(Some(Style::Dim), &time::clock(&view.at));
     let style = match view.kind.as_str() {
-        "iteration_failed" => Some(Style::Red),
+        "iteration_failed" | "decision_failed" => Some(Style::Red),
+        // The session waits for the user: make it stand out in a scrolling stream.
+        "session_paused" => Some(Style::Yellow),
         "session_ended" => view.final_state.as_deref().and_then(state_style).or(Some(Style::Bold)),
         _ => None,
     };
@@ -78,6 +80,20 @@ mod tests {
         let p = Palette::plain();
         assert_eq!(event_line(&event(Some(3), "val_loss=0.41"), &p), "not-a-time  #3  val_loss=0.41");
         assert_eq!(event_line(&event(None, "session started"), &p), "not-a-time  session started");
+    }
+
+    #[test]
+    fn advisor_events_render_as_plain_lines() {
+        let p = Palette::plain();
+        for kind in ["decision_failed", "session_paused", "config_changed", "replicate"] {
+            let e = Event { kind: kind.into(), ..event(Some(2), "something happened") };
+            assert_eq!(event_line(&e, &p), "not-a-time  #2  something happened", "{kind}");
+        }
+        let on = Palette::decide_for_test();
+        let failed = Event { kind: "decision_failed".into(), ..event(None, "no decision") };
+        assert!(event_line(&failed, &on).contains("\x1b[31mno decision"));
+        let paused = Event { kind: "session_paused".into(), ..event(None, "paused") };
+        assert!(event_line(&paused, &on).contains("\x1b[33mpaused"));
     }
 
     #[test]

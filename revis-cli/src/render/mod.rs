@@ -7,4 +7,5 @@ pub mod event;
 pub mod session;
 pub mod table;
 pub mod time;
+pub mod trace;
 pub mod value;

@@ -23,6 +23,43 @@ pub fn state_text(state: &str, stop_reason: Option<&str>, phase: Option<&str>, s
     }
 }
 
+/// What a paused session waits for, in words, with what to do about it; None when the
+/// session is not paused. `detail` is the daemon's explanation (stop_detail), when it sent one.
+pub fn paused_text(
+    state: &str,
+    stop_reason: Option<&str>,
+    detail: Option<&str>,
+    worktree: &str,
+    name: &str,
+) -> Option<String> {
+    if state != "paused" {
+        return None;
+    }
+    let detail = detail.map(str::trim).filter(|d| !d.is_empty());
+    let text = match stop_reason.unwrap_or("") {
+        "awaiting_change" => {
+            let place = if worktree.is_empty() { String::new() } else { format!(" in {worktree}") };
+            format!("waiting for your code change{place} (then: revis resume {name})")
+        }
+        "escalated" => match detail {
+            Some(detail) => format!("the advisor asks for a human: {detail}"),
+            None => format!("the advisor asks for a human (see: revis show {name})"),
+        },
+        "needs_credentials" => match detail {
+            Some(detail) => format!("needs an API key: {detail}"),
+            None => format!("needs an API key (resume from a shell that has it: revis resume {name})"),
+        },
+        "" => return None,
+        other => return Some(format!("{other} (then: revis resume {name})")),
+    };
+    Some(text)
+}
+
+/// Whether `paused_text` already shows the daemon's stop_detail.
+fn paused_text_has_detail(state: &str, stop_reason: Option<&str>) -> bool {
+    state == "paused" && matches!(stop_reason, Some("escalated" | "needs_credentials"))
+}
+
 /// What is left of each limit the session has; `-` when it has none.
 pub fn budget_left(budget: Option<&Budget>, spend: Option<&Spend>, iterations_run: u32) -> String {
     let Some(budget) = budget else {
@@ -80,7 +117,10 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
         if with_project {
             row.push(s.project.clone().into());
         }
-        table.push(row);
+        // The summary carries no stop_detail: the line says what is awaited and `show` says why.
+        let waiting = paused_text(&s.state, s.stop_reason.as_deref(), None, &s.worktree, &s.name)
+            .map(|text| Cell::styled(format!("paused — {text}"), Some(Style::Yellow)));
+        table.push_with_detail(row, waiting);
     }
     table.render(palette)
 }
@@ -98,7 +138,11 @@ pub fn detail(d: &SessionDetail, palette: &Palette) -> String {
 }
 
 fn header(d: &SessionDetail, palette: &Palette) -> String {
-    let state = state_text(&d.state, d.stop_reason.as_deref(), None, d.stop_requested);
+    let paused = paused_text(&d.state, d.stop_reason.as_deref(), d.stop_detail.as_deref(), &d.worktree, &d.name);
+    let state = match paused {
+        Some(waiting) => format!("{} — {waiting}", d.state),
+        None => state_text(&d.state, d.stop_reason.as_deref(), None, d.stop_requested),
+    };
     let mut lines = vec![format!(
         "{}  {}",
         palette.paint(Some(Style::Bold), &d.name),
@@ -128,6 +172,10 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
         let ended = d.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e)));
         let created = time::timestamp(&d.created_at);
         field("created", format!("{created}{}", ended.unwrap_or_default()));
+    }
+    let detail = d.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if let Some(detail) = detail.filter(|_| !paused_text_has_detail(&d.state, d.stop_reason.as_deref())) {
+        field("reason", detail.to_string());
     }
     if d.stop_requested && d.stop_reason.is_none() {
         field("note", "stops after the current run".to_string());
@@ -179,8 +227,13 @@ fn short_commit(commit: &str) -> &str {
 }
 
 fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
-    let headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
-    let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4);
+    // The LLM column only when some decision was made by a model (search costs nothing).
+    let with_cost = d.iterations.iter().any(|it| it.llm.is_some());
+    let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
+    if with_cost {
+        headers.push("LLM");
+    }
+    let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4).align_right(6);
     let best = d.best.as_ref().map(|b| b.iteration);
     for it in &d.iterations {
         let outcome = outcome_text(it);
@@ -195,17 +248,18 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
         let commit = it.commit.as_deref().map_or("-", short_commit).to_string();
         let detail =
             it.failure_reason.as_ref().filter(|r| !r.is_empty()).map(|r| Cell::styled(r.clone(), Some(Style::Red)));
-        table.push_with_detail(
-            vec![
-                it.number.to_string().into(),
-                Cell::styled(outcome.clone(), outcome_style(outcome_key(it))),
-                Cell::styled(opt_metric(it.primary), primary_style),
-                change.into(),
-                duration.into(),
-                commit.into(),
-            ],
-            detail,
-        );
+        let mut row = vec![
+            it.number.to_string().into(),
+            Cell::styled(outcome.clone(), outcome_style(outcome_key(it))),
+            Cell::styled(opt_metric(it.primary), primary_style),
+            change.into(),
+            duration.into(),
+            commit.into(),
+        ];
+        if with_cost {
+            row.push(it.llm.as_ref().map_or_else(|| "-".to_string(), |llm| value::llm_cost(llm.usd)).into());
+        }
+        table.push_with_detail(row, detail);
     }
     table.render(palette)
 }

@@ -63,10 +63,6 @@ impl Table {
         self
     }
 
-    pub fn push(&mut self, cells: Vec<Cell>) {
-        self.rows.push(Row { cells, detail: None });
-    }
-
     pub fn push_with_detail(&mut self, cells: Vec<Cell>, detail: Option<Cell>) {
         self.rows.push(Row { cells, detail });
     }
@@ -134,8 +130,8 @@ mod tests {
     #[test]
     fn columns_are_aligned_without_trailing_spaces() {
         let mut t = Table::new(vec!["NAME", "ITER", "NOTE"]).align_right(1);
-        t.push(vec!["a".into(), "3".into(), "".into()]);
-        t.push(vec!["longer-name".into(), "12".into(), "ok".into()]);
+        t.push_with_detail(vec!["a".into(), "3".into(), "".into()], None);
+        t.push_with_detail(vec!["longer-name".into(), "12".into(), "ok".into()], None);
         let text = t.render(&Palette::plain());
         assert_eq!(
             text,

@@ -22,6 +22,21 @@ pub fn usd(v: f64) -> String {
     format!("${v:.2}")
 }
 
+/// The cost of one LLM decision: cents usually, but a cheap call still shows it cost
+/// something (`$0.0042` rather than `$0.00`).
+pub fn llm_cost(v: f64) -> String {
+    if v > 0.0 && v < 0.01 { format!("${v:.4}") } else { usd(v) }
+}
+
+/// Token counts at a glance: `850`, `12.3k`, `1.2M`.
+pub fn tokens(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
 /// Relative improvement of `best` over `baseline` in percent, positive when better in the
 /// metric's direction. None when the baseline is zero (no meaningful ratio).
 pub fn improvement_percent(baseline: f64, best: f64, minimize: bool) -> Option<f64> {
@@ -73,5 +88,15 @@ mod tests {
     fn money_has_two_decimals() {
         assert_eq!(usd(0.1234), "$0.12");
         assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(llm_cost(0.0042), "$0.0042");
+        assert_eq!(llm_cost(0.126), "$0.13");
+        assert_eq!(llm_cost(0.0), "$0.00");
+    }
+
+    #[test]
+    fn token_counts_are_compact() {
+        assert_eq!(tokens(850), "850");
+        assert_eq!(tokens(12_345), "12.3k");
+        assert_eq!(tokens(1_240_000), "1.2M");
     }
 }

@@ -4,6 +4,7 @@
 //! An advisor never touches the worktree: it returns a [`Decision`] that `changes` validates
 //! and applies.
 
+pub mod llm;
 pub mod search;
 
 use indexmap::IndexMap;
@@ -36,7 +37,7 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// Set `key` (dotted) in a YAML or JSON file relative to the worktree root.
+    /// Set `key` (dotted) in a YAML, JSON or TOML file relative to the worktree root.
     ConfigEdit { file: String, key: String, value: serde_json::Value },
     /// Add, replace (`Some`) or remove (`None`) a CLI argument of the training command.
     Arg { name: String, value: Option<serde_json::Value> },

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use revis_proto::v1 as pb;
 
+use crate::engine::llm_advice::LlmSpend;
 use crate::store::{EventRow, IterationRow, SessionRow};
 
 fn u32_of(n: i64) -> u32 {
@@ -56,6 +57,7 @@ pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::Session
         ended_at: session.ended_at.clone(),
         stop_requested: session.stop_requested.is_some(),
         warnings: Vec::new(),
+        stop_detail: session.stop_detail.clone(),
     }
 }
 
@@ -93,6 +95,16 @@ pub fn iteration(it: &IterationRow) -> pb::Iteration {
         parent: it.parent.map(u32_of),
         warnings,
         replicates: serde_json::from_str(&it.replicates_json).unwrap_or_default(),
+        llm: it.llm_json.as_deref().and_then(|j| serde_json::from_str::<LlmSpend>(j).ok()).map(|s| pb::LlmUsage {
+            model: s.model,
+            calls: s.calls,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cache_read_tokens: s.cache_read_tokens,
+            cache_write_tokens: s.cache_write_tokens,
+            usd: s.usd,
+        }),
+        trace: None,
     }
 }
 

@@ -123,6 +123,7 @@ impl Revis for RevisService {
                 max_iterations: req.max_iterations,
                 max_cost: req.max_cost,
                 advisor: Some(req.advisor).filter(|a| !a.is_empty()),
+                env: req.env.into_iter().collect(),
             })
             .await?;
         for warning in &started.warnings {
@@ -163,7 +164,21 @@ impl Revis for RevisService {
         let session = self.session(&req.name, &req.project_dir).await?;
         let iterations =
             store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
-        Ok(Response::new(convert::detail(&session, &iterations)))
+        let mut detail = convert::detail(&session, &iterations);
+        if req.trace {
+            // Iteration n was produced by the decision made after iteration n - 1.
+            for it in detail.iterations.iter_mut().filter(|i| i.number > 0) {
+                let Some(after) = iterations.iter().find(|row| row.number() == it.number - 1) else { continue };
+                let dir = crate::engine::llm_advice::decision_dir(&self.engine, &session, after);
+                let tries = tokio::task::spawn_blocking(move || crate::engine::llm_advice::transcripts(&dir))
+                    .await
+                    .unwrap_or_default();
+                if !tries.is_empty() {
+                    it.trace = Some(serde_json::json!({ "tries": tries }).to_string());
+                }
+            }
+        }
+        Ok(Response::new(detail))
     }
 
     #[tracing::instrument(skip_all)]
@@ -188,7 +203,7 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
-        let session = self.engine.resume(&session, Some(req.budget.as_str())).await?;
+        let session = self.engine.resume(&session, Some(req.budget.as_str()), req.env.into_iter().collect()).await?;
         Ok(Response::new(self.summary(&session).await?))
     }
 

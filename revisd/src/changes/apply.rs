@@ -19,6 +19,9 @@ use crate::advisor::Change;
 pub struct Applied {
     pub command: String,
     pub applied: Vec<AppliedChange>,
+    /// `Code` changes, in order, left for a coding agent (or the user): `apply` never performs
+    /// them, and the engine pauses the session for them before or after applying the rest.
+    pub deferred: Vec<Change>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,30 +35,40 @@ pub struct AppliedChange {
     pub summary: String,
 }
 
-/// A config file being edited: its real path, current text and whether it changed.
-struct PendingFile {
-    text: String,
-    changed: bool,
+/// A config file being edited: its current text and whether it changed.
+pub(super) struct PendingFile {
+    pub text: String,
+    pub changed: bool,
 }
 
-/// Apply `changes` to the worktree and to `command`. Nothing is written unless every change
-/// is valid; `Code` changes are refused.
-pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Applied, ChangeError> {
-    let mut files: IndexMap<PathBuf, PendingFile> = IndexMap::new();
-    let mut current = command.to_string();
-    let mut applied = Vec::with_capacity(changes.len());
-    for change in changes {
-        applied.push(match change {
+/// A decision being applied in memory: config files by real path, the command so far, and
+/// what each change did. Nothing touches the disk until [`Plan::write`].
+pub(super) struct Plan {
+    pub files: IndexMap<PathBuf, PendingFile>,
+    pub command: String,
+    pub applied: Vec<AppliedChange>,
+    pub deferred: Vec<Change>,
+}
+
+impl Plan {
+    pub fn new(command: &str) -> Self {
+        Self { files: IndexMap::new(), command: command.to_string(), applied: Vec::new(), deferred: Vec::new() }
+    }
+
+    /// Apply one change in memory. On error the plan is unchanged, so later changes can still
+    /// be checked against the state the earlier valid ones produced.
+    pub fn add(&mut self, worktree: &Path, change: &Change) -> Result<(), ChangeError> {
+        let done = match change {
             Change::ConfigEdit { file, key, value } => {
                 let real = confine(worktree, file)?;
                 let format = Format::of(Path::new(file))?;
-                if !files.contains_key(&real) {
+                if !self.files.contains_key(&real) {
                     if !real.is_file() {
                         return Err(ChangeError::MissingFile { path: file.clone() });
                     }
-                    files.insert(real.clone(), PendingFile { text: read_text(&real)?, changed: false });
+                    self.files.insert(real.clone(), PendingFile { text: read_text(&real)?, changed: false });
                 }
-                let Some(pending) = files.get_mut(&real) else {
+                let Some(pending) = self.files.get_mut(&real) else {
                     return Err(ChangeError::MissingFile { path: file.clone() });
                 };
                 let edit = edit_text(&pending.text, format, Path::new(file), key, value)?;
@@ -68,9 +81,10 @@ pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Appli
                 }
             }
             Change::Arg { name, value } => {
-                let before = read_arg(&current, name)?;
-                current = set_arg(&current, name, value.as_ref())?;
-                let after = read_arg(&current, name)?;
+                let before = read_arg(&self.command, name)?;
+                let command = set_arg(&self.command, name, value.as_ref())?;
+                let after = read_arg(&command, name)?;
+                self.command = command;
                 AppliedChange {
                     summary: format!("{name}: {} → {}", show_arg(before.as_ref()), show_arg(after.as_ref())),
                     change: change.clone(),
@@ -81,7 +95,7 @@ pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Appli
                 }
             }
             Change::Command { text } => {
-                let previous = std::mem::replace(&mut current, text.clone());
+                let previous = std::mem::replace(&mut self.command, text.clone());
                 AppliedChange {
                     summary: format!("command: `{previous}` → `{text}`"),
                     change: change.clone(),
@@ -89,16 +103,34 @@ pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Appli
                 }
             }
             Change::Code { .. } => {
-                return Err(ChangeError::Unsupported { what: "a code change (it goes to a coding agent)".to_string() });
+                self.deferred.push(change.clone());
+                return Ok(());
             }
-        });
+        };
+        self.applied.push(done);
+        Ok(())
     }
-    for (real, pending) in &files {
-        if pending.changed {
-            write_atomically(real, &pending.text)?;
+
+    /// Write every changed file (each atomically) and return the outcome.
+    pub fn write(self) -> Result<Applied, ChangeError> {
+        for (real, pending) in &self.files {
+            if pending.changed {
+                write_atomically(real, &pending.text)?;
+            }
         }
+        Ok(Applied { command: self.command, applied: self.applied, deferred: self.deferred })
     }
-    Ok(Applied { command: current, applied })
+}
+
+/// Apply `changes` to the worktree and to `command`. Nothing is written unless every change
+/// is valid. `Code` changes are not performed: they are returned in [`Applied::deferred`].
+/// Deny lists are not checked here; decisions from the LLM go through `validate` first.
+pub fn apply(worktree: &Path, command: &str, changes: &[Change]) -> Result<Applied, ChangeError> {
+    let mut plan = Plan::new(command);
+    for change in changes {
+        plan.add(worktree, change)?;
+    }
+    plan.write()
 }
 
 fn show(value: &Value) -> String {

@@ -1,4 +1,4 @@
-//! Format-preserving edits of one key in a YAML or JSON config file: the file is parsed with a
+//! Format-preserving edits of one key in a YAML, JSON or TOML config file: the file is parsed with a
 //! real parser to read and type-check the value, the scalar's span is located, only that text
 //! is replaced, and the result is parsed again to prove nothing else changed.
 //!
@@ -13,13 +13,14 @@ use serde_json::Value;
 
 use super::ChangeError;
 use super::locate::{Flow, LocateError};
-use super::render::{json_scalar, yaml_scalar};
-use super::yaml_block;
+use super::render::{json_scalar, toml_scalar, yaml_scalar};
+use super::{toml_file, yaml_block};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Yaml,
     Json,
+    Toml,
 }
 
 impl Format {
@@ -28,6 +29,7 @@ impl Format {
         match ext.as_deref() {
             Some("yaml" | "yml") => Ok(Self::Yaml),
             Some("json") => Ok(Self::Json),
+            Some("toml") => Ok(Self::Toml),
             _ => Err(ChangeError::UnsupportedFormat { path: path.to_path_buf() }),
         }
     }
@@ -70,6 +72,8 @@ pub fn read_text(path: &Path) -> Result<String, ChangeError> {
 enum Doc {
     Yaml(serde_norway::Value),
     Json(Value),
+    /// TOML through its JSON model (see `toml_file::to_json`).
+    Toml(Value),
 }
 
 fn parse(text: &str, format: Format, path: &Path) -> Result<Doc, ChangeError> {
@@ -77,6 +81,7 @@ fn parse(text: &str, format: Format, path: &Path) -> Result<Doc, ChangeError> {
     match format {
         Format::Yaml => serde_norway::from_str(text).map(Doc::Yaml).map_err(|e| parse_error(e.to_string())),
         Format::Json => serde_json::from_str(text).map(Doc::Json).map_err(|e| parse_error(e.to_string())),
+        Format::Toml => toml_file::to_json(text).map(Doc::Toml).map_err(parse_error),
     }
 }
 
@@ -91,7 +96,7 @@ enum Lookup {
 
 fn lookup(doc: &Doc, parts: &[&str]) -> Lookup {
     match doc {
-        Doc::Json(root) => {
+        Doc::Json(root) | Doc::Toml(root) => {
             let mut node = root;
             for (level, part) in parts.iter().enumerate() {
                 let Value::Object(map) = node else {
@@ -132,7 +137,7 @@ fn lookup(doc: &Doc, parts: &[&str]) -> Lookup {
 /// Put `value` at `parts` in a parsed document (used to build the expected result).
 fn assign(doc: &mut Doc, parts: &[&str], value: &Value) -> bool {
     match doc {
-        Doc::Json(root) => {
+        Doc::Json(root) | Doc::Toml(root) => {
             let mut node = root;
             for part in parts {
                 match node.get_mut(*part) {
@@ -256,6 +261,7 @@ pub fn edit_text(
     let located = match format {
         Format::Yaml => yaml_block::locate(text, &parts),
         Format::Json => Flow::new(text, 0, false).locate(&parts, 0),
+        Format::Toml => toml_file::locate(text, &parts),
     }
     .map_err(|e| match e {
         LocateError::Missing { level } => key_error(path, dotted_key, &parts, Lookup::Missing { level }),
@@ -266,6 +272,7 @@ pub fn edit_text(
     let rendered = match format {
         Format::Yaml => yaml_scalar(&written, located.quote),
         Format::Json => json_scalar(&written),
+        Format::Toml => toml_scalar(&written, located.quote),
     }
     .ok_or_else(|| cannot(format!("{written} cannot be written as a scalar")))?;
     let separator = if located.needs_space { " " } else { "" };
@@ -278,6 +285,37 @@ pub fn edit_text(
         return Err(cannot("the edited file would differ in more than this value; left unchanged".to_string()));
     }
     Ok(Edit { text: new_text, previous, written })
+}
+
+/// Dotted keys of the document that lead to a scalar (at most `limit`, in no promised order):
+/// what a missing key's "did you mean" is chosen from.
+pub fn scalar_keys(text: &str, format: Format, path: &Path, limit: usize) -> Result<Vec<String>, ChangeError> {
+    let doc = parse(text, format, path)?;
+    let json = match doc {
+        Doc::Json(value) | Doc::Toml(value) => value,
+        Doc::Yaml(value) => serde_json::to_value(value).unwrap_or(Value::Null),
+    };
+    let mut keys = Vec::new();
+    let mut stack = vec![(String::new(), &json)];
+    while let Some((prefix, node)) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                for (key, child) in map.iter().rev() {
+                    let dotted = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    stack.push((dotted, child));
+                }
+            }
+            Value::Array(_) => {}
+            _ if !prefix.is_empty() => {
+                keys.push(prefix);
+                if keys.len() >= limit {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(keys)
 }
 
 /// Write `text` to a temporary file beside `path` and rename it over `path`, keeping the

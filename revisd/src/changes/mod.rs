@@ -1,9 +1,10 @@
-//! Applying a decision to a worktree: config-file edits that keep every other byte of the file,
-//! CLI-argument changes in the training command, and command replacement. Every change is
-//! validated before anything is written, so a bad decision leaves the worktree untouched.
+//! Applying a decision to a worktree: config-file edits (YAML, JSON, TOML) that keep every other
+//! byte of the file, CLI-argument changes in the training command, and command replacement.
+//! Every change is validated before anything is written, so a bad decision leaves the worktree
+//! untouched; `validate` lists every problem of a decision at once, for the LLM to correct.
 //!
 //! This module never decides *what* to change (advisors do) and never commits (workspace does).
-//! Code changes belong to coding agents and are refused here.
+//! Code changes belong to coding agents: they are checked here but never applied.
 
 mod apply;
 mod args;
@@ -13,6 +14,8 @@ mod locate;
 mod params;
 mod render;
 mod shell;
+mod toml_file;
+mod validate;
 mod yaml_block;
 
 use std::path::PathBuf;
@@ -23,6 +26,7 @@ pub use config_file::{read_config_value, write_config_value};
 pub use confine::confine;
 pub use params::{changes_for, current_params};
 pub use render::float_text;
+pub use validate::validate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -37,7 +41,7 @@ pub enum ChangeError {
     },
     #[error("config file `{path}` does not exist in the worktree")]
     MissingFile { path: String },
-    #[error("{}: only YAML (.yaml, .yml) and JSON (.json) config files can be edited", path.display())]
+    #[error("{}: only YAML (.yaml, .yml), JSON (.json) and TOML (.toml) config files can be edited", path.display())]
     UnsupportedFormat { path: PathBuf },
     #[error("cannot parse {}: {message}", path.display())]
     Parse { path: PathBuf, message: String },

@@ -70,6 +70,26 @@ pub fn json_scalar(value: &Value) -> Option<String> {
     }
 }
 
+/// A scalar value as TOML text. A string keeps literal quotes (`'...'`) when it was written that
+/// way and can be; otherwise it becomes a basic string. `None` for null (TOML has none) and
+/// collections.
+pub fn toml_scalar(value: &Value, quote: YamlQuote) -> Option<String> {
+    match value {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => number_text(n),
+        Value::String(s) => Some(match quote {
+            YamlQuote::Single if !s.chars().any(|c| c == '\'' || c.is_control()) => format!("'{s}'"),
+            _ => toml_basic_string(s),
+        }),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// TOML basic strings escape like JSON, and DEL too (TOML forbids it raw).
+fn toml_basic_string(s: &str) -> String {
+    json_string(s).replace('\u{7f}', "\\u007f")
+}
+
 /// A JSON string literal is also a valid YAML double-quoted scalar.
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -189,5 +209,14 @@ mod tests {
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(arg_text(&json!(1e-5)).as_deref(), Some("1.0e-05"));
+    }
+
+    #[test]
+    fn toml_scalars_keep_literal_quotes_when_possible() {
+        assert_eq!(toml_scalar(&json!("sgd"), YamlQuote::Single).as_deref(), Some("'sgd'"));
+        assert_eq!(toml_scalar(&json!("it's"), YamlQuote::Single).as_deref(), Some("\"it's\""));
+        assert_eq!(toml_scalar(&json!("a\u{7f}\n"), YamlQuote::Plain).as_deref(), Some("\"a\\u007f\\n\""));
+        assert_eq!(toml_scalar(&json!(1e-5), YamlQuote::Plain).as_deref(), Some("1.0e-05"));
+        assert_eq!(toml_scalar(&json!(null), YamlQuote::Plain), None);
     }
 }

@@ -198,11 +198,11 @@ fn apply_validates_every_change_before_writing() {
 
     let outside = [Change::ConfigEdit { file: "../x.yaml".into(), key: "a".into(), value: json!(1) }];
     assert!(matches!(apply(dir.path(), "python t.py", &outside), Err(ChangeError::OutsideWorktree { .. })));
-    let code = [
-        Change::ConfigEdit { file: "configs/base.yaml".into(), key: "epochs".into(), value: json!(5) },
+    let bad_then_code = [
+        Change::ConfigEdit { file: "configs/base.yaml".into(), key: "epochs".into(), value: json!("x") },
         Change::Code { request: "refactor".into(), files: vec![] },
     ];
-    assert!(matches!(apply(dir.path(), "python t.py", &code), Err(ChangeError::Unsupported { .. })));
+    assert!(matches!(apply(dir.path(), "python t.py", &bad_then_code), Err(ChangeError::TypeMismatch { .. })));
     assert_eq!(read(&path), YAML);
     let missing = [Change::ConfigEdit { file: "configs/none.yaml".into(), key: "a".into(), value: json!(1) }];
     assert!(matches!(apply(dir.path(), "python t.py", &missing), Err(ChangeError::MissingFile { .. })));
@@ -230,7 +230,7 @@ fn apply_reports_each_change() {
     assert_eq!(read(&path), "{\"optimizer\": {\"lr\": 0.003}}\n");
 
     let same = apply(dir.path(), "python t.py", &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(same, Applied { command: "python t.py".into(), applied: vec![] });
+    assert_eq!(same, Applied { command: "python t.py".into(), applied: vec![], deferred: vec![] });
     let replaced = apply(dir.path(), "python t.py", &[Change::Command { text: "make train".into() }])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(replaced.command, "make train");
@@ -333,4 +333,93 @@ fn yaml_edits_in_less_common_layouts() {
         assert!(matches!(result, Err(ChangeError::CannotEdit { .. })), "{text:?}: {result:?}");
         assert_eq!(read(&path), text);
     }
+}
+
+#[test]
+fn code_changes_are_deferred_not_applied() {
+    let dir = temp();
+    let path = write(dir.path(), "configs/base.yaml", YAML);
+    let code = Change::Code { request: "add a cosine schedule".into(), files: vec!["train.py".into()] };
+    let changes =
+        [Change::ConfigEdit { file: "configs/base.yaml".into(), key: "epochs".into(), value: json!(5) }, code.clone()];
+    let applied = apply(dir.path(), "python t.py", &changes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(applied.applied.len(), 1);
+    assert_eq!(applied.deferred, [code]);
+    assert_eq!(read(&path), YAML.replace("epochs: 10", "epochs: 5"));
+}
+
+const TOML: &str = "\
+# Training config
+title = \"baseline\"   # shown in reports
+
+[optimizer]
+kind = 'adamw'
+lr = 1e-3        # tuned by hand
+betas = [0.9, 0.999]
+schedule = { warmup = 100, decay = 0.5 }
+
+[model]
+name = \"resnet50\"
+layers.depth = 50
+amp = false
+started = 1979-05-27T07:32:00Z
+
+[[stages]]
+epochs = 3
+";
+
+#[test]
+fn toml_edit_changes_only_the_value() {
+    let dir = temp();
+    let path = write(dir.path(), "pyproject.toml", TOML);
+    let previous = write_config_value(&path, "optimizer.lr", &json!(0.003)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(previous, json!(0.001));
+    assert_eq!(read(&path), TOML.replace("lr = 1e-3 ", "lr = 0.003 "));
+    write_config_value(&path, "optimizer.kind", &json!("sgd")).unwrap_or_else(|e| panic!("{e}"));
+    write_config_value(&path, "optimizer.schedule.warmup", &json!(500.0)).unwrap_or_else(|e| panic!("{e}"));
+    write_config_value(&path, "model.layers.depth", &json!(101)).unwrap_or_else(|e| panic!("{e}"));
+    write_config_value(&path, "model.amp", &json!(true)).unwrap_or_else(|e| panic!("{e}"));
+    write_config_value(&path, "title", &json!("say \"hi\"")).unwrap_or_else(|e| panic!("{e}"));
+    write_config_value(&path, "optimizer.lr", &json!(1e-5)).unwrap_or_else(|e| panic!("{e}"));
+    let want = TOML
+        .replace("lr = 1e-3 ", "lr = 1.0e-05 ")
+        .replace("kind = 'adamw'", "kind = 'sgd'")
+        .replace("warmup = 100", "warmup = 500")
+        .replace("depth = 50", "depth = 101")
+        .replace("amp = false", "amp = true")
+        .replace("title = \"baseline\"", "title = \"say \\\"hi\\\"\"");
+    assert_eq!(read(&path), want);
+    assert_eq!(read_config_value(&path, "optimizer.lr").ok(), Some(json!(1e-5)));
+    assert_eq!(read_config_value(&path, "title").ok(), Some(json!("say \"hi\"")));
+}
+
+#[test]
+fn toml_refusals_name_the_problem_and_leave_the_file_alone() {
+    let dir = temp();
+    let path = write(dir.path(), "c.toml", TOML);
+    let err = |key: &str, value: Value| write_config_value(&path, key, &value).err();
+    assert!(matches!(err("optimizer.momentum", json!(0.9)), Some(ChangeError::MissingKey { .. })));
+    assert!(matches!(err("optimizer.betas", json!(1)), Some(ChangeError::NotScalar { .. })));
+    assert!(matches!(err("optimizer", json!(1)), Some(ChangeError::NotScalar { .. })));
+    assert!(matches!(err("title.x", json!(1)), Some(ChangeError::NotMapping { .. })));
+    assert!(matches!(err("stages.epochs", json!(1)), Some(ChangeError::NotMapping { .. })));
+    assert!(matches!(err("model.started", json!("2020")), Some(ChangeError::CannotEdit { .. })));
+    assert!(matches!(err("model.amp", json!(1)), Some(ChangeError::TypeMismatch { .. })));
+    assert!(matches!(err("model.name", Value::Null), Some(ChangeError::TypeMismatch { .. })));
+    let bad = write(dir.path(), "bad.toml", "a = [\n");
+    assert!(matches!(read_config_value(&bad, "a"), Err(ChangeError::Parse { .. })));
+    assert_eq!(read(&path), TOML);
+}
+
+#[test]
+fn toml_edits_through_apply() {
+    let dir = temp();
+    let path = write(dir.path(), "cfg/train.toml", "[train]\nlr = 0.1\nbs = 32 # per device\n");
+    let changes = [
+        Change::ConfigEdit { file: "cfg/train.toml".into(), key: "train.lr".into(), value: json!(0.05) },
+        Change::ConfigEdit { file: "cfg/train.toml".into(), key: "train.bs".into(), value: json!(64) },
+    ];
+    let applied = apply(dir.path(), "python t.py", &changes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(applied.applied[1].summary, "train.bs in cfg/train.toml: 32 → 64");
+    assert_eq!(read(&path), "[train]\nlr = 0.05\nbs = 64 # per device\n");
 }

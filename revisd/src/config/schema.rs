@@ -181,12 +181,41 @@ pub struct Llm {
     pub api_base: Option<String>,
     #[serde(default)]
     pub fallback: Vec<String>,
+    /// Per-request timeout (duration text), like the SDKs' 10 minutes.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+    /// Retries of one request (429, 5xx, timeouts) before the next fallback model.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Prices in USD per million tokens, by model (`anthropic/claude-…` or the bare id); they
+    /// override the built-in table.
+    #[serde(default)]
+    pub pricing: IndexMap<String, ModelPrice>,
 }
 
 impl Default for Llm {
     fn default() -> Self {
-        Self { model: default_model(), api_base: None, fallback: Vec::new() }
+        Self {
+            model: default_model(),
+            api_base: None,
+            fallback: Vec::new(),
+            request_timeout: default_request_timeout(),
+            max_retries: default_max_retries(),
+            pricing: IndexMap::new(),
+        }
     }
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -327,6 +356,12 @@ fn default_log_tail_lines() -> u32 {
 }
 fn default_max_agent_iterations() -> u32 {
     20
+}
+fn default_request_timeout() -> String {
+    "10m".to_string()
+}
+fn default_max_retries() -> u32 {
+    2
 }
 fn default_model() -> String {
     "anthropic/claude-sonnet-4-5".to_string()

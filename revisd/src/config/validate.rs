@@ -89,6 +89,20 @@ fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
     }
     parse_duration(&g.kill_grace)
         .map_err(|e| Issue::new("guardrails.kill_grace", format!("guardrails.kill_grace: {e}")))?;
+    let timeout = parse_duration(&config.llm.request_timeout)
+        .map_err(|e| Issue::new("llm.request_timeout", format!("llm.request_timeout: {e}")))?;
+    if timeout.is_zero() {
+        return Err(Issue::new("llm.request_timeout", "llm.request_timeout must be greater than 0"));
+    }
+    for (model, price) in &config.llm.pricing {
+        let all = [Some(price.input), Some(price.output), price.cache_read, price.cache_write];
+        if all.into_iter().flatten().any(|p| !(p.is_finite() && p >= 0.0)) {
+            return Err(Issue::new(
+                format!("llm.pricing.{model}"),
+                format!("llm.pricing.{model}: prices must be numbers of 0 or more (USD per million tokens)"),
+            ));
+        }
+    }
     if !(g.plateau_threshold.is_finite() && g.plateau_threshold >= 0.0) {
         return Err(Issue::new(
             "guardrails.plateau_threshold",

@@ -21,7 +21,7 @@ use crate::store::{self, EventRow, IterationRow, NewEvent, NewIteration, Session
 use crate::{changes, workspace};
 
 use super::lifecycle::{blocking, short};
-use super::{Engine, EngineError, Result, faults, rules};
+use super::{Engine, EngineError, Result, faults, llm_advice, rules};
 
 enum Flow {
     Continue,
@@ -36,6 +36,12 @@ struct Pending {
     summaries: Vec<String>,
     changes: Vec<crate::advisor::Change>,
     params: IndexMap<String, serde_json::Value>,
+    /// A code change the session waits for a human to make in the worktree.
+    #[serde(default)]
+    code_request: Option<String>,
+    /// The worktree as Revis left it before pausing for that change (see `lifecycle::fingerprint`).
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 pub(super) async fn run(engine: Engine, id: i64, wake: Arc<Notify>) {
@@ -753,14 +759,35 @@ impl Actor {
                 .await;
         }
 
+        let base = best.unwrap_or(&iterations[0]);
         let decision = match it.decision_json.as_deref().map(serde_json::from_str::<Decision>) {
             // A decision made before a restart is kept, never re-drawn.
             Some(Ok(decision)) => decision,
-            _ => self.decide(session, &iterations, best.unwrap_or(&iterations[0])).await?,
+            _ if session.advisor == "llm" => {
+                let request = llm_advice::Request {
+                    session,
+                    config: &self.config,
+                    worktree: &self.worktree,
+                    iterations: &iterations,
+                    current: &it,
+                    base,
+                };
+                let advice = llm_advice::decide(&self.engine, request).await?;
+                match self.record_llm_try(session, &mut it, advice).await? {
+                    Some(decision) => decision,
+                    None => return Ok(Flow::Continue),
+                }
+            }
+            _ => self.decide(session, &iterations, base).await?,
         };
         if decision.action == Action::Stop {
             let reason = if decision.rationale.contains("exhausted") { "space_exhausted" } else { "advisor" };
             return self.end("completed", reason, decision.rationale.clone()).await;
+        }
+        if decision.action == Action::Escalate {
+            return self
+                .pause(&mut it, "escalated", format!("the advisor asks for a human: {}", decision.rationale))
+                .await;
         }
         it.decision_json = Some(
             serde_json::to_string(&decision)
@@ -779,6 +806,79 @@ impl Actor {
             .await?;
         self.finish(tx, vec![event]).await?;
         Ok(Flow::Continue)
+    }
+
+    /// Books one LLM try (its cost, transcript count and usage) and says what follows: the
+    /// decision, or `None` when the try failed (recorded; the stop rules run again, so the retry
+    /// budget bounds the tries) or the session now waits for credentials.
+    async fn record_llm_try(
+        &mut self,
+        session: &SessionRow,
+        it: &mut IterationRow,
+        advice: llm_advice::LlmAdvice,
+    ) -> Result<Option<Decision>> {
+        let number = it.number();
+        let mut spend: llm_advice::LlmSpend =
+            it.decision_llm_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+        spend.add(&advice.spend);
+        it.decision_llm_json = Some(serde_json::to_string(&spend).map_err(|e| EngineError::Internal(e.to_string()))?);
+        it.decision_tries += 1;
+        match advice.decision {
+            Ok(decision) => {
+                let mut tx = self.begin().await?;
+                store::iterations::save(&mut tx, it).await?;
+                store::sessions::add_llm_usd(&mut tx, self.id, advice.spend.usd).await?;
+                self.finish(tx, vec![]).await?;
+                Ok(Some(decision))
+            }
+            Err(reason) if advice.missing_credentials => {
+                let detail = format!(
+                    "{reason}; {}. Set the key in your shell and run `revis resume {}`",
+                    advice.notes.join("; "),
+                    self.name
+                );
+                self.pause(it, "needs_credentials", detail).await?;
+                Ok(None)
+            }
+            Err(reason) => {
+                let failures = session.consecutive_failures + 1;
+                let mut tx = self.begin().await?;
+                store::iterations::save(&mut tx, it).await?;
+                store::sessions::add_llm_usd(&mut tx, self.id, advice.spend.usd).await?;
+                store::sessions::set_progress(
+                    &mut tx,
+                    self.id,
+                    session.best_iteration.and_then(|b| u32::try_from(b).ok()),
+                    u32::try_from(failures).unwrap_or(u32::MAX),
+                )
+                .await?;
+                let event = self
+                    .event(
+                        &mut tx,
+                        NewEvent::new("decision_failed", Some(number), format!("the advisor did not decide: {reason}"))
+                            .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries})),
+                    )
+                    .await?;
+                self.finish(tx, vec![event]).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Pauses the session for a human; `revis resume` (or `approve`) continues it.
+    async fn pause(&mut self, it: &mut IterationRow, reason: &str, detail: String) -> Result<Flow> {
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        store::sessions::set_state(&mut tx, self.id, "paused", Some(reason), Some(&detail)).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("session_paused", Some(it.number()), format!("session paused: {detail}"))
+                    .with_data(serde_json::json!({"reason": reason, "detail": detail})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Exit)
     }
 
     async fn decide(&self, session: &SessionRow, iterations: &[IterationRow], base: &IterationRow) -> Result<Decision> {
@@ -856,13 +956,45 @@ impl Actor {
         let mut params =
             serde_json::from_str::<IndexMap<String, serde_json::Value>>(&base.params_json).unwrap_or_default();
         params.extend(decision.params.clone());
-        let pending = Pending {
+        let code_requests: Vec<String> = decision
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                crate::advisor::Change::Code { request, .. } => Some(request.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut pending = Pending {
             command: applied.command.clone(),
             parent: base.number(),
             summaries: applied.applied.iter().map(|a| a.summary.clone()).collect(),
             changes: applied.applied.iter().map(|a| a.change.clone()).collect(),
             params,
+            code_request: None,
+            fingerprint: None,
         };
+        if !code_requests.is_empty() {
+            // Until coding agents land, a code change is made by hand: the session waits.
+            let request = code_requests.join("\n");
+            let worktree = self.worktree.clone();
+            pending.fingerprint = Some(blocking(move || super::lifecycle::fingerprint(&worktree)).await??);
+            pending.summaries.push(format!("code change: {}", first_line(&request)));
+            pending
+                .changes
+                .extend(decision.changes.iter().filter(|c| matches!(c, crate::advisor::Change::Code { .. })).cloned());
+            pending.code_request = Some(request.clone());
+            it.pending_json = Some(
+                serde_json::to_string(&pending)
+                    .map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
+            );
+            it.phase = "commit".into();
+            let detail = format!(
+                "waiting for a code change in {}: {request}\nMake it there, then run `revis resume {}`",
+                self.worktree.display(),
+                self.name
+            );
+            return self.pause(&mut it, "awaiting_change", detail).await;
+        }
         it.pending_json = Some(
             serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
         );
@@ -954,6 +1086,7 @@ impl Actor {
                 hypothesis: decision.as_ref().and_then(|d| d.hypothesis.clone()),
                 changes_json: serde_json::to_string(&pending.changes).unwrap_or_else(|_| "[]".into()),
                 params_json: serde_json::Value::Object(pending.params.clone().into_iter().collect()).to_string(),
+                llm_json: it.decision_llm_json.clone(),
             },
         )
         .await?;
@@ -1039,6 +1172,10 @@ fn commit_text(c: &CommitText<'_>) -> String {
             ("Revis-Metric", c.metric.to_string()),
         ],
     )
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim()
 }
 
 fn exit_reason(code: i32) -> String {

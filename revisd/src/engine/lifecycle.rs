@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::advisor::llm::{self, Credentials};
 use crate::config::{self, Loaded};
 use crate::store::{self, NewEvent, NewIteration, NewSession, SessionRow};
 use crate::{changes, workspace};
@@ -18,6 +19,8 @@ pub struct StartOptions {
     pub max_iterations: Option<u32>,
     pub max_cost: Option<f64>,
     pub advisor: Option<String>,
+    /// Provider variables from the CLI's environment (kept in memory only).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Started {
@@ -44,18 +47,31 @@ fn parse_budget(text: &str) -> Result<f64> {
         .map_err(|e| EngineError::InvalidArgument(format!("--budget {text}: {e}")))
 }
 
-fn choose_advisor(requested: Option<&str>, loaded: &Loaded) -> Result<String> {
+/// `--advisor`, or the default: the LLM when it has a key (or an api_base), else the search
+/// when a space is declared, else an error that says how to set up either.
+fn choose_advisor(requested: Option<&str>, loaded: &Loaded, credentials: &Credentials) -> Result<String> {
     let has_space = !loaded.config.search.space.is_empty();
+    let llm_ok = llm::is_available(&loaded.config, credentials);
+    let space_hint = format!(
+        "add a `search.space` to {} (the knobs it may change), e.g.\n  search:\n    space:\n      \
+         lr: {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}",
+        loaded.path.display()
+    );
     match requested.unwrap_or("") {
-        "" | "search" if has_space => Ok("search".into()),
-        "" | "search" => Err(EngineError::InvalidArgument(format!(
-            "the search advisor needs a `search.space` in {} (the knobs it may change); \
-             add one, e.g.\n  search:\n    space:\n      lr: {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}",
-            loaded.path.display()
+        "llm" if llm_ok => Ok("llm".into()),
+        "llm" => Err(EngineError::InvalidArgument(format!(
+            "the llm advisor cannot run: {}",
+            llm::unavailable_reason(&loaded.config, credentials)
         ))),
-        "llm" => Err(EngineError::InvalidArgument(
-            "the llm advisor is not available in this version of revisd; use --advisor search".into(),
-        )),
+        "search" if has_space => Ok("search".into()),
+        "search" => Err(EngineError::InvalidArgument(format!("the search advisor needs a search space: {space_hint}"))),
+        "" if llm_ok => Ok("llm".into()),
+        "" if has_space => Ok("search".into()),
+        "" => Err(EngineError::InvalidArgument(format!(
+            "no advisor can run: the llm advisor needs an API key ({}), and the offline search advisor needs a \
+             search space: {space_hint}",
+            llm::unavailable_reason(&loaded.config, credentials)
+        ))),
         other => Err(EngineError::InvalidArgument(format!("unknown advisor '{other}' (expected search or llm)"))),
     }
 }
@@ -64,7 +80,8 @@ impl Engine {
     pub async fn start_loop(&self, opts: StartOptions) -> Result<Started> {
         let project = super::project_of(&opts.project_dir)?;
         let loaded = load_project_config(&project)?;
-        let advisor = choose_advisor(opts.advisor.as_deref(), &loaded)?;
+        let credentials = Credentials::new(opts.env.clone());
+        let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
         let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
         if opts.max_iterations == Some(0) {
             return Err(EngineError::InvalidArgument("--max-iterations must be at least 1".into()));
@@ -176,6 +193,7 @@ impl Engine {
         tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the session: {e}")))?;
         drop(workspaces);
         self.bus().publish(event);
+        self.set_credentials(id, credentials);
         self.spawn_actor(id).await;
         let session = store::sessions::get(self.store().pool(), id)
             .await?
@@ -259,7 +277,12 @@ impl Engine {
 
     /// Continues a session that ended or was stopped: same branch, counters and spend. An
     /// interrupted iteration runs again (as a new attempt of the same number).
-    pub async fn resume(&self, session: &SessionRow, budget: Option<&str>) -> Result<SessionRow> {
+    pub async fn resume(
+        &self,
+        session: &SessionRow,
+        budget: Option<&str>,
+        env: Vec<(String, String)>,
+    ) -> Result<SessionRow> {
         if matches!(session.state.as_str(), "running" | "queued") {
             return Err(EngineError::FailedPrecondition(format!(
                 "session '{}' is already {}",
@@ -270,6 +293,9 @@ impl Engine {
         let latest = store::iterations::latest(self.store().pool(), session.id)
             .await?
             .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
+        if session.state == "paused" && session.stop_reason.as_deref() == Some("awaiting_change") {
+            self.check_manual_change(session, &latest).await?;
+        }
         let mut tx = self.store().begin().await?;
         if latest.state == "interrupted" || (latest.phase == "train" && latest.state == "running") {
             let mut rerun = latest.clone();
@@ -314,8 +340,28 @@ impl Engine {
         .await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("resuming a session: {e}")))?;
         self.bus().publish(event);
+        self.set_credentials(session.id, Credentials::new(env));
         self.spawn_actor(session.id).await;
         self.reload(session.id).await
+    }
+
+    /// A session waiting for a hand-made code change resumes only once the worktree differs
+    /// from what Revis left there.
+    async fn check_manual_change(&self, session: &SessionRow, latest: &store::IterationRow) -> Result<()> {
+        let left: Option<String> = latest
+            .pending_json
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| p.get("fingerprint").and_then(|f| f.as_str()).map(str::to_string));
+        let worktree = PathBuf::from(&session.worktree);
+        let now = blocking(move || fingerprint(&worktree)).await??;
+        if left.as_deref() == Some(now.as_str()) {
+            return Err(EngineError::FailedPrecondition(format!(
+                "nothing changed in {}: make the requested code change there, then run `revis resume {}` again",
+                session.worktree, session.name
+            )));
+        }
+        Ok(())
     }
 
     /// Removes sessions: their actor and run, worktree, branch (unless kept), rows and run files.
@@ -406,6 +452,19 @@ fn ensure_gitignored(project: &Path) -> std::io::Result<bool> {
     text.push_str(".revis/\n");
     std::fs::write(&path, text)?;
     Ok(true)
+}
+
+/// What the worktree holds beyond its last commit: changed paths and a hash of their content.
+/// Equal fingerprints mean nobody edited anything in between.
+pub(super) fn fingerprint(worktree: &Path) -> std::result::Result<String, workspace::WorkspaceError> {
+    let mut text = String::new();
+    for path in workspace::diff_stat(worktree)? {
+        let content = std::fs::read(worktree.join(&path)).unwrap_or_default();
+        let hash =
+            content.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        text.push_str(&format!("{path}:{hash:016x}\n"));
+    }
+    Ok(text)
 }
 
 pub(super) fn short(sha: &str) -> &str {

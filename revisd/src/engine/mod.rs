@@ -9,6 +9,7 @@ mod actor;
 mod bus;
 pub mod faults;
 mod lifecycle;
+pub mod llm_advice;
 mod names;
 pub mod rules;
 mod streams;
@@ -74,6 +75,8 @@ struct Inner {
     /// Serializes worktree creation and removal: libgit2 checks every worktree's HEAD and
     /// rewrites `info/exclude` while adding one, which races with a concurrent add.
     workspace_lock: tokio::sync::Mutex<()>,
+    /// Provider keys and base URLs each session got from the CLI: memory only, by design.
+    credentials: Mutex<HashMap<i64, crate::advisor::llm::Credentials>>,
 }
 
 #[derive(Clone)]
@@ -93,6 +96,7 @@ impl Engine {
                 started: Instant::now(),
                 closing: tokio::sync::watch::Sender::new(false),
                 workspace_lock: tokio::sync::Mutex::new(()),
+                credentials: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -129,6 +133,26 @@ impl Engine {
     /// daemon instead of holding this one open.
     pub fn close_streams(&self) {
         self.inner.closing.send_replace(true);
+    }
+
+    /// Replaces a session's credentials (an empty set keeps the ones it had).
+    pub(crate) fn set_credentials(&self, id: i64, credentials: crate::advisor::llm::Credentials) {
+        if credentials.is_empty() {
+            return;
+        }
+        let mut all = match self.inner.credentials.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        all.insert(id, credentials);
+    }
+
+    pub(crate) fn credentials(&self, id: i64) -> crate::advisor::llm::Credentials {
+        let all = match self.inner.credentials.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        all.get(&id).cloned().unwrap_or_default()
     }
 
     pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -56,6 +56,10 @@ impl TmuxServer {
         cmd.args(self.server_args());
         // Inside the user's tmux, `TMUX` would make some commands refuse to nest.
         cmd.env_remove("TMUX").env_remove("TMUX_PANE");
+        // A tmux server started here keeps this environment for every pane: no LLM keys in it.
+        for name in crate::secrets::PROVIDER_VARIABLES {
+            cmd.env_remove(name);
+        }
         cmd.stdin(std::process::Stdio::null());
         cmd.kill_on_drop(true);
         cmd

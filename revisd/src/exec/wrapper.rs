@@ -139,10 +139,13 @@ pub fn sh_quote(s: &str) -> String {
 
 fn env_file(spec: &RunSpec, output_dir: &Path) -> String {
     let mut out = String::from("# Written by revisd: the run's environment. May hold secrets.\n");
+    // Panes inherit the tmux server's environment: Revis's own secrets (LLM keys the daemon
+    // may have inherited) are taken out; `entry.env_passthrough` can still put one back below.
+    out.push_str(&format!("unset {}\n", crate::secrets::PROVIDER_VARIABLES.join(" ")));
     let mut export = |name: &str, value: &str| {
         out.push_str(&format!("export {name}={}\n", sh_quote(value)));
     };
-    // Panes inherit the tmux server's environment, which may be older than ours.
+    // That environment may also be older than ours.
     if let Some(path) = std::env::var_os("PATH") {
         export("PATH", &path.to_string_lossy());
     }

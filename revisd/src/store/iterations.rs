@@ -31,6 +31,9 @@ pub struct IterationRow {
     pub run_id: Option<String>,
     pub decision_json: Option<String>,
     pub pending_json: Option<String>,
+    pub decision_tries: i64,
+    pub decision_llm_json: Option<String>,
+    pub llm_json: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub duration_seconds: Option<f64>,
@@ -53,12 +56,13 @@ pub struct NewIteration {
     pub hypothesis: Option<String>,
     pub changes_json: String,
     pub params_json: String,
+    pub llm_json: Option<String>,
 }
 
 pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
-         rationale, hypothesis, changes_json, params_json) VALUES (?, ?, 'prepare', 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                  rationale, hypothesis, changes_json, params_json, llm_json) VALUES (?, ?, 'prepare', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
@@ -69,7 +73,8 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     .bind(&it.rationale)
     .bind(&it.hypothesis)
     .bind(if it.changes_json.is_empty() { "[]" } else { &it.changes_json })
-    .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
+        .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
+    .bind(&it.llm_json)
     .execute(&mut **tx)
     .await
     .doing("creating an iteration")?;
@@ -81,7 +86,8 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
                 "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
-         pending_json = ?, started_at = ?, ended_at = ?, duration_seconds = ? WHERE session_id = ? AND number = ?",
+                  pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
+         WHERE session_id = ? AND number = ?",
     )
     .bind(&it.phase)
     .bind(&it.state)
@@ -104,7 +110,10 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(it.exit_code)
     .bind(&it.run_id)
     .bind(&it.decision_json)
-    .bind(&it.pending_json)
+        .bind(&it.pending_json)
+        .bind(it.decision_tries)
+    .bind(&it.decision_llm_json)
+    .bind(&it.llm_json)
     .bind(&it.started_at)
     .bind(&it.ended_at)
     .bind(it.duration_seconds)

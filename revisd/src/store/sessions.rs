@@ -258,3 +258,13 @@ pub async fn set_config_text(tx: &mut Tx, id: i64, text: Option<&str>) -> Result
         .doing("recording revis.yaml as seen")?;
     Ok(())
 }
+
+pub async fn add_llm_usd(tx: &mut Tx, id: i64, usd: f64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET llm_usd = llm_usd + ? WHERE id = ?")
+        .bind(usd)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording LLM spend")?;
+    Ok(())
+}

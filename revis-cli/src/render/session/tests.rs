@@ -1,7 +1,7 @@
 //! Rendering rules of the session views, checked on plain (colourless) output.
 
 use super::*;
-use revis_proto::v1::Best;
+use revis_proto::v1::{Best, LlmUsage};
 
 fn summary(name: &str) -> SessionSummary {
     SessionSummary {
@@ -142,4 +142,96 @@ fn show_lists_iterations_with_failure_reasons_below() {
 
 fn detail_text() -> String {
     super::detail(&detail(), &Palette::plain())
+}
+
+fn paused(reason: &str, why: Option<&str>) -> SessionDetail {
+    SessionDetail {
+        state: "paused".into(),
+        stop_reason: Some(reason.into()),
+        stop_detail: why.map(Into::into),
+        ..detail()
+    }
+}
+
+fn first_line(d: &SessionDetail) -> String {
+    super::detail(d, &Palette::plain()).lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn paused_sessions_say_what_they_wait_for() {
+    let wt = "/p/.revis/worktrees/quick-otter";
+    let d = paused("awaiting_change", Some("add dropout to model.py"));
+    assert_eq!(
+        first_line(&d),
+        format!("quick-otter  paused — waiting for your code change in {wt} (then: revis resume quick-otter)")
+    );
+    let text = super::detail(&d, &Palette::plain());
+    assert!(text.lines().any(|l| l == "  reason    add dropout to model.py"), "{text}");
+
+    let d = paused("escalated", Some("the loss is NaN from step 1; check the data"));
+    assert_eq!(
+        first_line(&d),
+        "quick-otter  paused — the advisor asks for a human: the loss is NaN from step 1; check the data"
+    );
+    assert!(!super::detail(&d, &Palette::plain()).contains("  reason"), "detail printed twice");
+
+    let d = paused("needs_credentials", Some("ANTHROPIC_API_KEY is not set; resume from a shell that has it"));
+    assert_eq!(
+        first_line(&d),
+        "quick-otter  paused — needs an API key: ANTHROPIC_API_KEY is not set; resume from a shell that has it"
+    );
+    let d = paused("needs_credentials", None);
+    assert!(first_line(&d).contains("needs an API key (resume from a shell that has it: revis resume quick-otter)"));
+}
+
+#[test]
+fn ended_sessions_show_why_in_words() {
+    let d = SessionDetail { stop_detail: Some("val_loss reached 0.4".into()), ..detail() };
+    assert_eq!(first_line(&d), "quick-otter  completed (target)");
+    let text = super::detail(&d, &Palette::plain());
+    assert!(text.lines().any(|l| l == "  reason    val_loss reached 0.4"), "{text}");
+}
+
+#[test]
+fn status_rows_of_paused_sessions_get_a_line_saying_why() {
+    let s = SessionSummary {
+        state: "paused".into(),
+        stop_reason: Some("awaiting_change".into()),
+        worktree: "/wt".into(),
+        phase: None,
+        ..summary("quick-otter")
+    };
+    let text = summary_table(&[s, summary("other")], false, &Palette::plain());
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].contains("paused (awaiting_change)"), "{text}");
+    assert_eq!(lines[2], "    paused — waiting for your code change in /wt (then: revis resume quick-otter)");
+    assert!(lines[3].starts_with("other"), "{text}");
+    let escalated = SessionSummary { state: "paused".into(), stop_reason: Some("escalated".into()), ..summary("a") };
+    let text = summary_table(&[escalated], false, &Palette::plain());
+    assert!(text.contains("    paused — the advisor asks for a human (see: revis show a)"), "{text}");
+}
+
+#[test]
+fn paused_text_is_none_unless_paused() {
+    assert_eq!(paused_text("running", Some("awaiting_change"), None, "/wt", "a"), None);
+    assert_eq!(paused_text("paused", None, None, "/wt", "a"), None);
+    assert_eq!(paused_text("paused", Some("user"), None, "/wt", "a").as_deref(), Some("user (then: revis resume a)"));
+}
+
+#[test]
+fn llm_cost_column_appears_only_with_llm_decisions() {
+    let plain = detail_text();
+    assert!(plain.lines().any(|l| l.trim_start().starts_with("#  OUTCOME") && l.ends_with("COMMIT")), "{plain}");
+    let mut d = detail();
+    d.iterations[1].llm = Some(LlmUsage { model: "m".into(), calls: 2, usd: 0.0421, ..Default::default() });
+    d.iterations[2].llm = Some(LlmUsage { usd: 0.004, ..Default::default() });
+    let text = super::detail(&d, &Palette::plain());
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(head) = lines.iter().position(|l| l.trim_start().starts_with("#  OUTCOME")) else {
+        panic!("no iteration table in\n{text}");
+    };
+    assert!(lines[head].contains("COMMIT") && lines[head].ends_with("LLM"), "{text}");
+    assert!(lines[head + 1].ends_with("-"), "{text}");
+    assert!(lines[head + 2].ends_with("$0.04"), "{text}");
+    assert!(lines[head + 3].ends_with("$0.0040"), "{text}");
 }

@@ -1,0 +1,76 @@
+//! Which of the user's environment variables travel to the daemon with `loop` and `resume`:
+//! the LLM provider settings (API keys, base URLs), so a daemon started elsewhere can still
+//! call the model the user has credentials for. Owns only the selection; it must never print
+//! or log the values (they are secrets).
+
+use std::collections::HashMap;
+
+/// The provider variables the daemon understands (see wire-formats.md, LiteLLM names).
+pub const PROVIDER_VARS: [&str; 11] = [
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_BASE",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OLLAMA_API_BASE",
+    "HOSTED_VLLM_API_BASE",
+    "HOSTED_VLLM_API_KEY",
+    "LITELLM_PROXY_API_BASE",
+    "LITELLM_PROXY_API_KEY",
+];
+
+/// The provider variables that `lookup` reports set and non-empty; an empty value counts as
+/// unset so it cannot override a key the daemon has itself.
+pub fn select(lookup: impl Fn(&str) -> Option<String>) -> HashMap<String, String> {
+    PROVIDER_VARS
+        .iter()
+        .filter_map(|name| lookup(name).filter(|v| !v.is_empty()).map(|v| ((*name).to_string(), v)))
+        .collect()
+}
+
+/// `select` over this process's environment; values that are not valid UTF-8 are skipped
+/// (the daemon could not use them in an HTTP header anyway).
+pub fn from_process() -> HashMap<String, String> {
+    select(|name| std::env::var(name).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn only_set_provider_variables_are_selected() {
+        let lookup = env(&[
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+            ("OPENAI_BASE_URL", "http://localhost:8000/v1"),
+            ("OPENAI_API_KEY", ""),
+            ("HOME", "/home/u"),
+            ("AWS_SECRET_ACCESS_KEY", "nope"),
+        ]);
+        let selected = select(lookup);
+        let mut keys: Vec<&str> = selected.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["ANTHROPIC_API_KEY", "OPENAI_BASE_URL"]);
+        assert_eq!(selected.get("ANTHROPIC_API_KEY").map(String::as_str), Some("sk-ant"));
+    }
+
+    #[test]
+    fn every_provider_variable_is_carried() {
+        let selected = select(|name| Some(format!("v-{name}")));
+        assert_eq!(selected.len(), PROVIDER_VARS.len());
+        for name in PROVIDER_VARS {
+            assert_eq!(selected.get(name), Some(&format!("v-{name}")));
+        }
+    }
+
+    #[test]
+    fn an_empty_environment_sends_nothing() {
+        assert!(select(|_| None).is_empty());
+    }
+}

@@ -1,0 +1,293 @@
+//! LiteLLM-style model names (`anthropic/claude-sonnet-4-5`, `ollama/llama3`, a bare
+//! `gpt-4.1`, ...) resolved to a wire API, an endpoint and a key, from `llm.api_base` and the
+//! usual environment variables; and the provider for a resolved route.
+//!
+//! Must not: read the process environment itself (the caller passes the session's variables,
+//! which override the daemon's), or show a key in any message or `Debug` output.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::anthropic::AnthropicProvider;
+use super::chat::{LlmError, LlmProvider};
+use super::openai::OpenAiProvider;
+
+/// The wire format a route speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Anthropic,
+    /// OpenAI Chat Completions, also spoken by Ollama, vLLM, llama.cpp and the LiteLLM proxy.
+    OpenAi,
+}
+
+/// Where and how to call one model.
+#[derive(Clone, PartialEq)]
+pub struct Route {
+    /// The name as configured, e.g. `anthropic/claude-sonnet-4-5`.
+    pub spec: String,
+    pub api: Api,
+    /// The provider's own model id (the spec without its prefix).
+    pub model: String,
+    /// Without a trailing slash; the provider appends its path (`/v1/messages`,
+    /// `/chat/completions`).
+    pub base_url: String,
+    /// The credential to send. OpenAI-compatible servers that need none still get a
+    /// placeholder (clients must send one); `None` only for Anthropic behind a custom base.
+    pub key: Option<String>,
+    /// The variable the key comes from, for messages.
+    pub key_env: String,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("spec", &self.spec)
+            .field("api", &self.api)
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("key_env", &self.key_env)
+            .finish()
+    }
+}
+
+/// Per-provider request policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSettings {
+    /// Per attempt (`llm.request_timeout`).
+    pub timeout: Duration,
+    /// Retries after the first attempt (`llm.max_retries`).
+    pub max_retries: u32,
+    /// The first backoff delay; later ones double up to 16 times this (0.5 s → 8 s, like the
+    /// SDKs). Only tests change it.
+    pub backoff: Duration,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(600), max_retries: 2, backoff: Duration::from_millis(500) }
+    }
+}
+
+/// The provider serving `route`.
+pub fn provider(route: &Route, settings: &ProviderSettings) -> Box<dyn LlmProvider> {
+    match route.api {
+        Api::Anthropic => Box::new(AnthropicProvider::new(route, settings)),
+        Api::OpenAi => Box::new(OpenAiProvider::new(route, settings)),
+    }
+}
+
+/// Sent to OpenAI-compatible servers without a configured key (llama.cpp's documented value).
+const NO_KEY: &str = "sk-no-key-required";
+
+enum Family {
+    Anthropic,
+    OpenAi,
+    Ollama,
+    HostedVllm,
+    LitellmProxy,
+}
+
+/// Resolves `spec` with `api_base` (`llm.api_base`, which overrides every other base) and the
+/// environment `env` (unset and empty variables are the same).
+pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Route, LlmError> {
+    let spec = spec.trim();
+    let var = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let api_base = api_base.map(str::trim).filter(|b| !b.is_empty()).map(str::to_string);
+    let unknown = || LlmError::UnknownModel(spec.to_string());
+
+    let (family, model) = match spec.split_once('/') {
+        Some((prefix, model)) => {
+            let family = match prefix {
+                "anthropic" => Family::Anthropic,
+                "openai" => Family::OpenAi,
+                "ollama" | "ollama_chat" => Family::Ollama,
+                "hosted_vllm" => Family::HostedVllm,
+                "litellm_proxy" => Family::LitellmProxy,
+                _ => return Err(unknown()),
+            };
+            (family, model)
+        }
+        None if spec.starts_with("claude-") => (Family::Anthropic, spec),
+        None if ["gpt-", "o1", "o3", "o4"].iter().any(|p| spec.starts_with(p)) => (Family::OpenAi, spec),
+        None => return Err(unknown()),
+    };
+    if model.trim().is_empty() {
+        return Err(unknown());
+    }
+    let missing = |env: &str| LlmError::MissingKey { model: spec.to_string(), env: env.to_string() };
+
+    let (api, base_url, key, key_env) = match family {
+        Family::Anthropic | Family::OpenAi => {
+            let (api, name, default) = match family {
+                Family::Anthropic => (Api::Anthropic, "ANTHROPIC", "https://api.anthropic.com"),
+                _ => (Api::OpenAi, "OPENAI", "https://api.openai.com/v1"),
+            };
+            let key_env = format!("{name}_API_KEY");
+            let custom_base =
+                api_base.or_else(|| var(&format!("{name}_BASE_URL"))).or_else(|| var(&format!("{name}_API_BASE")));
+            let key = var(&key_env);
+            // The official endpoints refuse every request without a key: say so now. A custom
+            // base may be a local server that needs none.
+            let key = match (key, &custom_base, api) {
+                (Some(key), _, _) => Some(key),
+                (None, None, _) => return Err(missing(&key_env)),
+                (None, Some(_), Api::Anthropic) => None,
+                (None, Some(_), Api::OpenAi) => Some(NO_KEY.to_string()),
+            };
+            (api, custom_base.unwrap_or_else(|| default.to_string()), key, key_env)
+        }
+        Family::Ollama => {
+            let base =
+                api_base.or_else(|| var("OLLAMA_API_BASE")).unwrap_or_else(|| "http://localhost:11434".to_string());
+            let base = base.trim_end_matches('/');
+            let base = if base.ends_with("/v1") { base.to_string() } else { format!("{base}/v1") };
+            let key = var("OLLAMA_API_KEY").unwrap_or_else(|| "ollama".to_string());
+            (Api::OpenAi, base, Some(key), "OLLAMA_API_KEY".to_string())
+        }
+        Family::HostedVllm | Family::LitellmProxy => {
+            let name = match family {
+                Family::HostedVllm => "HOSTED_VLLM",
+                _ => "LITELLM_PROXY",
+            };
+            let base_env = format!("{name}_API_BASE");
+            let key_env = format!("{name}_API_KEY");
+            let base = api_base.or_else(|| var(&base_env)).ok_or_else(|| missing(&base_env))?;
+            let key = var(&key_env).unwrap_or_else(|| NO_KEY.to_string());
+            (Api::OpenAi, base, Some(key), key_env)
+        }
+    };
+    Ok(Route {
+        spec: spec.to_string(),
+        api,
+        model: model.to_string(),
+        base_url: base_url.trim_end_matches('/').to_string(),
+        key,
+        key_env,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn ok(spec: &str, api_base: Option<&str>, env: &[(&str, &str)]) -> Route {
+        resolve(spec, api_base, &env_of(env)).unwrap()
+    }
+
+    fn missing_env(spec: &str, api_base: Option<&str>, env: &[(&str, &str)]) -> String {
+        match resolve(spec, api_base, &env_of(env)) {
+            Err(LlmError::MissingKey { env, .. }) => env,
+            other => panic!("expected MissingKey, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn anthropic_prefix_and_bare_claude_use_anthropic_key_and_default_base() {
+        for spec in ["anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"] {
+            let route = ok(spec, None, &[("ANTHROPIC_API_KEY", "sk-ant")]);
+            assert_eq!(route.api, Api::Anthropic);
+            assert_eq!(route.model, "claude-sonnet-4-5");
+            assert_eq!(route.spec, spec);
+            assert_eq!(route.base_url, "https://api.anthropic.com");
+            assert_eq!(route.key.as_deref(), Some("sk-ant"));
+            assert_eq!(route.key_env, "ANTHROPIC_API_KEY");
+        }
+    }
+
+    #[test]
+    fn anthropic_base_from_base_url_then_api_base_then_llm_api_base_overrides() {
+        let both =
+            [("ANTHROPIC_API_KEY", "k"), ("ANTHROPIC_BASE_URL", "http://a/"), ("ANTHROPIC_API_BASE", "http://b")];
+        assert_eq!(ok("anthropic/claude-x", None, &both).base_url, "http://a");
+        let second = [("ANTHROPIC_API_KEY", "k"), ("ANTHROPIC_API_BASE", "http://b")];
+        assert_eq!(ok("anthropic/claude-x", None, &second).base_url, "http://b");
+        assert_eq!(ok("anthropic/claude-x", Some("http://c/"), &both).base_url, "http://c");
+    }
+
+    #[test]
+    fn official_endpoints_need_a_key_custom_bases_do_not() {
+        assert_eq!(missing_env("anthropic/claude-x", None, &[]), "ANTHROPIC_API_KEY");
+        assert_eq!(missing_env("claude-x", None, &[("ANTHROPIC_API_KEY", "  ")]), "ANTHROPIC_API_KEY");
+        assert_eq!(missing_env("openai/gpt-4.1", None, &[]), "OPENAI_API_KEY");
+        assert_eq!(missing_env("o3-mini", None, &[("ANTHROPIC_API_KEY", "k")]), "OPENAI_API_KEY");
+        let route = ok("anthropic/claude-x", Some("http://127.0.0.1:9"), &[]);
+        assert_eq!(route.key, None);
+        let route = ok("openai/local", None, &[("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")]);
+        assert_eq!(route.key.as_deref(), Some(NO_KEY));
+    }
+
+    #[test]
+    fn openai_prefix_and_bare_names() {
+        for (spec, model) in [
+            ("openai/gpt-4.1", "gpt-4.1"),
+            ("gpt-4o-mini", "gpt-4o-mini"),
+            ("o1", "o1"),
+            ("o3-mini", "o3-mini"),
+            ("o4-mini", "o4-mini"),
+            ("openai/meta-llama/Llama-3-8B", "meta-llama/Llama-3-8B"),
+        ] {
+            let route = ok(spec, None, &[("OPENAI_API_KEY", "sk-o")]);
+            assert_eq!((route.api, route.model.as_str()), (Api::OpenAi, model), "{spec}");
+            assert_eq!(route.base_url, "https://api.openai.com/v1");
+            assert_eq!(route.key.as_deref(), Some("sk-o"));
+            assert_eq!(route.key_env, "OPENAI_API_KEY");
+        }
+        let env = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", "http://a/v1"), ("OPENAI_API_BASE", "http://b/v1")];
+        assert_eq!(ok("openai/x", None, &env).base_url, "http://a/v1");
+        let second = [("OPENAI_API_KEY", "k"), ("OPENAI_API_BASE", "http://b/v1")];
+        assert_eq!(ok("openai/x", None, &second).base_url, "http://b/v1");
+        assert_eq!(ok("openai/x", Some("http://c/v1"), &env).base_url, "http://c/v1");
+    }
+
+    #[test]
+    fn ollama_defaults_to_localhost_appends_v1_and_sends_a_placeholder_key() {
+        for spec in ["ollama/llama3", "ollama_chat/llama3"] {
+            let route = ok(spec, None, &[]);
+            assert_eq!(route.api, Api::OpenAi);
+            assert_eq!(route.model, "llama3");
+            assert_eq!(route.base_url, "http://localhost:11434/v1");
+            assert_eq!(route.key.as_deref(), Some("ollama"));
+        }
+        assert_eq!(ok("ollama/m", None, &[("OLLAMA_API_BASE", "http://gpu:11434/")]).base_url, "http://gpu:11434/v1");
+        assert_eq!(
+            ok("ollama/m", Some("http://x:1/v1"), &[("OLLAMA_API_BASE", "http://gpu")]).base_url,
+            "http://x:1/v1"
+        );
+    }
+
+    #[test]
+    fn hosted_vllm_and_litellm_proxy_need_a_base_and_take_an_optional_key() {
+        assert_eq!(missing_env("hosted_vllm/m", None, &[]), "HOSTED_VLLM_API_BASE");
+        assert_eq!(missing_env("litellm_proxy/m", None, &[]), "LITELLM_PROXY_API_BASE");
+        let route = ok("hosted_vllm/Qwen/Qwen3-8B", None, &[("HOSTED_VLLM_API_BASE", "http://v:8000/v1")]);
+        assert_eq!((route.api, route.model.as_str()), (Api::OpenAi, "Qwen/Qwen3-8B"));
+        assert_eq!(route.base_url, "http://v:8000/v1");
+        assert_eq!(route.key.as_deref(), Some(NO_KEY));
+        assert_eq!(route.key_env, "HOSTED_VLLM_API_KEY");
+        let env = [("LITELLM_PROXY_API_BASE", "http://p:4000"), ("LITELLM_PROXY_API_KEY", "sk-p")];
+        let route = ok("litellm_proxy/claude", None, &env);
+        assert_eq!((route.base_url.as_str(), route.key.as_deref()), ("http://p:4000", Some("sk-p")));
+        assert_eq!(ok("hosted_vllm/m", Some("http://o/v1"), &[]).base_url, "http://o/v1");
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        for spec in ["mistral/x", "llama3", "anthropic/", "", "groq/llama"] {
+            assert!(matches!(resolve(spec, None, &env_of(&[])), Err(LlmError::UnknownModel(_))), "{spec}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let route = ok("anthropic/claude-x", None, &[("ANTHROPIC_API_KEY", "sk-ant-SECRET")]);
+        let shown = format!("{route:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+}

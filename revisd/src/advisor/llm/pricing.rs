@@ -1,0 +1,194 @@
+//! What a call costs: a built-in price table for current Anthropic and OpenAI models (USD per
+//! million tokens, matched by the longest prefix of the model id so dated ids like
+//! `claude-sonnet-4-5-20250929` match), free local servers, and `llm.pricing` overrides.
+//!
+//! Must not: guess a price for a model it does not know (`None`: the caller says the cost is
+//! unknown rather than reporting a made-up figure).
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use super::chat::Usage;
+use super::models::Route;
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: f64,
+    #[serde(default)]
+    pub cache_write: f64,
+}
+
+const fn price(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Price {
+    Price { input, output, cache_read, cache_write }
+}
+
+/// Anthropic cache writes are the 5-minute ones (1.25 × input); OpenAI caches for free, so a
+/// write costs the normal input rate (and OpenAI never reports writes anyway).
+const TABLE: &[(&str, Price)] = &[
+    ("claude-opus-4-6", price(5.0, 25.0, 0.50, 6.25)),
+    ("claude-opus-4-5", price(5.0, 25.0, 0.50, 6.25)),
+    ("claude-opus-4-1", price(15.0, 75.0, 1.50, 18.75)),
+    ("claude-opus-4", price(15.0, 75.0, 1.50, 18.75)),
+    ("claude-sonnet-4", price(3.0, 15.0, 0.30, 3.75)),
+    ("claude-haiku-4-5", price(1.0, 5.0, 0.10, 1.25)),
+    ("claude-3-7-sonnet", price(3.0, 15.0, 0.30, 3.75)),
+    ("claude-3-5-sonnet", price(3.0, 15.0, 0.30, 3.75)),
+    ("claude-3-5-haiku", price(0.80, 4.0, 0.08, 1.0)),
+    ("claude-3-opus", price(15.0, 75.0, 1.50, 18.75)),
+    ("claude-3-haiku", price(0.25, 1.25, 0.03, 0.30)),
+    ("gpt-5.2", price(1.75, 14.0, 0.175, 1.75)),
+    ("gpt-5.1", price(1.25, 10.0, 0.125, 1.25)),
+    ("gpt-5-pro", price(15.0, 120.0, 15.0, 15.0)),
+    ("gpt-5-mini", price(0.25, 2.0, 0.025, 0.25)),
+    ("gpt-5-nano", price(0.05, 0.40, 0.005, 0.05)),
+    ("gpt-5", price(1.25, 10.0, 0.125, 1.25)),
+    ("gpt-4.1-mini", price(0.40, 1.60, 0.10, 0.40)),
+    ("gpt-4.1-nano", price(0.10, 0.40, 0.025, 0.10)),
+    ("gpt-4.1", price(2.0, 8.0, 0.50, 2.0)),
+    ("gpt-4o-mini", price(0.15, 0.60, 0.075, 0.15)),
+    ("gpt-4o", price(2.50, 10.0, 1.25, 2.50)),
+    ("gpt-4-turbo", price(10.0, 30.0, 10.0, 10.0)),
+    ("gpt-4", price(30.0, 60.0, 30.0, 30.0)),
+    ("gpt-3.5-turbo", price(0.50, 1.50, 0.50, 0.50)),
+    ("o1-pro", price(150.0, 600.0, 150.0, 150.0)),
+    ("o1-mini", price(1.10, 4.40, 0.55, 1.10)),
+    ("o1", price(15.0, 60.0, 7.50, 15.0)),
+    ("o3-pro", price(20.0, 80.0, 20.0, 20.0)),
+    ("o3-mini", price(1.10, 4.40, 0.55, 1.10)),
+    ("o3", price(2.0, 8.0, 0.50, 2.0)),
+    ("o4-mini", price(1.10, 4.40, 0.275, 1.10)),
+];
+
+/// The table entry for a model id: the longest entry that is the whole id or a prefix followed
+/// by `-` (so `gpt-4` does not price `gpt-4.5`, but `gpt-4o-2024-08-06` is `gpt-4o`).
+pub fn table_price(model: &str) -> Option<Price> {
+    // A proxy may name models `anthropic/claude-…`: only the last segment is the id.
+    let model = model.rsplit('/').next().unwrap_or(model);
+    TABLE
+        .iter()
+        .filter(|(prefix, _)| model.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, price)| *price)
+}
+
+/// The price of `route`: an override keyed by the full spec, then by the bare model id; zero
+/// for local servers (Ollama, vLLM, or any loopback base such as llama.cpp) unless the model is
+/// in the table (a loopback stand-in for a paid API keeps its price); else the table.
+pub fn price_for(route: &Route, overrides: &IndexMap<String, Price>) -> Option<Price> {
+    if let Some(price) = overrides.get(&route.spec).or_else(|| overrides.get(&route.model)) {
+        return Some(*price);
+    }
+    let prefix = route.spec.split_once('/').map(|(prefix, _)| prefix);
+    if matches!(prefix, Some("ollama" | "ollama_chat" | "hosted_vllm")) {
+        return Some(Price::default());
+    }
+    table_price(&route.model).or_else(|| is_loopback(&route.base_url).then(Price::default))
+}
+
+fn is_loopback(base_url: &str) -> bool {
+    let authority = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    matches!(host, "localhost" | "::1" | "0.0.0.0") || host.starts_with("127.")
+}
+
+/// USD for one call's usage.
+pub fn cost(price: &Price, usage: &Usage) -> f64 {
+    let tokens = |n: u64| n as f64 / 1_000_000.0;
+    tokens(usage.input_tokens) * price.input
+        + tokens(usage.output_tokens) * price.output
+        + tokens(usage.cache_read_tokens) * price.cache_read
+        + tokens(usage.cache_write_tokens) * price.cache_write
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::llm::models::Api;
+
+    fn route(spec: &str, model: &str, base_url: &str) -> Route {
+        Route {
+            spec: spec.into(),
+            api: Api::OpenAi,
+            model: model.into(),
+            base_url: base_url.into(),
+            key: None,
+            key_env: "X".into(),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_dated_ids_match() {
+        assert_eq!(table_price("claude-sonnet-4-5-20250929").map(|p| p.input), Some(3.0));
+        assert_eq!(table_price("claude-opus-4-5-20251101").map(|p| p.input), Some(5.0));
+        assert_eq!(table_price("claude-opus-4-20250514").map(|p| p.input), Some(15.0));
+        assert_eq!(table_price("claude-haiku-4-5").map(|p| p.cache_read), Some(0.10));
+        assert_eq!(table_price("gpt-4o-mini-2024-07-18").map(|p| p.input), Some(0.15));
+        assert_eq!(table_price("gpt-4o-2024-08-06").map(|p| p.input), Some(2.50));
+        assert_eq!(table_price("gpt-4.1").map(|p| p.output), Some(8.0));
+        assert_eq!(table_price("o3-mini").map(|p| p.input), Some(1.10));
+        assert_eq!(table_price("o3").map(|p| p.input), Some(2.0));
+        assert_eq!(table_price("gpt-5-mini-2025-08-07").map(|p| p.input), Some(0.25));
+        assert_eq!(table_price("anthropic/claude-sonnet-4-5").map(|p| p.input), Some(3.0));
+        assert_eq!(table_price("gpt-4.5-preview"), None);
+        assert_eq!(table_price("llama3"), None);
+    }
+
+    #[test]
+    fn overrides_by_spec_then_model_win_over_the_table() {
+        let r = route("openai/gpt-4.1", "gpt-4.1", "https://api.openai.com/v1");
+        let mut overrides = IndexMap::new();
+        overrides.insert("gpt-4.1".to_string(), price(1.0, 1.0, 0.0, 0.0));
+        assert_eq!(price_for(&r, &overrides).map(|p| p.input), Some(1.0));
+        overrides.insert("openai/gpt-4.1".to_string(), price(7.0, 1.0, 0.0, 0.0));
+        assert_eq!(price_for(&r, &overrides).map(|p| p.input), Some(7.0));
+        assert_eq!(price_for(&r, &IndexMap::new()).map(|p| p.input), Some(2.0));
+    }
+
+    #[test]
+    fn local_servers_are_free_and_unknown_remote_models_have_no_price() {
+        let none = IndexMap::new();
+        assert_eq!(price_for(&route("ollama/llama3", "llama3", "http://gpu:11434/v1"), &none), Some(Price::default()));
+        assert_eq!(price_for(&route("hosted_vllm/q", "q", "http://gpu:8000/v1"), &none), Some(Price::default()));
+        assert_eq!(
+            price_for(&route("openai/local", "local", "http://127.0.0.1:8080/v1"), &none),
+            Some(Price::default())
+        );
+        assert_eq!(
+            price_for(&route("openai/local", "local", "http://localhost:8080/v1"), &none),
+            Some(Price::default())
+        );
+        assert_eq!(price_for(&route("openai/local", "local", "http://[::1]:8080/v1"), &none), Some(Price::default()));
+        assert_eq!(price_for(&route("openai/mystery", "mystery", "https://api.example.com/v1"), &none), None);
+        // A loopback fake standing in for Anthropic keeps the real price.
+        let fake = route("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5", "http://127.0.0.1:9999");
+        assert_eq!(price_for(&fake, &none).map(|p| p.output), Some(15.0));
+    }
+
+    #[test]
+    fn cost_adds_every_token_kind_at_its_rate() {
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 500_000,
+            cache_read_tokens: 2_000_000,
+            cache_write_tokens: 100_000,
+        };
+        let usd = cost(&price(3.0, 15.0, 0.30, 3.75), &usage);
+        assert!((usd - (3.0 + 7.5 + 0.6 + 0.375)).abs() < 1e-9, "{usd}");
+    }
+
+    #[test]
+    fn overrides_parse_from_yaml_shaped_json() {
+        let p: Price = serde_json::from_str(r#"{"input": 1, "output": 2}"#).unwrap();
+        assert_eq!(p, price(1.0, 2.0, 0.0, 0.0));
+        assert!(serde_json::from_str::<Price>(r#"{"input": 1, "output": 2, "typo": 3}"#).is_err());
+    }
+}
