@@ -78,7 +78,13 @@ CREATE TABLE iterations (
     pending_json     TEXT,
     -- LLM decisions made after this iteration: tries so far, and their summed usage and cost.
         decision_tries   INTEGER NOT NULL DEFAULT 0,
-    decision_llm_json TEXT,
+        decision_llm_json TEXT,
+    -- A code change handed to a coding agent after this iteration: approval, failures so far.
+    handoff_json     TEXT,
+    -- On the iteration a handoff produced: {agent, summary, cost_usd, files, diff, duration}.
+    agent_json       TEXT,
+    -- Hash of the files matched by context.frozen when this iteration ran.
+    frozen_hash      TEXT,
     -- On the iteration a decision produced: {model, calls, tokens..., usd} of that decision.
     llm_json         TEXT,
     started_at       TEXT,

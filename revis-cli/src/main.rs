@@ -52,6 +52,7 @@ enum Command {
     Watch(commands::watch::WatchArgs),
     Stop(commands::stop::StopArgs),
     Resume(commands::resume::ResumeArgs),
+    Approve(commands::approve::ApproveArgs),
     Delete(commands::delete::DeleteArgs),
     Daemon(commands::daemon::DaemonArgs),
 }
@@ -67,6 +68,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<ExitCode, CliError>
         Command::Watch(args) => commands::watch::run(ctx, args).await,
         Command::Stop(args) => commands::stop::run(ctx, args).await,
         Command::Resume(args) => commands::resume::run(ctx, args).await,
+        Command::Approve(args) => commands::approve::run(ctx, args).await,
         Command::Delete(args) => commands::delete::run(ctx, args).await,
         Command::Daemon(args) => commands::daemon::run(ctx, args).await,
     }
@@ -111,6 +113,32 @@ mod tests {
         let cli = Cli::try_parse_from(["revis", "list", "-C", "/tmp/p", "--all"]);
         let cli = cli.map_err(|e| e.to_string());
         assert!(matches!(cli, Ok(Cli { project_dir: Some(ref p), .. }) if p == &PathBuf::from("/tmp/p")));
+    }
+
+    #[test]
+    fn approve_takes_a_session_name() {
+        let cli = Cli::try_parse_from(["revis", "approve", "quick-otter"]).map_err(|e| e.to_string());
+        assert!(matches!(cli, Ok(Cli { command: Command::Approve(ref a), .. }) if a.name == "quick-otter"));
+        let missing = Cli::try_parse_from(["revis", "approve"]).err();
+        assert_eq!(missing.map(|e| e.exit_code()), Some(2));
+    }
+
+    #[test]
+    fn approve_help_says_what_it_does() {
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("approve").map(|c| c.render_help().to_string()).unwrap_or_default();
+        assert!(help.contains("Let a paused code change go to the coding agent"), "{help}");
+    }
+
+    #[test]
+    fn resume_skip_is_a_flag_off_by_default() {
+        let skip = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli { command: Command::Resume(r), .. }) => Some(r.skip),
+            _ => None,
+        };
+        assert_eq!(skip(&["revis", "resume", "s", "--skip"]), Some(true));
+        assert_eq!(skip(&["revis", "resume", "s"]), Some(false));
+        assert_eq!(skip(&["revis", "resume", "--skip", "s", "--budget", "2h"]), Some(true));
     }
 
     #[test]

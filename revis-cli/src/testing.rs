@@ -164,6 +164,9 @@ impl Revis for Service {
     async fn resume_session(&self, _: Request<ResumeSessionRequest>) -> Result<Response<SessionSummary>, Status> {
         unimplemented()
     }
+    async fn approve_session(&self, _: Request<ApproveSessionRequest>) -> Result<Response<SessionSummary>, Status> {
+        unimplemented()
+    }
     async fn delete_sessions(
         &self,
         _: Request<DeleteSessionsRequest>,

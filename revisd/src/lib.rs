@@ -8,6 +8,7 @@
 pub mod advisor;
 pub mod api;
 pub mod changes;
+pub mod coding;
 pub mod config;
 pub mod daemon;
 pub mod engine;

@@ -99,8 +99,15 @@ impl TestEnv {
     /// The session's events (`watch --json` of an ended session), each with its `data` text
     /// parsed into `data_json` (Null when absent or not JSON).
     pub fn events(&self, name: &str) -> Vec<Value> {
-        let out = self.revis_ok(&["watch", name, "--json"]);
-        out.lines()
+        // watch exits 1 for a failed session: its output is what matters here.
+        let out = self.revis(&["watch", name, "--json"]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)) && !out.stdout.is_empty(),
+            "revis watch {name} --json printed no events: {}",
+            describe(&out)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
             .filter(|l| !l.trim().is_empty())
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .map(|mut e| {

@@ -7,6 +7,7 @@
 use revis_tests::fakes::{FakeLlm, Recorded, Reply, action, change, config_edit, raw_tool_call, submit, tool_call};
 use revis_tests::git::commits;
 use revis_tests::llm::{Checks, assert_no_violations, brief, env_of, fake_key, llm_project, of_kind};
+use revis_tests::scripts::kill_daemon;
 use revis_tests::session::{iteration, numbers, pretty, state, stop_reason};
 use revis_tests::{Project, TestEnv};
 use serde_json::{Value, json};
@@ -576,4 +577,122 @@ fn the_advisor_defaults_to_llm_with_a_key_and_to_search_without() {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("ANTHROPIC_API_KEY"), "the error must name ANTHROPIC_API_KEY: {stderr}");
     assert_eq!(fake.request_count(), 0);
+}
+
+#[test]
+fn keys_do_not_survive_a_daemon_restart_and_resume_brings_them_back() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    fake.script([lr_change(0.01), lr_change(0.001)]);
+    let project = llm_project(&[], ANTHROPIC, &[]);
+    project.touch_ctl("block-1");
+    let env = TestEnv::new(project);
+    // A daemon without keys of its own: the session's keys come from `loop` alone.
+    env.revis_ok(&["daemon", "start"]);
+    let vars = env_of(&[&fake]);
+    env.start_llm_loop("rekey", &["--max-iterations", "3"], &vars);
+    env.wait_ctl("started-1");
+    kill_daemon(&env.home);
+    env.revis_ok(&["daemon", "start"]);
+    env.project.touch_ctl("gate-1");
+
+    let s = env.wait_show("rekey", revis_tests::SESSION_DEADLINE, "the session to stop for lack of a key", |s| {
+        ["paused", "stopped", "completed", "failed"].contains(&state(s))
+    });
+    let mut c = Checks::new();
+    c.check(state(&s) == "paused", || format!("without its key the session must pause: {}", pretty(&s)));
+    let detail = s["stop_detail"].as_str().unwrap_or_default();
+    c.check(detail.contains("ANTHROPIC_API_KEY"), || format!("the pause must name the variable: {detail:?}"));
+    c.check(fake.request_count() == 1, || format!("no request without a key: {} requests", fake.request_count()));
+    if state(&s) == "paused" {
+        env.revis_env_ok(&["resume", "rekey"], &vars);
+        let s = env.wait_ended("rekey");
+        c.check(state(&s) == "completed" && stop_reason(&s) == "max_iterations", || {
+            format!("after resume: {}", pretty(&s))
+        });
+        c.check(fake.request_count() == 2, || {
+            format!("resume must bring the key back: {} requests", fake.request_count())
+        });
+    }
+    no_violations(&mut c, &[&fake]);
+    c.finish(|| context(&env, &[&fake]));
+}
+
+#[test]
+fn a_code_request_pauses_until_the_user_edits_and_resumes() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    let code = json!({"action": "change", "rationale": "needs dropout", "hypothesis": "less overfitting",
+        "changes": [{"kind": "code", "request": "add dropout to the model", "files": ["train.py"]}]});
+    fake.push(Reply::call(submit(code)));
+    let env = TestEnv::new(llm_project(&[], ANTHROPIC, &[]));
+    env.start_llm_loop("handoff", &["--max-iterations", "2"], &env_of(&[&fake]));
+    let s = env.wait_show("handoff", revis_tests::SESSION_DEADLINE, "the session to pause", |s| {
+        ["paused", "stopped", "completed", "failed"].contains(&state(s))
+    });
+    assert_eq!((state(&s), stop_reason(&s)), ("paused", "awaiting_change"), "{}", pretty(&s));
+
+    // Nothing edited yet: refused with a message.
+    let out = env.revis(&["resume", "handoff"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && !stderr.trim().is_empty(), "resume without edits must be refused: {stderr}");
+
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().expect("worktree"));
+    let train = std::fs::read_to_string(worktree.join("train.py")).expect("train.py in the worktree");
+    std::fs::write(worktree.join("train.py"), format!("{train}# dropout added by hand\n")).expect("edit train.py");
+    env.revis_ok(&["resume", "handoff"]);
+    let s = env.wait_ended("handoff");
+    assert_eq!((state(&s), stop_reason(&s)), ("completed", "max_iterations"), "{}", pretty(&s));
+    let it1 = iteration(&s, 1).expect("iteration 1");
+    assert_eq!(it1["state"], "succeeded", "{}", pretty(&it1));
+    // The iteration's own commit: the branch tip may restore the better baseline.
+    let commit = it1["commit"].as_str().expect("iteration 1 commit");
+    let committed = env.project.git(&["show", &format!("{commit}:train.py")]);
+    assert!(committed.contains("# dropout added by hand"), "the user's edit must be committed as iteration 1");
+    assert_no_violations(&[&fake]);
+}
+
+#[test]
+fn yaml_toml_and_argument_changes_apply_together_and_keep_comments() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    fake.push(Reply::call(submit(change(
+        "several knobs",
+        "h",
+        vec![
+            config_edit("configs/model.yaml", "optimizer.lr", json!(0.05)),
+            config_edit("configs/extra.toml", "train.epochs", json!(5)),
+            config_edit("config.json", "lr", json!(0.01)),
+            json!({"kind": "arg", "name": "--x", "value": 3}),
+        ],
+    ))));
+    let files = [
+        (
+            "configs/model.yaml",
+            "# model settings\noptimizer:\n  lr: 0.1  # learning rate\n  momentum: 0.9\nlayers: 4\n",
+        ),
+        ("configs/extra.toml", "# training extras\n[train]\nepochs = 3  # keep small\nname = \"base\"\n"),
+    ];
+    let env = TestEnv::new(llm_project(&[], ANTHROPIC, &files));
+    env.start_llm_loop("knobs", &["--max-iterations", "2"], &env_of(&[&fake]));
+    let s = env.wait_ended("knobs");
+
+    let mut c = Checks::new();
+    no_violations(&mut c, &[&fake]);
+    check_lr_committed(&mut c, &env, &s, "knobs", 0.01);
+    let it1 = iteration(&s, 1).unwrap_or(Value::Null);
+    c.check(it1["command"].as_str().is_some_and(|cmd| cmd.contains("--x 3") && !cmd.contains("--x 1")), || {
+        format!("the arg change must replace --x: {}", it1["command"])
+    });
+    if env.project.has_branch("revis/knobs") {
+        let yaml = env.project.git(&["show", "revis/knobs:configs/model.yaml"]);
+        for needle in ["# model settings", "lr: 0.05", "# learning rate", "momentum: 0.9", "layers: 4"] {
+            c.check(yaml.contains(needle), || format!("model.yaml must contain {needle:?}:\n{yaml}"));
+        }
+        c.check(yaml.find("optimizer").unwrap_or(usize::MAX) < yaml.find("layers").unwrap_or(0), || {
+            format!("model.yaml must keep its key order:\n{yaml}")
+        });
+        let toml = env.project.git(&["show", "revis/knobs:configs/extra.toml"]);
+        for needle in ["# training extras", "epochs = 5", "# keep small", "name = \"base\""] {
+            c.check(toml.contains(needle), || format!("extra.toml must contain {needle:?}:\n{toml}"));
+        }
+    }
+    c.finish(|| context(&env, &[&fake]));
 }

@@ -162,6 +162,15 @@ fn api_keys_appear_in_no_file_command_line_or_training_environment() {
         let procs = command_lines_containing(key.as_bytes());
         c.check(procs.is_empty(), || format!("a command line holds an API key: {procs:?}"));
     }
+    // Not a contract point (the daemon may hold keys from its own environment), only a note:
+    // the tmux server's environment, which panes would inherit without the daemon's scrubbing.
+    let socket = env.home.tmux_socket();
+    for (pid, _) in command_lines_containing(socket.as_os_str().as_encoded_bytes()) {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if keys.iter().any(|k| environ.windows(k.len()).any(|w| w == k.as_bytes())) {
+            eprintln!("note: the tmux server (pid {pid}) holds an API key in its environment");
+        }
+    }
     env.project.touch_ctl("gate-1");
     let s = env.wait_ended("keys");
     c.check(state(&s) == "completed" && stop_reason(&s) == "max_iterations", || format!("session: {}", pretty(&s)));

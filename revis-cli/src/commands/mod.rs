@@ -2,6 +2,7 @@
 //! through `Context::connect`, and prints through `out`/`out_json`. Shared here: the context
 //! (home, project directory, palette) and stdout handling.
 
+pub mod approve;
 pub mod daemon;
 pub mod delete;
 pub mod init;

@@ -1,9 +1,10 @@
-//! `revis resume NAME`: continues a stopped or paused session with its counters and spend.
+//! `revis resume NAME`: continues a stopped or paused session with its counters and spend;
+//! `--skip` drops the code change a paused session waits for.
 
 use std::process::ExitCode;
 
 use clap::Args;
-use revis_proto::v1::ResumeSessionRequest;
+use revis_proto::v1::{ResumeSessionRequest, SessionSummary};
 
 use super::{Context, out};
 use crate::error::CliError;
@@ -17,9 +18,13 @@ pub struct ResumeArgs {
     /// New wall-clock budget from now, e.g. 2h (default: what was left).
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<String>,
+    /// Drop the code change the session waits for and go on.
+    #[arg(long)]
+    pub skip: bool,
 }
 
 pub async fn run(ctx: &Context, args: ResumeArgs) -> Result<ExitCode, CliError> {
+    let skip = args.skip;
     let request = ResumeSessionRequest {
         name: args.name,
         project_dir: ctx.project_dir()?,
@@ -27,11 +32,31 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> Result<ExitCode, CliError> 
         // The resuming shell's provider settings win: that is how a `needs_credentials` pause
         // is resolved (the daemon never stored the ones the session started with).
         env: provider_env::from_process(),
+        skip,
     };
     let mut conn = ctx.connect().await?;
     let session = conn.client.resume_session(request).await?.into_inner();
-    let c = ctx.project_hint();
-    let name = &session.name;
-    out(&format!("Resumed {name} ({})\n  follow: revis{c} watch {name}\n", session.state))?;
+    out(&message(&session, skip, &ctx.project_hint()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn message(session: &SessionSummary, skip: bool, project_hint: &str) -> String {
+    let name = &session.name;
+    let what = if skip { " without the code change" } else { "" };
+    format!("Resumed {name}{what} ({})\n  follow: revis{project_hint} watch {name}\n", session.state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_says_whether_the_code_change_was_dropped() {
+        let session = SessionSummary { name: "s".into(), state: "running".into(), ..Default::default() };
+        assert_eq!(message(&session, false, ""), "Resumed s (running)\n  follow: revis watch s\n");
+        assert_eq!(
+            message(&session, true, " -C /p"),
+            "Resumed s without the code change (running)\n  follow: revis -C /p watch s\n"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `revis show NAME`: one session in detail (header and iteration table) or as JSON.
 //! `--trace` asks the daemon for each iteration's decision transcript and prints it after the
-//! table (or, with `--json`, leaves it in the `trace` fields).
+//! table with the code change a coding agent made, if one did (or, with `--json`, leaves them
+//! in the `trace` and `agent` fields).
 
 use std::process::ExitCode;
 
@@ -20,7 +21,8 @@ pub struct ShowArgs {
     /// Print the session as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Also show how each LLM decision was reached: messages, tool calls and results.
+    /// Also show how each LLM decision was reached (messages, tool calls and results) and
+    /// each coding agent's change (request, summary, files, diff).
     #[arg(long)]
     pub trace: bool,
 }

@@ -42,7 +42,9 @@ pub fn log_event_line(text: &str, iteration: Option<u32>, palette: &Palette) -> 
 fn render(view: &EventView, palette: &Palette) -> String {
     let clock = palette.paint(Some(Style::Dim), &time::clock(&view.at));
     let style = match view.kind.as_str() {
-        "iteration_failed" | "decision_failed" => Some(Style::Red),
+        "iteration_failed" | "decision_failed" | "handoff_failed" => Some(Style::Red),
+        // The user let a code change go ahead: mark where the coding agent took over.
+        "handoff_approved" => Some(Style::Green),
         // The session waits for the user: make it stand out in a scrolling stream.
         "session_paused" => Some(Style::Yellow),
         "session_ended" => view.final_state.as_deref().and_then(state_style).or(Some(Style::Bold)),
@@ -94,6 +96,17 @@ mod tests {
         assert!(event_line(&failed, &on).contains("\x1b[31mno decision"));
         let paused = Event { kind: "session_paused".into(), ..event(None, "paused") };
         assert!(event_line(&paused, &on).contains("\x1b[33mpaused"));
+    }
+
+    #[test]
+    fn handoff_events_stand_out() {
+        let p = Palette::plain();
+        let failed = Event { kind: "handoff_failed".into(), ..event(Some(4), "code change failed and was reverted") };
+        assert_eq!(event_line(&failed, &p), "not-a-time  #4  code change failed and was reverted");
+        let on = Palette::decide_for_test();
+        assert!(event_line(&failed, &on).contains("\x1b[31mcode change failed"));
+        let approved = Event { kind: "handoff_approved".into(), ..event(Some(4), "code change approved") };
+        assert!(event_line(&approved, &on).contains("\x1b[32mcode change approved"));
     }
 
     #[test]

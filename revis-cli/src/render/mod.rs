@@ -2,6 +2,7 @@
 //! colour, event lines. Pure functions from proto messages to text; no I/O except asking
 //! whether stdout is a terminal.
 
+pub mod code_change;
 pub mod color;
 pub mod event;
 pub mod session;

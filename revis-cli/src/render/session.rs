@@ -41,6 +41,9 @@ pub fn paused_text(
             let place = if worktree.is_empty() { String::new() } else { format!(" in {worktree}") };
             format!("waiting for your code change{place} (then: revis resume {name})")
         }
+        "awaiting_approval" => {
+            format!("a code change waits for your approval (revis approve {name}, or revis resume {name} --skip)")
+        }
         "escalated" => match detail {
             Some(detail) => format!("the advisor asks for a human: {detail}"),
             None => format!("the advisor asks for a human (see: revis show {name})"),
@@ -148,7 +151,10 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
         palette.paint(Some(Style::Bold), &d.name),
         palette.paint(state_style(&d.state), &state)
     )];
-    let mut field = |label: &str, text: String| lines.push(format!("  {label:<10}{text}"));
+    // Continuation lines (a multi-line stop_detail) stay under the value column.
+    let mut field = |label: &str, text: String| {
+        lines.push(format!("  {label:<10}{}", text.trim_end().replace('\n', "\n            ")));
+    };
 
     let base = match (d.base_branch.as_str(), short_commit(&d.base_commit)) {
         ("", "") => String::new(),
@@ -227,8 +233,9 @@ fn short_commit(commit: &str) -> &str {
 }
 
 fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
-    // The LLM column only when some decision was made by a model (search costs nothing).
-    let with_cost = d.iterations.iter().any(|it| it.llm.is_some());
+    // The LLM column only when some decision was made by a model (search costs nothing) or a
+    // coding agent reported what it cost.
+    let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || agent_cost(it).is_some());
     let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
     if with_cost {
         headers.push("LLM");
@@ -238,12 +245,7 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     for it in &d.iterations {
         let outcome = outcome_text(it);
         let primary_style = (best == Some(it.number)).then_some(Style::Green);
-        let change = it
-            .change
-            .as_deref()
-            .or(it.hypothesis.as_deref())
-            .map(|c| truncate(c, CHANGE_WIDTH))
-            .unwrap_or_else(|| if it.number == 0 { "(baseline)".into() } else { "-".into() });
+        let change = change_text(it);
         let duration = it.duration_seconds.map_or_else(|| "-".to_string(), time::duration);
         let commit = it.commit.as_deref().map_or("-", short_commit).to_string();
         let detail =
@@ -257,11 +259,37 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
             commit.into(),
         ];
         if with_cost {
-            row.push(it.llm.as_ref().map_or_else(|| "-".to_string(), |llm| value::llm_cost(llm.usd)).into());
+            row.push(cost_text(it).into());
         }
         table.push_with_detail(row, detail);
     }
     table.render(palette)
+}
+
+/// What changed, prefixed with the coding agent that made it (`claude-code: add dropout`).
+fn change_text(it: &Iteration) -> String {
+    let text = it.change.as_deref().or(it.hypothesis.as_deref()).filter(|c| !c.is_empty());
+    let agent = it.agent.as_ref().map(|a| a.agent.trim()).filter(|a| !a.is_empty());
+    match (agent, text) {
+        (Some(agent), Some(text)) => truncate(&format!("{agent}: {text}"), CHANGE_WIDTH),
+        (Some(agent), None) => truncate(&format!("{agent}: code change"), CHANGE_WIDTH),
+        (None, Some(text)) => truncate(text, CHANGE_WIDTH),
+        (None, None) if it.number == 0 => "(baseline)".into(),
+        (None, None) => "-".into(),
+    }
+}
+
+fn agent_cost(it: &Iteration) -> Option<f64> {
+    it.agent.as_ref().and_then(|a| a.cost_usd)
+}
+
+/// The decision's LLM cost plus what the coding agent spent on the change; `-` when neither
+/// is known.
+fn cost_text(it: &Iteration) -> String {
+    match (it.llm.as_ref().map(|llm| llm.usd), agent_cost(it)) {
+        (None, None) => "-".to_string(),
+        (llm, agent) => value::llm_cost(llm.unwrap_or(0.0) + agent.unwrap_or(0.0)),
+    }
 }
 
 fn outcome_key(it: &Iteration) -> &str {

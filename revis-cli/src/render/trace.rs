@@ -7,6 +7,7 @@
 use revis_proto::v1::{Iteration, LlmUsage};
 use serde_json::Value;
 
+use super::code_change::code_change;
 use super::color::{Palette, Style};
 use super::value;
 
@@ -21,13 +22,18 @@ const USER_LINES: usize = 2;
 /// Lines shown from one assistant message; models rarely say more before acting.
 const ASSISTANT_LINES: usize = 40;
 
-/// One transcript block per iteration that carries a trace, each preceded by a blank line.
+/// For each iteration, the transcript of its decision (when it carries a trace) and then the
+/// code change a coding agent made for it (when one did), each block preceded by a blank line.
 pub fn transcripts(iterations: &[Iteration], palette: &Palette) -> String {
     let mut out = String::new();
     for it in iterations {
         if let Some(trace) = it.trace.as_deref().filter(|t| !t.trim().is_empty()) {
             out.push('\n');
             out.push_str(&transcript(it.number, it.llm.as_ref(), trace, palette));
+        }
+        if let Some(agent) = &it.agent {
+            out.push('\n');
+            out.push_str(&code_change(agent, palette));
         }
     }
     out
@@ -336,7 +342,7 @@ fn compact(value: &Value) -> String {
 }
 
 /// At most `max` chars of the first line, an ellipsis marking a cut.
-fn clip(text: &str, max: usize) -> String {
+pub(super) fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -345,7 +351,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// Control characters (escape sequences, carriage returns) become `�`; tabs become spaces.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => ' ',

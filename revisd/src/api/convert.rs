@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use revis_proto::v1 as pb;
 
+use crate::engine::handoff::AgentRecord;
 use crate::engine::llm_advice::LlmSpend;
 use crate::store::{EventRow, IterationRow, SessionRow};
 
@@ -105,6 +106,19 @@ pub fn iteration(it: &IterationRow) -> pb::Iteration {
             usd: s.usd,
         }),
         trace: None,
+        agent: it.agent_json.as_deref().and_then(|j| serde_json::from_str::<AgentRecord>(j).ok()).map(|a| {
+            pb::AgentChange {
+                agent: a.agent,
+                request: a.request,
+                summary: a.summary,
+                cost_usd: a.cost_usd,
+                files: a.files,
+                diff: a.diff,
+                duration_seconds: a.duration_seconds,
+                verified: a.verified,
+            }
+        }),
+        frozen_hash: it.frozen_hash.clone(),
     }
 }
 

@@ -203,7 +203,19 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
-        let session = self.engine.resume(&session, Some(req.budget.as_str()), req.env.into_iter().collect()).await?;
+        let session =
+            self.engine.resume(&session, Some(req.budget.as_str()), req.env.into_iter().collect(), req.skip).await?;
+        Ok(Response::new(self.summary(&session).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn approve_session(
+        &self,
+        request: Request<pb::ApproveSessionRequest>,
+    ) -> Result<Response<pb::SessionSummary>, Status> {
+        let req = request.into_inner();
+        let session = self.session(&req.name, &req.project_dir).await?;
+        let session = self.engine.approve(&session, req.env.into_iter().collect()).await?;
         Ok(Response::new(self.summary(&session).await?))
     }
 

@@ -157,6 +157,9 @@ pub struct Context {
     pub log_tail_lines: u32,
     #[serde(default = "default_max_agent_iterations")]
     pub max_agent_iterations: u32,
+    /// Files that define the evaluation (globs): visible, but no advisor or agent may change them.
+    #[serde(default)]
+    pub frozen: Vec<String>,
 }
 
 impl Default for Context {
@@ -167,6 +170,7 @@ impl Default for Context {
             history: default_history(),
             log_tail_lines: default_log_tail_lines(),
             max_agent_iterations: default_max_agent_iterations(),
+            frozen: Vec::new(),
         }
     }
 }
@@ -238,11 +242,28 @@ pub struct CodingAgent {
     pub auto_handoff: bool,
     #[serde(default = "yes")]
     pub verify: bool,
+    /// How long one handoff may take (duration text).
+    #[serde(default = "default_agent_timeout")]
+    pub timeout: String,
+    /// Turn cap passed to agents that have one (Claude Code's --max-turns).
+    #[serde(default = "default_agent_max_turns")]
+    pub max_turns: u32,
+    /// How long the verify run may take; without `entry.smoke`, a training run still going at
+    /// this point counts as verified.
+    #[serde(default = "default_verify_timeout")]
+    pub verify_timeout: String,
 }
 
 impl Default for CodingAgent {
     fn default() -> Self {
-        Self { kind: CodingAgentType::Auto, auto_handoff: true, verify: true }
+        Self {
+            kind: CodingAgentType::Auto,
+            auto_handoff: true,
+            verify: true,
+            timeout: default_agent_timeout(),
+            max_turns: default_agent_max_turns(),
+            verify_timeout: default_verify_timeout(),
+        }
     }
 }
 
@@ -356,6 +377,15 @@ fn default_log_tail_lines() -> u32 {
 }
 fn default_max_agent_iterations() -> u32 {
     20
+}
+fn default_agent_timeout() -> String {
+    "30m".to_string()
+}
+fn default_agent_max_turns() -> u32 {
+    30
+}
+fn default_verify_timeout() -> String {
+    "10m".to_string()
 }
 fn default_request_timeout() -> String {
     "10m".to_string()

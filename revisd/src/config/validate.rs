@@ -38,10 +38,22 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         return Err(Issue::new("executor.type", "executor.type is ssh but executor.host is not set"));
     }
     let max_run_duration = check_guardrails(config)?;
-    for (i, pattern) in config.context.deny.iter().enumerate() {
-        if let Err(e) = globset::Glob::new(pattern) {
-            let key = format!("context.deny[{i}]");
-            return Err(Issue::new(key, format!("context.deny: invalid pattern '{pattern}': {}", e.kind())));
+    for (list, patterns) in [("deny", &config.context.deny), ("frozen", &config.context.frozen)] {
+        for (i, pattern) in patterns.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(pattern) {
+                let key = format!("context.{list}[{i}]");
+                return Err(Issue::new(key, format!("context.{list}: invalid pattern '{pattern}': {}", e.kind())));
+            }
+        }
+    }
+    for (key, text) in [
+        ("coding_agent.timeout", &config.coding_agent.timeout),
+        ("coding_agent.verify_timeout", &config.coding_agent.verify_timeout),
+    ] {
+        match parse_duration(text) {
+            Ok(d) if !d.is_zero() => {}
+            Ok(_) => return Err(Issue::new(key, format!("{key} must be greater than 0"))),
+            Err(e) => return Err(Issue::new(key, format!("{key}: {e}"))),
         }
     }
     for (i, link) in config.workspace.link.iter().enumerate() {

@@ -21,7 +21,7 @@ use crate::store::{self, EventRow, IterationRow, NewEvent, NewIteration, Session
 use crate::{changes, workspace};
 
 use super::lifecycle::{blocking, short};
-use super::{Engine, EngineError, Result, faults, llm_advice, rules};
+use super::{Engine, EngineError, Result, faults, handoff, llm_advice, rules};
 
 enum Flow {
     Continue,
@@ -42,6 +42,11 @@ struct Pending {
     /// The worktree as Revis left it before pausing for that change (see `lifecycle::fingerprint`).
     #[serde(default)]
     fingerprint: Option<String>,
+    /// What a coding agent did, when one made the code change.
+    #[serde(default)]
+    agent: Option<handoff::AgentRecord>,
+    #[serde(default)]
+    agent_cost: f64,
 }
 
 pub(super) async fn run(engine: Engine, id: i64, wake: Arc<Notify>) {
@@ -288,6 +293,10 @@ impl Actor {
         let number = it.number();
         let replicate = if it.replicate > 1 { format!("-r{}", it.replicate) } else { String::new() };
         let run_id = format!("{}-i{number}{replicate}-a{}", super::run_key(self.id, &self.name), it.attempt);
+        it.frozen_hash = {
+            let (worktree, frozen) = (self.worktree.clone(), self.config.context.frozen.clone());
+            blocking(move || handoff::frozen_hash(&worktree, &frozen)).await?
+        };
         it.phase = "train".into();
         it.state = "running".into();
         it.run_id = Some(run_id);
@@ -934,10 +943,10 @@ impl Actor {
             .clone()
             .ok_or_else(|| EngineError::Internal(format!("iteration {} has no commit", base.number)))?;
         let worktree = self.worktree.clone();
-        let (command, changes) = (base.command.clone(), decision.changes.clone());
+        let (command, changes, restore_to) = (base.command.clone(), decision.changes.clone(), base_commit.clone());
         // Restoring first makes this step idempotent: a redo after a crash starts clean.
         let applied = blocking(move || -> std::result::Result<changes::Applied, String> {
-            workspace::restore_tree(&worktree, &base_commit).map_err(|e| e.to_string())?;
+            workspace::restore_tree(&worktree, &restore_to).map_err(|e| e.to_string())?;
             changes::apply(&worktree, &command, &changes).map_err(|e| e.to_string())
         })
         .await?;
@@ -972,28 +981,86 @@ impl Actor {
             params,
             code_request: None,
             fingerprint: None,
+            agent: None,
+            agent_cost: 0.0,
         };
         if !code_requests.is_empty() {
-            // Until coding agents land, a code change is made by hand: the session waits.
             let request = code_requests.join("\n");
-            let worktree = self.worktree.clone();
-            pending.fingerprint = Some(blocking(move || super::lifecycle::fingerprint(&worktree)).await??);
-            pending.summaries.push(format!("code change: {}", first_line(&request)));
-            pending
-                .changes
-                .extend(decision.changes.iter().filter(|c| matches!(c, crate::advisor::Change::Code { .. })).cloned());
-            pending.code_request = Some(request.clone());
-            it.pending_json = Some(
-                serde_json::to_string(&pending)
-                    .map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
-            );
-            it.phase = "commit".into();
-            let detail = format!(
-                "waiting for a code change in {}: {request}\nMake it there, then run `revis resume {}`",
-                self.worktree.display(),
-                self.name
-            );
-            return self.pause(&mut it, "awaiting_change", detail).await;
+            let code_changes: Vec<crate::advisor::Change> =
+                decision.changes.iter().filter(|c| matches!(c, crate::advisor::Change::Code { .. })).cloned().collect();
+            let files: Vec<String> = code_changes
+                .iter()
+                .flat_map(|c| match c {
+                    crate::advisor::Change::Code { files, .. } => files.clone(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            let path_var = std::env::var_os("PATH");
+            let agent = crate::coding::resolve(self.config.coding_agent.kind, path_var.as_deref());
+            let state = handoff::HandoffState::of(&it);
+            match agent {
+                Ok(Some(kind)) if !self.config.coding_agent.auto_handoff && !state.approved => {
+                    let detail = format!(
+                        "the advisor wants {kind} to make a code change: {request}\nApprove with `revis approve {name}`, \
+                         or drop it with `revis resume {name} --skip`",
+                        name = self.name
+                    );
+                    return self.pause(&mut it, "awaiting_approval", detail).await;
+                }
+                Ok(Some(kind)) => {
+                    let outcome = handoff::run(handoff::Handoff {
+                        engine: &self.engine,
+                        session: &session,
+                        config: &self.config,
+                        worktree: &self.worktree,
+                        kind,
+                        current: &it,
+                        iterations: &iterations,
+                        request: request.clone(),
+                        files,
+                        hypothesis: decision.hypothesis.clone(),
+                        command: pending.command.clone(),
+                    })
+                    .await?;
+                    match outcome.result {
+                        Ok(record) => {
+                            pending.summaries.push(format!("code change by {kind}: {}", first_line(&request)));
+                            pending.changes.extend(code_changes);
+                            pending.code_request = Some(request);
+                            pending.agent = Some(record);
+                            pending.agent_cost = outcome.cost_usd;
+                        }
+                        Err(reason) => {
+                            return self.handoff_failed(&session, it, &base_commit, reason, outcome.cost_usd).await;
+                        }
+                    }
+                }
+                manual => {
+                    // No agent (coding_agent.type: none, or none installed): a human makes it.
+                    let why = match manual {
+                        Err(e) => format!(" ({e})"),
+                        _ => String::new(),
+                    };
+                    let worktree = self.worktree.clone();
+                    pending.fingerprint = Some(blocking(move || super::lifecycle::fingerprint(&worktree)).await??);
+                    pending.summaries.push(format!("code change: {}", first_line(&request)));
+                    pending.changes.extend(code_changes);
+                    pending.code_request = Some(request.clone());
+                    it.pending_json = Some(
+                        serde_json::to_string(&pending)
+                            .map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
+                    );
+                    it.phase = "commit".into();
+                    let detail = format!(
+                        "waiting for a code change in {}{why}: {request}\nMake it there, then run `revis resume {}` \
+                         (or `revis resume {} --skip` to drop it)",
+                        self.worktree.display(),
+                        self.name,
+                        self.name
+                    );
+                    return self.pause(&mut it, "awaiting_change", detail).await;
+                }
+            }
         }
         it.pending_json = Some(
             serde_json::to_string(&pending).map_err(|e| EngineError::Internal(format!("serializing changes: {e}")))?,
@@ -1016,6 +1083,48 @@ impl Actor {
                     format!("applied{from}: {}", pending.summaries.join(", ")),
                 )
                 .with_data(serde_json::json!({"changes": pending.summaries, "parent": base.number})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// A failed handoff: the worktree goes back to the best state, the reason is recorded and
+    /// given to the advisor, and it counts against the retry budget.
+    async fn handoff_failed(
+        &mut self,
+        session: &SessionRow,
+        mut it: IterationRow,
+        base_commit: &str,
+        reason: String,
+        cost_usd: f64,
+    ) -> Result<Flow> {
+        let number = it.number();
+        let (worktree, base) = (self.worktree.clone(), base_commit.to_string());
+        blocking(move || workspace::restore_tree(&worktree, &base)).await??;
+        let mut state = handoff::HandoffState::of(&it);
+        state.failures += 1;
+        state.approved = false;
+        state.last_failure = Some(reason.clone());
+        it.handoff_json = state.to_json();
+        it.decision_json = None;
+        it.phase = "advise".into();
+        let failures = session.consecutive_failures + 1;
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::sessions::add_llm_usd(&mut tx, self.id, cost_usd).await?;
+        store::sessions::set_progress(
+            &mut tx,
+            self.id,
+            session.best_iteration.and_then(|b| u32::try_from(b).ok()),
+            u32::try_from(failures).unwrap_or(u32::MAX),
+        )
+        .await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("handoff_failed", Some(number), format!("code change failed and was reverted: {reason}"))
+                    .with_data(serde_json::json!({"reason": reason, "cost_usd": cost_usd})),
             )
             .await?;
         self.finish(tx, vec![event]).await?;
@@ -1087,6 +1196,7 @@ impl Actor {
                 changes_json: serde_json::to_string(&pending.changes).unwrap_or_else(|_| "[]".into()),
                 params_json: serde_json::Value::Object(pending.params.clone().into_iter().collect()).to_string(),
                 llm_json: it.decision_llm_json.clone(),
+                agent_json: pending.agent.as_ref().and_then(|a| serde_json::to_string(a).ok()),
             },
         )
         .await?;

@@ -282,6 +282,7 @@ impl Engine {
         session: &SessionRow,
         budget: Option<&str>,
         env: Vec<(String, String)>,
+        skip: bool,
     ) -> Result<SessionRow> {
         if matches!(session.state.as_str(), "running" | "queued") {
             return Err(EngineError::FailedPrecondition(format!(
@@ -293,10 +294,24 @@ impl Engine {
         let latest = store::iterations::latest(self.store().pool(), session.id)
             .await?
             .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
-        if session.state == "paused" && session.stop_reason.as_deref() == Some("awaiting_change") {
+        let waits_for_code = session.state == "paused"
+            && matches!(session.stop_reason.as_deref(), Some("awaiting_change" | "awaiting_approval"));
+        if skip && !waits_for_code {
+            return Err(EngineError::FailedPrecondition(format!(
+                "session '{}' is not waiting for a code change; --skip applies only then",
+                session.name
+            )));
+        }
+        if !skip && session.state == "paused" && session.stop_reason.as_deref() == Some("awaiting_change") {
             self.check_manual_change(session, &latest).await?;
         }
         let mut tx = self.store().begin().await?;
+        let mut skipped = None;
+        if skip {
+            let mut it = latest.clone();
+            skipped = Some(drop_code_change(&mut it)?);
+            store::iterations::save(&mut tx, &it).await?;
+        }
         if latest.state == "interrupted" || (latest.phase == "train" && latest.state == "running") {
             let mut rerun = latest.clone();
             rerun.phase = "prepare".into();
@@ -332,13 +347,50 @@ impl Engine {
             ),
             None => String::new(),
         };
+        let skip_note = skipped.map(|r| format!("; the code change was dropped: {r}")).unwrap_or_default();
         let event = store::events::append(
             &mut tx,
             session.id,
-            NewEvent::new("session_resumed", None, format!("session resumed{budget_note}")),
+            NewEvent::new("session_resumed", None, format!("session resumed{budget_note}{skip_note}")),
         )
         .await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("resuming a session: {e}")))?;
+        self.bus().publish(event);
+        self.set_credentials(session.id, Credentials::new(env));
+        self.spawn_actor(session.id).await;
+        self.reload(session.id).await
+    }
+
+    /// Lets a paused handoff go ahead: the coding agent runs when the session continues.
+    pub async fn approve(&self, session: &SessionRow, env: Vec<(String, String)>) -> Result<SessionRow> {
+        if !(session.state == "paused" && session.stop_reason.as_deref() == Some("awaiting_approval")) {
+            return Err(EngineError::FailedPrecondition(format!(
+                "session '{}' is not waiting for an approval (it is {}{})",
+                session.name,
+                session.state,
+                session.stop_reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default()
+            )));
+        }
+        let mut it = store::iterations::latest(self.store().pool(), session.id)
+            .await?
+            .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
+        let mut state = super::handoff::HandoffState::of(&it);
+        state.approved = true;
+        it.handoff_json = state.to_json();
+        let mut tx = self.store().begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::sessions::set_state(&mut tx, session.id, "running", None, None).await?;
+        let event = store::events::append(
+            &mut tx,
+            session.id,
+            NewEvent::new(
+                "handoff_approved",
+                Some(it.number()),
+                "code change approved: handing it to the coding agent",
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("approving: {e}")))?;
         self.bus().publish(event);
         self.set_credentials(session.id, Credentials::new(env));
         self.spawn_actor(session.id).await;
@@ -452,6 +504,36 @@ fn ensure_gitignored(project: &Path) -> std::io::Result<bool> {
     text.push_str(".revis/\n");
     std::fs::write(&path, text)?;
     Ok(true)
+}
+
+/// Takes the code change out of the iteration's decision: the rest of it is applied again, or
+/// (nothing left) the advisor decides anew. Returns the dropped request.
+fn drop_code_change(it: &mut store::IterationRow) -> Result<String> {
+    let mut decision: crate::advisor::Decision = it
+        .decision_json
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| EngineError::Internal("the paused iteration has no decision".into()))?;
+    let request = decision
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            crate::advisor::Change::Code { request, .. } => Some(request.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    decision.changes.retain(|c| !matches!(c, crate::advisor::Change::Code { .. }));
+    it.pending_json = None;
+    it.handoff_json = None;
+    if decision.changes.is_empty() {
+        it.decision_json = None;
+        it.phase = "advise".into();
+    } else {
+        it.decision_json = serde_json::to_string(&decision).ok();
+        it.phase = "apply".into();
+    }
+    Ok(request)
 }
 
 /// What the worktree holds beyond its last commit: changed paths and a hash of their content.

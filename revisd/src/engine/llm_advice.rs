@@ -81,8 +81,10 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
     let failed_log_tail = (req.current.state == "failed")
         .then(|| logs.tail_of(req.current.number(), req.config.context.log_tail_lines as usize))
         .flatten();
+    // The last try's failure, or a failed code change, is told to the model.
     let previous_failure =
-        previous_failure(&decision_dir(engine, req.session, req.current), req.current.decision_tries);
+        previous_failure(&decision_dir(engine, req.session, req.current), req.current.decision_tries)
+            .or_else(|| super::handoff::HandoffState::of(req.current).last_failure);
     let situation = Situation {
         history: &history,
         best,
@@ -100,7 +102,24 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
     let history_source = History { entries: &history };
     let workspace = tools::Workspace { root: req.worktree, deny: &deny, logs: &logs, history: &history_source };
     let (worktree, command) = (req.worktree.to_path_buf(), req.base.command.clone());
-    let validate = |d: &Decision| crate::changes::validate(&worktree, &command, &d.changes, &deny);
+    let frozen =
+        Deny::new(&req.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
+    let validate = |d: &Decision| {
+        let mut problems = match crate::changes::validate(&worktree, &command, &d.changes, &deny) {
+            Ok(()) => Vec::new(),
+            Err(problems) => problems,
+        };
+        for (i, change) in d.changes.iter().enumerate() {
+            if let crate::advisor::Change::ConfigEdit { file, .. } = change
+                && frozen.is_denied(Path::new(file))
+            {
+                problems.push(format!(
+                    "changes[{i}] (config_edit): {file} is frozen (context.frozen): it defines the evaluation"
+                ));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    };
     let agent = Agent {
         endpoints: &endpoints,
         system_stable: context::stable_prompt(req.config),

@@ -8,6 +8,7 @@
 mod actor;
 mod bus;
 pub mod faults;
+pub mod handoff;
 mod lifecycle;
 pub mod llm_advice;
 mod names;

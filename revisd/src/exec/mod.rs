@@ -6,7 +6,7 @@
 //! know about sessions, iterations or metrics: a run is a command, a directory and an id.
 
 pub mod local;
-mod process_group;
+pub(crate) mod process_group;
 mod tail;
 pub mod tmux;
 pub mod wrapper;

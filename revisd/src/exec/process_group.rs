@@ -80,7 +80,7 @@ fn live_members_in_proc(pgid: i32) -> Option<bool> {
 
 /// `(state, pgrp)` from `/proc/PID/stat`: "pid (comm) state ppid pgrp ..."; comm may hold
 /// spaces and parentheses, so fields are counted from the last ')'.
-fn parse_stat(stat: &str) -> Option<(char, i32)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;

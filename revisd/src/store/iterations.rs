@@ -33,6 +33,9 @@ pub struct IterationRow {
     pub pending_json: Option<String>,
     pub decision_tries: i64,
     pub decision_llm_json: Option<String>,
+    pub handoff_json: Option<String>,
+    pub agent_json: Option<String>,
+    pub frozen_hash: Option<String>,
     pub llm_json: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
@@ -57,12 +60,14 @@ pub struct NewIteration {
     pub changes_json: String,
     pub params_json: String,
     pub llm_json: Option<String>,
+    pub agent_json: Option<String>,
 }
 
 pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
-                  rationale, hypothesis, changes_json, params_json, llm_json) VALUES (?, ?, 'prepare', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json) \
+         VALUES (?, ?, 'prepare', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
@@ -73,8 +78,9 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     .bind(&it.rationale)
     .bind(&it.hypothesis)
     .bind(if it.changes_json.is_empty() { "[]" } else { &it.changes_json })
-        .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
+    .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
     .bind(&it.llm_json)
+    .bind(&it.agent_json)
     .execute(&mut **tx)
     .await
     .doing("creating an iteration")?;
@@ -86,7 +92,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
                 "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
-                  pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
+                  pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
          WHERE session_id = ? AND number = ?",
     )
     .bind(&it.phase)
@@ -112,8 +118,11 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.decision_json)
         .bind(&it.pending_json)
         .bind(it.decision_tries)
-    .bind(&it.decision_llm_json)
+        .bind(&it.decision_llm_json)
     .bind(&it.llm_json)
+    .bind(&it.handoff_json)
+    .bind(&it.agent_json)
+    .bind(&it.frozen_hash)
     .bind(&it.started_at)
     .bind(&it.ended_at)
     .bind(it.duration_seconds)

@@ -106,3 +106,39 @@ fn signature(repo: &Repository) -> Result<Signature<'static>, WorkspaceError> {
         Err(_) => Signature::now("Revis", "revis@localhost").git(|| "make a signature".into()),
     }
 }
+
+/// The worktree's changes against HEAD as a unified diff (new files included, links and
+/// ignored files not), cut at `max_bytes`: what a coding agent or a human did, for the record.
+pub fn diff_patch(worktree: &Path, max_bytes: usize) -> Result<String, WorkspaceError> {
+    let repo = meta::open_worktree(worktree)?;
+    let meta = meta::read(&repo)?.unwrap_or_default();
+    let head = repo.head().and_then(|h| h.peel_to_tree()).git(|| format!("read HEAD of {}", worktree.display()))?;
+    let mut opts = git2::DiffOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+    let diff = repo
+        .diff_tree_to_workdir_with_index(Some(&head), Some(&mut opts))
+        .git(|| format!("diff {}", worktree.display()))?;
+    let mut out = String::new();
+    let mut truncated = false;
+    diff.print(git2::DiffFormat::Patch, |delta, _hunk, line| {
+        let path = delta.new_file().path().or_else(|| delta.old_file().path());
+        if path.is_some_and(|p| meta.is_link(p)) {
+            return true;
+        }
+        if out.len() >= max_bytes {
+            truncated = true;
+            return false;
+        }
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            out.push(line.origin());
+        }
+        out.push_str(&String::from_utf8_lossy(line.content()));
+        true
+    })
+    .or_else(|e| if truncated { Ok(()) } else { Err(e) })
+    .git(|| format!("print the diff of {}", worktree.display()))?;
+    if truncated {
+        out.push_str("\n… (diff cut)\n");
+    }
+    Ok(out)
+}

@@ -347,6 +347,24 @@ impl FakeLlm {
     }
 }
 
+impl Drop for FakeLlm {
+    /// With `REVIS_FAKE_DUMP=DIR`, every request is kept as `DIR/<dialect>-<port>-<n>.json`
+    /// for debugging a failed test (the temp homes are gone by then).
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("REVIS_FAKE_DUMP") else { return };
+        let dir = std::path::PathBuf::from(dir);
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        for r in self.requests() {
+            let name = format!("{:?}-{}-{:03}.json", self.dialect, self.server.port(), r.index).to_lowercase();
+            let record = json!({"path": r.path, "status": r.status, "violations": r.violations, "body": r.body});
+            let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+            let _ = std::fs::write(dir.join(name), text);
+        }
+    }
+}
+
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panicking test thread must not hide what was recorded.
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -1,7 +1,7 @@
 //! Rendering rules of the session views, checked on plain (colourless) output.
 
 use super::*;
-use revis_proto::v1::{Best, LlmUsage};
+use revis_proto::v1::{AgentChange, Best, LlmUsage};
 
 fn summary(name: &str) -> SessionSummary {
     SessionSummary {
@@ -234,4 +234,66 @@ fn llm_cost_column_appears_only_with_llm_decisions() {
     assert!(lines[head + 1].ends_with("-"), "{text}");
     assert!(lines[head + 2].ends_with("$0.04"), "{text}");
     assert!(lines[head + 3].ends_with("$0.0040"), "{text}");
+}
+
+#[test]
+fn a_code_change_awaiting_approval_says_how_to_approve_or_skip() {
+    let why =
+        "the advisor wants claude-code to make a code change: add dropout\nApprove with `revis approve quick-otter`";
+    let d = paused("awaiting_approval", Some(why));
+    assert_eq!(
+        first_line(&d),
+        "quick-otter  paused — a code change waits for your approval \
+         (revis approve quick-otter, or revis resume quick-otter --skip)"
+    );
+    let text = super::detail(&d, &Palette::plain());
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(reason) = lines.iter().position(|l| l.starts_with("  reason")) else {
+        panic!("no reason in\n{text}");
+    };
+    assert_eq!(lines[reason], "  reason    the advisor wants claude-code to make a code change: add dropout");
+    assert_eq!(lines[reason + 1], "            Approve with `revis approve quick-otter`");
+    let s = SessionSummary { state: "paused".into(), stop_reason: Some("awaiting_approval".into()), ..summary("a") };
+    let text = summary_table(&[s], false, &Palette::plain());
+    assert!(
+        text.contains("    paused — a code change waits for your approval (revis approve a, or revis resume a --skip)")
+    );
+}
+
+fn agent(cost: Option<f64>) -> AgentChange {
+    AgentChange { agent: "claude-code".into(), cost_usd: cost, duration_seconds: 60.0, ..Default::default() }
+}
+
+fn table_rows(d: &SessionDetail) -> (String, Vec<String>) {
+    let text = super::detail(d, &Palette::plain());
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let head = lines.iter().position(|l| l.trim_start().starts_with("#  OUTCOME")).unwrap_or(lines.len());
+    (lines.get(head).cloned().unwrap_or_default(), lines.into_iter().skip(head + 1).collect())
+}
+
+#[test]
+fn iterations_made_by_a_coding_agent_name_it_and_add_its_cost() {
+    let mut d = detail();
+    d.iterations[1].change = Some("add dropout".into());
+    d.iterations[1].agent = Some(agent(Some(0.4)));
+    d.iterations[1].llm = Some(LlmUsage { usd: 0.02, ..Default::default() });
+    d.iterations[2].change = None;
+    d.iterations[2].agent = Some(agent(None));
+    let (head, rows) = table_rows(&d);
+    assert!(head.ends_with("LLM"), "{head}");
+    assert!(rows[1].contains("claude-code: add dropout") && rows[1].ends_with("$0.42"), "{rows:?}");
+    assert!(rows[2].contains("claude-code: code change") && rows[2].ends_with("-"), "{rows:?}");
+    assert!(rows[0].contains("(baseline)") && rows[0].ends_with("-"), "{rows:?}");
+}
+
+#[test]
+fn an_agent_cost_alone_brings_the_llm_column() {
+    let mut d = detail();
+    d.iterations[1].agent = Some(agent(Some(0.005)));
+    let (head, rows) = table_rows(&d);
+    assert!(head.ends_with("LLM"), "{head}");
+    assert!(rows[1].ends_with("$0.0050"), "{rows:?}");
+    d.iterations[1].agent = Some(agent(None));
+    let (head, _) = table_rows(&d);
+    assert!(head.ends_with("COMMIT"), "{head}");
 }

@@ -182,3 +182,17 @@ fn only_iterations_with_a_trace_are_printed() {
     assert!(text.starts_with("\n--- decision that produced iteration 1 ("), "{text}");
     assert_eq!(text.matches("--- decision").count(), 1);
 }
+
+#[test]
+fn a_coding_agent_change_follows_its_iteration() {
+    let agent = revis_proto::v1::AgentChange { agent: "codex".into(), duration_seconds: 5.0, ..Default::default() };
+    let iterations = [
+        Iteration { number: 1, trace: Some(sample()), agent: Some(agent), ..Default::default() },
+        Iteration { number: 2, ..Default::default() },
+    ];
+    let text = transcripts(&iterations, &Palette::plain());
+    let decision = text.find("--- decision that produced iteration 1");
+    let change = text.find("\n\n--- code change by codex (5.0s, verified: no) ---\n");
+    assert!(decision.is_some() && change.is_some() && decision < change, "{text}");
+    assert_eq!(transcripts(&iterations[1..], &Palette::plain()), "");
+}

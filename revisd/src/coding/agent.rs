@@ -1,0 +1,207 @@
+//! One handoff from start to verdict: find the agent, build its command line and environment,
+//! run it, and turn exit status plus output into an `AgentResult`.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use super::process::{self, Exit, Finished, Invocation};
+use super::{AgentKind, AgentResult, AgentRun, aider, claude, codex, detect};
+use crate::config::duration::format_duration;
+use crate::secrets::PROVIDER_VARIABLES;
+
+/// Between SIGTERM and SIGKILL when an agent times out.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What an agent's output says, before the exit status is taken into account.
+#[derive(Debug, Default)]
+pub(super) struct Report {
+    pub summary: String,
+    pub cost_usd: Option<f64>,
+    pub tokens: Option<(u64, u64)>,
+    /// Phrased to follow the agent's name: "claude-code <error>".
+    pub error: Option<String>,
+    /// False when the output was not in the agent's format at all.
+    pub parsed: bool,
+}
+
+impl Report {
+    pub(super) fn unparsed(error: String) -> Self {
+        Report { error: Some(error), ..Report::default() }
+    }
+}
+
+/// Runs the agent on the worktree and reports how it went. Never panics and never returns
+/// early with the agent still running: every failure, including a missing executable, is an
+/// `AgentResult` with `ok: false`.
+pub async fn run(run: &AgentRun) -> AgentResult {
+    run_with(run, std::env::vars_os().collect(), KILL_GRACE).await
+}
+
+/// `base_env` stands for the daemon's environment so tests can prove what is stripped from it.
+pub(super) async fn run_with(run: &AgentRun, base_env: Vec<(OsString, OsString)>, grace: Duration) -> AgentResult {
+    let kind = run.kind;
+    let Some(program) = detect::find_program(kind.program(), run.path_var.as_deref()) else {
+        return not_started(format!("{} not found on PATH", kind.program()));
+    };
+    let args = match kind {
+        AgentKind::ClaudeCode => claude::args(&run.prompt, run.max_turns),
+        AgentKind::Codex => codex::args(&run.prompt),
+        AgentKind::Aider => aider::args(&run.prompt, &run.files),
+    };
+    let header = format!("{kind} started in {} (timeout {})", run.worktree.display(), format_duration(run.timeout));
+    let invocation = Invocation {
+        program,
+        args,
+        cwd: &run.worktree,
+        env: child_env(base_env, run),
+        timeout: run.timeout,
+        grace,
+        log_path: &run.log_path,
+        header,
+    };
+    let finished = match process::run(invocation).await {
+        Ok(finished) => finished,
+        Err(error) => return not_started(error.to_string()),
+    };
+    let result = judge(run, &finished);
+    let verdict = result.failure.as_deref().unwrap_or("succeeded");
+    process::log_note(&run.log_path, &format!("{kind} ended after {}: {verdict}", format_duration(result.duration)))
+        .await;
+    result
+}
+
+/// The daemon's environment without the LLM provider credentials, then whatever the caller
+/// decided this agent may have, and PATH replaced when the run names one.
+pub(super) fn child_env(base: Vec<(OsString, OsString)>, run: &AgentRun) -> Vec<(OsString, OsString)> {
+    let overridden = |name: &OsString| {
+        PROVIDER_VARIABLES.iter().any(|v| name == v)
+            || (run.path_var.is_some() && name == "PATH")
+            || run.env.iter().any(|(k, _)| name == k.as_str())
+    };
+    let mut env: Vec<(OsString, OsString)> = base.into_iter().filter(|(name, _)| !overridden(name)).collect();
+    if let Some(path) = &run.path_var {
+        env.push(("PATH".into(), path.clone()));
+    }
+    env.extend(run.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env
+}
+
+fn judge(run: &AgentRun, finished: &Finished) -> AgentResult {
+    let kind = run.kind;
+    let report = match kind {
+        AgentKind::ClaudeCode => claude::read(&finished.stdout),
+        AgentKind::Codex => codex::read(&finished.stdout, finished.stdout_truncated),
+        AgentKind::Aider => aider::read(&finished.stdout),
+    };
+    let failure = match finished.exit {
+        Exit::TimedOut => Some(format!("timed out after {}", format_duration(run.timeout))),
+        Exit::Signal(signal) => Some(format!("{kind} was killed by {}", signal_name(signal))),
+        Exit::Unknown => Some(format!("{kind} ended, but its exit status could not be read")),
+        Exit::Code(0) => report.error.as_ref().map(|error| format!("{kind} {error}")),
+        Exit::Code(code) => Some(format!("{kind} exited with code {code}{}", exit_detail(&report, finished))),
+    };
+    AgentResult {
+        ok: failure.is_none(),
+        failure,
+        summary: report.summary,
+        cost_usd: report.cost_usd,
+        tokens: report.tokens,
+        exit_code: match finished.exit {
+            Exit::Code(code) => Some(code),
+            _ => None,
+        },
+        duration: finished.duration,
+    }
+}
+
+/// Why a non-zero exit happened: the agent's own error if its output made sense, else the last
+/// thing it said on stderr.
+fn exit_detail(report: &Report, finished: &Finished) -> String {
+    let stderr_line = finished.stderr_tail.lines().rev().map(str::trim).find(|line| !line.is_empty());
+    let detail = match (&report.error, report.parsed, stderr_line) {
+        (Some(error), true, _) => Some(error.clone()),
+        (_, _, Some(line)) => Some(clip(line, 600)),
+        (error, _, None) => error.clone(),
+    };
+    detail.map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
+}
+
+fn not_started(failure: String) -> AgentResult {
+    AgentResult {
+        ok: false,
+        failure: Some(failure),
+        summary: String::new(),
+        cost_usd: None,
+        tokens: None,
+        exit_code: None,
+        duration: Duration::ZERO,
+    }
+}
+
+/// At most `max` characters, marked when cut, so one runaway message cannot flood an event.
+pub(super) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn sample_run(env: Vec<(String, String)>, path_var: Option<OsString>) -> AgentRun {
+        AgentRun {
+            kind: AgentKind::ClaudeCode,
+            worktree: PathBuf::from("/w"),
+            prompt: "p".into(),
+            timeout: Duration::from_secs(1),
+            max_turns: 3,
+            files: vec![],
+            log_path: PathBuf::from("/l"),
+            env,
+            path_var,
+        }
+    }
+
+    #[test]
+    fn provider_variables_are_stripped_unless_passed() {
+        let base: Vec<(OsString, OsString)> = [
+            ("HOME", "/home/u"),
+            ("PATH", "/usr/bin"),
+            ("ANTHROPIC_API_KEY", "daemon-key"),
+            ("OPENAI_API_KEY", "daemon-openai"),
+            ("LITELLM_PROXY_API_KEY", "proxy"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let run = sample_run(vec![("ANTHROPIC_API_KEY".into(), "agent-key".into())], Some("/stand-ins".into()));
+        let env = child_env(base, &run);
+        let get = |name: &str| -> Vec<&OsString> { env.iter().filter(|(k, _)| k == name).map(|(_, v)| v).collect() };
+        assert_eq!(get("ANTHROPIC_API_KEY"), vec!["agent-key"]);
+        assert_eq!(get("PATH"), vec!["/stand-ins"]);
+        assert_eq!(get("HOME"), vec!["/home/u"]);
+        assert!(get("OPENAI_API_KEY").is_empty());
+        assert!(get("LITELLM_PROXY_API_KEY").is_empty());
+    }
+
+    #[test]
+    fn debug_never_prints_env_values() {
+        let run = sample_run(vec![("ANTHROPIC_API_KEY".into(), "sk-secret".into())], None);
+        let text = format!("{run:?}");
+        assert!(text.contains("ANTHROPIC_API_KEY"));
+        assert!(!text.contains("sk-secret"));
+    }
+
+    #[test]
+    fn clip_marks_the_cut() {
+        assert_eq!(clip("héllo", 2), "hé…");
+        assert_eq!(clip("hi", 2), "hi");
+    }
+}

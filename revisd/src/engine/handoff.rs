@@ -1,0 +1,296 @@
+//! Code changes by a coding agent: build the handoff prompt, run the agent in the worktree,
+//! judge what it did (an error, no change, a frozen or hidden file touched), verify that the
+//! training still runs, and keep the record (agent, summary, cost, diff). On any failure the
+//! caller reverts the worktree; this module never commits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::advisor::llm::safety::Deny;
+use crate::coding::{self, AgentKind};
+use crate::config::{Config, duration::parse_duration};
+use crate::exec::{RunOutcome, RunSpec};
+use crate::store::{IterationRow, SessionRow};
+use crate::workspace;
+
+use super::lifecycle::blocking;
+use super::{Engine, EngineError, Result};
+
+/// What a successful handoff did, stored on the iteration it produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub agent: String,
+    pub request: String,
+    pub summary: String,
+    pub cost_usd: Option<f64>,
+    pub files: Vec<String>,
+    pub diff: String,
+    pub duration_seconds: f64,
+    pub verified: Option<String>,
+}
+
+/// The handoff's progress on the iteration the decision follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandoffState {
+    #[serde(default)]
+    pub approved: bool,
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_failure: Option<String>,
+}
+
+impl HandoffState {
+    pub fn of(it: &IterationRow) -> Self {
+        it.handoff_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+}
+
+pub struct Handoff<'a> {
+    pub engine: &'a Engine,
+    pub session: &'a SessionRow,
+    pub config: &'a Config,
+    pub worktree: &'a Path,
+    pub kind: AgentKind,
+    /// The iteration the decision follows, and every iteration so far.
+    pub current: &'a IterationRow,
+    pub iterations: &'a [IterationRow],
+    pub request: String,
+    pub files: Vec<String>,
+    pub hypothesis: Option<String>,
+    /// The training command the change will run with.
+    pub command: String,
+}
+
+pub struct Outcome {
+    pub result: std::result::Result<AgentRecord, String>,
+    pub cost_usd: f64,
+}
+
+/// Content hash per changed path, to tell what the agent itself changed.
+fn snapshot(worktree: &Path) -> std::result::Result<BTreeMap<String, u64>, workspace::WorkspaceError> {
+    let mut out = BTreeMap::new();
+    // Aider keeps its chat history in `.aider*` files: bookkeeping, not part of the change.
+    for path in workspace::diff_stat(worktree)?.into_iter().filter(|p| !p.starts_with(".aider")) {
+        let bytes = std::fs::read(worktree.join(&path)).ok();
+        let hash = bytes.map_or(0, |b| {
+            b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3))
+        });
+        out.insert(path, hash);
+    }
+    Ok(out)
+}
+
+pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
+    let deny = Deny::new(&h.config.context.deny).map_err(|e| EngineError::Internal(format!("context.deny: {e}")))?;
+    let frozen =
+        Deny::new(&h.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
+    let before = {
+        let worktree = h.worktree.to_path_buf();
+        blocking(move || snapshot(&worktree)).await??
+    };
+
+    // The agent sees only files it may see: denied ones are never named to it.
+    let files: Vec<String> = h.files.iter().filter(|f| !deny.is_denied(Path::new(f.as_str()))).cloned().collect();
+    let history: Vec<String> = h
+        .iterations
+        .iter()
+        .rev()
+        .take(h.config.context.history.max(1) as usize)
+        .rev()
+        .map(|i| {
+            let value = i.primary_value.map_or_else(
+                || format!("failed: {}", i.failure_reason.as_deref().unwrap_or("-")),
+                |v| format!("{}={v}", h.session.primary_metric),
+            );
+            format!("#{} {value}; change: {}", i.number, i.change_summary.as_deref().unwrap_or("-"))
+        })
+        .collect();
+    let prompt = coding::prompt(&coding::Handoff {
+        request: &h.request,
+        hypothesis: h.hypothesis.as_deref(),
+        files: &files,
+        constraints: &h.config.context.constraints,
+        history: &history,
+        frozen: &h.config.context.frozen,
+        primary: &h.session.primary_metric,
+        minimize: h.session.minimize,
+    });
+    let run_dir = h.engine.run_dir(h.session.id, &h.session.name, h.current.number(), 1);
+    let try_number = HandoffState::of(h.current).failures + 1;
+    let credentials = h.engine.credentials(h.session.id);
+    let env: Vec<(String, String)> = agent_variables(h.kind)
+        .iter()
+        .filter_map(|name| credentials.get(name).map(|v| (name.to_string(), v)))
+        .collect();
+    let agent_run = coding::AgentRun {
+        kind: h.kind,
+        worktree: h.worktree.to_path_buf(),
+        prompt,
+        timeout: parse_duration(&h.config.coding_agent.timeout).unwrap_or(Duration::from_secs(1800)),
+        max_turns: h.config.coding_agent.max_turns,
+        files,
+        log_path: run_dir.join(format!("agent-{try_number}.log")),
+        env,
+        path_var: None,
+    };
+    if let Err(e) = tokio::fs::create_dir_all(&run_dir).await {
+        return Ok(Outcome { result: Err(format!("cannot create {}: {e}", run_dir.display())), cost_usd: 0.0 });
+    }
+    let result = coding::run(&agent_run).await;
+    let cost_usd = result.cost_usd.unwrap_or(0.0);
+    let fail = |reason: String| Ok(Outcome { result: Err(reason), cost_usd });
+    if !result.ok {
+        let failure = result.failure.unwrap_or_else(|| "no reason given".into());
+        let named = failure.starts_with(&h.kind.to_string());
+        return fail(if named { failure } else { format!("{}: {failure}", h.kind) });
+    }
+
+    let after = {
+        let worktree = h.worktree.to_path_buf();
+        blocking(move || snapshot(&worktree)).await??
+    };
+    let changed: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if changed.is_empty() {
+        return fail(format!("{} finished but changed nothing", h.kind));
+    }
+    let frozen_touched: Vec<&String> = changed.iter().filter(|p| frozen.is_denied(Path::new(p.as_str()))).collect();
+    if !frozen_touched.is_empty() {
+        return fail(format!(
+            "{} changed frozen files (context.frozen), which define the evaluation: {}; the change was reverted",
+            h.kind,
+            frozen_touched.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if changed.iter().any(|p| deny.is_denied(Path::new(p.as_str()))) {
+        return fail(format!("{} changed files it may not touch (context.deny); the change was reverted", h.kind));
+    }
+
+    let verified = if h.config.coding_agent.verify {
+        match verify(&h, try_number).await? {
+            Ok(note) => Some(note),
+            Err(reason) => return fail(reason),
+        }
+    } else {
+        None
+    };
+    let diff = {
+        let worktree = h.worktree.to_path_buf();
+        blocking(move || workspace::diff_patch(&worktree, 256 * 1024)).await??
+    };
+    Ok(Outcome {
+        result: Ok(AgentRecord {
+            agent: h.kind.to_string(),
+            request: h.request.clone(),
+            summary: result.summary,
+            cost_usd: result.cost_usd,
+            files: changed,
+            diff,
+            duration_seconds: result.duration.as_secs_f64(),
+            verified,
+        }),
+        cost_usd,
+    })
+}
+
+/// The provider variables an agent needs for its own model calls.
+fn agent_variables(kind: AgentKind) -> &'static [&'static str] {
+    match kind {
+        AgentKind::ClaudeCode => &["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"],
+        AgentKind::Codex => &["OPENAI_API_KEY", "OPENAI_BASE_URL"],
+        AgentKind::Aider => &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_API_BASE"],
+    }
+}
+
+/// Runs `entry.smoke` (or the training command for `coding_agent.verify_timeout`, where still
+/// running at the end counts as a pass) in the worktree through the executor.
+async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<String, String>> {
+    let limit = parse_duration(&h.config.coding_agent.verify_timeout).unwrap_or(Duration::from_secs(600));
+    let (command, smoke) = match &h.config.entry.smoke {
+        Some(smoke) => (smoke.clone(), true),
+        None => (h.command.clone(), false),
+    };
+    let base = h.engine.run_dir(h.session.id, &h.session.name, h.current.number(), 1);
+    let run_dir = base.join(format!("verify-{try_number}"));
+    let run_id = format!("{}-i{}-v{try_number}", super::run_key(h.session.id, &h.session.name), h.current.number());
+    let output_dir = run_dir.join("output");
+    let mut env = vec![
+        ("REVIS_OUTPUT_DIR".to_string(), output_dir.display().to_string()),
+        ("REVIS_SESSION".to_string(), h.session.name.clone()),
+        ("REVIS_ITERATION".to_string(), h.current.number().to_string()),
+        ("REVIS_RUN_ID".to_string(), run_id.clone()),
+        ("REVIS_VERIFY".to_string(), "1".to_string()),
+    ];
+    env.extend(h.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir };
+    let exec = h.engine.exec().clone();
+    if let Err(e) = exec.start(&spec).await {
+        return Ok(Err(format!("verify could not start: {e}")));
+    }
+    let grace = parse_duration(&h.config.guardrails.kill_grace).unwrap_or(Duration::from_secs(10));
+    let outcome = tokio::select! {
+        outcome = exec.wait(&spec.run_id, &spec.run_dir, None) => outcome?,
+        _ = tokio::time::sleep(limit) => {
+            exec.kill(&spec.run_id, &spec.run_dir, grace).await?;
+            RunOutcome::TimedOut
+        }
+    };
+    let tail = || crate::exec::tail_lines(&exec.log_path(&spec.run_dir), 30).map(|l| l.join("\n")).unwrap_or_default();
+    let what = if smoke { "the smoke run (entry.smoke)" } else { "a short training run" };
+    Ok(match outcome {
+        RunOutcome::Exited { code: 0 } => Ok(format!("{what} passed")),
+        RunOutcome::TimedOut if !smoke => Ok(format!("{what} was still going after {}s", limit.as_secs())),
+        RunOutcome::TimedOut => Err(format!("verify failed: {what} did not finish within {}s", limit.as_secs())),
+        RunOutcome::Exited { code } => Err(format!("verify failed: {what} exited with code {code}:\n{}", tail())),
+        RunOutcome::Vanished => Err(format!("verify failed: {what} disappeared:\n{}", tail())),
+    })
+}
+
+/// One hash over the content of every file matched by `context.frozen` (None when nothing is
+/// frozen), recorded per iteration so a change to the evaluation shows.
+pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Option<String> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let frozen = Deny::new(patterns).ok()?;
+    let mut files = Vec::new();
+    let mut stack = vec![worktree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(rel) = path.strip_prefix(worktree) else { continue };
+            if kind.is_symlink() || rel.starts_with(".git") || rel.starts_with(".revis") {
+                continue;
+            }
+            if kind.is_dir() {
+                stack.push(path);
+            } else if frozen.is_denied(rel) && !matches!(rel.file_name().and_then(|n| n.to_str()), Some(".env")) {
+                files.push(rel.to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for rel in &files {
+        for b in rel.to_string_lossy().bytes().chain(std::fs::read(worktree.join(rel)).unwrap_or_default()) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Some(format!("{hash:016x} ({} files)", files.len()))
+}
