@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exec;
 pub mod metrics;
 pub mod paths;
+pub mod remote;
 pub mod secrets;
 pub mod store;
 pub mod workspace;

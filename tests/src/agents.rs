@@ -7,8 +7,8 @@
 //! real CLI's output format: a success, an error the way that CLI reports it, or a hang.
 //!
 //! Must not: depend on the rest of the harness (it is also included by `#[path]` from test
-//! files), reach the network, or leave a process behind except on purpose (`Outcome::Hang`,
-//! which the daemon under test must kill).
+//! files), reach the network, or leave a process behind: `Outcome::Hang` is for the daemon to
+//! kill, and whatever it left is killed when the `StandIns` is dropped.
 //!
 //! The script is a list of steps: the n-th invocation (counting every agent) plays step n, and
 //! the last step repeats once the list is used up.
@@ -234,6 +234,21 @@ impl StandIns {
         let text = std::fs::read_to_string(self.ctl.join("hang-pids")).ok()?;
         let mut it = text.split_whitespace().filter_map(|w| w.parse().ok());
         Some((it.next()?, it.next()?))
+    }
+}
+
+/// A hanging stand-in the daemon failed to kill must not outlive the test: its pids (from
+/// `hang-pids`) are SIGKILLed, after checking they still run the stand-in's commands.
+impl Drop for StandIns {
+    fn drop(&mut self) {
+        let Some((agent, child)) = self.hang_pids() else { return };
+        for pid in [agent, child] {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&cmdline);
+            if text.contains(&self.bin.display().to_string()) || text.contains("trap '' TERM") {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
     }
 }
 

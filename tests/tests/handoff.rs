@@ -10,7 +10,7 @@ mod agents;
 mod support;
 
 use agents::{Agent, Edit, Step};
-use revis_tests::fakes::config_edit;
+use revis_tests::fakes::{Reply, change, config_edit, submit};
 use revis_tests::llm::Checks;
 use revis_tests::session::{iteration, pretty, state, stop_reason};
 use serde_json::{Value, json};
@@ -326,7 +326,11 @@ fn the_agents_cost_counts_toward_max_cost() {
     let w = World::new(Spec::new(&[Agent::Claude]));
     w.agents.script(&[agent_step().cost(0.05)]);
     w.fake.push(code_decision(REQUEST, &["train.py"]));
-    w.fake.push(code_decision_with("", &[], vec![config_edit("config.json", "lr", json!(0.01))]));
+    w.fake.push(Reply::call(submit(change(
+        "lower lr",
+        "lr=0.01 helps",
+        vec![config_edit("config.json", "lr", json!(0.01))],
+    ))));
     let vars = w.vars();
     w.env.start_llm_loop("cost", &["--max-iterations", "5", "--max-cost", "0.03"], &vars);
     let s = w.settle("cost");

@@ -66,6 +66,11 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
     if reply.gitignore_updated {
         out("Added .revis/ to .gitignore\n")?;
     }
+    if reply.coding_agent.is_empty() {
+        out("Coding agent: none found on PATH (code changes will wait for you to make them)\n")?;
+    } else {
+        out(&format!("Coding agent: {} detected (coding_agent.type: auto)\n", reply.coding_agent))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -95,7 +95,14 @@ impl Revis for RevisService {
         };
         let (path, gitignore_updated, warnings) =
             self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
-        Ok(Response::new(pb::InitProjectReply { config_path: path.display().to_string(), gitignore_updated, warnings }))
+        let path_var = std::env::var_os("PATH");
+        let coding_agent = crate::coding::detect(path_var.as_deref()).map(|k| k.to_string()).unwrap_or_default();
+        Ok(Response::new(pb::InitProjectReply {
+            config_path: path.display().to_string(),
+            gitignore_updated,
+            warnings,
+            coding_agent,
+        }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -389,7 +389,15 @@ impl Actor {
             }
         }
         env.extend(self.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        RunSpec { run_id, run_dir, workdir: self.worktree.clone(), command: it.command.clone(), env, output_dir }
+        RunSpec {
+            run_id,
+            run_dir,
+            workdir: self.worktree.clone(),
+            command: it.command.clone(),
+            env,
+            output_dir,
+            session: super::run_key(self.id, &self.name),
+        }
     }
 
     // ---- train --------------------------------------------------------------------------
@@ -1069,6 +1077,10 @@ impl Actor {
         faults::point("apply", Some(number));
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
+        // A coding agent's dollars count toward --max-cost like the advisor's.
+        if pending.agent_cost > 0.0 {
+            store::sessions::add_llm_usd(&mut tx, self.id, pending.agent_cost).await?;
+        }
         let from = if base.number == it.number {
             String::new()
         } else {

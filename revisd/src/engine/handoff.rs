@@ -113,9 +113,12 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
             format!("#{} {value}; change: {}", i.number, i.change_summary.as_deref().unwrap_or("-"))
         })
         .collect();
+    // Nor are they named in the request's words.
+    let request = redact(&h.request, &deny);
+    let hypothesis = h.hypothesis.as_deref().map(|t| redact(t, &deny));
     let prompt = coding::prompt(&coding::Handoff {
-        request: &h.request,
-        hypothesis: h.hypothesis.as_deref(),
+        request: &request,
+        hypothesis: hypothesis.as_deref(),
         files: &files,
         constraints: &h.config.context.constraints,
         history: &history,
@@ -207,6 +210,35 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     })
 }
 
+/// Replaces every path-like word of `text` that names a denied file (or lies under a denied
+/// directory) by "[hidden]", so a request cannot carry a hidden file's name to the agent.
+fn redact(text: &str, deny: &Deny) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let trimmed = word.trim_end_matches(['.', ',', ':', ';']);
+        let tail = &word[trimmed.len()..];
+        let looks_like_path = trimmed.contains('/') || trimmed.contains('.');
+        if looks_like_path && !trimmed.is_empty() && deny.is_denied(Path::new(trimmed.trim_start_matches("./"))) {
+            out.push_str("[hidden]");
+            out.push_str(tail);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | '*') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 /// The provider variables an agent needs for its own model calls.
 fn agent_variables(kind: AgentKind) -> &'static [&'static str] {
     match kind {
@@ -236,7 +268,8 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
         ("REVIS_VERIFY".to_string(), "1".to_string()),
     ];
     env.extend(h.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir };
+    let session = super::run_key(h.session.id, &h.session.name);
+    let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir, session };
     let exec = h.engine.exec().clone();
     if let Err(e) = exec.start(&spec).await {
         return Ok(Err(format!("verify could not start: {e}")));
@@ -258,6 +291,21 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
         RunOutcome::Exited { code } => Err(format!("verify failed: {what} exited with code {code}:\n{}", tail())),
         RunOutcome::Vanished => Err(format!("verify failed: {what} disappeared:\n{}", tail())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_file_names_are_redacted_from_requests() {
+        let deny = Deny::new(&["private/**".to_string(), "secrets.txt".to_string()]).unwrap();
+        assert_eq!(
+            redact("Calibrate against private/holdout_labels.csv, not secrets.txt. Edit train.py.", &deny),
+            "Calibrate against [hidden], not [hidden]. Edit train.py."
+        );
+        assert_eq!(redact("use .env values", &deny), "use [hidden] values");
+    }
 }
 
 /// One hash over the content of every file matched by `context.frozen` (None when nothing is

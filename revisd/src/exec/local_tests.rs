@@ -35,6 +35,7 @@ impl Fixture {
             command: command.to_string(),
             env: Vec::new(),
             output_dir: self.dir.path().join("out").join(run_id),
+            session: "1-test".to_string(),
         }
     }
 

@@ -7,12 +7,15 @@
 
 pub mod local;
 pub(crate) mod process_group;
+pub mod ssh;
 mod tail;
 pub mod tmux;
 pub mod wrapper;
 
 #[cfg(test)]
 mod local_tests;
+#[cfg(test)]
+mod ssh_tests;
 
 use std::future::Future;
 use std::io;
@@ -23,6 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use local::LocalExecutor;
+pub use ssh::SshExecutor;
 pub use tail::tail_lines;
 pub use tmux::TmuxServer;
 
@@ -40,6 +44,17 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// Exported as `REVIS_OUTPUT_DIR`; created by the executor.
     pub output_dir: PathBuf,
+    /// The session's key (`engine::run_key`): remote executors run in `<work_dir>/<session>`.
+    pub session: String,
+}
+
+/// What `Executor::prepare_workdir` shipped to a remote host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Everything written to the remote's stdin (tar stream and deletion script).
+    pub bytes_sent: u64,
+    pub files_sent: u64,
+    pub files_deleted: u64,
 }
 
 /// A point-in-time look at a run.
@@ -97,6 +112,17 @@ pub enum ExecError {
         #[source]
         source: nix::errno::Errno,
     },
+    /// Boxed: host key errors carry several strings and would bloat every `Result`.
+    #[error("{action}: {source}")]
+    Remote {
+        action: &'static str,
+        #[source]
+        source: Box<crate::remote::RemoteError>,
+    },
+    #[error("cannot sync the worktree to the remote host: {0}")]
+    Sync(#[source] Box<crate::remote::sync::SyncError>),
+    #[error("remote `{action}` for run {run_id} failed: {message}")]
+    RemoteRun { action: &'static str, run_id: String, message: String },
 }
 
 impl ExecError {
@@ -126,6 +152,21 @@ pub trait Executor: Send + Sync {
     fn kill<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, grace: Duration) -> ExecFuture<'a, ()>;
 
     fn is_alive<'a>(&'a self, run_id: &'a str) -> ExecFuture<'a, bool>;
+
+    /// Makes `worktree` available where runs execute, before each run of `session` (the
+    /// `RunSpec::session` key): remote executors sync it and check that the `links`
+    /// (`workspace.link`) exist there; `state_dir` is a local directory they may keep sync
+    /// state in. Local runs use the worktree in place: `Ok(None)`.
+    fn prepare_workdir<'a>(
+        &'a self,
+        worktree: &'a Path,
+        session: &'a str,
+        links: &'a [String],
+        state_dir: &'a Path,
+    ) -> ExecFuture<'a, Option<SyncReport>> {
+        let _ = (worktree, session, links, state_dir);
+        Box::pin(async { Ok(None) })
+    }
 
     fn log_path(&self, run_dir: &Path) -> PathBuf {
         wrapper::RunFiles::new(run_dir).log()
