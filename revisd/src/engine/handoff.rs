@@ -293,20 +293,6 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hidden_file_names_are_redacted_from_requests() {
-        let deny = Deny::new(&["private/**".to_string(), "secrets.txt".to_string()]).unwrap();
-        assert_eq!(
-            redact("Calibrate against private/holdout_labels.csv, not secrets.txt. Edit train.py.", &deny),
-            "Calibrate against [hidden], not [hidden]. Edit train.py."
-        );
-        assert_eq!(redact("use .env values", &deny), "use [hidden] values");
-    }
-}
 
 /// One hash over the content of every file matched by `context.frozen` (None when nothing is
 /// frozen), recorded per iteration so a change to the evaluation shows.
@@ -341,4 +327,19 @@ pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Option<String> {
         }
     }
     Some(format!("{hash:016x} ({} files)", files.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_file_names_are_redacted_from_requests() {
+        let deny = Deny::new(&["private/**".to_string(), "secrets.txt".to_string()]).unwrap();
+        assert_eq!(
+            redact("Calibrate against private/holdout_labels.csv, not secrets.txt. Edit train.py.", &deny),
+            "Calibrate against [hidden], not [hidden]. Edit train.py."
+        );
+        assert_eq!(redact("use .env values", &deny), "use [hidden] values");
+    }
 }
