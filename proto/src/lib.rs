@@ -3,6 +3,23 @@
 /// Protocol number checked by the `Hello` handshake. Bump on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The LLM provider settings (API keys, base URLs) that `revis loop`, `resume` and `approve`
+/// pass from the user's shell to the daemon in their `env` maps. They are secrets: the daemon
+/// keeps them in memory only.
+pub const PROVIDER_VARIABLES: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_BASE",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OLLAMA_API_BASE",
+    "HOSTED_VLLM_API_BASE",
+    "HOSTED_VLLM_API_KEY",
+    "LITELLM_PROXY_API_BASE",
+    "LITELLM_PROXY_API_KEY",
+];
+
 pub mod v1 {
     #![allow(clippy::all)]
     tonic::include_proto!("revis.v1");

@@ -5,20 +5,8 @@
 
 use std::collections::HashMap;
 
-/// The provider variables the daemon understands (see wire-formats.md, LiteLLM names).
-pub const PROVIDER_VARS: [&str; 11] = [
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_API_BASE",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_BASE",
-    "OLLAMA_API_BASE",
-    "HOSTED_VLLM_API_BASE",
-    "HOSTED_VLLM_API_KEY",
-    "LITELLM_PROXY_API_BASE",
-    "LITELLM_PROXY_API_KEY",
-];
+/// The provider variables the daemon understands (the contract crate owns the list).
+pub use revis_proto::PROVIDER_VARIABLES as PROVIDER_VARS;
 
 /// The provider variables that `lookup` reports set and non-empty; an empty value counts as
 /// unset so it cannot override a key the daemon has itself.

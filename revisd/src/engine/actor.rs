@@ -181,6 +181,14 @@ impl Actor {
         Ok(())
     }
 
+    /// The common transition: the iteration as it now stands and one event, committed together.
+    async fn record(&mut self, it: &IterationRow, event: NewEvent) -> Result<()> {
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        let event = self.event(&mut tx, event).await?;
+        self.finish(tx, vec![event]).await
+    }
+
     /// Ends the session. Completed and failed sessions leave the branch head at the best state.
     async fn end(&mut self, state: &str, reason: &str, detail: String) -> Result<Flow> {
         let mut restore_note = None;
@@ -469,19 +477,15 @@ impl Actor {
         it.outcome = Some("interrupted".into());
         it.failure_reason = Some(why.to_string());
         self.stamp_end(it);
-        let mut tx = self.begin().await?;
-        store::iterations::save(&mut tx, it).await?;
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new(
-                    "iteration_interrupted",
-                    Some(it.number()),
-                    format!("iteration {} interrupted: {why}", it.number),
-                ),
-            )
-            .await?;
-        self.finish(tx, vec![event]).await
+        self.record(
+            it,
+            NewEvent::new(
+                "iteration_interrupted",
+                Some(it.number()),
+                format!("iteration {} interrupted: {why}", it.number),
+            ),
+        )
+        .await
     }
 
     fn stamp_end(&self, it: &mut IterationRow) {
@@ -687,20 +691,16 @@ impl Actor {
         it.exit_code = None;
         it.failure_reason = None;
         faults::point("collect", Some(0));
-        let mut tx = self.begin().await?;
-        store::iterations::save(&mut tx, &it).await?;
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new(
-                    "replicate",
-                    Some(0),
-                    format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
-                )
-                .with_data(serde_json::json!({"replicate": done, "primary": value})),
+        self.record(
+            &it,
+            NewEvent::new(
+                "replicate",
+                Some(0),
+                format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
             )
-            .await?;
-        self.finish(tx, vec![event]).await?;
+            .with_data(serde_json::json!({"replicate": done, "primary": value})),
+        )
+        .await?;
         Ok(Flow::Continue)
     }
 
@@ -812,16 +812,12 @@ impl Actor {
         );
         it.phase = "apply".into();
         faults::point("advise", Some(number));
-        let mut tx = self.begin().await?;
-        store::iterations::save(&mut tx, &it).await?;
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new("decision", Some(number), format!("decision: {}", decision.rationale))
-                    .with_data(serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes})),
-            )
-            .await?;
-        self.finish(tx, vec![event]).await?;
+        self.record(
+            &it,
+            NewEvent::new("decision", Some(number), format!("decision: {}", decision.rationale))
+                .with_data(serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes})),
+        )
+        .await?;
         Ok(Flow::Continue)
     }
 

@@ -293,7 +293,6 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
     })
 }
 
-
 /// One hash over the content of every file matched by `context.frozen` (None when nothing is
 /// frozen), recorded per iteration so a change to the evaluation shows.
 pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Option<String> {

@@ -315,28 +315,8 @@ mod tests {
         let exec = Arc::new(LocalExecutor::new(TmuxServer::Socket(dir.path().join("tmux.sock"))));
         let engine = Engine::new(store.clone(), crate::paths::Home::at(dir.path()), exec);
         let mut tx = store.begin().await.unwrap();
-        let id = store::sessions::insert(
-            &mut tx,
-            &NewSession {
-                name: "s".into(),
-                project: "/p".into(),
-                branch: "revis/s".into(),
-                worktree: "/p/.revis/worktrees/s".into(),
-                base_branch: "main".into(),
-                base_commit: "abc".into(),
-                advisor: "search".into(),
-                config_json: "{}".into(),
-                primary_metric: "loss".into(),
-                minimize: true,
-                target: None,
-                budget_seconds: None,
-                max_iterations: None,
-                max_cost: None,
-                config_text: None,
-            },
-        )
-        .await
-        .unwrap();
+        let sample = NewSession { budget_seconds: None, max_iterations: None, ..store::sessions::sample("s", "/p") };
+        let id = store::sessions::insert(&mut tx, &sample).await.unwrap();
         tx.commit().await.unwrap();
         let session = store::sessions::get(store.pool(), id).await.unwrap().unwrap();
 

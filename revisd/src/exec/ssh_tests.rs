@@ -99,22 +99,63 @@ async fn run_mirrors_log_and_copies_output_back() {
 #[tokio::test]
 async fn kill_stops_the_remote_tree() {
     let w = World::new().await;
-    let marker = w.dir.path().join("child-pid");
-    let spec = w.spec("r2", &format!("sh -c 'echo $$ > {}; sleep 300' & sleep 300", marker.display()));
+    let marker = w.dir.path().join("child-started");
+    // sshd may run in its own pid namespace: the tree is found by a unique argument, not a pid.
+    let spec = w.spec("r2", &format!("sh -c 'touch {}; exec sleep 7771' & sleep 7772", marker.display()));
     w.exec.start(&spec).await.expect("start");
-    wait_for("the child pid", || marker.exists()).await;
-    let child: i32 = std::fs::read_to_string(&marker).expect("pid").trim().parse().expect("pid number");
+    wait_for("the child to start", || marker.exists()).await;
+    assert!(running_with_arg("7771") && running_with_arg("7772"));
     assert!(w.exec.is_alive("r2").await.expect("alive"));
     w.exec.kill("r2", &spec.run_dir, Duration::from_secs(2)).await.expect("kill");
-    assert!(!pid_alive(child), "child {child} survived");
+    wait_for("the remote tree to go", || !running_with_arg("7771") && !running_with_arg("7772")).await;
     assert!(!w.exec.is_alive("r2").await.expect("alive"));
     assert_eq!(w.wait(&spec).await, RunOutcome::Vanished);
 }
 
-fn pid_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| crate::exec::process_group::parse_stat(&s).is_some_and(|(state, _)| state != 'Z' && state != 'X'))
-        .unwrap_or(false)
+/// A live (not zombie) `sleep ARG` anywhere on this machine.
+fn running_with_arg(arg: &str) -> bool {
+    let needle = format!("sleep\0{arg}\0");
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let live = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| crate::exec::process_group::parse_stat(&s))
+            .is_some_and(|(state, _)| state != 'Z' && state != 'X');
+        live && cmdline.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
+}
+
+/// Drops every ssh connection by killing sshd's per-connection processes, sparing whatever
+/// they started that lives on (the remote tmux server): unlike `TestSshd::kill_sessions`,
+/// which also reaps orphans when sshd is pid 1 of its own namespace.
+fn drop_connections(sshd: &TestSshd) {
+    let config = sshd.dir().join("sshd_config").display().to_string();
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let ppid =
+            stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok());
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(entry.path().join("cmdline")).unwrap_or_default()).into_owned();
+        procs.push((pid, ppid.unwrap_or(0), comm.trim().to_string(), cmdline));
+    }
+    let listeners: Vec<i32> = procs.iter().filter(|p| p.3.contains(&config) && p.2 == "sshd").map(|p| p.0).collect();
+    let mut victims = Vec::new();
+    let mut frontier = listeners.clone();
+    while let Some(parent) = frontier.pop() {
+        for p in &procs {
+            if p.1 == parent && p.2.starts_with("sshd") && !victims.contains(&p.0) && !listeners.contains(&p.0) {
+                victims.push(p.0);
+                frontier.push(p.0);
+            }
+        }
+    }
+    assert!(!victims.is_empty(), "no sshd session processes to kill");
+    for pid in victims {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 #[tokio::test]
@@ -129,7 +170,7 @@ async fn run_survives_a_dropped_connection_and_a_new_executor_reattaches() {
         ),
     );
     w.exec.start(&spec).await.expect("start");
-    w.sshd.kill_sessions().expect("kill sessions");
+    drop_connections(&w.sshd);
     // A fresh executor on a fresh connection (a restarted daemon) finds the run by id.
     let key = w.sshd.dir().join("id_ed25519");
     let home = w.dir.path().join("home");
@@ -144,7 +185,7 @@ async fn run_survives_a_dropped_connection_and_a_new_executor_reattaches() {
     };
     let log = spec.run_dir.join("train.log");
     wait_for("the first line mirrored", || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("before"))).await;
-    w.sshd.kill_sessions().expect("kill sessions again");
+    drop_connections(&w.sshd);
     std::fs::write(&gate, "").expect("gate");
     let outcome = waiting.await.expect("join").expect("wait");
     assert_eq!(outcome, RunOutcome::Exited { code: 0 });

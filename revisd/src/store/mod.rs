@@ -105,25 +105,7 @@ pub fn seconds_between(start: &str, end: &str) -> f64 {
 mod tests {
     use super::*;
 
-    fn new_session(name: &str, project: &str) -> NewSession {
-        NewSession {
-            name: name.into(),
-            project: project.into(),
-            branch: format!("revis/{name}"),
-            worktree: format!("{project}/.revis/worktrees/{name}"),
-            base_branch: "main".into(),
-            base_commit: "abc".into(),
-            advisor: "search".into(),
-            config_json: "{}".into(),
-            primary_metric: "loss".into(),
-            minimize: true,
-            target: None,
-            budget_seconds: Some(60.0),
-            max_iterations: Some(3),
-            max_cost: None,
-            config_text: None,
-        }
-    }
+    use sessions::sample as new_session;
 
     #[tokio::test]
     async fn events_are_numbered_densely_per_session_and_survive_reopening() {

@@ -268,3 +268,25 @@ pub async fn add_llm_usd(tx: &mut Tx, id: i64, usd: f64) -> Result<()> {
         .doing("recording LLM spend")?;
     Ok(())
 }
+
+/// A session row for tests.
+#[cfg(test)]
+pub(crate) fn sample(name: &str, project: &str) -> NewSession {
+    NewSession {
+        name: name.into(),
+        project: project.into(),
+        branch: format!("revis/{name}"),
+        worktree: format!("{project}/.revis/worktrees/{name}"),
+        base_branch: "main".into(),
+        base_commit: "abc".into(),
+        advisor: "search".into(),
+        config_json: "{}".into(),
+        primary_metric: "loss".into(),
+        minimize: true,
+        target: None,
+        budget_seconds: Some(60.0),
+        max_iterations: Some(3),
+        max_cost: None,
+        config_text: None,
+    }
+}
