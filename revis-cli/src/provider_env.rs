@@ -53,7 +53,7 @@ mod tests {
         let selected = select(|name| Some(format!("v-{name}")));
         assert_eq!(selected.len(), PROVIDER_VARS.len());
         for name in PROVIDER_VARS {
-            assert_eq!(selected.get(name), Some(&format!("v-{name}")));
+            assert_eq!(selected.get(*name), Some(&format!("v-{name}")));
         }
     }
 
