@@ -98,6 +98,8 @@ struct Actor {
     wake: Arc<Notify>,
     metrics: Box<dyn MetricsSource>,
     kill_grace: Duration,
+    /// Where this session's runs happen (local tmux, or a remote over SSH).
+    exec: Arc<dyn crate::exec::Executor>,
 }
 
 impl Actor {
@@ -110,6 +112,7 @@ impl Actor {
             .map_err(|e| EngineError::Internal(format!("guardrails.max_run_duration: {e}")))?;
         let kill_grace = crate::config::duration::parse_duration(&config.guardrails.kill_grace)
             .map_err(|e| EngineError::Internal(format!("guardrails.kill_grace: {e}")))?;
+        let exec = engine.executor_for(&config).await?;
         let metrics: Box<dyn MetricsSource> = match config.metrics.source {
             crate::config::MetricsSourceType::EvalJson => Box::new(metrics::EvalJson),
             other => {
@@ -130,6 +133,7 @@ impl Actor {
             wake,
             metrics,
             kill_grace,
+            exec,
         })
     }
 
@@ -413,9 +417,25 @@ impl Actor {
     async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
         let spec = self.spec(&it);
-        let exec = self.engine.exec().clone();
-        let started = crate::exec::wrapper::RunFiles::new(&spec.run_dir).pid().exists();
+        let exec = self.exec.clone();
+        let started = exec.was_started(&spec.run_dir);
         if !started {
+            // A remote executor ships the worktree first (only what changed since last time).
+            let state_dir = self.engine.home().runs().join(super::run_key(self.id, &self.name));
+            let links = self.config.workspace.link.clone();
+            match exec.prepare_workdir(&self.worktree, &spec.session, &links, &state_dir).await {
+                Ok(Some(report)) => tracing::info!(
+                    session = %self.name,
+                    bytes = report.bytes_sent,
+                    files = report.files_sent,
+                    deleted = report.files_deleted,
+                    "synced the worktree"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    return self.record_run_end(it, None, Some(format!("could not sync the worktree: {e}"))).await;
+                }
+            }
             if let Err(e) = exec.start(&spec).await {
                 return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
             }

@@ -270,7 +270,11 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
     env.extend(h.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let session = super::run_key(h.session.id, &h.session.name);
     let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir, session };
-    let exec = h.engine.exec().clone();
+    let exec = h.engine.executor_for(h.config).await?;
+    let state_dir = h.engine.home().runs().join(super::run_key(h.session.id, &h.session.name));
+    if let Err(e) = exec.prepare_workdir(h.worktree, &spec.session, &h.config.workspace.link, &state_dir).await {
+        return Ok(Err(format!("verify could not sync the worktree: {e}")));
+    }
     if let Err(e) = exec.start(&spec).await {
         return Ok(Err(format!("verify could not start: {e}")));
     }

@@ -424,7 +424,11 @@ impl Engine {
             && let Some(run_id) = &it.run_id
         {
             let run_dir = self.iteration_run_dir(session.id, &session.name, &it);
-            if let Err(e) = self.exec().kill(run_id, &run_dir, kill_grace(session)).await {
+            let exec = match serde_json::from_str::<config::Config>(&session.config_json) {
+                Ok(config) => self.executor_for(&config).await.unwrap_or_else(|_| self.exec().clone()),
+                Err(_) => self.exec().clone(),
+            };
+            if let Err(e) = exec.kill(run_id, &run_dir, kill_grace(session)).await {
                 tracing::warn!(session = %session.name, error = %e, "could not kill the run of a deleted session");
             }
         }

@@ -78,6 +78,8 @@ struct Inner {
     workspace_lock: tokio::sync::Mutex<()>,
     /// Provider keys and base URLs each session got from the CLI: memory only, by design.
     credentials: Mutex<HashMap<i64, crate::advisor::llm::Credentials>>,
+    /// One SSH executor per remote (user@host:port work_dir), shared by its sessions.
+    remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Executor>>>,
 }
 
 #[derive(Clone)]
@@ -98,6 +100,7 @@ impl Engine {
                 closing: tokio::sync::watch::Sender::new(false),
                 workspace_lock: tokio::sync::Mutex::new(()),
                 credentials: Mutex::new(HashMap::new()),
+                remotes: tokio::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -154,6 +157,31 @@ impl Engine {
             Err(poisoned) => poisoned.into_inner(),
         };
         all.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// The executor a session's runs use: the local tmux one, or an SSH executor for
+    /// `executor.type: ssh` (connected on first use; the connection is re-opened on demand).
+    pub(crate) async fn executor_for(&self, config: &crate::config::Config) -> Result<Arc<dyn Executor>> {
+        if config.executor.kind == crate::config::ExecutorType::Local {
+            return Ok(self.exec().clone());
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or_else(|| EngineError::Internal("HOME is not set: cannot read ~/.ssh".into()))?;
+        let target = crate::remote::resolve(&config.executor, &home)
+            .map_err(|e| EngineError::FailedPrecondition(format!("executor: {e}")))?;
+        let work_dir = config.executor.work_dir.clone().unwrap_or_else(|| "~/revis-work".to_string());
+        let key = format!("{}:{work_dir}", target.display());
+        let mut remotes = self.inner.remotes.lock().await;
+        if let Some(exec) = remotes.get(&key) {
+            return Ok(exec.clone());
+        }
+        let remote = crate::remote::Remote::connect(target, home)
+            .await
+            .map_err(|e| EngineError::FailedPrecondition(format!("executor: {e}")))?;
+        let exec: Arc<dyn Executor> = Arc::new(crate::exec::SshExecutor::new(remote, work_dir));
+        remotes.insert(key, exec.clone());
+        Ok(exec)
     }
 
     pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -168,6 +168,12 @@ pub trait Executor: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
+    /// Whether `start` already ran for this run directory (so a restarted daemon re-attaches
+    /// instead of starting the run again).
+    fn was_started(&self, run_dir: &Path) -> bool {
+        wrapper::RunFiles::new(run_dir).pid().exists()
+    }
+
     fn log_path(&self, run_dir: &Path) -> PathBuf {
         wrapper::RunFiles::new(run_dir).log()
     }

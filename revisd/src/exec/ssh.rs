@@ -396,6 +396,11 @@ impl SshExecutor {
 }
 
 impl Executor for SshExecutor {
+    /// The run's local record, written by `start` before the remote run begins.
+    fn was_started(&self, run_dir: &Path) -> bool {
+        run_dir.join(LOCAL_STATE).exists()
+    }
+
     fn start<'a>(&'a self, spec: &'a RunSpec) -> ExecFuture<'a, ()> {
         Box::pin(self.start_run(spec))
     }
