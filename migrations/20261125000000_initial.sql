@@ -67,7 +67,9 @@ CREATE TABLE iterations (
     -- Values of the search-space parameters this iteration ran with.
     params_json      TEXT NOT NULL DEFAULT '{}',
     primary_value    REAL,
-    metrics_json     TEXT NOT NULL DEFAULT '{}',
+        metrics_json     TEXT NOT NULL DEFAULT '{}',
+    -- The primary metric's curve [[step, value], ...] when the source keeps one (W&B, MLflow).
+    history_json     TEXT,
     warnings_json    TEXT NOT NULL DEFAULT '[]',
     failure_reason   TEXT,
     exit_code        INTEGER,

@@ -167,6 +167,12 @@ impl Revis for Service {
     async fn approve_session(&self, _: Request<ApproveSessionRequest>) -> Result<Response<SessionSummary>, Status> {
         unimplemented()
     }
+    async fn list_hosts(&self, _: Request<ListHostsRequest>) -> Result<Response<ListHostsReply>, Status> {
+        unimplemented()
+    }
+    async fn probe_host(&self, _: Request<ProbeHostRequest>) -> Result<Response<ProbeHostReply>, Status> {
+        unimplemented()
+    }
     async fn delete_sessions(
         &self,
         _: Request<DeleteSessionsRequest>,

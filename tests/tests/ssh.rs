@@ -150,3 +150,30 @@ fn stop_kills_the_remote_training() {
     let s = server.wait_show(&env, "halt", SESSION_DEADLINE, |s| state(s) == "stopped");
     assert_eq!(state(&s), "stopped");
 }
+
+#[test]
+fn init_tests_the_host_and_trusts_its_key_only_when_asked() {
+    let server = SshServer::start();
+    let _ = std::fs::remove_file(server.known_hosts());
+    let project = revis_tests::Project::new();
+    project.write("train.py", "print('hi')\n");
+    project.commit("a training script");
+    let env = TestEnv::new(project);
+    let init = ["init", "--yes", "--train", "python3 train.py", "--primary", "val_loss", "--ssh", ALIAS];
+
+    // Unknown host key: refused, with the fingerprint to check; nothing written.
+    let out = server.revis(&env, &init);
+    assert_eq!(out.status.code(), Some(2), "{}", revis_tests::cli::describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&server.host_fingerprint()), "{stderr}");
+    assert!(!env.project.path().join("revis.yaml").exists());
+
+    // --trust-host records the key, tests the connection and writes an ssh executor.
+    let with_trust: Vec<&str> = init.iter().copied().chain(["--trust-host"]).collect();
+    let stdout = server.revis_ok(&env, &with_trust);
+    assert!(stdout.contains("tar and tmux found"), "{stdout}");
+    let known = std::fs::read_to_string(server.known_hosts()).expect("known_hosts");
+    assert!(known.contains(&format!("[127.0.0.1]:{}", server.port())), "{known}");
+    let yaml = env.project.read("revis.yaml");
+    assert!(yaml.contains("type: ssh") && yaml.contains(ALIAS), "{yaml}");
+}

@@ -32,6 +32,17 @@ pub struct InitArgs {
     /// Replace an existing revis.yaml.
     #[arg(long)]
     pub force: bool,
+    /// Run training on this SSH host (an alias from ~/.ssh/config, or a host name); the
+    /// connection is tested first.
+    #[arg(long, value_name = "HOST")]
+    pub ssh: Option<String>,
+    /// Where sessions live on the SSH host (default ~/revis-work).
+    #[arg(long, value_name = "DIR", requires = "ssh")]
+    pub work_dir: Option<String>,
+    /// Record the SSH host's key in ~/.ssh/known_hosts if it is not known yet (check its
+    /// fingerprint first: init prints it).
+    #[arg(long, requires = "ssh")]
+    pub trust_host: bool,
 }
 
 /// The three values init cannot guess.
@@ -49,6 +60,15 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
     } else {
         return Err(CliError::Usage("revis init needs --yes and flags when not interactive".to_string()));
     };
+    let mut conn = ctx.connect().await?;
+    let ssh_host = match args.ssh.clone() {
+        Some(host) => Some(host),
+        None if !args.yes => choose_host(&mut conn.client).await?,
+        None => None,
+    };
+    if let Some(host) = &ssh_host {
+        check_host(&mut conn.client, host, args.trust_host, !args.yes).await?;
+    }
     let request = InitProjectRequest {
         project_dir: ctx.project_dir()?,
         train: answers.train,
@@ -56,8 +76,9 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
         maximize: answers.maximize,
         target: args.target,
         force: args.force,
+        ssh_host,
+        work_dir: args.work_dir.clone(),
     };
-    let mut conn = ctx.connect().await?;
     let reply = conn.client.init_project(request).await?.into_inner();
     for warning in &reply.warnings {
         eprintln!("warning: {warning}");
@@ -72,6 +93,64 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
         out(&format!("Coding agent: {} detected (coding_agent.type: auto)\n", reply.coding_agent))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+type Client = revis_proto::v1::revis_client::RevisClient<tonic::transport::Channel>;
+
+/// Interactive: local, or one of the hosts of ~/.ssh/config.
+async fn choose_host(client: &mut Client) -> Result<Option<String>, CliError> {
+    let hosts = client.list_hosts(revis_proto::v1::ListHostsRequest {}).await?.into_inner().hosts;
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(stderr, "Execution environment:\n  0) local (tmux)");
+    for (i, host) in hosts.iter().enumerate() {
+        let _ = writeln!(stderr, "  {}) {host} (from ~/.ssh/config)", i + 1);
+    }
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    loop {
+        let answer = prompt(&mut input, &mut stderr, "Choose", Some("0"))?;
+        match answer.parse::<usize>() {
+            Ok(0) => return Ok(None),
+            Ok(n) if n <= hosts.len() => return Ok(Some(hosts[n - 1].clone())),
+            _ => {}
+        }
+    }
+}
+
+/// Tests the connection; an unknown host key is trusted only with --trust-host or a yes at
+/// the prompt, after its fingerprint was shown.
+async fn check_host(client: &mut Client, host: &str, trust: bool, interactive: bool) -> Result<(), CliError> {
+    let probe = |trust| revis_proto::v1::ProbeHostRequest { host: host.to_string(), trust };
+    let mut reply = client.probe_host(probe(false)).await?.into_inner();
+    if let Some(fingerprint) = reply.unknown_fingerprint.clone() {
+        let agreed = trust || {
+            interactive && {
+                let stdin = std::io::stdin();
+                let mut input = stdin.lock();
+                let question = format!("The host key of {host} is not known: {fingerprint}. Trust it? [y/N]");
+                let answer = prompt(&mut input, &mut std::io::stderr(), &question, Some("n"))?;
+                matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")
+            }
+        };
+        if !agreed {
+            return Err(CliError::Usage(format!(
+                "the host key of {host} is not known ({fingerprint}); check it, then run init again with --trust-host"
+            )));
+        }
+        reply = client.probe_host(probe(true)).await?.into_inner();
+        if reply.ok || reply.unknown_fingerprint.is_none() {
+            out(&format!("Trusted {host} ({fingerprint})\n"))?;
+        }
+    }
+    if reply.ok {
+        out(&format!("SSH: {} ({})\n", reply.target, reply.message))?;
+    } else {
+        eprintln!("warning: SSH to {host} ({}): {}", reply.target, reply.message);
+    }
+    Ok(())
 }
 
 fn from_flags(args: &InitArgs) -> Result<Answers, CliError> {
@@ -150,6 +229,9 @@ mod tests {
             maximize: true,
             target: None,
             force: false,
+            ssh: None,
+            work_dir: None,
+            trust_host: false,
         }
     }
 

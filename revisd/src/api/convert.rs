@@ -119,6 +119,14 @@ pub fn iteration(it: &IterationRow) -> pb::Iteration {
             }
         }),
         frozen_hash: it.frozen_hash.clone(),
+        history: it
+            .history_json
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<Vec<(f64, f64)>>(h).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(step, value)| pb::HistoryPoint { step, value })
+            .collect(),
     }
 }
 

@@ -92,6 +92,8 @@ impl Revis for RevisService {
             primary: req.primary,
             maximize: req.maximize,
             target: req.target,
+            ssh_host: req.ssh_host.filter(|h| !h.is_empty()),
+            work_dir: req.work_dir.filter(|w| !w.is_empty()),
         };
         let (path, gitignore_updated, warnings) =
             self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
@@ -115,6 +117,23 @@ impl Revis for RevisService {
         Ok(Response::new(pb::ValidateConfigReply {
             config_path: loaded.path.display().to_string(),
             warnings: loaded.warnings,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_hosts(&self, _: Request<pb::ListHostsRequest>) -> Result<Response<pb::ListHostsReply>, Status> {
+        Ok(Response::new(pb::ListHostsReply { hosts: crate::engine::hosts::list()? }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn probe_host(&self, request: Request<pb::ProbeHostRequest>) -> Result<Response<pb::ProbeHostReply>, Status> {
+        let req = request.into_inner();
+        let probe = crate::engine::hosts::probe(&req.host, req.trust).await?;
+        Ok(Response::new(pb::ProbeHostReply {
+            ok: probe.ok,
+            target: probe.target,
+            message: probe.message,
+            unknown_fingerprint: probe.unknown_fingerprint,
         }))
     }
 

@@ -12,6 +12,9 @@ pub struct InitOptions {
     pub primary: String,
     pub maximize: bool,
     pub target: Option<f64>,
+    /// `executor: ssh` on this host (an alias from ~/.ssh/config or a host name).
+    pub ssh_host: Option<String>,
+    pub work_dir: Option<String>,
 }
 
 /// A double-quoted YAML scalar: safe for any text (quotes, `#`, `: `, `$`, newlines, control or
@@ -60,6 +63,18 @@ pub fn render_init(opts: &InitOptions) -> String {
         }
         _ => "  # target: 0.25             # optional: stop the session once this value is reached\n".to_string(),
     };
+    let executor = match &opts.ssh_host {
+        Some(host) => format!(
+            "executor:\n  type: ssh                     # local | ssh\n  host: {}   # a host or an alias from ~/.ssh/config\n  \
+             # user: ubuntu\n  # port: 22\n  # key_path: ~/.ssh/id_ed25519\n  work_dir: {}   # where sessions live on the host\n",
+            quote(host),
+            quote(opts.work_dir.as_deref().unwrap_or("~/revis-work"))
+        ),
+        None => "executor:\n  type: local                   # local | ssh\n  \
+                 # host: gpu-box               # ssh: a host or an alias from ~/.ssh/config\n  # user: ubuntu\n  \
+                 # port: 22\n  # key_path: ~/.ssh/id_ed25519\n  # work_dir: ~/revis-work\n"
+            .to_string(),
+    };
     format!(
         r#"# revis.yaml: how Revis runs, measures and changes your training.
 # Every key below shows its default; delete what you do not need.
@@ -70,14 +85,7 @@ entry:
   env_passthrough: []           # variables copied from the daemon's environment, e.g. [HF_HOME]
   # smoke: python train.py --max-steps 20   # short run used to verify code changes
 
-executor:
-  type: local                   # local | ssh
-  # host: gpu-box               # ssh: a host or an alias from ~/.ssh/config
-  # user: ubuntu
-  # port: 22
-  # key_path: ~/.ssh/id_ed25519
-  # work_dir: ~/revis-work
-
+{executor}
 metrics:
   source: eval_json             # eval_json | wandb | mlflow
   # project: my-project         # wandb project / mlflow experiment
@@ -140,7 +148,14 @@ mod tests {
     use crate::config::{ConfigError, load_str};
 
     fn opts(train: &str) -> InitOptions {
-        InitOptions { train: train.into(), primary: "val_loss".into(), maximize: false, target: None }
+        InitOptions {
+            train: train.into(),
+            primary: "val_loss".into(),
+            maximize: false,
+            target: None,
+            ssh_host: None,
+            work_dir: None,
+        }
     }
 
     #[test]
@@ -150,8 +165,11 @@ mod tests {
             primary: "eval/accuracy".into(),
             maximize: true,
             target: Some(0.9),
+            ssh_host: Some("gpu-box".into()),
+            work_dir: None,
         });
         let loaded = load_str(&text, Path::new("revis.yaml"))?;
+        assert_eq!(loaded.config.executor.host.as_deref(), Some("gpu-box"));
         assert_eq!(loaded.config.entry.train, "python train.py --config configs/base.yaml");
         assert_eq!(loaded.config.metrics.primary, "eval/accuracy");
         assert!(!loaded.config.metrics.minimize);

@@ -384,6 +384,24 @@ impl Actor {
         self.finish(tx, vec![event]).await
     }
 
+    /// What the metrics source needs to find this iteration's run.
+    fn run_context(&self, it: &IterationRow) -> RunContext {
+        let spec = self.spec(it);
+        let m = &self.config.metrics;
+        RunContext {
+            output_dir: spec.output_dir,
+            session: self.name.clone(),
+            iteration: it.number(),
+            run_id: spec.run_id,
+            worktree: self.worktree.clone(),
+            env: spec.env,
+            project: m.project.clone(),
+            entity: m.entity.clone(),
+            tracking_uri: m.tracking_uri.clone(),
+            primary: m.primary.clone(),
+        }
+    }
+
     fn spec(&self, it: &IterationRow) -> RunSpec {
         let number = it.number();
         let run_dir = self.engine.iteration_run_dir(self.id, &self.name, it);
@@ -398,6 +416,18 @@ impl Actor {
         for name in &self.config.entry.env_passthrough {
             if let Ok(value) = std::env::var(name) {
                 env.push((name.clone(), value));
+            }
+        }
+        // W&B finds its run by the id Revis sets (not by scraping logs); unique per attempt.
+        if self.config.metrics.source == crate::config::MetricsSourceType::Wandb {
+            env.push(("WANDB_RUN_ID".into(), run_id.clone()));
+            env.push(("WANDB_RUN_GROUP".into(), format!("revis-{}", self.name)));
+            env.push(("WANDB_TAGS".into(), format!("revis,{},iteration-{number}", self.name)));
+            if let Some(project) = &self.config.metrics.project {
+                env.push(("WANDB_PROJECT".into(), project.clone()));
+            }
+            if let Some(entity) = &self.config.metrics.entity {
+                env.push(("WANDB_ENTITY".into(), entity.clone()));
             }
         }
         env.extend(self.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -416,7 +446,7 @@ impl Actor {
 
     async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
-        let spec = self.spec(&it);
+        let mut spec = self.spec(&it);
         let exec = self.exec.clone();
         let started = exec.was_started(&spec.run_dir);
         if !started {
@@ -435,6 +465,11 @@ impl Actor {
                 Err(e) => {
                     return self.record_run_end(it, None, Some(format!("could not sync the worktree: {e}"))).await;
                 }
+            }
+            // A source may need to set the run up first (MLflow: a run created for it).
+            match self.metrics.prepare(&self.run_context(&it)).await {
+                Ok(extra) => spec.env.extend(extra),
+                Err(e) => return self.record_run_end(it, None, Some(e.to_string())).await,
             }
             if let Err(e) = exec.start(&spec).await {
                 return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
@@ -552,13 +587,7 @@ impl Actor {
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
             None => {
-                let run_dir = self.engine.iteration_run_dir(self.id, &self.name, &it);
-                let ctx = RunContext {
-                    output_dir: run_dir.join("output"),
-                    session: self.name.clone(),
-                    iteration: number,
-                    run_id: it.run_id.clone().unwrap_or_default(),
-                };
+                let ctx = self.run_context(&it);
                 match self.metrics.collect(&ctx).await {
                     Err(e) => Err(e.to_string()),
                     Ok(collected) => {
@@ -570,6 +599,7 @@ impl Actor {
                             .map(|(k, v)| (k.clone(), serde_json::json!(v)))
                             .collect();
                         it.metrics_json = serde_json::Value::Object(finite).to_string();
+                        it.history_json = collected.history.as_ref().and_then(|h| serde_json::to_string(h).ok());
                         let baseline = if number == 0 { None } else { baseline };
                         match metrics::assess(
                             &collected,

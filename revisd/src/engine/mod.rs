@@ -9,6 +9,7 @@ mod actor;
 mod bus;
 pub mod faults;
 pub mod handoff;
+pub mod hosts;
 mod lifecycle;
 pub mod llm_advice;
 mod names;

@@ -62,7 +62,7 @@ mod tests {
     use super::*;
 
     fn collected(pairs: &[(&str, f64)]) -> Collected {
-        Collected { metrics: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(), warnings: vec![] }
+        Collected { metrics: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(), warnings: vec![], history: None }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Collected, MetricsError> {
     let Some(metrics) = value.get("metrics").and_then(|m| m.as_object()) else {
         return Err(MetricsError::NoMetricsObject(path.to_path_buf()));
     };
-    let mut out = Collected { metrics: BTreeMap::new(), warnings: Vec::new() };
+    let mut out = Collected { metrics: BTreeMap::new(), warnings: Vec::new(), history: None };
     for (name, value) in metrics {
         let number = match value {
             serde_json::Value::Number(n) => n.as_f64(),

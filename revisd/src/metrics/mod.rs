@@ -14,12 +14,36 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 /// What a source needs to find one run's metrics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunContext {
     pub output_dir: PathBuf,
     pub session: String,
     pub iteration: u32,
+    /// Unique per run (iteration and attempt): W&B's run id, MLflow's `revis.run_id` tag.
     pub run_id: String,
+    /// Where the training ran locally (W&B writes `wandb/` there unless WANDB_DIR says otherwise).
+    pub worktree: PathBuf,
+    /// Settings a source may need (WANDB_API_KEY, WANDB_BASE_URL, MLFLOW_TRACKING_URI, ...): the
+    /// run's environment as Revis set it, then the daemon's.
+    pub env: Vec<(String, String)>,
+    /// metrics.project / metrics.entity / metrics.tracking_uri and the primary metric.
+    pub project: Option<String>,
+    pub entity: Option<String>,
+    pub tracking_uri: Option<String>,
+    pub primary: String,
+}
+
+impl RunContext {
+    /// A setting from the run's environment, else the daemon's.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 /// Metrics as read: non-finite values are kept so the verdict can name them.
@@ -27,6 +51,8 @@ pub struct RunContext {
 pub struct Collected {
     pub metrics: BTreeMap<String, f64>,
     pub warnings: Vec<String>,
+    /// The primary metric's curve as (step, value), when the source keeps one.
+    pub history: Option<Vec<(f64, f64)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +65,19 @@ pub enum MetricsError {
     InvalidJson { path: PathBuf, detail: String },
     #[error("eval.json has no \"metrics\" object: {0} (expected {{\"metrics\": {{\"name\": number}}}})")]
     NoMetricsObject(PathBuf),
+    /// W&B, MLflow and other services: the message says what failed and what to do.
+    #[error("{source_name}: {message}")]
+    Service { source_name: &'static str, message: String },
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait MetricsSource: Send + Sync {
+    /// Called before the run starts; returns environment variables the training needs so this
+    /// source can find its run afterwards (a pre-created MLflow run id, say).
+    fn prepare<'a>(&'a self, _run: &'a RunContext) -> BoxFuture<'a, Result<Vec<(String, String)>, MetricsError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>>;
 }

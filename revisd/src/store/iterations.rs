@@ -25,6 +25,7 @@ pub struct IterationRow {
     pub params_json: String,
     pub primary_value: Option<f64>,
     pub metrics_json: String,
+    pub history_json: Option<String>,
     pub warnings_json: String,
     pub failure_reason: Option<String>,
     pub exit_code: Option<i64>,
@@ -91,7 +92,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     sqlx::query(
                 "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
-         metrics_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
+         metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
          WHERE session_id = ? AND number = ?",
     )
@@ -111,6 +112,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.params_json)
     .bind(it.primary_value)
     .bind(&it.metrics_json)
+    .bind(&it.history_json)
     .bind(&it.warnings_json)
     .bind(&it.failure_reason)
     .bind(it.exit_code)
