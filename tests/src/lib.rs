@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod git;
 pub mod home;
 pub mod llm;
+pub mod mlflow_server;
 pub mod process;
 pub mod project;
 pub mod scripts;

@@ -115,11 +115,8 @@ impl Actor {
         let exec = engine.executor_for(&config).await?;
         let metrics: Box<dyn MetricsSource> = match config.metrics.source {
             crate::config::MetricsSourceType::EvalJson => Box::new(metrics::EvalJson),
-            other => {
-                return Err(EngineError::FailedPrecondition(format!(
-                    "metrics.source {other:?} is not available in this version of revisd; use eval_json"
-                )));
-            }
+            crate::config::MetricsSourceType::Wandb => Box::new(metrics::wandb::Wandb::new()),
+            crate::config::MetricsSourceType::Mlflow => Box::new(metrics::mlflow::Mlflow::new()),
         };
         Ok(Self {
             name: session.name.clone(),

@@ -4,6 +4,8 @@
 
 mod assess;
 mod eval_json;
+pub mod mlflow;
+pub mod wandb;
 
 pub use assess::{Assessment, assess};
 pub use eval_json::EvalJson;
@@ -80,4 +82,29 @@ pub trait MetricsSource: Send + Sync {
     }
 
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>>;
+}
+
+/// Whether a metric key could be an objective: counters, learning rates, throughput and
+/// timings are left out of the choices offered by `revis init`.
+pub fn is_objective_candidate(key: &str) -> bool {
+    if key.starts_with('_') {
+        return false;
+    }
+    let lower = key.to_ascii_lowercase();
+    const CONTAINS: &[&str] = &[
+        "step",
+        "epoch",
+        "learning_rate",
+        "throughput",
+        "time",
+        "samples_per_sec",
+        "tokens_per_sec",
+        "per_second",
+        "per_sec",
+    ];
+    if CONTAINS.iter().any(|part| lower.contains(part)) {
+        return false;
+    }
+    // "lr" only as a whole word: "train/lr" is a learning rate, "world_acc" is not.
+    !lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word == "lr")
 }
