@@ -171,7 +171,13 @@ impl SshExecutor {
             name = sh_quote(&run.id),
             run_sh = run.file("run.sh"),
         );
-        let out = self.exec("start the remote run", &script, Some(bundle)).await?;
+        let out = match self.exec("start the remote run", &script, Some(bundle)).await {
+            Ok(out) => out,
+            // The connection dropped while the start script ran: it may well have started the
+            // run. Look before failing, so a flaky link never loses (or doubles) a run.
+            Err(e) if is_transient(&e) => return self.started_after_drop(&run, e).await,
+            Err(e) => return Err(e),
+        };
         match out.status {
             Some(0) => Ok(()),
             Some(3) => Err(ExecError::AlreadyRunning(spec.run_id.clone())),
@@ -184,6 +190,24 @@ impl SshExecutor {
                 ),
             }),
         }
+    }
+
+    /// After a connection drop during `start`: Ok when the remote run exists (running or
+    /// already ended), else the original error. Polls a few times, reconnecting as it goes.
+    async fn started_after_drop(&self, run: &RemoteRun, original: ExecError) -> Result<(), ExecError> {
+        for attempt in 0..5u64 {
+            tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            match self.poll(run, 0).await {
+                Ok(Poll { status: RunStatus::Running | RunStatus::Exited { .. }, .. }) => {
+                    tracing::info!(run = %run.id, "the run started although the connection dropped");
+                    return Ok(());
+                }
+                Ok(_) => return Err(original),
+                Err(e) if is_transient(&e) => continue,
+                Err(_) => return Err(original),
+            }
+        }
+        Err(original)
     }
 
     /// One poll: exit code, liveness and the log from `offset`.
