@@ -35,7 +35,9 @@ CREATE TABLE sessions (
     -- The commit revis/<name> is expected to point at; anything else means the user moved it.
     head_commit          TEXT,
     -- revis.yaml as last seen, to report edits made while the session runs.
-    config_text          TEXT,
+        config_text          TEXT,
+    -- The pull request `revis pr` opened for the session.
+    pr_url               TEXT,
     created_at           TEXT NOT NULL,
     ended_at             TEXT
 );

@@ -173,6 +173,12 @@ impl Revis for Service {
     async fn probe_host(&self, _: Request<ProbeHostRequest>) -> Result<Response<ProbeHostReply>, Status> {
         unimplemented()
     }
+    async fn discover(&self, _: Request<DiscoverRequest>) -> Result<Response<DiscoverReply>, Status> {
+        unimplemented()
+    }
+    async fn set_pull_request(&self, _: Request<SetPullRequestRequest>) -> Result<Response<SessionSummary>, Status> {
+        unimplemented()
+    }
     async fn delete_sessions(
         &self,
         _: Request<DeleteSessionsRequest>,

@@ -168,6 +168,7 @@ pub fn detail(session: &SessionRow, iterations: &[IterationRow]) -> pb::SessionD
         consecutive_failures: u32_of(session.consecutive_failures),
         stop_detail: session.stop_detail.clone(),
         noise_floor: session.noise_floor,
+        pr_url: session.pr_url.clone(),
     }
 }
 

@@ -94,6 +94,12 @@ impl Revis for RevisService {
             target: req.target,
             ssh_host: req.ssh_host.filter(|h| !h.is_empty()),
             work_dir: req.work_dir.filter(|w| !w.is_empty()),
+            metrics_source: Some(req.metrics_source).filter(|s| !s.is_empty()),
+            metrics_project: req.metrics_project.filter(|p| !p.is_empty()),
+            metrics_entity: req.metrics_entity.filter(|e| !e.is_empty()),
+            tracking_uri: req.tracking_uri.filter(|u| !u.is_empty()),
+            coding_agent: Some(req.coding_agent).filter(|c| !c.is_empty()),
+            deny: req.deny,
         };
         let (path, gitignore_updated, warnings) =
             self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
@@ -135,6 +141,34 @@ impl Revis for RevisService {
             message: probe.message,
             unknown_fingerprint: probe.unknown_fingerprint,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn discover(&self, request: Request<pb::DiscoverRequest>) -> Result<Response<pb::DiscoverReply>, Status> {
+        let req = request.into_inner();
+        let found = crate::engine::discovery::discover(&req).await;
+        let path_var = std::env::var_os("PATH");
+        let coding_agent = crate::coding::detect(path_var.as_deref()).map(|k| k.to_string()).unwrap_or_default();
+        Ok(Response::new(pb::DiscoverReply {
+            projects: found.projects,
+            metrics: found.metrics,
+            error: found.error.unwrap_or_default(),
+            coding_agent,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_pull_request(
+        &self,
+        request: Request<pb::SetPullRequestRequest>,
+    ) -> Result<Response<pb::SessionSummary>, Status> {
+        let req = request.into_inner();
+        let session = self.session(&req.name, &req.project_dir).await?;
+        let mut tx = self.engine.store().begin().await.map_err(EngineError::from)?;
+        store::sessions::set_pr_url(&mut tx, session.id, &req.url).await.map_err(EngineError::from)?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the pull request: {e}")))?;
+        let session = self.engine.reload(session.id).await?;
+        Ok(Response::new(self.summary(&session).await?))
     }
 
     #[tracing::instrument(skip_all)]

@@ -15,6 +15,15 @@ pub struct InitOptions {
     /// `executor: ssh` on this host (an alias from ~/.ssh/config or a host name).
     pub ssh_host: Option<String>,
     pub work_dir: Option<String>,
+    /// eval_json (None) | wandb | mlflow, with where its runs live.
+    pub metrics_source: Option<String>,
+    pub metrics_project: Option<String>,
+    pub metrics_entity: Option<String>,
+    pub tracking_uri: Option<String>,
+    /// auto (None) | claude-code | codex | aider | none
+    pub coding_agent: Option<String>,
+    /// context.deny globs.
+    pub deny: Vec<String>,
 }
 
 /// A double-quoted YAML scalar: safe for any text (quotes, `#`, `: `, `$`, newlines, control or
@@ -75,6 +84,21 @@ pub fn render_init(opts: &InitOptions) -> String {
                  # port: 22\n  # key_path: ~/.ssh/id_ed25519\n  # work_dir: ~/revis-work\n"
             .to_string(),
     };
+    let source = opts.metrics_source.as_deref().unwrap_or("eval_json");
+    let mut metrics_source = format!("  source: {}   # eval_json | wandb | mlflow\n", quote(source));
+    let optional = [
+        ("project", &opts.metrics_project, "my-project", "wandb project / mlflow experiment"),
+        ("entity", &opts.metrics_entity, "my-team", "wandb entity (team or user)"),
+        ("tracking_uri", &opts.tracking_uri, "http://127.0.0.1:5000", "mlflow tracking server"),
+    ];
+    for (key, value, example, what) in optional {
+        match value {
+            Some(v) => metrics_source.push_str(&format!("  {key}: {}   # {what}\n", quote(v))),
+            None => metrics_source.push_str(&format!("  # {key}: {example}   # {what}\n")),
+        }
+    }
+    let deny = format!("[{}]", opts.deny.iter().map(|d| quote(d)).collect::<Vec<_>>().join(", "));
+    let coding_agent = quote(opts.coding_agent.as_deref().unwrap_or("auto"));
     format!(
         r#"# revis.yaml: how Revis runs, measures and changes your training.
 # Every key below shows its default; delete what you do not need.
@@ -87,10 +111,7 @@ entry:
 
 {executor}
 metrics:
-  source: eval_json             # eval_json | wandb | mlflow
-  # project: my-project         # wandb project / mlflow experiment
-  # entity: my-team
-  primary: {primary}
+{metrics_source}  primary: {primary}
   minimize: {minimize}
 {target}
 guardrails:
@@ -106,7 +127,7 @@ guardrails:
   kill_grace: 10s               # SIGTERM, then SIGKILL this much later (stop, timeout, delete)
 
 context:
-  deny: []                      # globs hidden from the LLM and coding agents, e.g. [".env", "data/**"]
+  deny: {deny}   # globs hidden from the LLM and coding agents, e.g. [".env", "data/**"]
   constraints: []               # rules the advisor must follow, e.g. ["do not change the eval split"]
   history: 10                   # iterations shown to the LLM in full
   log_tail_lines: 200
@@ -118,7 +139,7 @@ llm:
   fallback: []
 
 coding_agent:
-  type: auto                    # auto | claude-code | codex | aider | none
+  type: {coding_agent}   # auto | claude-code | codex | aider | none
   auto_handoff: true            # false: pause and ask before handing off a code change
   verify: true                  # run entry.smoke after a code change; revert it if that fails
 
@@ -155,6 +176,12 @@ mod tests {
             target: None,
             ssh_host: None,
             work_dir: None,
+            metrics_source: None,
+            metrics_project: None,
+            metrics_entity: None,
+            tracking_uri: None,
+            coding_agent: None,
+            deny: Vec::new(),
         }
     }
 
@@ -167,9 +194,19 @@ mod tests {
             target: Some(0.9),
             ssh_host: Some("gpu-box".into()),
             work_dir: None,
+            metrics_source: Some("wandb".into()),
+            metrics_project: Some("my-project".into()),
+            metrics_entity: None,
+            tracking_uri: None,
+            coding_agent: Some("none".into()),
+            deny: vec![".env".into(), "data/**".into()],
         });
         let loaded = load_str(&text, Path::new("revis.yaml"))?;
         assert_eq!(loaded.config.executor.host.as_deref(), Some("gpu-box"));
+        assert_eq!(loaded.config.metrics.source, crate::config::MetricsSourceType::Wandb);
+        assert_eq!(loaded.config.metrics.project.as_deref(), Some("my-project"));
+        assert_eq!(loaded.config.coding_agent.kind, crate::config::CodingAgentType::None);
+        assert_eq!(loaded.config.context.deny, vec![".env".to_string(), "data/**".to_string()]);
         assert_eq!(loaded.config.entry.train, "python train.py --config configs/base.yaml");
         assert_eq!(loaded.config.metrics.primary, "eval/accuracy");
         assert!(!loaded.config.metrics.minimize);

@@ -7,6 +7,7 @@
 
 mod actor;
 mod bus;
+pub mod discovery;
 pub mod faults;
 pub mod handoff;
 pub mod hosts;

@@ -33,6 +33,7 @@ pub struct SessionRow {
     pub noise_floor: f64,
     pub head_commit: Option<String>,
     pub config_text: Option<String>,
+    pub pr_url: Option<String>,
     pub created_at: String,
     pub ended_at: Option<String>,
 }
@@ -289,4 +290,14 @@ pub(crate) fn sample(name: &str, project: &str) -> NewSession {
         max_cost: None,
         config_text: None,
     }
+}
+
+pub async fn set_pr_url(tx: &mut Tx, id: i64, url: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET pr_url = ? WHERE id = ?")
+        .bind(url)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording the pull request")?;
+    Ok(())
 }
