@@ -78,6 +78,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
         force: args.force,
         ssh_host,
         work_dir: args.work_dir.clone(),
+        ..Default::default()
     };
     let reply = conn.client.init_project(request).await?.into_inner();
     for warning in &reply.warnings {
