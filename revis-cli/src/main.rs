@@ -55,6 +55,11 @@ enum Command {
     Approve(commands::approve::ApproveArgs),
     Delete(commands::delete::DeleteArgs),
     Daemon(commands::daemon::DaemonArgs),
+    Compare(commands::compare::CompareArgs),
+    Export(commands::export::ExportArgs),
+    Completions(commands::completions::CompletionsArgs),
+    Pr(commands::pr::PrArgs),
+    Report(commands::report::ReportArgs),
 }
 
 async fn dispatch(ctx: &Context, command: Command) -> Result<ExitCode, CliError> {
@@ -71,6 +76,11 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<ExitCode, CliError>
         Command::Approve(args) => commands::approve::run(ctx, args).await,
         Command::Delete(args) => commands::delete::run(ctx, args).await,
         Command::Daemon(args) => commands::daemon::run(ctx, args).await,
+        Command::Compare(args) => commands::compare::run(ctx, args).await,
+        Command::Export(args) => commands::export::run(ctx, args).await,
+        Command::Completions(args) => commands::completions::run(ctx, args).await,
+        Command::Pr(args) => commands::pr::run(ctx, args).await,
+        Command::Report(args) => commands::report::run(ctx, args).await,
     }
 }
 

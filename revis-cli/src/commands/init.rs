@@ -1,15 +1,27 @@
 //! `revis init`: writes revis.yaml through the daemon (InitProject). Non-interactive with
-//! `--yes`; otherwise asks for the missing values with line prompts when stdin is a terminal.
-//! It never writes project files itself.
+//! `--yes` and flags; otherwise the setup wizard of the README (`wizard`) asks, with arrow-key
+//! menus, when stdin is a terminal. It never writes project files itself, and sends nothing
+//! before every answer is in (Ctrl-C leaves the project untouched, exit 130).
 
-use std::io::{BufRead, IsTerminal, Write};
+mod ask;
+mod choices;
+mod hidden;
+mod wizard;
+
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Args;
 use revis_proto::v1::InitProjectRequest;
 
 use super::{Context, out};
+use crate::client::Client;
 use crate::error::CliError;
+use ask::WizardError;
+use wizard::{Answers, Outcome};
+
+/// The conventional exit status of a program ended by Ctrl-C (128 + SIGINT).
+const EXIT_CANCELLED: u8 = 130;
 
 /// Set up revis for this project (writes revis.yaml, adds .revis/ to .gitignore).
 #[derive(Debug, Args)]
@@ -45,29 +57,79 @@ pub struct InitArgs {
     pub trust_host: bool,
 }
 
-/// The three values init cannot guess.
-struct Answers {
+/// The two values `--yes` cannot do without.
+struct FlagAnswers {
     train: String,
     primary: String,
     maximize: bool,
 }
 
 pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
-    let answers = if args.yes {
-        from_flags(&args)?
-    } else if std::io::stdin().is_terminal() {
-        ask(&args)?
-    } else {
+    if args.yes {
+        return run_with_flags(ctx, &args).await;
+    }
+    if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage("revis init needs --yes and flags when not interactive".to_string()));
-    };
+    }
+    let project_dir = ctx.project_dir()?;
+    let root = wizard::project_root(&project_dir)?;
     let mut conn = ctx.connect().await?;
-    let ssh_host = match args.ssh.clone() {
-        Some(host) => Some(host),
-        None if !args.yes => choose_host(&mut conn.client).await?,
-        None => None,
+    let answers = match wizard::run(&mut conn.client, &args, &root).await {
+        Ok(Outcome::Answers(answers)) => *answers,
+        Ok(Outcome::KeepExisting) => {
+            out("Kept the existing revis.yaml; nothing was written.\n")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(WizardError::Cancelled) => return Ok(cancelled()),
+        Err(WizardError::Cli(e)) => return Err(e),
     };
-    if let Some(host) = &ssh_host {
-        check_host(&mut conn.client, host, args.trust_host, !args.yes).await?;
+    let request = wizard_request(project_dir, &args, answers);
+    let reply = match ask::interruptible(conn.client.init_project(request)).await {
+        Ok(reply) => reply.into_inner(),
+        Err(WizardError::Cancelled) => return Ok(cancelled()),
+        Err(WizardError::Cli(e)) => return Err(e),
+    };
+    for warning in &reply.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if reply.gitignore_updated {
+        out("Added .revis/ to .gitignore\n")?;
+    }
+    out("\nRevis initialized!\nYou can edit revis.yaml to adjust settings at any time.\n")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cancelled() -> ExitCode {
+    eprintln!("\nCancelled: nothing was written.");
+    ExitCode::from(EXIT_CANCELLED)
+}
+
+/// InitProject from the wizard's answers; --target and --work-dir still come from the flags.
+fn wizard_request(project_dir: String, args: &InitArgs, answers: Answers) -> InitProjectRequest {
+    InitProjectRequest {
+        project_dir,
+        train: answers.train,
+        primary: answers.primary,
+        maximize: answers.maximize,
+        target: args.target,
+        force: args.force || answers.replace,
+        work_dir: answers.ssh_host.as_ref().and(args.work_dir.clone()),
+        ssh_host: answers.ssh_host,
+        metrics_source: answers.source.wire().to_string(),
+        metrics_project: answers.project,
+        metrics_entity: answers.entity,
+        tracking_uri: answers.tracking_uri,
+        coding_agent: answers.coding_agent,
+        deny: answers.deny,
+    }
+}
+
+/// `--yes`: every value from the flags, nothing asked.
+async fn run_with_flags(ctx: &Context, args: &InitArgs) -> Result<ExitCode, CliError> {
+    let answers = from_flags(args)?;
+    let mut conn = ctx.connect().await?;
+    if let Some(host) = &args.ssh {
+        check_host(&mut conn.client, host, args.trust_host).await?;
     }
     let request = InitProjectRequest {
         project_dir: ctx.project_dir()?,
@@ -76,7 +138,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
         maximize: answers.maximize,
         target: args.target,
         force: args.force,
-        ssh_host,
+        ssh_host: args.ssh.clone(),
         work_dir: args.work_dir.clone(),
         ..Default::default()
     };
@@ -96,47 +158,13 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-type Client = revis_proto::v1::revis_client::RevisClient<tonic::transport::Channel>;
-
-/// Interactive: local, or one of the hosts of ~/.ssh/config.
-async fn choose_host(client: &mut Client) -> Result<Option<String>, CliError> {
-    let hosts = client.list_hosts(revis_proto::v1::ListHostsRequest {}).await?.into_inner().hosts;
-    if hosts.is_empty() {
-        return Ok(None);
-    }
-    let mut stderr = std::io::stderr();
-    let _ = writeln!(stderr, "Execution environment:\n  0) local (tmux)");
-    for (i, host) in hosts.iter().enumerate() {
-        let _ = writeln!(stderr, "  {}) {host} (from ~/.ssh/config)", i + 1);
-    }
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    loop {
-        let answer = prompt(&mut input, &mut stderr, "Choose", Some("0"))?;
-        match answer.parse::<usize>() {
-            Ok(0) => return Ok(None),
-            Ok(n) if n <= hosts.len() => return Ok(Some(hosts[n - 1].clone())),
-            _ => {}
-        }
-    }
-}
-
-/// Tests the connection; an unknown host key is trusted only with --trust-host or a yes at
-/// the prompt, after its fingerprint was shown.
-async fn check_host(client: &mut Client, host: &str, trust: bool, interactive: bool) -> Result<(), CliError> {
+/// Tests the connection; an unknown host key is trusted only with --trust-host (init printed
+/// its fingerprint before).
+async fn check_host(client: &mut Client, host: &str, trust: bool) -> Result<(), CliError> {
     let probe = |trust| revis_proto::v1::ProbeHostRequest { host: host.to_string(), trust };
     let mut reply = client.probe_host(probe(false)).await?.into_inner();
     if let Some(fingerprint) = reply.unknown_fingerprint.clone() {
-        let agreed = trust || {
-            interactive && {
-                let stdin = std::io::stdin();
-                let mut input = stdin.lock();
-                let question = format!("The host key of {host} is not known: {fingerprint}. Trust it? [y/N]");
-                let answer = prompt(&mut input, &mut std::io::stderr(), &question, Some("n"))?;
-                matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")
-            }
-        };
-        if !agreed {
+        if !trust {
             return Err(CliError::Usage(format!(
                 "the host key of {host} is not known ({fingerprint}); check it, then run init again with --trust-host"
             )));
@@ -154,67 +182,11 @@ async fn check_host(client: &mut Client, host: &str, trust: bool, interactive: b
     Ok(())
 }
 
-fn from_flags(args: &InitArgs) -> Result<Answers, CliError> {
+fn from_flags(args: &InitArgs) -> Result<FlagAnswers, CliError> {
     let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     match (given(&args.train), given(&args.primary)) {
-        (Some(train), Some(primary)) => Ok(Answers { train, primary, maximize: args.maximize }),
+        (Some(train), Some(primary)) => Ok(FlagAnswers { train, primary, maximize: args.maximize }),
         _ => Err(CliError::Usage("revis init --yes needs --train CMD and --primary METRIC".into())),
-    }
-}
-
-fn ask(args: &InitArgs) -> Result<Answers, CliError> {
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let mut ask_line = |question: &str, default: Option<&str>| -> Result<String, CliError> {
-        loop {
-            let answer = prompt(&mut input, &mut std::io::stderr(), question, default)?;
-            if !answer.is_empty() {
-                return Ok(answer);
-            }
-        }
-    };
-    let train = ask_line("Training command", args.train.as_deref())?;
-    let primary = ask_line("Primary metric", args.primary.as_deref())?;
-    let default_direction = if args.maximize { "max" } else { "min" };
-    let maximize = loop {
-        let answer = ask_line("Minimize or maximize it? [min/max]", Some(default_direction))?;
-        if let Some(maximize) = parse_direction(&answer) {
-            break maximize;
-        }
-    };
-    Ok(Answers { train, primary, maximize })
-}
-
-/// Asks one question on `output` (stderr in use: stdout stays for results); an empty answer
-/// takes the default.
-fn prompt(
-    input: &mut impl BufRead,
-    output: &mut impl Write,
-    question: &str,
-    default: Option<&str>,
-) -> Result<String, CliError> {
-    let shown = match default {
-        Some(d) if !d.is_empty() => format!("{question} ({d}): "),
-        _ => format!("{question}: "),
-    };
-    output
-        .write_all(shown.as_bytes())
-        .and_then(|()| output.flush())
-        .map_err(|e| CliError::io("cannot write the prompt", e))?;
-    let mut line = String::new();
-    let read = input.read_line(&mut line).map_err(|e| CliError::io("cannot read the answer", e))?;
-    if read == 0 {
-        return Err(CliError::Usage("revis init was cancelled (end of input)".into()));
-    }
-    let answer = line.trim();
-    Ok(if answer.is_empty() { default.unwrap_or("").to_string() } else { answer.to_string() })
-}
-
-fn parse_direction(answer: &str) -> Option<bool> {
-    match answer.trim().to_ascii_lowercase().as_str() {
-        "min" | "minimize" | "lower" | "low" => Some(false),
-        "max" | "maximize" | "higher" | "high" => Some(true),
-        _ => None,
     }
 }
 
@@ -239,7 +211,7 @@ mod tests {
     #[test]
     fn yes_needs_train_and_primary() {
         let ok = from_flags(&args(Some("python train.py"), Some("acc")));
-        assert!(matches!(ok, Ok(Answers { ref train, ref primary, maximize: true })
+        assert!(matches!(ok, Ok(FlagAnswers { ref train, ref primary, maximize: true })
             if train == "python train.py" && primary == "acc"));
         for missing in [args(None, Some("acc")), args(Some("x"), None), args(Some(" "), Some("acc"))] {
             let err = from_flags(&missing).err();
@@ -247,20 +219,41 @@ mod tests {
         }
     }
 
-    #[test]
-    fn prompts_take_the_default_on_empty_input_and_fail_on_eof() {
-        let mut input = std::io::Cursor::new("\nval_loss\n");
-        let mut shown = Vec::new();
-        assert_eq!(prompt(&mut input, &mut shown, "q", Some("d")).ok().as_deref(), Some("d"));
-        assert_eq!(prompt(&mut input, &mut shown, "q", None).ok().as_deref(), Some("val_loss"));
-        assert!(prompt(&mut input, &mut shown, "q", None).is_err());
-        assert_eq!(String::from_utf8_lossy(&shown), "q (d): q: q: ");
+    fn answers() -> Answers {
+        Answers {
+            replace: false,
+            train: "python train.py".into(),
+            source: choices::Source::Wandb,
+            project: Some("proj".into()),
+            entity: None,
+            tracking_uri: None,
+            primary: "accuracy".into(),
+            maximize: true,
+            ssh_host: None,
+            coding_agent: "none".into(),
+            deny: vec!["data/**".into()],
+        }
     }
 
     #[test]
-    fn direction_answers() {
-        assert_eq!(parse_direction("MAX"), Some(true));
-        assert_eq!(parse_direction("lower"), Some(false));
-        assert_eq!(parse_direction("sideways"), None);
+    fn the_request_carries_every_answer() {
+        let mut flags = args(None, None);
+        flags.target = Some(0.9);
+        flags.work_dir = Some("/scratch".into());
+        let request = wizard_request("/p".into(), &flags, answers());
+        assert_eq!(request.metrics_source, "wandb");
+        assert_eq!(request.metrics_project.as_deref(), Some("proj"));
+        assert_eq!((request.primary.as_str(), request.maximize), ("accuracy", true));
+        assert_eq!(request.coding_agent, "none");
+        assert_eq!(request.deny, ["data/**"]);
+        assert_eq!(request.target, Some(0.9));
+        // No host chosen: a --work-dir has nothing to apply to, and nothing is replaced.
+        assert_eq!((request.ssh_host, request.work_dir, request.force), (None, None, false));
+
+        let on_host = Answers { ssh_host: Some("gpu".into()), replace: true, ..answers() };
+        let request = wizard_request("/p".into(), &flags, on_host);
+        assert_eq!(request.ssh_host.as_deref(), Some("gpu"));
+        assert_eq!(request.work_dir.as_deref(), Some("/scratch"));
+        assert!(request.force, "a confirmed replacement is sent as force");
     }
 }

@@ -3,12 +3,17 @@
 //! (home, project directory, palette) and stdout handling.
 
 pub mod approve;
+pub mod compare;
+pub mod completions;
 pub mod daemon;
 pub mod delete;
+pub mod export;
 pub mod init;
 pub mod list;
 pub mod logs;
 pub mod loop_cmd;
+pub mod pr;
+pub mod report;
 pub mod resume;
 pub mod show;
 pub mod status;

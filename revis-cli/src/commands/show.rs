@@ -1,4 +1,5 @@
-//! `revis show NAME`: one session in detail (header and iteration table) or as JSON.
+//! `revis show NAME`: one session in detail (header, primary-metric chart and iteration table)
+//! or as JSON.
 //! `--trace` asks the daemon for each iteration's decision transcript and prints it after the
 //! table with the code change a coding agent made, if one did (or, with `--json`, leaves them
 //! in the `trace` and `agent` fields).
@@ -10,7 +11,9 @@ use revis_proto::v1::GetSessionRequest;
 
 use super::{Context, out, out_json};
 use crate::error::CliError;
-use crate::render::session::detail;
+use crate::render::chart::primary_chart;
+use crate::render::session::{detail, detail_with_chart};
+use crate::render::terminal::chart_width;
 use crate::render::trace::transcripts;
 
 /// Show a session: result, budget, spend and every iteration.
@@ -35,7 +38,12 @@ pub async fn run(ctx: &Context, args: ShowArgs) -> Result<ExitCode, CliError> {
         out_json(&session, true)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = detail(&session, &ctx.palette);
+    // The chart goes between the header and the table; nothing to plot leaves the plain view.
+    let chart = primary_chart(&session, &ctx.palette, chart_width());
+    let mut text = match chart.as_deref() {
+        Some(chart) => detail_with_chart(&session, &ctx.palette, Some(chart)),
+        None => detail(&session, &ctx.palette),
+    };
     if args.trace {
         text.push_str(&transcripts(&session.iterations, &ctx.palette));
     }

@@ -1,23 +1,33 @@
 //! `revis watch NAME`: replays a session's events from the start, then follows live until
 //! `session_ended`. A broken stream (daemon restart) is resumed from the last seq seen, so no
-//! event is printed twice; the exit code follows the session's final state.
+//! event is printed twice; the exit code follows the session's final state. Without `--json`
+//! it also keeps a progress line for the running iteration and draws the primary-metric chart
+//! at the end.
 
+mod live;
+
+use std::cell::RefCell;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 #[cfg(test)]
 use revis_proto::v1::HelloReply;
-use revis_proto::v1::{Event, WatchRequest};
+use revis_proto::v1::{Event, GetSessionRequest, WatchRequest};
 
 use super::{Context, out, out_json};
-use crate::client::is_disconnect;
+use crate::client::{connect_existing, is_disconnect};
 use crate::error::CliError;
+use crate::render::chart::primary_chart;
 use crate::render::event::event_line;
+use crate::render::terminal;
+use live::Live;
 
 /// Reconnects in a row that bring no new event before watch gives up.
 const MAX_FRUITLESS_RECONNECTS: u32 = 20;
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// How often the progress line is refreshed (its elapsed time ticks in seconds).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Follow a session's progress live until it ends (exit 1 if it failed).
 #[derive(Debug, Args)]
@@ -33,10 +43,64 @@ pub async fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode, CliError> {
     follow(ctx, &args.name, args.json).await
 }
 
-/// Shared with `revis loop --watch`.
+/// Shared with `revis loop --watch`. Besides the events: a progress line for the running
+/// iteration while it runs, and the primary-metric chart once the session ended (not with
+/// `--json`, which prints events only).
 pub async fn follow(ctx: &Context, name: &str, json: bool) -> Result<ExitCode, CliError> {
-    let final_state = stream_events(ctx, name, |event| print_event(ctx, event, json)).await?;
+    if json {
+        let final_state = stream_events(ctx, name, |event| print_event(ctx, event, true)).await?;
+        return Ok(exit_for(final_state.as_deref()));
+    }
+    let terminal = terminal::stdout_is_terminal();
+    let live = RefCell::new(Live::new(terminal, terminal::stdout_columns().unwrap_or(terminal::DEFAULT_WIDTH)));
+    let events = stream_events(ctx, name, |event| out(&live.borrow_mut().event(&event_line(event, &ctx.palette))));
+    let final_state = tokio::select! {
+        result = events => result?,
+        failure = show_progress(ctx, name, &live) => return Err(failure),
+    };
+    out(&live.borrow_mut().finish())?;
+    if let Some(chart) = final_chart(ctx, name).await {
+        out(&format!("\n{chart}"))?;
+    }
     Ok(exit_for(final_state.as_deref()))
+}
+
+/// Polls the session and keeps its progress line up to date; runs until the caller drops it
+/// and returns only when stdout fails. The daemon being away just skips a refresh: the event
+/// stream deals with reconnecting (and starting a daemon is its call, not ours).
+async fn show_progress(ctx: &Context, name: &str, live: &RefCell<Live>) -> CliError {
+    let project_dir = match ctx.project_dir() {
+        Ok(dir) => dir,
+        Err(err) => return err,
+    };
+    let mut client = None;
+    let mut ticks = tokio::time::interval(PROGRESS_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if client.is_none() {
+            client = connect_existing(&ctx.home).await.ok().flatten().map(|conn| conn.client);
+        }
+        let Some(conn) = client.as_mut() else { continue };
+        let request = GetSessionRequest { name: name.to_string(), project_dir: project_dir.clone(), trace: false };
+        match conn.get_session(request).await {
+            Ok(reply) => {
+                let text = live.borrow_mut().session(&reply.into_inner(), chrono::Utc::now());
+                if let Err(err) = out(&text) {
+                    return err;
+                }
+            }
+            Err(_) => client = None,
+        }
+    }
+}
+
+/// The chart of the ended session; None when it cannot be fetched or has nothing to plot.
+async fn final_chart(ctx: &Context, name: &str) -> Option<String> {
+    let request = GetSessionRequest { name: name.to_string(), project_dir: ctx.project_dir().ok()?, trace: false };
+    let mut conn = ctx.connect().await.ok()?;
+    let session = conn.client.get_session(request).await.ok()?.into_inner();
+    primary_chart(&session, &ctx.palette, terminal::chart_width())
 }
 
 /// Hands every event of the session to `sink` exactly once, in seq order, across reconnects;

@@ -130,8 +130,17 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
 
 /// `revis show`: the header, then the iteration table.
 pub fn detail(d: &SessionDetail, palette: &Palette) -> String {
+    detail_with_chart(d, palette, None)
+}
+
+/// `detail` with a picture (the primary-metric chart) between the header and the table.
+pub fn detail_with_chart(d: &SessionDetail, palette: &Palette, chart: Option<&str>) -> String {
     let mut out = header(d, palette);
     out.push('\n');
+    if let Some(chart) = chart {
+        out.push_str(chart);
+        out.push('\n');
+    }
     if d.iterations.is_empty() {
         out.push_str("No iterations yet.\n");
     } else {
@@ -164,6 +173,9 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
     };
     field("branch", format!("{}{base}", d.branch));
     field("worktree", d.worktree.clone());
+    if let Some(url) = d.pr_url.as_deref().filter(|u| !u.is_empty()) {
+        field("pr", url.to_string());
+    }
     let direction = if d.minimize { "minimize" } else { "maximize" };
     let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
     field("metric", format!("{} ({direction}{target})", d.primary_metric));

@@ -1,0 +1,280 @@
+//! `revis report`: a session as ONE self-contained HTML page (inline CSS and SVG, no scripts,
+//! nothing fetched): header, chart, iteration table, then each iteration's rationale,
+//! hypothesis, changes and diff. Pure: the caller gathers the diffs and writes the file.
+//! Everything that comes from the session is escaped here; nothing may bypass `escape`.
+
+use revis_proto::v1::{Change, Iteration, SessionDetail};
+
+use super::chart::series;
+use super::svg_chart::svg_chart;
+use super::{time, value};
+
+/// A diff shown for one iteration and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diff {
+    /// `coding agent` or `git show <commit>`.
+    pub source: String,
+    pub text: String,
+    /// The text was cut to keep the page small.
+    pub cut: bool,
+}
+
+const STYLE: &str = "
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1000px; padding: 0 1em; color: #1d1d1f; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; }
+th, td { text-align: left; padding: 0.25em 0.8em 0.25em 0; vertical-align: top; }
+table.iterations td.num, table.iterations th.num { text-align: right; }
+table.iterations tr + tr td { border-top: 1px solid #eee; }
+.improved, .baseline { color: #17803d; } .failed { color: #c4262e; } .interrupted { color: #a86b00; }
+svg.chart { max-width: 100%; height: auto; background: #fafafa; border: 1px solid #e5e5e5; }
+svg .axis { stroke: #999; fill: none; }
+svg .best { stroke: #17803d; stroke-width: 2; fill: none; }
+svg .point { fill: #2b5fd9; } svg .missing { fill: none; stroke: #999; }
+svg .failed { stroke: #c4262e; stroke-width: 2.5; fill: none; }
+svg .label { font-size: 12px; fill: #555; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 12px; }
+pre .add { color: #17803d; } pre .del { color: #c4262e; } pre .hunk { color: #6a4fb3; }
+.muted { color: #777; }
+";
+
+/// `&`, `<`, `>`, `\"` and `'` as entities: safe in text and in quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// The whole page. `diffs[i]` belongs to `d.iterations[i]` (missing entries mean no diff).
+pub fn report_page(d: &SessionDetail, diffs: &[Option<Diff>], generated_at: &str) -> String {
+    let title = format!("Revis session {}", d.name);
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    page.push_str(&header(d, generated_at));
+    page.push_str("<h2>Primary metric</h2>\n");
+    page.push_str(&svg_chart(&series(&d.iterations), d.minimize, &d.primary_metric));
+    page.push_str("<h2>Iterations</h2>\n");
+    page.push_str(&iteration_table(d));
+    for (i, it) in d.iterations.iter().enumerate() {
+        page.push_str(&iteration_section(it, diffs.get(i).and_then(Option::as_ref)));
+    }
+    page.push_str("</body>\n</html>\n");
+    page
+}
+
+fn header(d: &SessionDetail, generated_at: &str) -> String {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let state = match d.stop_reason.as_deref().filter(|r| !r.is_empty()) {
+        Some(reason) => format!("{} ({reason})", d.state),
+        None => d.state.clone(),
+    };
+    rows.push(("State", escape(&state)));
+    if let Some(detail) = d.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        rows.push(("Stop reason", escape(detail)));
+    }
+    let direction = if d.minimize { "minimize" } else { "maximize" };
+    let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
+    rows.push(("Metric", escape(&format!("{} ({direction}{target})", d.primary_metric))));
+    rows.push(("Result", escape(&result_text(d))));
+    let spend = d.spend.unwrap_or_default();
+    rows.push((
+        "Spend",
+        escape(&format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd))),
+    ));
+    let base =
+        [d.base_branch.as_str(), short(&d.base_commit)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
+    let from = if base.is_empty() { String::new() } else { format!(" (from {})", base.join(" @ ")) };
+    rows.push(("Branch", escape(&format!("{}{from}", d.branch))));
+    if let Some(url) = d.pr_url.as_deref().filter(|u| !u.is_empty()) {
+        rows.push(("Pull request", format!("<a href=\"{0}\">{0}</a>", escape(url))));
+    }
+    if !d.advisor.is_empty() {
+        rows.push(("Advisor", escape(&d.advisor)));
+    }
+    if !d.created_at.is_empty() {
+        let ended = d.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e))).unwrap_or_default();
+        rows.push(("Created", escape(&format!("{}{ended}", time::timestamp(&d.created_at)))));
+    }
+    rows.push(("Report", escape(&format!("generated {generated_at}"))));
+    let mut html = String::from("<table class=\"header\">\n");
+    for (label, value) in rows {
+        html.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// `2.91 → 0.51 (82.5% better, #7)`, like `show`.
+fn result_text(d: &SessionDetail) -> String {
+    match (d.baseline, d.best.as_ref()) {
+        (Some(base), Some(best)) => {
+            let mut notes = Vec::new();
+            if let Some(imp) = value::improvement(base, best.value, d.minimize) {
+                notes.push(imp);
+            }
+            notes.push(format!("#{}", best.iteration));
+            format!("baseline {} → best {} ({})", value::metric(base), value::metric(best.value), notes.join(", "))
+        }
+        (None, Some(best)) => format!("best {} (#{})", value::metric(best.value), best.iteration),
+        (Some(base), None) => format!("baseline {}", value::metric(base)),
+        (None, None) => "no result yet".to_string(),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}
+
+fn outcome(it: &Iteration) -> &str {
+    it.outcome.as_deref().filter(|o| !o.is_empty()).unwrap_or(&it.state)
+}
+
+fn summary(it: &Iteration) -> String {
+    let text = it.change.as_deref().or(it.hypothesis.as_deref()).filter(|c| !c.is_empty());
+    match text {
+        Some(text) => text.to_string(),
+        None if it.number == 0 => "(baseline)".to_string(),
+        None => "-".to_string(),
+    }
+}
+
+fn iteration_table(d: &SessionDetail) -> String {
+    let mut html = String::from(
+        "<table class=\"iterations\">\n<tr><th class=\"num\">#</th><th>Outcome</th><th class=\"num\">Primary</th>\
+         <th>Change</th><th class=\"num\">Duration</th><th>Commit</th></tr>\n",
+    );
+    for it in &d.iterations {
+        let primary = it.primary.map_or_else(|| "-".to_string(), value::metric);
+        let duration = it.duration_seconds.map_or_else(|| "-".to_string(), time::duration);
+        let commit = it.commit.as_deref().map_or("-", short);
+        html.push_str(&format!(
+            "<tr><td class=\"num\"><a href=\"#iteration-{n}\">{n}</a></td><td class=\"{o}\">{o}</td>\
+             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>\n",
+            escape(&primary),
+            escape(&summary(it)),
+            escape(&duration),
+            escape(commit),
+            n = it.number,
+            o = escape(outcome(it)),
+        ));
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+fn iteration_section(it: &Iteration, diff: Option<&Diff>) -> String {
+    let n = it.number;
+    let mut html = format!(
+        "<section id=\"iteration-{n}\">\n<h2>#{n} <span class=\"{o}\">{o}</span> — {}</h2>\n",
+        escape(&summary(it)),
+        o = escape(outcome(it)),
+    );
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    if let Some(primary) = it.primary {
+        fields.push(("Primary", value::metric(primary)));
+    }
+    if let Some(reason) = it.failure_reason.as_deref().filter(|r| !r.is_empty()) {
+        fields.push(("Failure", reason.to_string()));
+    }
+    if let Some(rationale) = it.rationale.as_deref().filter(|r| !r.is_empty()) {
+        fields.push(("Rationale", rationale.to_string()));
+    }
+    if let Some(hypothesis) = it.hypothesis.as_deref().filter(|h| !h.is_empty()) {
+        fields.push(("Hypothesis", hypothesis.to_string()));
+    }
+    if !it.command.is_empty() {
+        fields.push(("Command", it.command.clone()));
+    }
+    if let Some(agent) = it.agent.as_ref().filter(|a| !a.agent.is_empty()) {
+        let summary = agent.summary.trim();
+        let text = if summary.is_empty() { agent.agent.clone() } else { format!("{}: {summary}", agent.agent) };
+        fields.push(("Coding agent", text));
+    }
+    if !fields.is_empty() {
+        html.push_str("<table>\n");
+        for (label, text) in fields {
+            html.push_str(&format!("<tr><th>{label}</th><td>{}</td></tr>\n", escape(&text)));
+        }
+        html.push_str("</table>\n");
+    }
+    if !it.changes.is_empty() {
+        html.push_str("<h3>Changes</h3>\n<ul>\n");
+        for change in &it.changes {
+            html.push_str(&format!("<li><code>{}</code></li>\n", escape(&change_text(change))));
+        }
+        html.push_str("</ul>\n");
+    }
+    if let Some(diff) = diff {
+        html.push_str(&format!("<h3>Diff <span class=\"muted\">({})</span></h3>\n", escape(&diff.source)));
+        html.push_str(&diff_block(&diff.text));
+        if diff.cut {
+            html.push_str("<p class=\"muted\">The diff was cut to keep this page small.</p>\n");
+        }
+    }
+    html.push_str("</section>\n");
+    html
+}
+
+/// `config.json: lr 1.0 → 0.01`, `arg --x = 3`, `code: add dropout`.
+fn change_text(c: &Change) -> String {
+    let target = [c.file.as_deref(), c.key.as_deref(), c.name.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut text = c.kind.clone();
+    if !target.is_empty() {
+        text.push_str(&format!(" {target}"));
+    }
+    match (c.previous.as_deref(), c.value.as_deref()) {
+        (Some(prev), Some(new)) => text.push_str(&format!(": {prev} → {new}")),
+        (None, Some(new)) => text.push_str(&format!(" = {new}")),
+        _ => {}
+    }
+    if let Some(note) = c.text.as_deref().filter(|t| !t.is_empty()) {
+        text.push_str(&format!(" ({note})"));
+    }
+    text
+}
+
+/// The diff with added, removed and hunk lines marked for colour.
+fn diff_block(diff: &str) -> String {
+    let mut html = String::from("<pre class=\"diff\">");
+    for line in diff.lines() {
+        let class = match line.as_bytes().first() {
+            _ if line.starts_with("+++") || line.starts_with("---") => None,
+            Some(b'+') => Some("add"),
+            Some(b'-') => Some("del"),
+            Some(b'@') => Some("hunk"),
+            _ => None,
+        };
+        match class {
+            Some(class) => html.push_str(&format!("<span class=\"{class}\">{}</span>\n", escape(line))),
+            None => {
+                html.push_str(&escape(line));
+                html.push('\n');
+            }
+        }
+    }
+    html.push_str("</pre>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests;
