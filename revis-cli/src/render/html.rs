@@ -119,21 +119,8 @@ fn header(d: &SessionDetail, generated_at: &str) -> String {
     html
 }
 
-/// `2.91 → 0.51 (82.5% better, #7)`, like `show`.
 fn result_text(d: &SessionDetail) -> String {
-    match (d.baseline, d.best.as_ref()) {
-        (Some(base), Some(best)) => {
-            let mut notes = Vec::new();
-            if let Some(imp) = value::improvement(base, best.value, d.minimize) {
-                notes.push(imp);
-            }
-            notes.push(format!("#{}", best.iteration));
-            format!("baseline {} → best {} ({})", value::metric(base), value::metric(best.value), notes.join(", "))
-        }
-        (None, Some(best)) => format!("best {} (#{})", value::metric(best.value), best.iteration),
-        (Some(base), None) => format!("baseline {}", value::metric(base)),
-        (None, None) => "no result yet".to_string(),
-    }
+    super::session::result_text_labelled(d, true)
 }
 
 fn short(commit: &str) -> &str {

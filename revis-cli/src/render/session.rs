@@ -206,7 +206,14 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
     text
 }
 
+/// `2.91 → 0.51 (82.5% better, #7)`: baseline → best, as `show` prints it.
 fn result_text(d: &SessionDetail) -> String {
+    result_text_labelled(d, false)
+}
+
+/// The same, optionally with the words "baseline" and "best" (the HTML report's header).
+pub(crate) fn result_text_labelled(d: &SessionDetail, labelled: bool) -> String {
+    let (from, to) = if labelled { ("baseline ", "best ") } else { ("", "") };
     match (d.baseline, d.best.as_ref()) {
         (Some(base), Some(best)) => {
             let mut notes = Vec::new();
@@ -214,7 +221,7 @@ fn result_text(d: &SessionDetail) -> String {
                 notes.push(imp);
             }
             notes.push(format!("#{}", best.iteration));
-            format!("{} → {} ({})", value::metric(base), value::metric(best.value), notes.join(", "))
+            format!("{from}{} → {to}{} ({})", value::metric(base), value::metric(best.value), notes.join(", "))
         }
         (None, Some(best)) => format!("best {} (#{})", value::metric(best.value), best.iteration),
         (Some(base), None) => format!("baseline {}", value::metric(base)),

@@ -516,7 +516,7 @@ fn read_local_state(run_dir: &Path) -> LocalRunState {
 
 /// run.sh, command.sh and env as a tar stream for the remote run directory.
 fn wrapper_bundle(spec: &RunSpec, run: &RemoteRun, workdir: &str) -> Result<Vec<u8>, ExecError> {
-    validate_env(&spec.env)?;
+    super::wrapper::validate_env(&spec.env)?;
     let mut env = String::from("# Written by revisd: the run's environment. May hold secrets.\n");
     env.push_str(&format!("unset {}\n", crate::secrets::PROVIDER_VARIABLES.join(" ")));
     for (name, value) in &spec.env {
@@ -565,20 +565,6 @@ fn wrapper_bundle(spec: &RunSpec, run: &RemoteRun, workdir: &str) -> Result<Vec<
         builder.append_data(&mut header, name, content).map_err(|e| ExecError::io("archive", Path::new(name), e))?;
     }
     builder.into_inner().map_err(|e| ExecError::io("archive", &spec.run_dir, e))
-}
-
-fn validate_env(env: &[(String, String)]) -> Result<(), ExecError> {
-    for (name, value) in env {
-        let mut bytes = name.bytes();
-        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(ExecError::InvalidEnvName(name.clone()));
-        }
-        if value.contains('\0') {
-            return Err(ExecError::NulInEnv(name.clone()));
-        }
-    }
-    Ok(())
 }
 
 fn local_len(path: &Path) -> u64 {

@@ -156,7 +156,8 @@ fn env_file(spec: &RunSpec, output_dir: &Path) -> String {
     out
 }
 
-fn validate_env(env: &[(String, String)]) -> Result<(), ExecError> {
+/// Variable names a shell accepts, values without NUL: checked before anything is written.
+pub(crate) fn validate_env(env: &[(String, String)]) -> Result<(), ExecError> {
     for (name, value) in env {
         let mut bytes = name.bytes();
         let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
