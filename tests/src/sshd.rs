@@ -58,10 +58,14 @@ impl SshServer {
             let _ = fs::create_dir_all("/run/sshd");
         }
         let d = server.dir.path().display();
+        // Sessions get the test's HOME: the machine user's shell startup files (pyenv's rehash
+        // lock, say) must not run, nor be left half-done when a test kills a session.
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile none\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPubkeyAuthentication yes\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n"
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n\
+             SetEnv HOME={home}\n",
+            home = server.home().display()
         );
         fs::write(server.dir.path().join("sshd_config"), config).expect("sshd_config");
         server.write_ssh_config(true);

@@ -204,7 +204,8 @@ impl TestSshd {
              PasswordAuthentication no\n\
              KbdInteractiveAuthentication no\n\
              LoginGraceTime 10\n\
-             LogLevel VERBOSE\n",
+             LogLevel VERBOSE\n\
+             SetEnv HOME={d}\n",
             port = self.port
         );
         fs::write(self.dir.path().join("sshd_config"), config)
