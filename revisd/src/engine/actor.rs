@@ -901,25 +901,10 @@ impl Actor {
                 Ok(None)
             }
             Err(reason) => {
-                let failures = session.consecutive_failures + 1;
-                let mut tx = self.begin().await?;
-                store::iterations::save(&mut tx, it).await?;
-                store::sessions::add_llm_usd(&mut tx, self.id, advice.spend.usd).await?;
-                store::sessions::set_progress(
-                    &mut tx,
-                    self.id,
-                    session.best_iteration.and_then(|b| u32::try_from(b).ok()),
-                    u32::try_from(failures).unwrap_or(u32::MAX),
-                )
-                .await?;
-                let event = self
-                    .event(
-                        &mut tx,
-                        NewEvent::new("decision_failed", Some(number), format!("the advisor did not decide: {reason}"))
-                            .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries})),
-                    )
-                    .await?;
-                self.finish(tx, vec![event]).await?;
+                let event =
+                    NewEvent::new("decision_failed", Some(number), format!("the advisor did not decide: {reason}"))
+                        .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries}));
+                self.record_failed_try(session, it, advice.spend.usd, event).await?;
                 Ok(None)
             }
         }
@@ -1164,10 +1149,26 @@ impl Actor {
         it.handoff_json = state.to_json();
         it.decision_json = None;
         it.phase = "advise".into();
+        let event =
+            NewEvent::new("handoff_failed", Some(number), format!("code change failed and was reverted: {reason}"))
+                .with_data(serde_json::json!({"reason": reason, "cost_usd": cost_usd}));
+        self.record_failed_try(session, &it, cost_usd, event).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// A decision or handoff that did not work out: its cost is booked, it counts as a
+    /// consecutive failure (the retry budget bounds the tries), and the event says why.
+    async fn record_failed_try(
+        &mut self,
+        session: &SessionRow,
+        it: &IterationRow,
+        usd: f64,
+        event: NewEvent,
+    ) -> Result<()> {
         let failures = session.consecutive_failures + 1;
         let mut tx = self.begin().await?;
-        store::iterations::save(&mut tx, &it).await?;
-        store::sessions::add_llm_usd(&mut tx, self.id, cost_usd).await?;
+        store::iterations::save(&mut tx, it).await?;
+        store::sessions::add_llm_usd(&mut tx, self.id, usd).await?;
         store::sessions::set_progress(
             &mut tx,
             self.id,
@@ -1175,15 +1176,8 @@ impl Actor {
             u32::try_from(failures).unwrap_or(u32::MAX),
         )
         .await?;
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new("handoff_failed", Some(number), format!("code change failed and was reverted: {reason}"))
-                    .with_data(serde_json::json!({"reason": reason, "cost_usd": cost_usd})),
-            )
-            .await?;
-        self.finish(tx, vec![event]).await?;
-        Ok(Flow::Continue)
+        let event = self.event(&mut tx, event).await?;
+        self.finish(tx, vec![event]).await
     }
 
     // ---- commit -------------------------------------------------------------------------
