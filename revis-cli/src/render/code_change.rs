@@ -84,7 +84,8 @@ fn push_diff(out: &mut String, diff: &str, palette: &Palette) {
     }
 }
 
-fn diff_style(line: &str) -> Option<Style> {
+/// Colour of a unified-diff line (also used by `revis compare`).
+pub(crate) fn diff_style(line: &str) -> Option<Style> {
     if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff ") {
         Some(Style::Bold)
     } else if line.starts_with('+') {

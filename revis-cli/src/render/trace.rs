@@ -342,7 +342,7 @@ fn compact(value: &Value) -> String {
 }
 
 /// At most `max` chars of the first line, an ellipsis marking a cut.
-pub(super) fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -351,7 +351,7 @@ pub(super) fn clip(text: &str, max: usize) -> String {
 }
 
 /// Control characters (escape sequences, carriage returns) become `�`; tabs become spaces.
-pub(super) fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => ' ',

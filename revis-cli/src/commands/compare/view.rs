@@ -209,42 +209,11 @@ fn diff_section(d: &CodeDiff, palette: &Palette) -> String {
     out
 }
 
-fn diff_style(line: &str) -> Option<Style> {
-    if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff ") {
-        Some(Style::Bold)
-    } else if line.starts_with('+') {
-        Some(Style::Green)
-    } else if line.starts_with('-') {
-        Some(Style::Red)
-    } else if line.starts_with("@@") {
-        Some(Style::Cyan)
-    } else {
-        None
-    }
-}
+use crate::render::code_change::diff_style;
+use crate::render::trace::{clean, clip};
 
 fn short(commit: &str) -> String {
     commit.chars().take(COMMIT_WIDTH).collect()
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
-/// Escape sequences and carriage returns become `�` so printed text cannot drive the
-/// terminal; tabs become spaces.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() && c != '\n' => '\u{fffd}',
-            c => c,
-        })
-        .collect()
 }
 
 #[cfg(test)]
