@@ -72,6 +72,10 @@ fn init_logging(home: &Home, foreground: bool) {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before anything is created: the state directory, log, database and run files are the
+    // user's alone whatever umask started us. Training gets the original umask back.
+    let user_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    revisd::exec::wrapper::set_training_umask(user_umask.bits());
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -2,12 +2,23 @@
 //! Must not build them: a missing binary is reported with the command that builds it.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+static CHOSEN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Use `dir` for every binary from now on (the benchmarks measure release builds).
+pub fn set_bin_dir(dir: PathBuf) {
+    let _ = CHOSEN.set(dir);
+}
 
 /// The directory holding `revis` and `revisd` (e.g. `target/debug`).
 ///
-/// Tried in order: the test executable's `../..` (it lives in `target/<profile>/deps`), then
+/// The directory given to `set_bin_dir`, else, in order: the test executable's `../..` (it lives in `target/<profile>/deps`), then
 /// `$CARGO_TARGET_DIR/debug`, then this workspace's `target/debug`.
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = CHOSEN.get() {
+        return dir.clone();
+    }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent().and_then(Path::parent)

@@ -18,6 +18,7 @@ pub mod llm;
 pub mod mlflow_server;
 pub mod process;
 pub mod project;
+pub mod scan;
 pub mod scripts;
 pub mod session;
 pub mod wait;

@@ -7,43 +7,9 @@ use revis_tests::TestEnv;
 use revis_tests::fakes::{FakeLlm, Reply, change, config_edit, submit, tool_call};
 use revis_tests::fixtures::standard_yaml;
 use revis_tests::llm::{Checks, env_of, fake_key, llm_project};
+use revis_tests::scan::{command_lines_containing, files_containing};
 use revis_tests::session::{pretty, state, stop_reason};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-
-/// Regular files under `root` (recursively, symlinks not followed) whose bytes contain `needle`.
-fn files_containing(root: &Path, needle: &[u8], scanned: &mut Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let Ok(entries) = std::fs::read_dir(root) else { return hits };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            hits.extend(files_containing(&path, needle, scanned));
-        } else if meta.is_file() {
-            scanned.push(path.clone());
-            if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
-                hits.push(path);
-            }
-        }
-    }
-    hits
-}
-
-/// Processes whose command line contains `needle`: (pid, command line).
-fn command_lines_containing(needle: &[u8]) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            cmdline.windows(needle.len()).any(|w| w == needle).then(|| {
-                (e.file_name().to_string_lossy().into_owned(), String::from_utf8_lossy(&cmdline).replace('\0', " "))
-            })
-        })
-        .collect()
-}
 
 /// The calls a curious model makes to find the canary, one decision's worth.
 fn prying_turns(decision: usize) -> Vec<Reply> {

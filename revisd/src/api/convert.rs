@@ -6,6 +6,7 @@ use revis_proto::v1 as pb;
 
 use crate::engine::handoff::AgentRecord;
 use crate::engine::llm_advice::LlmSpend;
+use crate::store::sessions::{IterationFacts, SessionHead};
 use crate::store::{EventRow, IterationRow, SessionRow};
 
 fn u32_of(n: i64) -> u32 {
@@ -34,8 +35,7 @@ fn spend(session: &SessionRow) -> pb::Spend {
     pb::Spend { active_seconds: session.active_seconds_now(), llm_usd: session.llm_usd }
 }
 
-pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::SessionSummary {
-    let current = iterations.last();
+pub fn summary(session: &SessionHead, facts: &IterationFacts) -> pb::SessionSummary {
     let live = session.is_live();
     pb::SessionSummary {
         name: session.name.clone(),
@@ -46,13 +46,20 @@ pub fn summary(session: &SessionRow, iterations: &[IterationRow]) -> pb::Session
         worktree: session.worktree.clone(),
         primary_metric: session.primary_metric.clone(),
         minimize: session.minimize,
-        best: best(session, iterations),
-        baseline: baseline(iterations),
-        spend: Some(spend(session)),
-        budget: Some(budget(session)),
-        iterations_run: iterations.iter().filter(|i| i.run_id.is_some()).count() as u32,
-        current_iteration: current.filter(|_| live).map(IterationRow::number),
-        phase: current.filter(|_| live).map(|i| i.phase.clone()),
+        best: session
+            .best_iteration
+            .zip(facts.best_value)
+            .map(|(number, value)| pb::Best { iteration: u32_of(number), value }),
+        baseline: facts.baseline_value,
+        spend: Some(pb::Spend { active_seconds: session.active_seconds_now(), llm_usd: session.llm_usd }),
+        budget: Some(pb::Budget {
+            wall_seconds: session.budget_seconds,
+            max_iterations: session.max_iterations.map(u32_of),
+            max_cost: session.max_cost,
+        }),
+        iterations_run: u32::try_from(facts.runs).unwrap_or(0),
+        current_iteration: facts.current_number.filter(|_| live).map(u32_of),
+        phase: facts.current_phase.clone().filter(|_| live),
         advisor: session.advisor.clone(),
         created_at: session.created_at.clone(),
         ended_at: session.ended_at.clone(),

@@ -113,12 +113,37 @@ impl Plan {
 
     /// Write every changed file (each atomically) and return the outcome.
     pub fn write(self) -> Result<Applied, ChangeError> {
+        for real in self.files.iter().filter(|(_, p)| p.changed).map(|(real, _)| real) {
+            still_where_planned(real)?;
+        }
         for (real, pending) in &self.files {
             if pending.changed {
                 write_atomically(real, &pending.text)?;
             }
         }
         Ok(Applied { command: self.command, applied: self.applied, deferred: self.deferred })
+    }
+}
+
+/// The plan holds real paths (`confine` resolved every symlink and proved them inside the
+/// worktree). If the file or a directory above it has become a symlink since, writing would go
+/// wherever it now leads, so the write is refused. The replacement itself is a rename, which
+/// never follows a symlink in the last component. This narrows the check-to-write window, it
+/// does not close it (that would take openat2 with RESOLVE_BENEATH); nothing else is meant to
+/// run in the worktree while a decision is applied.
+fn still_where_planned(real: &Path) -> Result<(), ChangeError> {
+    let moved =
+        |reason: &str| ChangeError::OutsideWorktree { path: real.display().to_string(), reason: reason.to_string() };
+    match std::fs::symlink_metadata(real) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(moved("it became a symlink after it was checked")),
+        Ok(meta) if !meta.is_file() => return Err(moved("it is no longer a regular file")),
+        Ok(_) => {}
+        Err(_) => return Err(moved("it disappeared after it was checked")),
+    }
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    match parent.canonicalize() {
+        Ok(now) if now == parent => Ok(()),
+        _ => Err(moved("a directory above it became a symlink after it was checked")),
     }
 }
 

@@ -40,10 +40,12 @@ pub fn confine(worktree: &Path, rel: &str) -> Result<PathBuf, ChangeError> {
         }
         // A dangling symlink cannot be proven to stay inside, so it is refused.
         resolved = candidate.canonicalize().map_err(|_| outside("it is a symlink whose target does not exist"))?;
+        // Every step must stay inside, not only the end: a path that leaves through one link
+        // and comes back through another depends on a directory someone else may control.
+        if !resolved.starts_with(&root) {
+            return Err(outside("it resolves outside the worktree through a symlink"));
+        }
         remaining.next();
-    }
-    if !resolved.starts_with(&root) {
-        return Err(outside("it resolves outside the worktree through a symlink"));
     }
     Ok(remaining.fold(resolved, |path, part| path.join(part)))
 }
@@ -89,6 +91,21 @@ mod tests {
             let err = confine(dir.path(), bad);
             assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{bad}: {err:?}");
         }
+    }
+
+    /// Found by the path_confinement fuzz target: leaving through one link and coming back
+    /// through another ended inside, so only the end was checked.
+    #[test]
+    fn refuses_paths_that_leave_and_come_back() {
+        let dir = worktree();
+        let outside = worktree();
+        std::fs::create_dir(dir.path().join("configs")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("configs/base.yaml"), "a: 1\n").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link_out")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(dir.path().join("configs"), outside.path().join("back"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = confine(dir.path(), "link_out/back/base.yaml");
+        assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{err:?}");
     }
 
     #[test]

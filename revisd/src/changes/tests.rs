@@ -423,3 +423,63 @@ fn toml_edits_through_apply() {
     assert_eq!(applied.applied[1].summary, "train.bs in cfg/train.toml: 32 → 64");
     assert_eq!(read(&path), "[train]\nlr = 0.05\nbs = 64 # per device\n");
 }
+
+fn symlink(target: &Path, link: &Path) {
+    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
+}
+
+const OUTSIDE_JSON: &str = "{\n  \"lr\": 0.5,\n  \"token\": \"CANARY-outside\"\n}\n";
+
+#[test]
+fn config_edits_through_symlinks_leading_outside_are_refused_and_write_nothing() {
+    let dir = temp();
+    let outside = temp();
+    let target = write(outside.path(), "conf.json", OUTSIDE_JSON);
+    write(outside.path(), "nested/c.yaml", "lr: 0.5\n");
+    symlink(&target, &dir.path().join("link.json"));
+    symlink(outside.path(), &dir.path().join("outdir"));
+    for file in ["link.json", "outdir/conf.json", "outdir/nested/c.yaml", "./outdir/conf.json"] {
+        let changes = vec![Change::ConfigEdit { file: file.into(), key: "lr".into(), value: json!(0.1) }];
+        let err = apply(dir.path(), "python3 train.py", &changes);
+        assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{file}: {err:?}");
+        let deny = crate::advisor::llm::safety::Deny::new(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let problems = validate(dir.path(), "python3 train.py", &changes, &deny).err().unwrap_or_default();
+        assert!(problems.len() == 1 && problems[0].contains("not allowed"), "{file}: {problems:?}");
+        assert!(!problems[0].contains("CANARY"), "{problems:?}");
+    }
+    let space: IndexMap<String, SearchParam> =
+        [("lr".to_string(), param(Some("outdir/conf.json"), Some("lr"), None))].into_iter().collect();
+    let err = current_params(&space, dir.path(), "python3 train.py");
+    assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{err:?}");
+    assert_eq!(read(&target), OUTSIDE_JSON);
+    assert_eq!(read(&outside.path().join("nested/c.yaml")), "lr: 0.5\n");
+}
+
+#[test]
+fn a_file_swapped_for_a_symlink_after_planning_is_not_written_through() {
+    let dir = temp();
+    let outside = temp();
+    let target = write(outside.path(), "conf.json", OUTSIDE_JSON);
+    write(dir.path(), "conf.json", "{\"lr\": 1.0}\n");
+    let change = Change::ConfigEdit { file: "conf.json".into(), key: "lr".into(), value: json!(0.1) };
+    let mut plan = apply::Plan::new("python3 train.py");
+    plan.add(dir.path(), &change).unwrap_or_else(|e| panic!("{e}"));
+    // Between the check and the write, the file becomes a link to a file outside.
+    std::fs::remove_file(dir.path().join("conf.json")).unwrap_or_else(|e| panic!("{e}"));
+    symlink(&target, &dir.path().join("conf.json"));
+    let err = plan.write();
+    assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{err:?}");
+    assert_eq!(read(&target), OUTSIDE_JSON);
+
+    // Same for a directory above the file.
+    write(dir.path(), "cfg/c.json", "{\"lr\": 1.0}\n");
+    let change = Change::ConfigEdit { file: "cfg/c.json".into(), key: "lr".into(), value: json!(0.1) };
+    let mut plan = apply::Plan::new("python3 train.py");
+    plan.add(dir.path(), &change).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(dir.path().join("cfg"), dir.path().join("cfg-old")).unwrap_or_else(|e| panic!("{e}"));
+    write(outside.path(), "c.json", "{\"lr\": 1.0}\n");
+    symlink(outside.path(), &dir.path().join("cfg"));
+    let err = plan.write();
+    assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{err:?}");
+    assert_eq!(read(&outside.path().join("c.json")), "{\"lr\": 1.0}\n");
+}

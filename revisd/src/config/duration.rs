@@ -22,7 +22,18 @@ pub enum DurationError {
     Overflow(String),
 }
 
-const UNITS: &[(&str, f64)] = &[("d", 86_400.0), ("h", 3_600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)];
+/// Each unit in nanoseconds.
+const UNITS: &[(&str, u128)] = &[
+    ("d", 86_400_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("m", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
+];
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+/// Fraction digits past this many are ignored: they are worth under 1e-10 ns for any unit,
+/// and it keeps `fraction * unit` within a u128.
+const FRACTION_DIGITS: usize = 24;
 
 /// Parses `1h30m`-style text. Components must appear largest unit first (`30m1h` is rejected
 /// because it is more likely a typo than an intent); spaces between components are allowed.
@@ -36,7 +47,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     }
     let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
     if is_number(body) {
-        return to_duration(number(trimmed, body)?, 1.0, trimmed);
+        return to_duration(nanos(trimmed, body, NANOS_PER_SEC)?, trimmed);
     }
 
     let mut total = Duration::ZERO;
@@ -63,7 +74,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::UnitOrder { text: trimmed.to_string() });
         }
         last_unit = Some(index);
-        let part = to_duration(number(trimmed, num_text)?, UNITS[index].1, trimmed)?;
+        let part = to_duration(nanos(trimmed, num_text, UNITS[index].1)?, trimmed)?;
         total = total.checked_add(part).ok_or_else(|| DurationError::Overflow(trimmed.to_string()))?;
         previous = format!("{num_text}{unit}");
         rest = tail.trim_start();
@@ -75,27 +86,32 @@ fn is_number(text: &str) -> bool {
     !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
-fn number(text: &str, num: &str) -> Result<f64, DurationError> {
+/// `num` (digits with at most one inner `.`) times `unit` nanoseconds, rounded to the nearest
+/// nanosecond. Decimal arithmetic in integers, not floats: `2.5h` and `999ms` are exact, and so
+/// is anything `format_duration` writes, however large (a float loses whole nanoseconds past
+/// 2^53 of them, about 104 days, so long durations did not read back as written).
+fn nanos(text: &str, num: &str, unit: u128) -> Result<u128, DurationError> {
     let invalid = || DurationError::InvalidNumber { text: text.to_string(), number: num.to_string() };
-    if num.starts_with('.') || num.ends_with('.') {
+    let overflow = || DurationError::Overflow(text.to_string());
+    let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
+    let digits_only = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || num.ends_with('.') || !digits_only(whole) || !digits_only(fraction) {
         return Err(invalid());
     }
-    num.parse::<f64>().map_err(|_| invalid())
+    let value =
+        |digits: &str| digits.bytes().try_fold(0u128, |acc, b| acc.checked_mul(10)?.checked_add(u128::from(b - b'0')));
+    let whole_nanos = value(whole).and_then(|w| w.checked_mul(unit)).ok_or_else(overflow)?;
+    let fraction = &fraction[..fraction.len().min(FRACTION_DIGITS)];
+    // At most 24 digits, so neither the value nor its product with a day's nanoseconds overflows.
+    let scale = 10u128.pow(u32::try_from(fraction.len()).map_err(|_| invalid())?);
+    let fraction_nanos = (value(fraction).ok_or_else(invalid)? * unit + scale / 2) / scale;
+    whole_nanos.checked_add(fraction_nanos).ok_or_else(overflow)
 }
 
-/// Works in whole nanoseconds so that `999ms` or `2.5h` come out exact rather than off by a
-/// float rounding step.
-fn to_duration(value: f64, unit_secs: f64, text: &str) -> Result<Duration, DurationError> {
+fn to_duration(nanos: u128, text: &str) -> Result<Duration, DurationError> {
     let overflow = || DurationError::Overflow(text.to_string());
-    let nanos = (value * unit_secs * 1e9).round();
-    // u64::MAX seconds in nanoseconds, with margin: anything near it is not a real run length.
-    if !nanos.is_finite() || !(0.0..1.8e28).contains(&nanos) {
-        return Err(overflow());
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let nanos = nanos as u128;
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| overflow())?;
-    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| overflow())?;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| overflow())?;
+    let sub = u32::try_from(nanos % NANOS_PER_SEC).map_err(|_| overflow())?;
     Ok(Duration::new(secs, sub))
 }
 
@@ -169,6 +185,21 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(2 * 86_400 + 3 * 3_600)), "2d3h");
         assert_eq!(format_duration(Duration::from_millis(1_500)), "1s500ms");
         assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn long_durations_read_back_exactly() -> Result<(), DurationError> {
+        // Found by the `duration` fuzz target: floats lost whole nanoseconds past ~104 days, and
+        // the largest Duration's formatted text was refused as too large.
+        let max_ms = Duration::new(u64::MAX, 999_000_000);
+        assert_eq!(parse_duration(&format_duration(max_ms))?, max_ms);
+        let found = Duration::new(7_868_668_605_836_059_697, 544_000_000);
+        assert_eq!(format_duration(found), "91072553308287d17h28m17s544ms");
+        assert_eq!(parse_duration("91072553308287d17h28m17s544ms")?, found);
+        assert_eq!(parse_duration("123456789012.345678901s")?, Duration::new(123_456_789_012, 345_678_901));
+        assert_eq!(parse_duration("0.0000000005s")?, Duration::from_nanos(1), "half a nanosecond rounds up");
+        assert!(matches!(parse_duration("213503982334602d"), Err(DurationError::Overflow(_))));
+        Ok(())
     }
 
     #[test]

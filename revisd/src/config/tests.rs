@@ -286,6 +286,17 @@ fn semantic_errors_point_at_the_offending_key() {
 }
 
 #[test]
+fn patterns_are_checked_as_the_session_compiles_them() {
+    // Found by the `config_load` fuzz target: `a\/` is a valid glob, so the config was
+    // accepted, but the deny list reads the trailing `/` as "directory" and is left with a
+    // dangling `\`: the session then failed at its first LLM decision.
+    for list in ["deny", "frozen"] {
+        let err = assert_error(&minimal(&format!("context:\n  {list}:\n    - 'a\\/'\n")), 7, "invalid pattern 'a\\/'");
+        assert_eq!(err.key().map(str::to_string), Some(format!("context.{list}[0]")));
+    }
+}
+
+#[test]
 fn environment_variable_names_must_be_identifiers() {
     let env = "entry:\n  train: x\n  env:\n    GOOD_1: a\n    1BAD: b\nmetrics:\n  primary: loss\n";
     assert_error(env, 5, "'1BAD' is not a valid environment variable name");

@@ -73,16 +73,31 @@ fn pos_of(span: &Span) -> Pos {
     Pos { line: span.start.line(), column: span.start.col() + 1 }
 }
 
+/// Where the text ends: the line after its last line break (`\n`, `\r\n` or a lone `\r`), and
+/// the column just past that line's last character.
+fn end_of(text: &str) -> Pos {
+    let breaks = text.match_indices(['\n', '\r']).filter(|(i, c)| !(*c == "\r" && text[i + 1..].starts_with('\n')));
+    let (line, start) = breaks.fold((1, 0), |(line, _), (i, _)| (line + 1, i + 1));
+    Pos { line, column: text[start..].chars().count() + 1 }
+}
+
+/// The parser reports some errors at end of input one line past the text (a line that does not
+/// exist in the file); an error must point at a place the user can find.
+fn within(pos: Pos, end: Pos) -> Pos {
+    if (pos.line, pos.column) > (end.line, end.column) { end } else { pos }
+}
+
 /// Parses the first (and only) document. An empty document is a null scalar at 1:1.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let end = end_of(text);
     let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), root: None, nodes: 0 };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
-            pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
+            pos: within(Pos { line: e.marker().line(), column: e.marker().col() + 1 }, end),
             message: e.info().to_string(),
         })?;
-        builder.on_event(event, pos_of(&span))?;
+        builder.on_event(event, within(pos_of(&span), end))?;
     }
     Ok(builder.root.unwrap_or(Node {
         pos: Pos { line: 1, column: 1 },
@@ -184,6 +199,18 @@ mod tests {
         let NodeKind::Map(flow) = &entries[1].1.kind else { panic!("map expected") };
         assert_eq!(flow[0].0.pos, Pos { line: 3, column: 7 });
         Ok(())
+    }
+
+    #[test]
+    fn errors_at_the_end_point_inside_the_text() {
+        // Found by the `config_load` fuzz target: the parser put this error on line 7 of a
+        // 6-line file.
+        let text = "entry:\n  entry:\n  train: python t.py\nmetrics:\n  primavyrails:\n  max_run_dur  primavenyt";
+        let err = parse(text).err();
+        assert_eq!(err.map(|e| e.pos), Some(Pos { line: 6, column: 26 }));
+        assert_eq!(end_of(""), Pos { line: 1, column: 1 });
+        assert_eq!(end_of("a\r\nb\rcé\n"), Pos { line: 4, column: 1 });
+        assert_eq!(end_of("a\r\nb\rcé"), Pos { line: 3, column: 3 });
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::duration::parse_duration;
 use super::index::KeyIndex;
 use super::schema::{Config, ExecutorType};
 use super::space::check_space;
+use crate::advisor::llm::safety::{Deny, SafetyError};
 
 /// One validation failure: the dotted key it concerns and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,9 +41,16 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
     let max_run_duration = check_guardrails(config)?;
     for (list, patterns) in [("deny", &config.context.deny), ("frozen", &config.context.frozen)] {
         for (i, pattern) in patterns.iter().enumerate() {
-            if let Err(e) = globset::Glob::new(pattern) {
+            // Compiled exactly as the session will (gitignore-like translation included), so a
+            // pattern accepted here never fails later: `a\/` is a valid glob, but not once the
+            // trailing `/` is read as "directory".
+            if let Err(e) = Deny::new(std::slice::from_ref(pattern)) {
+                let reason = match e {
+                    SafetyError::BadPattern { reason, .. } => reason,
+                    other => other.to_string(),
+                };
                 let key = format!("context.{list}[{i}]");
-                return Err(Issue::new(key, format!("context.{list}: invalid pattern '{pattern}': {}", e.kind())));
+                return Err(Issue::new(key, format!("context.{list}: invalid pattern '{pattern}': {reason}")));
             }
         }
     }

@@ -104,22 +104,7 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
     let (worktree, command) = (req.worktree.to_path_buf(), req.base.command.clone());
     let frozen =
         Deny::new(&req.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
-    let validate = |d: &Decision| {
-        let mut problems = match crate::changes::validate(&worktree, &command, &d.changes, &deny) {
-            Ok(()) => Vec::new(),
-            Err(problems) => problems,
-        };
-        for (i, change) in d.changes.iter().enumerate() {
-            if let crate::advisor::Change::ConfigEdit { file, .. } = change
-                && frozen.is_denied(Path::new(file))
-            {
-                problems.push(format!(
-                    "changes[{i}] (config_edit): {file} is frozen (context.frozen): it defines the evaluation"
-                ));
-            }
-        }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
-    };
+    let validate = |d: &Decision| check_decision(&worktree, &command, &deny, &frozen, d);
     let agent = Agent {
         endpoints: &endpoints,
         system_stable: context::stable_prompt(req.config),
@@ -249,5 +234,63 @@ impl tools::HistorySource for History<'_> {
     fn history(&self, last: Option<usize>) -> serde_json::Value {
         let skip = last.map_or(0, |n| self.entries.len().saturating_sub(n));
         serde_json::json!(self.entries[skip..])
+    }
+}
+
+/// The engine's check of a model's decision before it is accepted: every change must be
+/// applicable in `worktree` (paths confined, files and keys present, nothing hidden) and no
+/// config edit may touch a frozen file. Public for the `llm_decision` fuzz target.
+pub fn check_decision(
+    worktree: &Path,
+    command: &str,
+    deny: &Deny,
+    frozen: &Deny,
+    d: &Decision,
+) -> std::result::Result<(), Vec<String>> {
+    let mut problems = crate::changes::validate(worktree, command, &d.changes, deny).err().unwrap_or_default();
+    for (i, change) in d.changes.iter().enumerate() {
+        if let crate::advisor::Change::ConfigEdit { file, .. } = change
+            && is_frozen(worktree, frozen, file)
+        {
+            problems.push(format!(
+                "changes[{i}] (config_edit): {file} is frozen (context.frozen): it defines the evaluation"
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// Whether an edit of `file` would change a frozen file: as named, or where a symlink leads
+/// (`split.yaml -> eval.yaml` must not open a way around `context.frozen: [eval.yaml]`).
+fn is_frozen(worktree: &Path, frozen: &Deny, file: &str) -> bool {
+    if frozen.is_denied(Path::new(file)) {
+        return true;
+    }
+    let (Ok(real), Ok(root)) = (crate::changes::confine(worktree, file), worktree.canonicalize()) else {
+        // Unresolvable paths are refused by `changes::validate` with their own reason.
+        return false;
+    };
+    real.strip_prefix(&root).is_ok_and(|inside| frozen.is_denied(inside))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frozen_file_cannot_be_edited_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        std::fs::write(root.join("eval.yaml"), "split: test\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("train.yaml"), "lr: 1\n").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("eval.yaml", root.join("split.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(root.join("conf")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("../eval.yaml", root.join("conf/eval.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let frozen = Deny::new(&["/eval.yaml".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(is_frozen(root, &frozen, "eval.yaml"));
+        assert!(is_frozen(root, &frozen, "split.yaml"), "a link to a frozen file is frozen");
+        assert!(is_frozen(root, &frozen, "conf/eval.yaml"));
+        assert!(!is_frozen(root, &frozen, "train.yaml"));
+        assert!(!is_frozen(root, &frozen, "missing.yaml"));
     }
 }

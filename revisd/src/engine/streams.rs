@@ -14,8 +14,12 @@ use super::{Engine, EngineError, Result};
 
 const REPLAY_BATCH: i64 = 500;
 const CHANNEL: usize = 256;
-/// How often a log follower looks for new output. Cheap (one stat and one query).
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// How often a log follower looks at the log file's size (one stat): new lines reach a
+/// `logs -f` client within this.
+const LOG_POLL: Duration = Duration::from_millis(20);
+/// How often a follower re-reads the store even when nothing was announced on the bus (a
+/// lagged subscription, or state changed without an event).
+const FOLLOW_REFRESH: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogSource {
@@ -165,6 +169,8 @@ impl Engine {
         tx: &mpsc::Sender<Result<LogChunk>>,
     ) -> Result<()> {
         let pool = self.store().pool();
+        // Subscribed before the first read: the session's events wake the follower at once.
+        let mut live = self.bus().subscribe();
         let mut last_event = resume.after_seq;
         if iteration.is_none() {
             last_event = self.send_events(session.id, last_event, tx).await?;
@@ -187,7 +193,7 @@ impl Engine {
                         if !self.is_live(session.id).await? {
                             return Ok(());
                         }
-                        tokio::time::sleep(FOLLOW_POLL).await;
+                        wait_for_more(session.id, None, &mut live).await;
                         continue;
                     }
                     None => return Ok(()),
@@ -240,7 +246,7 @@ impl Engine {
                 }
                 return Ok(());
             }
-            tokio::time::sleep(FOLLOW_POLL).await;
+            wait_for_more(session.id, Some((&path, new_offset)), &mut live).await;
         }
     }
 
@@ -279,8 +285,37 @@ fn split_run(run: i64) -> (i64, i64) {
 }
 
 async fn latest_started(engine: &Engine, id: i64) -> Result<Option<store::IterationRow>> {
-    let iterations = store::iterations::list(engine.store().pool(), id).await?;
-    Ok(iterations.into_iter().rev().find(|i| i.run_id.is_some()))
+    Ok(store::iterations::latest_started(engine.store().pool(), id).await?)
+}
+
+/// Waits until the log grows past `offset`, the session records an event, or
+/// [`FOLLOW_REFRESH`] passes — whichever comes first. Costs one stat per [`LOG_POLL`].
+async fn wait_for_more(id: i64, log: Option<(&PathBuf, u64)>, live: &mut broadcast::Receiver<EventRow>) {
+    let now = tokio::time::Instant::now();
+    let refresh = now + FOLLOW_REFRESH;
+    // One timer for the whole wait: other sessions' events must not keep postponing the stat.
+    let mut poll = tokio::time::interval_at(now + LOG_POLL, LOG_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut bus_open = true;
+    loop {
+        tokio::select! {
+            event = live.recv(), if bus_open => match event {
+                Ok(event) if event.session_id != id => {}
+                Err(broadcast::error::RecvError::Closed) => bus_open = false,
+                // Our session moved on, or we lagged and may have missed that it did.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return,
+            },
+                        _ = poll.tick() => {
+                let grew = match log {
+                    Some((path, offset)) => tokio::fs::metadata(path).await.is_ok_and(|m| m.len() > offset),
+                    None => false,
+                };
+                if grew || tokio::time::Instant::now() >= refresh {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Reads a file from `offset` to its end; a missing file reads as empty (the run has not

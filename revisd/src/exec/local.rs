@@ -15,8 +15,14 @@ use super::{
     ExecError, ExecFuture, Executor, RunOutcome, RunSpec, RunStatus, TmuxServer, process_group, validate_run_id,
 };
 
-/// How often `wait` looks for the exit file (a cheap stat).
-const EXIT_POLL: Duration = Duration::from_millis(50);
+/// How often `wait` looks for the exit file (a cheap stat), by the run's age: short runs are
+/// seen ending within milliseconds (loop overhead), long ones cost few wake-ups (idle CPU).
+const EXIT_POLLS: &[(Duration, Duration)] = &[
+    (Duration::from_secs(1), Duration::from_millis(5)),
+    (Duration::from_secs(10), Duration::from_millis(20)),
+    (Duration::from_secs(60), Duration::from_millis(50)),
+];
+const EXIT_POLL_LONG: Duration = Duration::from_millis(200);
 /// How often `wait` asks tmux whether the session still exists (a process spawn).
 const LIVENESS_POLL: Duration = Duration::from_secs(2);
 /// How long `start` waits for the wrapper to record its pid.
@@ -87,7 +93,8 @@ impl LocalExecutor {
                     });
                 }
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // The wrapper writes its pid within milliseconds of tmux starting it.
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -108,7 +115,9 @@ impl LocalExecutor {
 
     async fn wait_run(&self, run_id: &str, run_dir: &Path, deadline: Option<Instant>) -> Result<RunOutcome, ExecError> {
         let files = RunFiles::new(run_dir);
-        let mut next_liveness = Instant::now();
+        let started = Instant::now();
+        // The exit file answers first; tmux is asked only once a run has had time to vanish.
+        let mut next_liveness = started + Duration::from_millis(500);
         loop {
             if let Some(code) = files.read_exit_code()? {
                 return Ok(RunOutcome::Exited { code });
@@ -126,7 +135,8 @@ impl LocalExecutor {
                     RunStatus::Vanished => return Ok(RunOutcome::Vanished),
                 }
             }
-            let mut nap = EXIT_POLL;
+            let age = now.saturating_duration_since(started);
+            let mut nap = EXIT_POLLS.iter().find(|(until, _)| age < *until).map_or(EXIT_POLL_LONG, |(_, every)| *every);
             if let Some(d) = deadline {
                 nap = nap.min(d.saturating_duration_since(now));
             }

@@ -208,3 +208,20 @@ async fn bad_exit_code_file_names_its_path() {
     let err = wrapper::RunFiles::new(dir.path()).read_exit_code().expect_err("bad code");
     assert!(err.to_string().contains(&dir.path().join("exit_code").display().to_string()));
 }
+
+/// The daemon runs with umask 077; training gets the user's umask back, so checkpoints it
+/// writes keep their usual permissions while the run's log stays private.
+#[tokio::test]
+async fn training_runs_under_the_users_umask_and_the_log_stays_private() {
+    use std::os::unix::fs::PermissionsExt;
+    crate::exec::wrapper::set_training_umask(0o022);
+    let fx = Fixture::new();
+    let spec = fx.spec("umask", "umask; touch \"$REVIS_OUTPUT_DIR/checkpoint\"");
+    assert_eq!(fx.run(&spec).await, RunOutcome::Exited { code: 0 });
+    assert!(log_of(&spec).contains("0022"), "{}", log_of(&spec));
+    let mode = |p: PathBuf| std::fs::metadata(&p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(spec.output_dir.join("checkpoint")), 0o644);
+    // The test process's own umask decides the log's mode here; revisd's is 077.
+    let log_mode = mode(spec.run_dir.join("train.log"));
+    assert_eq!(log_mode & 0o002, 0, "the log must never be world-writable: {log_mode:o}");
+}

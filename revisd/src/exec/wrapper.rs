@@ -9,8 +9,26 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{ExecError, RunSpec};
+
+/// The umask the user's training runs under: the one revisd was started with. The daemon
+/// itself runs with 077 so its own state (logs, run files) is private; training output
+/// (checkpoints in the worktree) keeps the user's usual permissions. `u32::MAX`: not set.
+static TRAINING_UMASK: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Records the umask training should run under (called once, at daemon start).
+pub fn set_training_umask(mask: u32) {
+    TRAINING_UMASK.store(mask & 0o777, Ordering::Relaxed);
+}
+
+fn umask_line() -> String {
+    match TRAINING_UMASK.load(Ordering::Relaxed) {
+        u32::MAX => String::new(),
+        mask => format!("\x20 umask {mask:04o}\n"),
+    }
+}
 
 /// The paths of one run directory.
 #[derive(Debug, Clone)]
@@ -88,6 +106,7 @@ impl RunFiles {
             q(self.exit_code()),
         );
         let workdir = sh_quote(&workdir.to_string_lossy());
+        let umask = umask_line();
         // The environment is sourced in a subshell so a PATH the user sets cannot break the
         // `mv` that publishes the exit code. No job control in a script: the subshell and
         // everything it starts stay in this shell's process group.
@@ -95,7 +114,8 @@ impl RunFiles {
             "#!/bin/sh\n\
              # Written by revisd for run {run_id}.\n\
              echo $$ > {pid_tmp} && mv -f {pid_tmp} {pid}\n\
-             (\n\
+                          (\n\
+             {umask}\
              \x20 . {env}\n\
              \x20 cd {workdir} || exit 126\n\
              \x20 exec /bin/sh {cmd}\n\

@@ -2,7 +2,8 @@
 //!
 //! Python's `json.dump` writes `NaN`, `Infinity` and `-Infinity` as bare tokens, which are not
 //! JSON. A NaN metric is a training problem to report as such, not a parse error, so those
-//! tokens are accepted here and reported by `assess`.
+//! tokens are accepted here and reported by `assess`. Only those tokens: a JSON string never
+//! becomes a number, whatever it holds (see `parse`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,20 +30,32 @@ const NAN: &str = "\u{0}revis:NaN";
 const POS_INF: &str = "\u{0}revis:Infinity";
 const NEG_INF: &str = "\u{0}revis:-Infinity";
 
+/// The sentinels are ordinary strings once parsed, so a file could spell one itself
+/// (`"\u0000revis:NaN"`). A value is taken for a token only when the same text with every token
+/// replaced by `null` has `null` at that place: the two parses differ exactly where tokens were.
 pub fn parse(text: &str, path: &Path) -> Result<Collected, MetricsError> {
-    let normalized = replace_non_finite_tokens(text);
-    let value: serde_json::Value = serde_json::from_str(&normalized)
-        .map_err(|e| MetricsError::InvalidJson { path: path.to_path_buf(), detail: e.to_string() })?;
+    let invalid = |e: serde_json::Error| MetricsError::InvalidJson { path: path.to_path_buf(), detail: e.to_string() };
+    let (normalized, tokens) = replace_non_finite_tokens(text, Replacement::Sentinel);
+    let value: serde_json::Value = serde_json::from_str(&normalized).map_err(invalid)?;
+    // A token where a key belongs parses as a sentinel key but is not JSON even for Python.
+    let with_nulls: Option<serde_json::Value> = if tokens > 0 {
+        Some(serde_json::from_str(&replace_non_finite_tokens(text, Replacement::Null).0).map_err(invalid)?)
+    } else {
+        None
+    };
     let Some(metrics) = value.get("metrics").and_then(|m| m.as_object()) else {
         return Err(MetricsError::NoMetricsObject(path.to_path_buf()));
+    };
+    let token_at = |name: &str| {
+        with_nulls.as_ref().and_then(|v| v.get("metrics")).and_then(|m| m.get(name)).is_some_and(|v| v.is_null())
     };
     let mut out = Collected { metrics: BTreeMap::new(), warnings: Vec::new(), history: None };
     for (name, value) in metrics {
         let number = match value {
             serde_json::Value::Number(n) => n.as_f64(),
-            serde_json::Value::String(s) if s == NAN => Some(f64::NAN),
-            serde_json::Value::String(s) if s == POS_INF => Some(f64::INFINITY),
-            serde_json::Value::String(s) if s == NEG_INF => Some(f64::NEG_INFINITY),
+            serde_json::Value::String(s) if s == NAN && token_at(name) => Some(f64::NAN),
+            serde_json::Value::String(s) if s == POS_INF && token_at(name) => Some(f64::INFINITY),
+            serde_json::Value::String(s) if s == NEG_INF && token_at(name) => Some(f64::NEG_INFINITY),
             _ => None,
         };
         match number {
@@ -68,9 +81,17 @@ fn describe(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Replaces bare NaN / Infinity / -Infinity tokens outside strings by sentinel strings.
-fn replace_non_finite_tokens(text: &str) -> String {
+#[derive(Clone, Copy)]
+enum Replacement {
+    Sentinel,
+    Null,
+}
+
+/// Replaces bare NaN / Infinity / -Infinity tokens outside strings by sentinel strings (or
+/// `null`), and counts them.
+fn replace_non_finite_tokens(text: &str, with: Replacement) -> (String, usize) {
     let mut out = String::with_capacity(text.len());
+    let mut count = 0;
     let mut in_string = false;
     let mut escaped = false;
     let mut rest = text;
@@ -91,9 +112,15 @@ fn replace_non_finite_tokens(text: &str) -> String {
             .into_iter()
             .find(|(token, _)| rest.starts_with(token));
         if let Some((token, sentinel)) = replaced {
-            out.push('"');
-            out.push_str(&sentinel.replace('\u{0}', "\\u0000"));
-            out.push('"');
+            count += 1;
+            match with {
+                Replacement::Sentinel => {
+                    out.push('"');
+                    out.push_str(&sentinel.replace('\u{0}', "\\u0000"));
+                    out.push('"');
+                }
+                Replacement::Null => out.push_str("null"),
+            }
             rest = &rest[token.len()..];
             continue;
         }
@@ -103,7 +130,7 @@ fn replace_non_finite_tokens(text: &str) -> String {
         out.push(c);
         rest = &rest[c.len_utf8()..];
     }
-    out
+    (out, count)
 }
 
 #[cfg(test)]
@@ -130,6 +157,21 @@ mod tests {
         assert_eq!(c.metrics["b"], f64::INFINITY);
         assert_eq!(c.metrics["c"], f64::NEG_INFINITY);
         assert!(!c.metrics.contains_key("d"));
+    }
+
+    #[test]
+    fn a_string_spelling_a_sentinel_is_not_a_number() {
+        // Found by the `eval_json` fuzz target: the escaped sentinel was read as NaN (and as
+        // infinities), though the file holds only strings.
+        let c = p(r#"{"metrics": {"a": "\u0000revis:NaN", "b": "\u0000revis:Infinity", "c": 2}}"#).unwrap();
+        assert_eq!(c.metrics.len(), 1, "{:?}", c.metrics);
+        assert_eq!(c.warnings.len(), 2);
+        // With a real token elsewhere too, only the token is a number.
+        let c = p(r#"{"metrics": {"a": "\u0000revis:NaN", "b": NaN}}"#).unwrap();
+        assert!(!c.metrics.contains_key("a"));
+        assert!(c.metrics["b"].is_nan());
+        // A token used as a key is not JSON, not a metric named after the sentinel.
+        assert!(matches!(p(r#"{"metrics": {NaN: 1.0}}"#), Err(MetricsError::InvalidJson { .. })));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `assess` turns raw metrics into the iteration's verdict (missing, NaN, diverged).
 
 mod assess;
-mod eval_json;
+pub mod eval_json;
 pub mod mlflow;
 pub mod wandb;
 

@@ -161,6 +161,15 @@ pub async fn get(pool: &SqlitePool, session_id: i64, number: u32) -> Result<Opti
         .doing("reading an iteration")
 }
 
+/// The latest iteration that started a training run.
+pub async fn latest_started(pool: &SqlitePool, session_id: i64) -> Result<Option<IterationRow>> {
+    sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? AND run_id IS NOT NULL ORDER BY number DESC LIMIT 1")
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+        .doing("reading the latest started iteration")
+}
+
 /// Number of iterations that have started (for summaries).
 pub async fn count(pool: &SqlitePool, session_id: i64) -> Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM iterations WHERE session_id = ?")

@@ -1,5 +1,6 @@
 //! Session rows.
 
+use serde::Deserialize;
 use sqlx::{FromRow, SqlitePool};
 
 use super::{Doing, Result, Tx};
@@ -41,12 +42,124 @@ pub struct SessionRow {
 impl SessionRow {
     /// Active time so far: banked seconds plus the current running stretch.
     pub fn active_seconds_now(&self) -> f64 {
-        let running = self.active_since.as_deref().map(|since| super::seconds_between(since, &super::now()).max(0.0));
-        self.active_seconds + running.unwrap_or(0.0)
+        active_seconds_now(self.active_seconds, self.active_since.as_deref())
     }
     /// Queued, running or paused: the daemon still owes this session work.
     pub fn is_live(&self) -> bool {
-        matches!(self.state.as_str(), "queued" | "running" | "paused")
+        is_live(&self.state)
+    }
+}
+
+fn active_seconds_now(banked: f64, since: Option<&str>) -> f64 {
+    let running = since.map(|since| super::seconds_between(since, &super::now()).max(0.0));
+    banked + running.unwrap_or(0.0)
+}
+
+fn is_live(state: &str) -> bool {
+    matches!(state, "queued" | "running" | "paused")
+}
+
+/// The columns a one-line summary shows. A listing reads only these: the stored
+/// configuration (`config_json`, `config_text`) is most of a session row's bytes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionHead {
+    pub name: String,
+    pub project: String,
+    pub branch: String,
+    pub worktree: String,
+    pub state: String,
+    pub stop_reason: Option<String>,
+    pub stop_detail: Option<String>,
+    pub advisor: String,
+    pub primary_metric: String,
+    pub minimize: bool,
+    pub budget_seconds: Option<f64>,
+    pub max_iterations: Option<i64>,
+    pub max_cost: Option<f64>,
+    pub active_seconds: f64,
+    pub active_since: Option<String>,
+    pub llm_usd: f64,
+    pub stop_requested: Option<String>,
+    pub best_iteration: Option<i64>,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// [`SessionHead`]'s columns, and whether each is REAL (see [`json_value`]).
+const HEAD_COLUMNS: &[(&str, Kind)] = &[
+    ("name", Kind::Other),
+    ("project", Kind::Other),
+    ("branch", Kind::Other),
+    ("worktree", Kind::Other),
+    ("state", Kind::Other),
+    ("stop_reason", Kind::Other),
+    ("stop_detail", Kind::Other),
+    ("advisor", Kind::Other),
+    ("primary_metric", Kind::Other),
+    ("minimize", Kind::Bool),
+    ("budget_seconds", Kind::Real),
+    ("max_iterations", Kind::Other),
+    ("max_cost", Kind::Real),
+    ("active_seconds", Kind::Real),
+    ("active_since", Kind::Other),
+    ("llm_usd", Kind::Real),
+    ("stop_requested", Kind::Other),
+    ("best_iteration", Kind::Other),
+    ("created_at", Kind::Other),
+    ("ended_at", Kind::Other),
+];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Real,
+    Bool,
+    Other,
+}
+
+/// `expr` as a JSON value. SQLite's JSON functions print REALs with 15 significant digits,
+/// which would not read back as the stored f64; 17 do. Non-finite values become null (the
+/// engine never stores them, and JSON cannot hold them). Booleans are stored as 0/1.
+fn json_value(expr: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Real => format!("iif(abs({expr}) <= 1.7976931348623157e308, json(printf('%!.17g', {expr})), NULL)"),
+        Kind::Bool => format!("json(iif({expr}, 'true', 'false'))"),
+        Kind::Other => expr.to_string(),
+    }
+}
+
+impl SessionHead {
+    pub fn active_seconds_now(&self) -> f64 {
+        active_seconds_now(self.active_seconds, self.active_since.as_deref())
+    }
+    pub fn is_live(&self) -> bool {
+        is_live(&self.state)
+    }
+}
+
+impl From<&SessionRow> for SessionHead {
+    fn from(s: &SessionRow) -> Self {
+        Self {
+            name: s.name.clone(),
+            project: s.project.clone(),
+            branch: s.branch.clone(),
+            worktree: s.worktree.clone(),
+            state: s.state.clone(),
+            stop_reason: s.stop_reason.clone(),
+            stop_detail: s.stop_detail.clone(),
+            advisor: s.advisor.clone(),
+            primary_metric: s.primary_metric.clone(),
+            minimize: s.minimize,
+            budget_seconds: s.budget_seconds,
+            max_iterations: s.max_iterations,
+            max_cost: s.max_cost,
+            active_seconds: s.active_seconds,
+            active_since: s.active_since.clone(),
+            llm_usd: s.llm_usd,
+            stop_requested: s.stop_requested.clone(),
+            best_iteration: s.best_iteration,
+            created_at: s.created_at.clone(),
+            ended_at: s.ended_at.clone(),
+        }
     }
 }
 
@@ -128,6 +241,102 @@ pub async fn by_project_name(pool: &SqlitePool, project: &str, name: &str) -> Re
         .fetch_optional(pool)
         .await
         .doing("finding a session by name")
+}
+
+/// What a session's one-line summary needs from its iterations, computed by the database so a
+/// listing of many sessions never loads their iterations.
+#[derive(Debug, Clone, Default, PartialEq, FromRow, Deserialize)]
+pub struct IterationFacts {
+    /// Primary value of the baseline (iteration 0).
+    pub baseline_value: Option<f64>,
+    /// Primary value of the session's best iteration.
+    pub best_value: Option<f64>,
+    /// Iterations that started a training run.
+    pub runs: i64,
+    /// The latest iteration's number and phase.
+    pub current_number: Option<i64>,
+    pub current_phase: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryRow {
+    #[serde(rename = "head")]
+    pub session: SessionHead,
+    pub facts: IterationFacts,
+    id: i64,
+}
+
+/// [`IterationFacts`], each answered by the covering index `iterations_summary` (see its
+/// migration); naming it keeps the planner from the primary key, which would read the large
+/// rows themselves.
+const FACTS: &[(&str, &str, Kind)] = &[
+    (
+        "baseline_value",
+        "(SELECT primary_value FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id AND i.number = 0)",
+        Kind::Real,
+    ),
+    (
+        "best_value",
+        "(SELECT primary_value FROM iterations i INDEXED BY iterations_summary \
+          WHERE i.session_id = s.id AND i.number = s.best_iteration)",
+        Kind::Real,
+    ),
+    (
+        "runs",
+        "(SELECT COUNT(*) FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id AND i.run_id IS NOT NULL)",
+        Kind::Other,
+    ),
+    (
+        "current_number",
+        "(SELECT MAX(number) FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id)",
+        Kind::Other,
+    ),
+    (
+        "current_phase",
+        "(SELECT phase FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id ORDER BY number DESC LIMIT 1)",
+        Kind::Other,
+    ),
+];
+
+/// [`list`] with each session's [`IterationFacts`], in one query that returns one JSON text.
+/// Returning a row per session costs far more: sqlx copies every value of every row across
+/// threads, which dominated the time of listing a thousand sessions.
+pub async fn list_summaries(pool: &SqlitePool, project: Option<&str>, live_only: bool) -> Result<Vec<SummaryRow>> {
+    let head: Vec<String> = HEAD_COLUMNS
+        .iter()
+        .map(|(name, kind)| format!("'{name}', {}", json_value(&format!("s.{name}"), *kind)))
+        .collect();
+    let facts: Vec<String> =
+        FACTS.iter().map(|(name, expr, kind)| format!("'{name}', {}", json_value(expr, *kind))).collect();
+    let sql = format!(
+        "SELECT json_group_array(json_object('id', s.id, 'head', json_object({}), 'facts', json_object({}))) \
+         FROM sessions s WHERE (?1 IS NULL OR s.project = ?1) AND (?2 = 0 OR s.state IN ('queued', 'running', 'paused'))",
+        head.join(", "),
+        facts.join(", ")
+    );
+    let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(project)
+        .bind(live_only)
+        .fetch_one(pool)
+        .await
+        .doing("listing session summaries")?;
+    let mut rows: Vec<SummaryRow> = serde_json::from_str(&text)
+        .map_err(|e| super::StoreError::Corrupt { field: "session listing", detail: e.to_string() })?;
+    // Newest first; json_group_array does not promise an order.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.id));
+    Ok(rows)
+}
+
+/// One session's [`IterationFacts`].
+pub async fn facts(pool: &SqlitePool, id: i64) -> Result<IterationFacts> {
+    let columns: Vec<String> = FACTS.iter().map(|(name, expr, _)| format!("{expr} AS {name}")).collect();
+    let sql = format!("SELECT {} FROM sessions s WHERE s.id = ?", columns.join(", "));
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .doing("summarising a session")
+        .map(Option::unwrap_or_default)
 }
 
 /// Sessions, newest first; `project` restricts to one project, `live_only` to queued/running/paused.

@@ -85,6 +85,20 @@ pub fn parse_decision(args: &serde_json::Value) -> Result<Decision, Vec<String>>
     })
 }
 
+/// What the agent does with `submit_decision` arguments: parse them, then check a change
+/// against the worktree with `validate`. Stop and escalate decisions carry no change to check
+/// (their `changes` are never applied). Public so the fuzz target exercises this very path.
+pub fn accept_decision(
+    args: &serde_json::Value,
+    validate: &(dyn Fn(&Decision) -> Result<(), Vec<String>> + Sync),
+) -> Result<Decision, Vec<String>> {
+    let decision = parse_decision(args)?;
+    if decision.action == Action::Change {
+        validate(&decision)?;
+    }
+    Ok(decision)
+}
+
 impl Agent<'_> {
     pub async fn run(&self) -> Outcome {
         let mut messages = vec![Message::User {
@@ -197,16 +211,10 @@ impl Agent<'_> {
             let outcome = self.workspace.run_tool(&call.name, args);
             return Answer::Tool(outcome.content, outcome.is_error);
         }
-        let decision = match parse_decision(args) {
-            Ok(decision) => decision,
-            Err(problems) => return Answer::Tool(problem_list(&problems), true),
-        };
-        if decision.action == Action::Change
-            && let Err(problems) = (self.validate)(&decision)
-        {
-            return Answer::Tool(problem_list(&problems), true);
+        match accept_decision(args, self.validate) {
+            Ok(decision) => Answer::Decision(decision),
+            Err(problems) => Answer::Tool(problem_list(&problems), true),
         }
-        Answer::Decision(decision)
     }
 
     #[allow(clippy::too_many_arguments)]

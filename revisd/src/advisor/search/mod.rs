@@ -104,11 +104,16 @@ impl SearchAdvisor {
                         (point.params, label, hypothesis)
                     }
                     None => {
-                        let Some(params) = random::propose(&self.space, &mut rng, &visited) else {
+                        // Warm-up draws cover each parameter's range evenly (a Latin hypercube),
+                        // which random draws do poorly with so few points.
+                        let design = (history.len() < startup && !history.is_empty())
+                            .then(|| random::design_point(&self.space, self.seed, startup - 1, history.len() - 1))
+                            .filter(|p| !visited.contains(&self.space.point_key(p)));
+                        let Some(params) = design.or_else(|| random::propose(&self.space, &mut rng, &visited)) else {
                             return self.exhausted();
                         };
                         let label = if history.len() < startup {
-                            format!("TPE warm-up, random draw {} of {}", history.len().max(1), startup - 1)
+                            format!("TPE warm-up, space-filling draw {} of {}", history.len().max(1), startup - 1)
                         } else {
                             "TPE fallback to a random draw".to_string()
                         };

@@ -1,5 +1,6 @@
 //! Random search: each parameter drawn independently (uniform, log-uniform for log ranges,
-//! uniform over categories), never repeating an evaluated point.
+//! uniform over categories), never repeating an evaluated point. Also the Latin hypercube
+//! design of TPE's warm-up, over the same distributions.
 
 use std::collections::HashSet;
 
@@ -56,4 +57,44 @@ pub fn unevaluated(space: &Space, rng: &mut Rng, visited: &HashSet<String>) -> O
     }
     let pick = rng.below(left.len());
     Some(left.swap_remove(pick))
+}
+
+/// Point `index` of a Latin hypercube design of `count` points, the same for every call with
+/// the same seed, so warm-up proposals cover each parameter's range evenly.
+pub fn design_point(space: &Space, seed: u64, count: usize, index: usize) -> IndexMap<String, Value> {
+    let mut rng = Rng::new(seed, u64::MAX);
+    space
+        .dims
+        .iter()
+        .map(|d| {
+            // A fresh permutation of the strata per parameter (Fisher-Yates).
+            let mut strata: Vec<usize> = (0..count).collect();
+            for i in (1..count).rev() {
+                strata.swap(i, rng.below(i + 1));
+            }
+            let offsets: Vec<f64> = (0..count).map(|_| rng.uniform()).collect();
+            let u = (strata[index % count] as f64 + offsets[index % count]) / count as f64;
+            (d.name.clone(), from_unit(&d.domain, u))
+        })
+        .collect()
+}
+
+/// The value at quantile `u` of the parameter's random-search distribution.
+fn from_unit(domain: &Domain, u: f64) -> Value {
+    match domain {
+        Domain::Categorical(values) => values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone(),
+        Domain::Int { low, high, step, log: true } => {
+            let half = *step as f64 / 2.0;
+            let low_edge = (*low as f64 - half).max(*low as f64 / 2.0);
+            let (a, b) = (low_edge.ln(), (*high as f64 + half).ln());
+            domain.snap((a + (b - a) * u).exp())
+        }
+        Domain::Int { low, high, step, log: false } => {
+            let count = (high - low) / step + 1;
+            let k = ((u * count as f64) as i64).min(count - 1);
+            Value::from(low + k * step)
+        }
+        Domain::Float { low, high, log: true, .. } => domain.snap((low.ln() + (high.ln() - low.ln()) * u).exp()),
+        Domain::Float { low, high, log: false, .. } => domain.snap(low + (high - low) * u),
+    }
 }

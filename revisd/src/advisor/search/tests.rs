@@ -314,3 +314,17 @@ fn invalid_spaces_are_refused() {
     assert!(bad(SearchParam { kind: Some(ParamKind::Int), ..range(0.5, 3.0) }).is_some());
     assert!(bad(SearchParam { step: Some(0.0), ..range(0.0, 1.0) }).is_some());
 }
+
+#[test]
+fn warm_up_design_puts_one_point_in_each_stratum() {
+    let s = search(SearchStrategy::Tpe, 4, vec![("x", range(0.0, 1.0)), ("n", int_range(0.0, 6.0))]);
+    let space = Space::new(&s).unwrap_or_else(|e| panic!("{e}"));
+    let points: Vec<IndexMap<String, Value>> = (0..7).map(|i| random::design_point(&space, 4, 7, i)).collect();
+    let mut xs: Vec<usize> = points.iter().map(|p| (num(p, "x") * 7.0) as usize).collect();
+    xs.sort_unstable();
+    assert_eq!(xs, [0, 1, 2, 3, 4, 5, 6], "one x per seventh of the range");
+    let mut ns: Vec<i64> = points.iter().map(|p| p.get("n").and_then(Value::as_i64).unwrap_or(-1)).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, [0, 1, 2, 3, 4, 5, 6], "every integer once");
+    assert_eq!(random::design_point(&space, 4, 7, 3), points[3], "the design depends on the seed only");
+}

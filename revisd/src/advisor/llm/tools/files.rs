@@ -75,7 +75,7 @@ pub fn read_file(ws: &Workspace<'_>, value: &Value) -> Result<String, String> {
     if !meta.is_file() {
         return Err(format!("`{shown}` is not a regular file"));
     }
-    let mut file = File::open(&real).map_err(|e| format!("cannot open `{shown}`: {e}"))?;
+    let mut file = open_no_follow(&real).map_err(|e| format!("cannot open `{shown}`: {e}"))?;
     let mut sniff = Vec::with_capacity(SNIFF_BYTES);
     (&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut sniff).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     let binary = || format!("`{shown}` is a binary file (or not UTF-8 text); read_file only shows text");
@@ -88,6 +88,15 @@ pub fn read_file(ws: &Workspace<'_>, value: &Value) -> Result<String, String> {
         PageError::Io(e) => format!("cannot read `{shown}`: {e}"),
     })?;
     render(&shown, start, end, &page)
+}
+
+/// Opens a path `resolve` returned, refusing a symlink in its last component: `resolve` proved
+/// where every link led when it looked, and a link put there since must not be followed out of
+/// the worktree. (A directory above swapped for a link in that instant is not caught; nothing
+/// else runs in the worktree while the advisor reads it.)
+pub fn open_no_follow(real: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(real)
 }
 
 /// The lines of one read, and what was learnt about the rest of the file.

@@ -3,6 +3,7 @@
 //! paths, noise directories, symlinks (which could loop or lead into hidden places), binary
 //! and large files.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use regex::{Regex, RegexBuilder};
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use super::Workspace;
 use super::args::Args;
-use super::files::{NOISE_DIRS, SNIFF_BYTES, display_rel, join_rel};
+use super::files::{NOISE_DIRS, SNIFF_BYTES, display_rel, join_rel, open_no_follow};
 use crate::advisor::llm::safety::resolve_existing;
 
 pub const DEFAULT_RESULTS: u64 = 50;
@@ -105,10 +106,16 @@ impl Search<'_> {
 
     fn file(&mut self, path: &Path, shown: &str) {
         self.files += 1;
-        let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES);
-        let Some(text) = small.then(|| std::fs::read(path).ok()).flatten() else {
+        // Opened without following a last-component symlink, and checked through the open file,
+        // so the file read is the one the walk vetted.
+        let Ok(mut file) = open_no_follow(path) else {
             return;
         };
+        let small = file.metadata().is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES);
+        let mut text = Vec::new();
+        if !small || file.read_to_end(&mut text).is_err() {
+            return;
+        }
         if text[..text.len().min(SNIFF_BYTES)].contains(&0) {
             return;
         }

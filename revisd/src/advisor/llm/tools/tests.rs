@@ -262,6 +262,43 @@ fn escapes_are_refused_by_every_tool() {
 }
 
 #[test]
+fn nested_links_out_of_the_worktree_or_into_hidden_files_are_never_followed() {
+    let f = Fixture::new(&[]);
+    let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(outside.path().join("deep")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(outside.path().join("deep/o.txt"), CANARY).unwrap_or_else(|e| panic!("{e}"));
+    f.write(".env", format!("KEY={CANARY}\n"));
+    f.write("notes/readme.md", "notes\n");
+    let link = |target: &std::path::Path, at: &str| {
+        std::os::unix::fs::symlink(target, f.dir.path().join(at)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    link(std::path::Path::new("../.env"), "notes/link");
+    link(&outside.path().join("deep"), "notes/out");
+    link(&outside.path().join("deep/o.txt"), "notes/o.txt");
+    for path in ["notes/link", "notes/out/o.txt", "notes/o.txt", "notes/out"] {
+        let got = f.err("read_file", json!({"path": path}));
+        assert!(!got.contains(CANARY), "{path}: {got}");
+        let searched = f.run("search_code", json!({"pattern": ".", "path": path}));
+        assert!(searched.is_error && !searched.content.contains(CANARY), "{path}: {searched:?}");
+    }
+    assert_eq!(f.ok("list_directory", json!({"path": "notes"})), "notes/ (1 entries)\nreadme.md  (6 B)\n");
+    let everything = f.ok("search_code", json!({"pattern": ".", "max_results": 200}));
+    assert_eq!(everything, "notes/readme.md:1: notes\n");
+}
+
+#[test]
+fn a_path_that_became_a_symlink_is_not_opened() {
+    let f = Fixture::new(&[]);
+    let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(outside.path().join("o.txt"), CANARY).unwrap_or_else(|e| panic!("{e}"));
+    let link = f.dir.path().join("swapped.txt");
+    std::os::unix::fs::symlink(outside.path().join("o.txt"), &link).unwrap_or_else(|e| panic!("{e}"));
+    assert!(files::open_no_follow(&link).is_err(), "O_NOFOLLOW must refuse a symlink");
+    f.write("plain.txt", "ok\n");
+    assert!(files::open_no_follow(&f.dir.path().join("plain.txt")).is_ok());
+}
+
+#[test]
 fn list_directory_sorts_marks_dirs_and_caps() {
     let f = Fixture::new(&[]);
     f.write("b.py", "x");
