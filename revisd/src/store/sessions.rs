@@ -266,41 +266,20 @@ pub struct SummaryRow {
     id: i64,
 }
 
-/// [`IterationFacts`], each answered by the covering index `iterations_summary` (see its
-/// migration); naming it keeps the planner from the primary key, which would read the large
-/// rows themselves.
+/// [`IterationFacts`] as kept on the session row by the triggers of migration
+/// `20261126010000_session_summary_columns`.
 const FACTS: &[(&str, &str, Kind)] = &[
-    (
-        "baseline_value",
-        "(SELECT primary_value FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id AND i.number = 0)",
-        Kind::Real,
-    ),
-    (
-        "best_value",
-        "(SELECT primary_value FROM iterations i INDEXED BY iterations_summary \
-          WHERE i.session_id = s.id AND i.number = s.best_iteration)",
-        Kind::Real,
-    ),
-    (
-        "runs",
-        "(SELECT COUNT(*) FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id AND i.run_id IS NOT NULL)",
-        Kind::Other,
-    ),
-    (
-        "current_number",
-        "(SELECT MAX(number) FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id)",
-        Kind::Other,
-    ),
-    (
-        "current_phase",
-        "(SELECT phase FROM iterations i INDEXED BY iterations_summary WHERE i.session_id = s.id ORDER BY number DESC LIMIT 1)",
-        Kind::Other,
-    ),
+    ("baseline_value", "s.summary_baseline", Kind::Real),
+    ("best_value", "s.summary_best", Kind::Real),
+    ("runs", "s.summary_runs", Kind::Other),
+    ("current_number", "s.summary_current", Kind::Other),
+    ("current_phase", "s.summary_phase", Kind::Other),
 ];
 
 /// [`list`] with each session's [`IterationFacts`], in one query that returns one JSON text.
 /// Returning a row per session costs far more: sqlx copies every value of every row across
-/// threads, which dominated the time of listing a thousand sessions.
+/// threads, which dominated the time of listing a thousand sessions. The facts are columns of
+/// the session row, so no iteration is read.
 pub async fn list_summaries(pool: &SqlitePool, project: Option<&str>, live_only: bool) -> Result<Vec<SummaryRow>> {
     let head: Vec<String> = HEAD_COLUMNS
         .iter()
