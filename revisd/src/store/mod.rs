@@ -278,7 +278,11 @@ mod tests {
         // Started running at insert: pretend that was 5 s ago.
         let pretended = std::time::Instant::now();
         sqlx::query("UPDATE sessions SET active_since = ? WHERE id = ?")
-            .bind((chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339())
+            // Millisecond precision like every stored time, so "now" can never read as < 5 s later.
+            .bind(
+                (chrono::Utc::now() - chrono::Duration::seconds(5))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
             .bind(id)
             .execute(store.pool())
             .await
