@@ -267,7 +267,7 @@ pub struct SummaryRow {
 }
 
 /// [`IterationFacts`] as kept on the session row by the triggers of migration
-/// `20261126010000_session_summary_columns`.
+/// `20261126010000_session_summary_columns` (its view `session_summary_facts` defines them).
 const FACTS: &[(&str, &str, Kind)] = &[
     ("baseline_value", "s.summary_baseline", Kind::Real),
     ("best_value", "s.summary_best", Kind::Real),
