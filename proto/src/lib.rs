@@ -13,6 +13,8 @@ pub const PROVIDER_VARIABLES: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_API_BASE",
+    // codex reads its key from here, not from OPENAI_API_KEY.
+    "CODEX_API_KEY",
     "OLLAMA_API_BASE",
     "HOSTED_VLLM_API_BASE",
     "HOSTED_VLLM_API_KEY",

@@ -1,9 +1,15 @@
-//! Which of the user's environment variables travel to the daemon with `loop` and `resume`:
-//! the LLM provider settings (API keys, base URLs), so a daemon started elsewhere can still
-//! call the model the user has credentials for. Owns only the selection; it must never print
-//! or log the values (they are secrets).
+//! Which of the user's environment variables travel to the daemon with `loop`, `resume` and
+//! `approve`: the LLM provider settings (API keys, base URLs), so a daemon started elsewhere can
+//! still call the model the user has credentials for, plus the names the session's
+//! `coding_agent.env` asks for. The daemon names them (it owns revis.yaml); this module owns
+//! only the selection and must never print or log the values (they are secrets).
 
 use std::collections::HashMap;
+
+use revis_proto::v1::SessionVariablesRequest;
+
+use crate::client::Client;
+use crate::error::CliError;
 
 /// The provider variables the daemon understands (the contract crate owns the list).
 pub use revis_proto::PROVIDER_VARIABLES as PROVIDER_VARS;
@@ -17,10 +23,25 @@ pub fn select(lookup: impl Fn(&str) -> Option<String>) -> HashMap<String, String
         .collect()
 }
 
-/// `select` over this process's environment; values that are not valid UTF-8 are skipped
-/// (the daemon could not use them in an HTTP header anyway).
-pub fn from_process() -> HashMap<String, String> {
-    select(|name| std::env::var(name).ok())
+/// `names` that are set and non-empty in `lookup`.
+pub fn select_names(names: &[String], lookup: impl Fn(&str) -> Option<String>) -> HashMap<String, String> {
+    names.iter().filter_map(|name| lookup(name).filter(|v| !v.is_empty()).map(|v| (name.clone(), v))).collect()
+}
+
+/// The variables of this process's environment that the session wants, as the daemon names
+/// them for the project (`session` empty) or for a session. Values that are not valid UTF-8
+/// are skipped (the daemon could not use them in an HTTP header anyway).
+pub async fn for_session(
+    client: &mut Client,
+    project_dir: &str,
+    session: &str,
+) -> Result<HashMap<String, String>, CliError> {
+    let request = SessionVariablesRequest { project_dir: project_dir.to_string(), session: session.to_string() };
+    let names = client.session_variables(request).await?.into_inner().names;
+    let mut selected = select_names(&names, |name| std::env::var(name).ok());
+    // The provider settings go along even if the daemon named fewer.
+    selected.extend(select(|name| std::env::var(name).ok()));
+    Ok(selected)
 }
 
 #[cfg(test)]
@@ -55,6 +76,14 @@ mod tests {
         for name in PROVIDER_VARS {
             assert_eq!(selected.get(*name), Some(&format!("v-{name}")));
         }
+    }
+
+    #[test]
+    fn named_variables_are_selected_when_set() {
+        let lookup = env(&[("GEMINI_API_KEY", "g"), ("EMPTY", ""), ("HOME", "/home/u")]);
+        let names = ["GEMINI_API_KEY".to_string(), "EMPTY".to_string(), "MISSING".to_string()];
+        let selected = select_names(&names, lookup);
+        assert_eq!(selected, HashMap::from([("GEMINI_API_KEY".to_string(), "g".to_string())]));
     }
 
     #[test]

@@ -149,6 +149,12 @@ impl Revis for Service {
     ) -> Result<Response<ValidateConfigReply>, Status> {
         unimplemented()
     }
+    async fn session_variables(
+        &self,
+        _: Request<revis_proto::v1::SessionVariablesRequest>,
+    ) -> Result<Response<revis_proto::v1::SessionVariablesReply>, Status> {
+        unimplemented()
+    }
     async fn start_loop(&self, _: Request<StartLoopRequest>) -> Result<Response<SessionSummary>, Status> {
         unimplemented()
     }

@@ -280,7 +280,7 @@ AGENT = "@AGENT@"
 CTL = "@CTL@"
 CALLS = os.path.join(CTL, "agent-calls.jsonl")
 SCRIPT = os.path.join(CTL, "agent-behaviour.json")
-PROVIDER_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_", "GOOGLE_API", "AZURE_OPENAI", "MISTRAL_", "GROQ_", "DEEPSEEK_", "OPENROUTER_", "WANDB_API_KEY", "GITHUB_TOKEN", "GH_TOKEN")
+PROVIDER_PREFIXES = ("ANTHROPIC_", "OPENAI_", "CODEX_", "GEMINI_", "GOOGLE_API", "AZURE_OPENAI", "MISTRAL_", "GROQ_", "DEEPSEEK_", "OPENROUTER_", "WANDB_API_KEY", "GITHUB_TOKEN", "GH_TOKEN")
 
 
 def parse(args, flags, valued, short_valued=()):
@@ -357,8 +357,10 @@ def parse_codex(args):
 def parse_aider(args):
     flags = {"--yes-always", "--yes", "--no-auto-commits", "--auto-commits", "--no-stream", "--stream", "--no-git",
              "--no-pretty", "--no-check-update", "--no-analytics", "--no-show-model-warnings", "--no-gitignore",
-             "--dirty-commits", "--no-dirty-commits"}
-    valued = {"--message", "--msg", "--message-file", "--model", "--edit-format", "--read", "--file"}
+             "--dirty-commits", "--no-dirty-commits", "--no-show-release-notes", "--analytics-disable",
+             "--no-restore-chat-history"}
+    valued = {"--message", "--msg", "--message-file", "--model", "--edit-format", "--read", "--file",
+              "--chat-history-file", "--input-history-file", "--openai-api-base"}
     opts, seen, pos, bad = parse(args, flags, valued, {"-m", "-f"})
     if not any(k in opts for k in ("--message", "--msg", "-m", "--message-file", "-f")):
         bad.append("no --message: aider would start an interactive chat")
@@ -497,6 +499,8 @@ def main():
 
     # aider
     print("Aider v0.86.1\nMain model: anthropic/claude-sonnet-4-5 with diff edit format\nGit repo: .git")
+    # aider prints a tokens line (with the cost when it knows the price) for each model reply.
+    print(f"Tokens: 2.3k sent, 450 received. Cost: ${cost:.4f} message, ${cost:.4f} session.")
     for e in step.get("edits", []):
         print(f"Applied edit to {e['path']}")
     print(summary)

@@ -8,6 +8,7 @@
 //!
 //! Harness functions panic with context on failure: in a test, a panic is the failure report.
 
+pub mod agent_clis;
 pub mod bins;
 pub mod cli;
 pub mod fakes;

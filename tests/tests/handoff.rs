@@ -88,9 +88,13 @@ fn check_call(c: &mut Checks, w: &World, s: &Value, program: &str, own_keys: &[&
     c.check(call.violations.is_empty(), || {
         format!("the real {program} would reject its command line: {:?}", call.violations)
     });
+    // Hidden means absent: the agent works in a view of the worktree kept under the daemon's
+    // home, never in the project (whose hidden files it could otherwise reach).
     let worktree = w.worktree(s);
-    c.check(std::path::Path::new(&call.cwd) == worktree, || {
-        format!("the agent must run in the worktree {}, ran in {}", worktree.display(), call.cwd)
+    let cwd = std::path::Path::new(&call.cwd);
+    let views = w.env.home.path().join("views");
+    c.check(cwd.starts_with(&views) && !cwd.starts_with(w.env.project.path()) && cwd != worktree, || {
+        format!("the agent must run in its view under {}, ran in {}", views.display(), call.cwd)
     });
     c.check(call.stdin == "/dev/null", || format!("the agent's stdin must be /dev/null, was {}", call.stdin));
     c.check(call.pgid == call.pid, || format!("the agent must lead its own process group: {}", call.raw));
@@ -178,7 +182,7 @@ fn codex_is_driven_with_exec_json_and_its_jsonl_is_read() {
     c.check(it1["agent"]["summary"] == SUMMARY, || {
         format!("agent.summary must be codex's last agent message: {}", it1["agent"])
     });
-    if let Some(call) = check_call(&mut c, &w, &s, "codex", &["OPENAI_API_KEY"]) {
+    if let Some(call) = check_call(&mut c, &w, &s, "codex", &["CODEX_API_KEY"]) {
         let argv = &call.argv;
         c.check(argv.first().map(String::as_str) == Some("exec"), || format!("codex exec …: {argv:?}"));
         c.check(argv.iter().any(|a| a == "--json"), || format!("codex needs --json: {argv:?}"));

@@ -19,14 +19,12 @@ pub struct ApproveArgs {
 }
 
 pub async fn run(ctx: &Context, args: ApproveArgs) -> Result<ExitCode, CliError> {
-    let request = ApproveSessionRequest {
-        name: args.name,
-        project_dir: ctx.project_dir()?,
-        // Coding agents need the same provider keys the advisor does, and the daemon never
-        // stored the ones the session started with.
-        env: provider_env::from_process(),
-    };
+    let project_dir = ctx.project_dir()?;
     let mut conn = ctx.connect().await?;
+    // Coding agents need the same provider keys the advisor does, and the daemon never
+    // stored the ones the session started with.
+    let env = provider_env::for_session(&mut conn.client, &project_dir, &args.name).await?;
+    let request = ApproveSessionRequest { name: args.name, project_dir, env };
     let session = conn.client.approve_session(request).await?.into_inner();
     out(&message(&session, &ctx.project_hint()))?;
     Ok(ExitCode::SUCCESS)

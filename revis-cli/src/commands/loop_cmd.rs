@@ -66,8 +66,10 @@ fn request(args: &LoopArgs, project_dir: String, env: HashMap<String, String>) -
 }
 
 pub async fn run(ctx: &Context, args: LoopArgs) -> Result<ExitCode, CliError> {
-    let request = request(&args, ctx.project_dir()?, provider_env::from_process());
+    let project_dir = ctx.project_dir()?;
     let mut conn = ctx.connect().await?;
+    let env = provider_env::for_session(&mut conn.client, &project_dir, "").await?;
+    let request = request(&args, project_dir, env);
     let session = conn.client.start_loop(request).await?.into_inner();
     let name = session.name;
     out(&format!("{name}\n"))?;

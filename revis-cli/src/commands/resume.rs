@@ -25,16 +25,13 @@ pub struct ResumeArgs {
 
 pub async fn run(ctx: &Context, args: ResumeArgs) -> Result<ExitCode, CliError> {
     let skip = args.skip;
-    let request = ResumeSessionRequest {
-        name: args.name,
-        project_dir: ctx.project_dir()?,
-        budget: args.budget.unwrap_or_default(),
-        // The resuming shell's provider settings win: that is how a `needs_credentials` pause
-        // is resolved (the daemon never stored the ones the session started with).
-        env: provider_env::from_process(),
-        skip,
-    };
+    let project_dir = ctx.project_dir()?;
     let mut conn = ctx.connect().await?;
+    // The resuming shell's provider settings win: that is how a `needs_credentials` pause
+    // is resolved (the daemon never stored the ones the session started with).
+    let env = provider_env::for_session(&mut conn.client, &project_dir, &args.name).await?;
+    let request =
+        ResumeSessionRequest { name: args.name, project_dir, budget: args.budget.unwrap_or_default(), env, skip };
     let session = conn.client.resume_session(request).await?.into_inner();
     out(&message(&session, skip, &ctx.project_hint()))?;
     Ok(ExitCode::SUCCESS)

@@ -48,6 +48,18 @@ fn dir(text: &str) -> Result<PathBuf, Status> {
     Ok(PathBuf::from(text))
 }
 
+/// The metadata key that names the InitProjectRequest field a refused answer came from (see
+/// revis.proto), so the CLI can name its flag.
+const FIELD_METADATA: &str = "revis-field";
+
+fn refused_answer(refused: crate::config::template::RefusedAnswer) -> Status {
+    let mut status = Status::invalid_argument(refused.message);
+    if let Some(field) = refused.field {
+        status.metadata_mut().insert(FIELD_METADATA, tonic::metadata::MetadataValue::from_static(field));
+    }
+    status
+}
+
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -100,6 +112,9 @@ impl Revis for RevisService {
             coding_agent: Some(req.coding_agent).filter(|c| !c.is_empty()),
             deny: req.deny,
         };
+        if let Err(refused) = crate::config::template::check_answers(&opts) {
+            return Err(refused_answer(refused));
+        }
         let (path, gitignore_updated, warnings) =
             self.engine.init_project(&dir(&req.project_dir)?, opts, req.force).await?;
         let path_var = std::env::var_os("PATH");
@@ -123,6 +138,20 @@ impl Revis for RevisService {
             config_path: loaded.path.display().to_string(),
             warnings: loaded.warnings,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_variables(
+        &self,
+        request: Request<pb::SessionVariablesRequest>,
+    ) -> Result<Response<pb::SessionVariablesReply>, Status> {
+        let req = request.into_inner();
+        let project = if req.session.is_empty() {
+            crate::engine::project_of(&dir(&req.project_dir)?)?
+        } else {
+            std::path::PathBuf::from(self.session(&req.session, &req.project_dir).await?.project)
+        };
+        Ok(Response::new(pb::SessionVariablesReply { names: crate::engine::session_variable_names(&project) }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -18,8 +18,13 @@ pub(super) struct Report {
     pub summary: String,
     pub cost_usd: Option<f64>,
     pub tokens: Option<(u64, u64)>,
+    /// Of the input tokens, those read from the provider's cache (codex reports them apart).
+    pub cached_input_tokens: Option<u64>,
     /// Phrased to follow the agent's name: "claude-code <error>".
     pub error: Option<String>,
+    /// The last error the agent reported on the way, even a passing one: what a timeout
+    /// message quotes.
+    pub last_error: Option<String>,
     /// False when the output was not in the agent's format at all.
     pub parsed: bool,
 }
@@ -43,10 +48,14 @@ pub(super) async fn run_with(run: &AgentRun, base_env: Vec<(OsString, OsString)>
     let Some(program) = detect::find_program(kind.program(), run.path_var.as_deref()) else {
         return not_started(format!("{} not found on PATH", kind.program()));
     };
+    let (model, extra) = (run.model.as_deref(), run.extra_args.as_slice());
     let args = match kind {
-        AgentKind::ClaudeCode => claude::args(&run.prompt, run.max_turns),
-        AgentKind::Codex => codex::args(&run.prompt),
-        AgentKind::Aider => aider::args(&run.prompt, &run.files),
+        AgentKind::ClaudeCode => claude::args(&run.prompt, run.max_turns, model, extra),
+        AgentKind::Codex => codex::args(&run.prompt, model, run.api_base.as_deref(), extra),
+        AgentKind::Aider => {
+            let history_dir = run.log_path.parent().unwrap_or(&run.worktree);
+            aider::args(&run.prompt, &run.files, model, history_dir, extra)
+        }
     };
     let header = format!("{kind} started in {} (timeout {})", run.worktree.display(), format_duration(run.timeout));
     let invocation = Invocation {
@@ -94,7 +103,11 @@ fn judge(run: &AgentRun, finished: &Finished) -> AgentResult {
         AgentKind::Aider => aider::read(&finished.stdout),
     };
     let failure = match finished.exit {
-        Exit::TimedOut => Some(format!("timed out after {}", format_duration(run.timeout))),
+        Exit::TimedOut => Some(format!(
+            "timed out after {}{}",
+            format_duration(run.timeout),
+            last_error(&report, finished).map(|e| format!("; its last error: {e}")).unwrap_or_default()
+        )),
         Exit::Signal(signal) => Some(format!("{kind} was killed by {}", signal_name(signal))),
         Exit::Unknown => Some(format!("{kind} ended, but its exit status could not be read")),
         Exit::Code(0) => report.error.as_ref().map(|error| format!("{kind} {error}")),
@@ -106,6 +119,7 @@ fn judge(run: &AgentRun, finished: &Finished) -> AgentResult {
         summary: report.summary,
         cost_usd: report.cost_usd,
         tokens: report.tokens,
+        cached_input_tokens: report.cached_input_tokens,
         exit_code: match finished.exit {
             Exit::Code(code) => Some(code),
             _ => None,
@@ -126,6 +140,13 @@ fn exit_detail(report: &Report, finished: &Finished) -> String {
     detail.map(|d| format!(": {d}")).unwrap_or_default()
 }
 
+/// What the agent last complained about: its own report, else its last words on stderr.
+fn last_error(report: &Report, finished: &Finished) -> Option<String> {
+    report.last_error.clone().or_else(|| {
+        finished.stderr_tail.lines().rev().map(str::trim).find(|line| !line.is_empty()).map(|line| clip(line, 600))
+    })
+}
+
 fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
 }
@@ -137,6 +158,7 @@ fn not_started(failure: String) -> AgentResult {
         summary: String::new(),
         cost_usd: None,
         tokens: None,
+        cached_input_tokens: None,
         exit_code: None,
         duration: Duration::ZERO,
     }
@@ -166,6 +188,9 @@ mod tests {
             log_path: PathBuf::from("/l"),
             env,
             path_var,
+            model: None,
+            api_base: None,
+            extra_args: vec![],
         }
     }
 

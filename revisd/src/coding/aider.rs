@@ -1,26 +1,66 @@
 //! aider: `aider --message <prompt> --yes-always --no-auto-commits --no-stream <files…>`. It
-//! reports nothing structured: exit 0 is success and the end of its output is the summary.
+//! reports nothing structured and exits 0 even when every model call failed (it retries for
+//! about a minute, prints the errors, and gives up). So a run counts only if the model
+//! answered: aider prints a `Tokens: …` line for every reply, with `Cost: $… message, $…
+//! session.` when it knows the price. Without one, the last error it printed is the reason.
+//!
+//! Its bookkeeping stays out of the change: `--no-gitignore` keeps it from adding `.aider*` to
+//! `.gitignore`, the chat and input histories go to the run directory, and its tag cache stays
+//! in the agent's view, which is thrown away.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::agent::Report;
+use super::agent::{Report, clip};
 
 const SUMMARY_LINES: usize = 20;
 
-pub(super) fn args(prompt: &str, files: &[String]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["--message", prompt, "--yes-always", "--no-auto-commits", "--no-stream"]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+pub(super) fn args(
+    prompt: &str,
+    files: &[String],
+    model: Option<&str>,
+    history_dir: &Path,
+    extra: &[String],
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--message",
+        prompt,
+        "--yes-always",
+        "--no-auto-commits",
+        "--no-stream",
+        "--no-gitignore",
+        // A daemon-run agent has no one to show release notes to, and must not reach the
+        // network for anything but its model.
+        "--no-check-update",
+        "--no-show-release-notes",
+        "--analytics-disable",
+        "--no-restore-chat-history",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push("--chat-history-file".into());
+    args.push(history_dir.join("aider.chat.history.md").into());
+    args.push("--input-history-file".into());
+    args.push(history_dir.join("aider.input.history").into());
+    if let Some(model) = model {
+        args.extend(["--model".into(), model.into()]);
+    }
+    args.extend(extra.iter().map(OsString::from));
     // A file named like a flag would be read as one; "./" keeps it a path.
     args.extend(files.iter().map(|file| if file.starts_with('-') { format!("./{file}") } else { file.clone() }.into()));
     args
 }
 
 static ANSI: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").ok());
+/// `Tokens: 2.3k sent, 1.1k cache write, 4k cache hit, 150 received.`
+static TOKENS: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"([0-9][0-9.,]*[kKmM]?) (sent|cache write|cache hit|received)").ok());
+/// `Cost: $0.0090 message, $0.0123 session.`
+static SESSION_COST: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\$([0-9][0-9.,]*) session").ok());
 
 pub(super) fn read(stdout: &str) -> Report {
     let plain = match ANSI.as_ref() {
@@ -29,7 +69,48 @@ pub(super) fn read(stdout: &str) -> Report {
     };
     let lines: Vec<&str> = plain.trim_end().lines().collect();
     let summary = lines[lines.len().saturating_sub(SUMMARY_LINES)..].join("\n");
-    Report { summary, parsed: true, ..Report::default() }
+    let last_error = lines
+        .iter()
+        .rev()
+        .map(|line| line.trim())
+        .find(|line| {
+            let lower = line.to_ascii_lowercase();
+            (lower.contains("error") || lower.contains("exception")) && !lower.starts_with("retrying")
+        })
+        .map(|line| clip(line, 600));
+    let mut tokens: Option<(u64, u64)> = None;
+    let mut cost_usd = None;
+    for line in lines.iter().map(|l| l.trim()).filter(|l| l.starts_with("Tokens:")) {
+        let (mut input, mut output) = tokens.unwrap_or((0, 0));
+        for cap in TOKENS.iter().flat_map(|re| re.captures_iter(line)) {
+            let n = count(&cap[1]);
+            if &cap[2] == "received" { output += n } else { input += n }
+        }
+        tokens = Some((input, output));
+        if let Some(cost) = SESSION_COST.as_ref().and_then(|re| re.captures(line)) {
+            cost_usd = cost[1].replace(',', "").parse::<f64>().ok();
+        }
+    }
+    let error = match (&tokens, &last_error) {
+        (Some(_), _) => None,
+        (None, Some(error)) => Some(format!("got no reply from its model: {error}")),
+        (None, None) => Some("got no reply from its model".to_string()),
+    };
+    // Output with neither a reply nor an error in it says nothing: a non-zero exit is then
+    // better explained by stderr.
+    let parsed = tokens.is_some() || last_error.is_some();
+    Report { summary, cost_usd, tokens, error, last_error, parsed, ..Report::default() }
+}
+
+/// `2.3k` → 2300, `1.2M` → 1200000, `150` → 150.
+fn count(text: &str) -> u64 {
+    let text = text.replace(',', "");
+    let (number, scale) = match text.chars().last() {
+        Some('k' | 'K') => (&text[..text.len() - 1], 1_000.0),
+        Some('m' | 'M') => (&text[..text.len() - 1], 1_000_000.0),
+        _ => (text.as_str(), 1.0),
+    };
+    number.parse::<f64>().map_or(0, |n| (n * scale).round() as u64)
 }
 
 #[cfg(test)]
@@ -38,18 +119,54 @@ mod tests {
 
     #[test]
     fn summary_is_the_last_twenty_lines_without_colour() {
-        let out: String = (1..=30).map(|i| format!("\x1b[32mline {i}\x1b[0m\n")).collect();
+        let mut out: String = (1..=29).map(|i| format!("\x1b[32mline {i}\x1b[0m\n")).collect();
+        out.push_str("Tokens: 2.3k sent, 150 received. Cost: $0.0090 message, $0.0123 session.\n");
         let report = read(&out);
         assert_eq!(report.summary.lines().count(), 20);
         assert!(report.summary.starts_with("line 11\n"));
-        assert!(report.summary.ends_with("line 30"));
         assert_eq!(report.error, None);
     }
 
     #[test]
+    fn tokens_and_the_session_cost_are_read() {
+        let out = "Tokens: 2.3k sent, 1.1k cache write, 4k cache hit, 150 received. Cost: $0.0090 message, $0.0090 session.\n\
+                   Applied edit to train.py\n\
+                   Tokens: 1,200 sent, 1.5k received. Cost: $0.01 message, $0.0190 session.\n";
+        let report = read(out);
+        assert_eq!(report.tokens, Some((2300 + 1100 + 4000 + 1200, 150 + 1500)));
+        assert_eq!(report.cost_usd, Some(0.019));
+        assert_eq!(report.error, None);
+        // Models without a price get a tokens line alone.
+        assert_eq!(read("Tokens: 10 sent, 2 received.\n").tokens, Some((10, 2)));
+    }
+
+    #[test]
+    fn no_reply_from_the_model_fails_with_its_last_error() {
+        let out = "Aider v0.86.2\nModel: openai/gpt-4.1 with diff edit format\n\
+                   litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.\n\
+                   Retrying in 0.2 seconds...\n\
+                   litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.\n\
+                   Retrying in 32.0 seconds...\n";
+        let report = read(out);
+        assert_eq!(
+            report.error.as_deref(),
+            Some(
+                "got no reply from its model: litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error."
+            )
+        );
+        assert_eq!(read("").error.as_deref(), Some("got no reply from its model"));
+    }
+
+    #[test]
     fn files_follow_the_flags() {
-        let args = args("do it", &["a.py".to_string(), "-odd.py".to_string()]);
-        let expected = ["--message", "do it", "--yes-always", "--no-auto-commits", "--no-stream", "a.py", "./-odd.py"];
-        assert_eq!(args, expected.map(OsString::from));
+        let args =
+            args("do it", &["a.py".to_string(), "-odd.py".to_string()], Some("openai/gpt-4.1"), Path::new("/r"), &[]);
+        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(&text[..2], ["--message", "do it"]);
+        assert!(text.contains(&"--no-gitignore".to_string()));
+        assert!(text.contains(&"/r/aider.chat.history.md".to_string()));
+        let model = text.iter().position(|a| a == "--model").map(|i| text[i + 1].as_str());
+        assert_eq!(model, Some("openai/gpt-4.1"));
+        assert_eq!(&text[text.len() - 2..], ["a.py", "./-odd.py"]);
     }
 }

@@ -8,11 +8,25 @@ use serde::Deserialize;
 
 use super::agent::{Report, clip};
 
-pub(super) fn args(prompt: &str, max_turns: u32) -> Vec<OsString> {
-    ["-p", prompt, "--output-format", "json", "--max-turns", &max_turns.to_string(), "--permission-mode", "acceptEdits"]
-        .into_iter()
-        .map(OsString::from)
-        .collect()
+pub(super) fn args(prompt: &str, max_turns: u32, model: Option<&str>, extra: &[String]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-p",
+        prompt,
+        "--output-format",
+        "json",
+        "--max-turns",
+        &max_turns.to_string(),
+        "--permission-mode",
+        "acceptEdits",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    if let Some(model) = model {
+        args.extend(["--model".into(), model.into()]);
+    }
+    args.extend(extra.iter().map(OsString::from));
+    args
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +54,8 @@ pub(super) fn read(stdout: &str) -> Report {
         return Report::unparsed(format!("output is not a Claude Code JSON result: {}", clip(stdout.trim(), 200)));
     };
     let summary = message.result.clone().unwrap_or_default();
+    let failed = message.is_error || message.subtype.as_deref() != Some("success");
+    let last_error = failed.then(|| clip(summary.trim(), 600)).filter(|e| !e.is_empty());
     let error = match message.subtype.as_deref() {
         Some("success") if message.is_error => Some(format!("reported an error: {}", clip(&summary, 600))),
         Some("success") => None,
@@ -55,7 +71,9 @@ pub(super) fn read(stdout: &str) -> Report {
             (input.into_iter().flatten().sum(), u.output_tokens.unwrap_or(0))
         }),
         error,
+        last_error,
         parsed: true,
+        ..Report::default()
     }
 }
 
@@ -108,6 +126,13 @@ mod tests {
         assert_eq!(report.summary, "Added a cosine schedule.");
         assert_eq!(report.cost_usd, Some(0.0123));
         assert_eq!(report.tokens, Some((150, 20)));
+    }
+
+    #[test]
+    fn model_and_extra_arguments_follow_the_flags() {
+        let args = args("p", 5, Some("claude-opus-4-1"), &["--verbose".to_string()]);
+        let tail: Vec<&OsString> = args.iter().skip(8).collect();
+        assert_eq!(tail, ["--model", "claude-opus-4-1", "--verbose"].map(OsString::from).iter().collect::<Vec<_>>());
     }
 
     #[test]

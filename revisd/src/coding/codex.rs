@@ -1,5 +1,11 @@
-//! Codex: `codex exec <prompt> --json`, a stream of JSONL events on stdout. A run succeeded only
-//! if it ends with `turn.completed` and reported no `turn.failed` or `error` on the way.
+//! Codex: `codex exec <prompt> --json`, a stream of JSONL events on stdout. The run's outcome
+//! is its turn: `turn.completed` succeeded, `turn.failed` failed. `error` events on the way are
+//! not fatal by themselves (codex reports each "Reconnecting... 2/5" try as one, then often
+//! completes the turn); the last of them is what a failure or a timeout quotes.
+//!
+//! codex takes its endpoint from its configuration only (`OPENAI_BASE_URL` is ignored), so a
+//! base URL becomes `-c` overrides naming a provider entry of Revis's own. They apply to this
+//! run only and leave the user's `config.toml` (profiles, MCP servers, login) as it is.
 
 use std::ffi::OsString;
 
@@ -7,8 +13,48 @@ use serde_json::Value;
 
 use super::agent::{Report, clip};
 
-pub(super) fn args(prompt: &str) -> Vec<OsString> {
-    ["exec", prompt, "--json", "--sandbox", "workspace-write"].into_iter().map(OsString::from).collect()
+/// The provider entry the `-c` overrides define.
+const PROVIDER: &str = "revis";
+
+pub(super) fn args(prompt: &str, model: Option<&str>, api_base: Option<&str>, extra: &[String]) -> Vec<OsString> {
+    // The view the agent works in is a repository of its own, but say so in case a user's
+    // extra arguments move it.
+    let mut args: Vec<OsString> = ["exec", prompt, "--json", "--sandbox", "workspace-write", "--skip-git-repo-check"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    if let Some(model) = model {
+        args.extend(["-m".into(), model.into()]);
+    }
+    if let Some(base) = api_base {
+        for setting in [
+            format!("model_provider={}", toml_string(PROVIDER)),
+            format!("model_providers.{PROVIDER}.name={}", toml_string("Revis")),
+            format!("model_providers.{PROVIDER}.base_url={}", toml_string(base)),
+            format!("model_providers.{PROVIDER}.env_key={}", toml_string("CODEX_API_KEY")),
+            format!("model_providers.{PROVIDER}.wire_api={}", toml_string("responses")),
+        ] {
+            args.extend(["-c".into(), setting.into()]);
+        }
+    }
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
+/// A TOML basic string: codex parses each `-c` value as TOML.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `truncated`: the start of stdout was dropped, so its first line may be half an event.
@@ -23,27 +69,27 @@ pub(super) fn read(stdout: &str, truncated: bool) -> Report {
         return Report::unparsed(format!("output has no Codex JSON events: {}", clip(stdout.trim(), 200)));
     }
     let mut report = Report { parsed: true, ..Report::default() };
-    let mut tokens: Option<(u64, u64)> = None;
-    let mut last_type = "";
+    let mut tokens: Option<(u64, u64, u64)> = None;
+    let mut completed = false;
+    let mut failed: Option<String> = None;
     for event in &events {
-        let kind = event["type"].as_str().unwrap_or_default();
-        last_type = kind;
-        match kind {
+        match event["type"].as_str().unwrap_or_default() {
             "turn.completed" => {
+                completed = true;
                 let usage = &event["usage"];
-                let (input, output) = tokens.unwrap_or((0, 0));
+                let (input, cached, output) = tokens.unwrap_or((0, 0, 0));
                 tokens = Some((
                     input + usage["input_tokens"].as_u64().unwrap_or(0),
+                    cached + usage["cached_input_tokens"].as_u64().unwrap_or(0),
                     output + usage["output_tokens"].as_u64().unwrap_or(0),
                 ));
             }
-            // The first error is the cause; what follows is usually its echo.
-            "turn.failed" if report.error.is_none() => {
-                report.error = Some(format!("turn failed: {}", message(&event["error"])));
+            "turn.failed" => {
+                let text = message(&event["error"]);
+                failed.get_or_insert_with(|| text.clone());
+                report.last_error = Some(text);
             }
-            "error" if report.error.is_none() => {
-                report.error = Some(format!("reported an error: {}", message(event)));
-            }
+            "error" => report.last_error = Some(message(event)),
             "item.completed" => {
                 if let Some(text) = agent_message(&event["item"]) {
                     report.summary = text.to_string();
@@ -52,10 +98,19 @@ pub(super) fn read(stdout: &str, truncated: bool) -> Report {
             _ => {}
         }
     }
-    report.tokens = tokens;
-    if report.error.is_none() && last_type != "turn.completed" {
-        report.error = Some(format!("ended without turn.completed (last event: {last_type})"));
-    }
+    report.tokens = tokens.map(|(input, _, output)| (input, output));
+    report.cached_input_tokens = tokens.map(|(_, cached, _)| cached);
+    report.error = match (failed, completed) {
+        (Some(text), _) => Some(format!("turn failed: {text}")),
+        (None, true) => None,
+        (None, false) => Some(match &report.last_error {
+            Some(text) => format!("ended without completing its turn: {text}"),
+            None => format!(
+                "ended without completing its turn (last event: {})",
+                events.last().and_then(|e| e["type"].as_str()).unwrap_or("none")
+            ),
+        }),
+    };
     report
 }
 
@@ -90,23 +145,58 @@ mod tests {
         assert_eq!(report.error, None);
         assert_eq!(report.summary, "Switched to AdamW.");
         assert_eq!(report.tokens, Some((1200, 300)));
+        assert_eq!(report.cached_input_tokens, Some(100));
         assert_eq!(report.cost_usd, None);
     }
 
     #[test]
-    fn turn_failed_and_error_events_fail() {
+    fn reconnect_notices_before_a_completed_turn_are_not_failures() {
+        let out = "{\"type\":\"thread.started\",\"thread_id\":\"t\"}\n\
+            {\"type\":\"turn.started\"}\n\
+            {\"type\":\"error\",\"message\":\"Reconnecting... 1/5 (stream disconnected before completion)\"}\n\
+            {\"type\":\"error\",\"message\":\"Reconnecting... 2/5 (stream disconnected before completion)\"}\n\
+            {\"type\":\"item.completed\",\"item\":{\"id\":\"i\",\"type\":\"agent_message\",\"text\":\"done\"}}\n\
+            {\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":10,\"output_tokens\":2}}\n";
+        let report = read(out, false);
+        assert_eq!(report.error, None);
+        assert_eq!(report.summary, "done");
+    }
+
+    #[test]
+    fn a_turn_that_never_completes_quotes_the_last_error() {
+        let out = "{\"type\":\"turn.started\"}\n\
+            {\"type\":\"error\",\"message\":\"Reconnecting... 5/5 (error sending request)\"}\n";
+        let report = read(out, false);
+        assert_eq!(
+            report.error.as_deref(),
+            Some("ended without completing its turn: Reconnecting... 5/5 (error sending request)")
+        );
+    }
+
+    #[test]
+    fn a_base_url_becomes_provider_overrides() {
+        let args = args("p", Some("gpt-5-codex"), Some("http://127.0.0.1:9/v1"), &["--oss".to_string()]);
+        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let at = |flag: &str| text.iter().position(|a| a == flag);
+        assert_eq!(at("-m").map(|i| text[i + 1].as_str()), Some("gpt-5-codex"));
+        assert!(text.contains(&"model_provider=\"revis\"".to_string()), "{text:?}");
+        assert!(text.contains(&"model_providers.revis.base_url=\"http://127.0.0.1:9/v1\"".to_string()));
+        assert!(text.contains(&"model_providers.revis.env_key=\"CODEX_API_KEY\"".to_string()));
+        assert_eq!(text.last().map(String::as_str), Some("--oss"));
+        assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn a_failed_turn_fails() {
         let failed =
             "{\"type\":\"turn.started\"}\n{\"type\":\"turn.failed\",\"error\":{\"message\":\"rate limited\"}}\n";
         assert_eq!(read(failed, false).error.as_deref(), Some("turn failed: rate limited"));
-        let error =
-            "{\"type\":\"error\",\"message\":\"stream disconnected\"}\n{\"type\":\"turn.completed\",\"usage\":{}}\n";
-        assert_eq!(read(error, false).error.as_deref(), Some("reported an error: stream disconnected"));
     }
 
     #[test]
     fn missing_turn_completed_fails() {
         let report = read("{\"type\":\"turn.started\"}\n", false);
-        assert_eq!(report.error.as_deref(), Some("ended without turn.completed (last event: turn.started)"));
+        assert_eq!(report.error.as_deref(), Some("ended without completing its turn (last event: turn.started)"));
     }
 
     #[test]

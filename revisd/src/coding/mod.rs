@@ -12,6 +12,7 @@ mod codex;
 mod detect;
 mod process;
 mod prompt;
+mod setup;
 
 #[cfg(test)]
 mod standin_tests;
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use agent::run;
 pub use detect::{detect, resolve};
 pub use prompt::{Handoff, prompt};
+pub use setup::{AgentOptions, AgentSettings, settings};
 
 /// The coding agents Revis knows how to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +98,13 @@ pub struct AgentRun {
     pub env: Vec<(String, String)>,
     /// PATH for finding the agent and for the child; `None` = the daemon's PATH.
     pub path_var: Option<OsString>,
+    /// The agent's model in its own terms (`--model`); `None` = the agent's default.
+    pub model: Option<String>,
+    /// An endpoint given on the command line (codex's provider entry); the others take theirs
+    /// from `env`.
+    pub api_base: Option<String>,
+    /// `coding_agent.args` for this agent, after Revis's own.
+    pub extra_args: Vec<String>,
 }
 
 /// Hand-written so secrets passed in `env` never reach a log line.
@@ -112,6 +121,9 @@ impl fmt::Debug for AgentRun {
             .field("log_path", &self.log_path)
             .field("env", &env_names)
             .field("path_var", &self.path_var)
+            .field("model", &self.model)
+            .field("api_base", &self.api_base)
+            .field("extra_args", &self.extra_args)
             .finish()
     }
 }
@@ -127,6 +139,8 @@ pub struct AgentResult {
     pub cost_usd: Option<f64>,
     /// (input, output) tokens, when the agent reports them.
     pub tokens: Option<(u64, u64)>,
+    /// Of the input tokens, those served from the provider's cache (codex only).
+    pub cached_input_tokens: Option<u64>,
     /// `None` when the agent was never started, was killed by a signal or timed out.
     pub exit_code: Option<i32>,
     pub duration: Duration,

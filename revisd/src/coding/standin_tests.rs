@@ -57,6 +57,9 @@ impl Fixture {
                 ("ANTHROPIC_API_KEY".into(), "agent-key".into()),
             ],
             path_var: Some(path_of(&[&self.bin, Path::new("/usr/bin"), Path::new("/bin")])),
+            model: None,
+            api_base: None,
+            extra_args: vec![],
         }
     }
 
@@ -201,7 +204,10 @@ EOF"#,
     assert_eq!(result.summary, "Switched the optimizer to AdamW.");
     assert_eq!(result.tokens, Some((900, 120)));
     assert_eq!(result.cost_usd, None);
-    assert_eq!(fx.argv(), strings(&["exec", run.prompt.as_str(), "--json", "--sandbox", "workspace-write"]));
+    assert_eq!(
+        fx.argv(),
+        strings(&["exec", run.prompt.as_str(), "--json", "--sandbox", "workspace-write", "--skip-git-repo-check"])
+    );
     assert_eq!(fx.recorded("cwd").trim(), fx.worktree.display().to_string());
 }
 
@@ -220,13 +226,32 @@ exit 1"#,
 }
 
 #[tokio::test]
-async fn codex_error_event_fails_even_with_exit_zero() {
+async fn codex_error_without_a_completed_turn_fails_even_with_exit_zero() {
     let fx = Fixture::new();
     fx.agent(AgentKind::Codex, r#"echo '{"type":"error","message":"model not found"}'"#);
     let result = fx.go(&fx.run(AgentKind::Codex)).await;
     assert!(!result.ok);
-    assert_eq!(result.failure.as_deref(), Some("codex reported an error: model not found"));
+    assert_eq!(result.failure.as_deref(), Some("codex ended without completing its turn: model not found"));
     assert_eq!(result.exit_code, Some(0));
+}
+
+#[tokio::test]
+async fn a_timeout_quotes_the_agents_last_error() {
+    let fx = Fixture::new();
+    fx.agent(
+        AgentKind::Codex,
+        r#"echo '{"type":"turn.started"}'
+echo '{"type":"error","message":"Reconnecting... 2/5 (error sending request for url)"}'
+exec sleep 30"#,
+    );
+    let mut run = fx.run(AgentKind::Codex);
+    run.timeout = Duration::from_millis(800);
+    let result = fx.go(&run).await;
+    assert!(!result.ok);
+    assert_eq!(
+        result.failure.as_deref(),
+        Some("timed out after 800ms; its last error: Reconnecting... 2/5 (error sending request for url)")
+    );
 }
 
 #[tokio::test]
@@ -237,16 +262,10 @@ async fn aider_exit_zero_succeeds_with_files_on_its_command_line() {
     let result = fx.go(&run).await;
     assert!(result.ok, "{result:?}");
     assert_eq!(result.summary, "Applied edit to train.py\nTokens: 2k sent, 300 received.");
-    let expected = [
-        "--message",
-        run.prompt.as_str(),
-        "--yes-always",
-        "--no-auto-commits",
-        "--no-stream",
-        "train.py",
-        "model dir/net.py",
-    ];
-    assert_eq!(fx.argv(), strings(&expected));
+    let argv = fx.argv();
+    assert_eq!(&argv[..2], strings(&["--message", run.prompt.as_str()]));
+    assert_eq!(&argv[argv.len() - 2..], strings(&["train.py", "model dir/net.py"]));
+    assert!(argv.contains(&"--no-gitignore".to_string()), "{argv:?}");
 }
 
 #[tokio::test]
@@ -256,6 +275,21 @@ async fn aider_exit_one_fails() {
     let result = fx.go(&fx.run(AgentKind::Aider)).await;
     assert!(!result.ok);
     assert_eq!(result.failure.as_deref(), Some("aider exited with code 1: Model error"));
+}
+
+#[tokio::test]
+async fn aider_exit_zero_without_a_model_reply_fails() {
+    let fx = Fixture::new();
+    fx.agent(
+        AgentKind::Aider,
+        "echo 'litellm.AuthenticationError: AnthropicException - invalid x-api-key'\necho 'Retrying in 0.5 seconds...'",
+    );
+    let result = fx.go(&fx.run(AgentKind::Aider)).await;
+    assert!(!result.ok);
+    assert_eq!(
+        result.failure.as_deref(),
+        Some("aider got no reply from its model: litellm.AuthenticationError: AnthropicException - invalid x-api-key")
+    );
 }
 
 /// The rule: on timeout nothing the agent started survives, even what ignores SIGTERM.

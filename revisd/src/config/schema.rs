@@ -252,6 +252,41 @@ pub struct CodingAgent {
     /// this point counts as verified.
     #[serde(default = "default_verify_timeout")]
     pub verify_timeout: String,
+    /// The agent's model. LiteLLM style (`anthropic/claude-sonnet-4-5`, `openai/gpt-5-codex`)
+    /// or the agent's own name for it. Unset: `llm.model` when the agent can call that
+    /// provider, else the agent's own default.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The endpoint the agent calls, instead of the provider base URL of the session
+    /// (`ANTHROPIC_BASE_URL`, `OPENAI_BASE_URL`). `llm.api_base` is the advisor's alone.
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// Extra environment for the agent. A value is set as given; an empty value (`NAME:`)
+    /// is taken from the shell that ran `revis loop` / `revis resume`, like the provider keys.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+    /// Extra command-line arguments, per agent, appended after Revis's own.
+    #[serde(default)]
+    pub args: AgentArgs,
+}
+
+/// `coding_agent.args`: extra arguments for each agent (only the one that runs uses its list).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentArgs {
+    #[serde(default)]
+    pub claude_code: Vec<String>,
+    #[serde(default)]
+    pub codex: Vec<String>,
+    #[serde(default)]
+    pub aider: Vec<String>,
+}
+
+impl CodingAgent {
+    /// The names in `coding_agent.env` whose values come from the user's shell.
+    pub fn passed_variables(&self) -> impl Iterator<Item = &str> {
+        self.env.iter().filter(|(_, value)| value.is_none()).map(|(name, _)| name.as_str())
+    }
 }
 
 impl Default for CodingAgent {
@@ -263,6 +298,10 @@ impl Default for CodingAgent {
             timeout: default_agent_timeout(),
             max_turns: default_agent_max_turns(),
             verify_timeout: default_verify_timeout(),
+            model: None,
+            api_base: None,
+            env: IndexMap::new(),
+            args: AgentArgs::default(),
         }
     }
 }

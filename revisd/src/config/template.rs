@@ -65,6 +65,43 @@ fn is_number_bool_or_null(text: &str) -> bool {
     words.contains(&lower.as_str()) || lower.starts_with('.') || lower.parse::<f64>().is_ok()
 }
 
+/// An answer the loader refuses: the InitProjectRequest field it came from (when one did) and
+/// why, without a file position (the file is not written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedAnswer {
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+/// Checks the answers exactly as the file `render_init` makes of them will be loaded (context.deny
+/// globs compiled as a session compiles them, known sources and agents, ...), so that a refusal
+/// can name the answer instead of a line of a file nobody saw.
+pub fn check_answers(opts: &InitOptions) -> Result<(), RefusedAnswer> {
+    match super::load_str(&render_init(opts), std::path::Path::new(super::FILE_NAME)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(RefusedAnswer { field: e.key().and_then(answer_field), message: e.message() }),
+    }
+}
+
+/// The InitProjectRequest field that fills `key` (a dotted key, `context.deny[2]` included).
+fn answer_field(key: &str) -> Option<&'static str> {
+    let base = key.split('[').next().unwrap_or(key);
+    Some(match base {
+        "entry.train" => "train",
+        "metrics.primary" => "primary",
+        "metrics.target" => "target",
+        "metrics.source" => "metrics_source",
+        "metrics.project" => "metrics_project",
+        "metrics.entity" => "metrics_entity",
+        "metrics.tracking_uri" => "tracking_uri",
+        "executor.type" | "executor.host" => "ssh_host",
+        "executor.work_dir" => "work_dir",
+        "coding_agent.type" => "coding_agent",
+        "context.deny" => "deny",
+        _ => return None,
+    })
+}
+
 pub fn render_init(opts: &InitOptions) -> String {
     let target = match opts.target {
         Some(t) if t.is_finite() => {
@@ -248,6 +285,25 @@ mod tests {
             assert_eq!(loaded.config.metrics.primary, primary);
         }
         Ok(())
+    }
+
+    #[test]
+    fn refused_answers_name_their_request_field_without_a_position() {
+        let mut o = opts("python train.py");
+        o.deny = vec![".env".into(), "data/[".into()];
+        let refused = check_answers(&o).err();
+        assert_eq!(refused.as_ref().and_then(|r| r.field), Some("deny"));
+        let message = refused.map(|r| r.message).unwrap_or_default();
+        assert!(message.contains("'data/['") && !message.contains("revis.yaml"), "{message}");
+
+        let mut o = opts("python train.py");
+        o.metrics_source = Some("tensorboard".into());
+        assert_eq!(check_answers(&o).err().and_then(|r| r.field), Some("metrics_source"));
+        let mut o = opts("python train.py");
+        o.coding_agent = Some("cursor".into());
+        assert_eq!(check_answers(&o).err().and_then(|r| r.field), Some("coding_agent"));
+        assert_eq!(check_answers(&opts(" ")).err().and_then(|r| r.field), Some("train"));
+        assert_eq!(check_answers(&opts("python train.py")), Ok(()));
     }
 
     #[test]

@@ -386,3 +386,29 @@ fn error_display_has_no_position_when_none_is_known() {
     assert_eq!(err.to_string(), "x/revis.yaml: boom");
     assert_eq!((err.line(), err.column(), err.key()), (None, None, None));
 }
+
+#[test]
+fn coding_agent_model_endpoint_env_and_args() {
+    let text = minimal(
+        "coding_agent:\n  type: aider\n  model: openai/gpt-4.1\n  api_base: http://127.0.0.1:8000/v1\n  env:\n    \
+         GEMINI_API_KEY:\n    AIDER_EDIT_FORMAT: diff\n  args:\n    aider: [--map-tokens, '0']\n    codex: [--oss]\n",
+    );
+    let loaded = load_text(&text).unwrap();
+    let agent = &loaded.config.coding_agent;
+    assert_eq!(agent.model.as_deref(), Some("openai/gpt-4.1"));
+    assert_eq!(agent.api_base.as_deref(), Some("http://127.0.0.1:8000/v1"));
+    assert_eq!(agent.env.get("GEMINI_API_KEY"), Some(&None));
+    assert_eq!(agent.env.get("AIDER_EDIT_FORMAT"), Some(&Some("diff".to_string())));
+    assert_eq!(agent.passed_variables().collect::<Vec<_>>(), ["GEMINI_API_KEY"]);
+    assert_eq!(agent.args.aider, ["--map-tokens", "0"]);
+    assert_eq!(agent.args.codex, ["--oss"]);
+    assert!(agent.args.claude_code.is_empty());
+}
+
+#[test]
+fn coding_agent_settings_are_checked_with_their_line() {
+    assert_error(&minimal("coding_agent:\n  api_base: localhost:8000\n"), 6, "coding_agent.api_base must be an http");
+    assert_error(&minimal("coding_agent:\n  env:\n    BAD-NAME: x\n"), 7, "not a valid environment variable name");
+    assert_error(&minimal("coding_agent:\n  args:\n    claude: [--x]\n"), 7, "unknown key 'claude'");
+    assert_error(&minimal("coding_agent:\n  model: ''\n"), 6, "coding_agent.model must not be empty");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::duration::parse_duration;
 use super::index::KeyIndex;
-use super::schema::{Config, ExecutorType};
+use super::schema::{CodingAgent, Config, ExecutorType};
 use super::space::check_space;
 use crate::advisor::llm::safety::{Deny, SafetyError};
 
@@ -64,6 +64,7 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
             Err(e) => return Err(Issue::new(key, format!("{key}: {e}"))),
         }
     }
+    check_coding_agent(&config.coding_agent)?;
     for (i, link) in config.workspace.link.iter().enumerate() {
         if let Some(problem) = relative_path_problem(link) {
             return Err(Issue::new(format!("workspace.link[{i}]"), format!("workspace.link: '{link}' {problem}")));
@@ -71,6 +72,30 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
     }
     check_space(&mut config.search, index)?;
     Ok(max_run_duration)
+}
+
+fn check_coding_agent(agent: &CodingAgent) -> Result<(), Issue> {
+    if agent.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(Issue::new("coding_agent.model", "coding_agent.model must not be empty when given"));
+    }
+    if let Some(base) = agent.api_base.as_deref() {
+        let base = base.trim();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
+            return Err(Issue::new(
+                "coding_agent.api_base",
+                format!("coding_agent.api_base must be an http:// or https:// URL (got '{base}')"),
+            ));
+        }
+    }
+    for name in agent.env.keys() {
+        if !is_env_name(name) {
+            return Err(Issue::new(
+                format!("coding_agent.env.{name}"),
+                format!("coding_agent.env: '{name}' is not a valid environment variable name"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_entry(config: &Config) -> Result<(), Issue> {

@@ -73,11 +73,12 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
 
     let shutdown = Arc::new(Notify::new());
     let service = RevisServer::with_interceptor(RevisService::new(engine.clone(), shutdown.clone()), check_peer);
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(revis_proto::v1::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| DaemonError::Reflection(e.to_string()))?;
-    let reflection = tonic::service::interceptor::InterceptedService::new(reflection, check_peer);
+    // Both reflection versions: grpcurl and grpc-go ask v1, while Python's grpcio-reflection
+    // (and other older clients) only know v1alpha.
+    let reflection_v1 = reflection().build_v1().map_err(|e| DaemonError::Reflection(e.to_string()))?;
+    let reflection_v1 = tonic::service::interceptor::InterceptedService::new(reflection_v1, check_peer);
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| DaemonError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic::service::interceptor::InterceptedService::new(reflection_v1alpha, check_peer);
 
     // Set once the shutdown signal arrived: bounds how long open connections may delay exit.
     let stopping = Arc::new(Notify::new());
@@ -92,9 +93,13 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
             stopping.notify_one();
         }
     };
+    // h2 resets (PROTOCOL_ERROR) any stream whose :authority does not parse as a host, before
+    // tonic or this code sees it, and no h2/hyper/tonic option relaxes that. Clients that send
+    // the socket path (grpcio, grpc-java) must set the authority to `localhost`: docs/api.md.
     let serve = tonic::transport::Server::builder()
         .add_service(service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop);
     let served = tokio::select! {
         served = serve => served,
@@ -113,6 +118,12 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
     drop(lock);
     served?;
     Ok(())
+}
+
+/// Server reflection over the one descriptor set of the API.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(revis_proto::v1::FILE_DESCRIPTOR_SET)
 }
 
 /// How long open connections may hold up a shutdown.

@@ -1318,6 +1318,13 @@ fn commit_text(c: &CommitText<'_>) -> String {
             body.push_str(&format!("\n- {s}"));
         }
     }
+    if let Some(agent) = &c.pending.agent {
+        let cost = agent.cost_usd.map(|usd| format!(", ${usd:.4}")).unwrap_or_default();
+        body.push_str(&format!("\n\nCode change by {} ({:.0}s{cost}):", agent.agent, agent.duration_seconds));
+        let summary = agent.summary.trim();
+        let summary = if summary.is_empty() { "(no summary)" } else { summary };
+        body.push_str(&format!("\n{}", truncate(summary, 2000)));
+    }
     let parent_command = c.parent.map_or(c.previous_command, |p| p.command.as_str());
     if c.pending.command != parent_command {
         body.push_str(&format!("\n\nTraining command: {}", c.pending.command));

@@ -3,18 +3,19 @@
 //! training still runs, and keep the record (agent, summary, cost, diff). On any failure the
 //! caller reverts the worktree; this module never commits.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::advisor::llm::chat::Usage;
 use crate::advisor::llm::safety::Deny;
+use crate::advisor::llm::{self, pricing};
 use crate::coding::{self, AgentKind};
 use crate::config::{Config, duration::parse_duration};
 use crate::exec::{RunOutcome, RunSpec};
 use crate::store::{IterationRow, SessionRow};
-use crate::workspace;
+use crate::workspace::{self, view, view::AgentView, view::ViewChange};
 
 use super::lifecycle::blocking;
 use super::{Engine, EngineError, Result};
@@ -74,31 +75,73 @@ pub struct Outcome {
     pub cost_usd: f64,
 }
 
-/// Content hash per changed path, to tell what the agent itself changed.
-fn snapshot(worktree: &Path) -> std::result::Result<BTreeMap<String, u64>, workspace::WorkspaceError> {
-    let mut out = BTreeMap::new();
-    // Aider keeps its chat history in `.aider*` files: bookkeeping, not part of the change.
-    for path in workspace::diff_stat(worktree)?.into_iter().filter(|p| !p.starts_with(".aider")) {
-        let bytes = std::fs::read(worktree.join(&path)).ok();
-        let hash = bytes.map_or(0, |b| {
-            b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3))
-        });
-        out.insert(path, hash);
+/// The agent's own files: its chat history and tag cache (`.aider*`). Never part of a change.
+fn is_bookkeeping(path: &str) -> bool {
+    path.split('/').next().is_some_and(|first| first.starts_with(".aider"))
+}
+
+/// A `.gitignore` change that only adds the agent's own patterns (aider adds `.aider*`) is
+/// bookkeeping, not the change the advisor asked for.
+fn gitignore_only_bookkeeping(view: &Path, worktree: &Path) -> bool {
+    let (Ok(after), before) =
+        (std::fs::read_to_string(view.join(".gitignore")), std::fs::read_to_string(worktree.join(".gitignore")))
+    else {
+        return false;
+    };
+    let before = before.unwrap_or_default();
+    let old: std::collections::HashSet<&str> = before.lines().map(str::trim).collect();
+    let added: Vec<&str> = after.lines().map(str::trim).filter(|l| !l.is_empty() && !old.contains(l)).collect();
+    let removed = before.lines().map(str::trim).any(|l| !l.is_empty() && !after.lines().any(|a| a.trim() == l));
+    !removed && added.iter().all(|l| l.starts_with('#') || l.trim_start_matches('/').starts_with(".aider"))
+}
+
+/// What the agent's tokens cost when it reports tokens but no dollars (codex): the model's
+/// price from `llm.pricing` or the built-in table; `None` when the model or its price is unknown.
+fn priced(result: &coding::AgentResult, model: Option<&str>, config: &Config) -> Option<f64> {
+    if let Some(usd) = result.cost_usd {
+        return Some(usd);
     }
-    Ok(out)
+    let (input, output) = result.tokens?;
+    let price = pricing::model_price(model?, &llm::price_overrides(config))?;
+    let cached = result.cached_input_tokens.unwrap_or(0).min(input);
+    let usage =
+        Usage { input_tokens: input - cached, output_tokens: output, cache_read_tokens: cached, cache_write_tokens: 0 };
+    Some(pricing::cost(&price, &usage))
 }
 
 pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     let deny = Deny::new(&h.config.context.deny).map_err(|e| EngineError::Internal(format!("context.deny: {e}")))?;
     let frozen =
         Deny::new(&h.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
-    let before = {
-        let worktree = h.worktree.to_path_buf();
-        blocking(move || snapshot(&worktree)).await??
-    };
+    let run_dir = h.engine.run_dir(h.session.id, &h.session.name, h.current.number(), 1);
+    if let Err(e) = tokio::fs::create_dir_all(&run_dir).await {
+        return Ok(Outcome { result: Err(format!("cannot create {}: {e}", run_dir.display())), cost_usd: 0.0 });
+    }
 
+    // Hidden means absent: the agent works in a copy without the denied files (see
+    // workspace::view), outside the project, and its edits are brought back after the checks.
+    let view_dir = h.engine.home().root().join("views").join(super::run_key(h.session.id, &h.session.name));
+    let view = {
+        let (worktree, dir, deny) = (h.worktree.to_path_buf(), view_dir.clone(), deny.clone());
+        blocking(move || view::build(&worktree, &dir, &|rel: &Path| deny.is_denied(rel))).await??
+    };
+    let outcome = run_in_view(&h, &deny, &frozen, &view, &run_dir).await;
+    let dir = view.dir.clone();
+    // A view left behind holds only what the agent could see; removing it is tidiness.
+    if let Err(e) = blocking(move || std::fs::remove_dir_all(&dir)).await? {
+        tracing::warn!(view = %view.dir.display(), "could not remove the agent's view: {e}");
+    }
+    outcome
+}
+
+async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentView, run_dir: &Path) -> Result<Outcome> {
     // The agent sees only files it may see: denied ones are never named to it.
-    let files: Vec<String> = h.files.iter().filter(|f| !deny.is_denied(Path::new(f.as_str()))).cloned().collect();
+    let files: Vec<String> = h
+        .files
+        .iter()
+        .filter(|f| !deny.is_denied(Path::new(f.as_str())) && view.dir.join(f.as_str()).exists())
+        .cloned()
+        .collect();
     let history: Vec<String> = h
         .iterations
         .iter()
@@ -114,8 +157,8 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
         })
         .collect();
     // Nor are they named in the request's words.
-    let request = redact(&h.request, &deny);
-    let hypothesis = h.hypothesis.as_deref().map(|t| redact(t, &deny));
+    let request = redact(&h.request, deny);
+    let hypothesis = h.hypothesis.as_deref().map(|t| redact(t, deny));
     let prompt = coding::prompt(&coding::Handoff {
         request: &request,
         hypothesis: hypothesis.as_deref(),
@@ -126,29 +169,38 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
         primary: &h.session.primary_metric,
         minimize: h.session.minimize,
     });
-    let run_dir = h.engine.run_dir(h.session.id, &h.session.name, h.current.number(), 1);
     let try_number = HandoffState::of(h.current).failures + 1;
     let credentials = h.engine.credentials(h.session.id);
-    let env: Vec<(String, String)> = agent_variables(h.kind)
-        .iter()
-        .filter_map(|name| credentials.get(name).map(|v| (name.to_string(), v)))
-        .collect();
+    let agent = &h.config.coding_agent;
+    let options = coding::AgentOptions {
+        model: agent.model.as_deref(),
+        llm_model: &h.config.llm.model,
+        api_base: agent.api_base.as_deref(),
+        env: &agent.env,
+    };
+    let settings = coding::settings(h.kind, &options, &|name| credentials.get(name));
+    let extra_args = match h.kind {
+        AgentKind::ClaudeCode => agent.args.claude_code.clone(),
+        AgentKind::Codex => agent.args.codex.clone(),
+        AgentKind::Aider => agent.args.aider.clone(),
+    };
     let agent_run = coding::AgentRun {
         kind: h.kind,
-        worktree: h.worktree.to_path_buf(),
+        worktree: view.dir.clone(),
         prompt,
-        timeout: parse_duration(&h.config.coding_agent.timeout).unwrap_or(Duration::from_secs(1800)),
-        max_turns: h.config.coding_agent.max_turns,
+        timeout: parse_duration(&agent.timeout).unwrap_or(Duration::from_secs(1800)),
+        max_turns: agent.max_turns,
         files,
         log_path: run_dir.join(format!("agent-{try_number}.log")),
-        env,
+        env: settings.env.clone(),
         path_var: None,
+        model: settings.model.clone(),
+        api_base: settings.api_base.clone(),
+        extra_args,
     };
-    if let Err(e) = tokio::fs::create_dir_all(&run_dir).await {
-        return Ok(Outcome { result: Err(format!("cannot create {}: {e}", run_dir.display())), cost_usd: 0.0 });
-    }
     let result = coding::run(&agent_run).await;
-    let cost_usd = result.cost_usd.unwrap_or(0.0);
+    let cost = priced(&result, settings.model.as_deref(), h.config);
+    let cost_usd = cost.unwrap_or(0.0);
     let fail = |reason: String| Ok(Outcome { result: Err(reason), cost_usd });
     if !result.ok {
         let failure = result.failure.unwrap_or_else(|| "no reason given".into());
@@ -156,20 +208,21 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
         return fail(if named { failure } else { format!("{}: {failure}", h.kind) });
     }
 
-    let after = {
-        let worktree = h.worktree.to_path_buf();
-        blocking(move || snapshot(&worktree)).await??
+    let found = {
+        let view = view.clone();
+        blocking(move || view::changes(&view)).await??
     };
-    let changed: Vec<String> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|p| before.get(*p) != after.get(*p))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
+    let worktree = h.worktree.to_path_buf();
+    let changes: Vec<ViewChange> = found
         .into_iter()
+        .filter(|c| !is_bookkeeping(c.path()))
+        .filter(|c| !(c.path() == ".gitignore" && gitignore_only_bookkeeping(&view.dir, &worktree)))
         .collect();
+    let changed: Vec<String> = changes.iter().map(|c| c.path().to_string()).collect();
     if changed.is_empty() {
-        return fail(format!("{} finished but changed nothing", h.kind));
+        let said = result.summary.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = said.map(|l| format!(" (it said: {})", clip(l, 300))).unwrap_or_default();
+        return fail(format!("{} finished but changed nothing{said}", h.kind));
     }
     let frozen_touched: Vec<&String> = changed.iter().filter(|p| frozen.is_denied(Path::new(p.as_str()))).collect();
     if !frozen_touched.is_empty() {
@@ -182,25 +235,28 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     if changed.iter().any(|p| deny.is_denied(Path::new(p.as_str()))) {
         return fail(format!("{} changed files it may not touch (context.deny); the change was reverted", h.kind));
     }
+    {
+        let (view, worktree) = (view.clone(), worktree.clone());
+        if let Err(e) = blocking(move || view::bring_back(&view, &worktree, &changes)).await? {
+            return fail(format!("{}'s change could not be applied: {e}", h.kind));
+        }
+    }
 
     let verified = if h.config.coding_agent.verify {
-        match verify(&h, try_number).await? {
+        match verify(h, try_number).await? {
             Ok(note) => Some(note),
             Err(reason) => return fail(reason),
         }
     } else {
         None
     };
-    let diff = {
-        let worktree = h.worktree.to_path_buf();
-        blocking(move || workspace::diff_patch(&worktree, 256 * 1024)).await??
-    };
+    let diff = blocking(move || workspace::diff_patch(&worktree, 256 * 1024)).await??;
     Ok(Outcome {
         result: Ok(AgentRecord {
             agent: h.kind.to_string(),
             request: h.request.clone(),
             summary: result.summary,
-            cost_usd: result.cost_usd,
+            cost_usd: cost,
             files: changed,
             diff,
             duration_seconds: result.duration.as_secs_f64(),
@@ -208,6 +264,14 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
         }),
         cost_usd,
     })
+}
+
+/// At most `max` characters, marked when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Replaces every path-like word of `text` that names a denied file (or lies under a denied
@@ -237,15 +301,6 @@ fn redact(text: &str, deny: &Deny) -> String {
     }
     flush(&mut word, &mut out);
     out
-}
-
-/// The provider variables an agent needs for its own model calls.
-fn agent_variables(kind: AgentKind) -> &'static [&'static str] {
-    match kind {
-        AgentKind::ClaudeCode => &["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"],
-        AgentKind::Codex => &["OPENAI_API_KEY", "OPENAI_BASE_URL"],
-        AgentKind::Aider => &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_API_BASE"],
-    }
 }
 
 /// Runs `entry.smoke` (or the training command for `coding_agent.verify_timeout`, where still

@@ -41,6 +41,27 @@ pub fn load_project_config(project: &Path) -> Result<Loaded> {
     Ok(config::load(&path)?)
 }
 
+/// The names of the variables a session wants from the user's shell: the provider settings,
+/// then the `coding_agent.env` names without a value. A config that does not load yet asks for
+/// the provider settings alone (starting the session will report the config error).
+pub fn session_variable_names(project: &Path) -> Vec<String> {
+    let mut names: Vec<String> = crate::secrets::PROVIDER_VARIABLES.iter().map(|n| n.to_string()).collect();
+    if let Ok(loaded) = load_project_config(project) {
+        for name in loaded.config.coding_agent.passed_variables() {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// What a resuming or approving shell passed, kept to the names the session's config wants.
+fn session_credentials(session: &SessionRow, env: Vec<(String, String)>) -> Credentials {
+    let names = session_variable_names(Path::new(&session.project));
+    Credentials::new(env, names.iter().map(String::as_str))
+}
+
 fn parse_budget(text: &str) -> Result<f64> {
     config::duration::parse_duration(text)
         .map(|d| d.as_secs_f64())
@@ -80,7 +101,7 @@ impl Engine {
     pub async fn start_loop(&self, opts: StartOptions) -> Result<Started> {
         let project = super::project_of(&opts.project_dir)?;
         let loaded = load_project_config(&project)?;
-        let credentials = Credentials::new(opts.env.clone());
+        let credentials = Credentials::new(opts.env.clone(), loaded.config.coding_agent.passed_variables());
         let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
         let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
         if opts.max_iterations == Some(0) {
@@ -356,7 +377,7 @@ impl Engine {
         .await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("resuming a session: {e}")))?;
         self.bus().publish(event);
-        self.set_credentials(session.id, Credentials::new(env));
+        self.set_credentials(session.id, session_credentials(session, env));
         self.spawn_actor(session.id).await;
         self.reload(session.id).await
     }
@@ -392,7 +413,7 @@ impl Engine {
         .await?;
         tx.commit().await.map_err(|e| EngineError::Internal(format!("approving: {e}")))?;
         self.bus().publish(event);
-        self.set_credentials(session.id, Credentials::new(env));
+        self.set_credentials(session.id, session_credentials(session, env));
         self.spawn_actor(session.id).await;
         self.reload(session.id).await
     }

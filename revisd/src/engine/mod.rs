@@ -18,7 +18,7 @@ pub mod rules;
 mod streams;
 
 pub use bus::EventBus;
-pub use lifecycle::{StartOptions, Started, load_project_config};
+pub use lifecycle::{StartOptions, Started, load_project_config, session_variable_names};
 pub use streams::{LogChunk, LogSource, LogsResume};
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ mod meta;
 mod root;
 mod session;
 mod trailers;
+pub mod view;
 
 #[cfg(test)]
 mod commit_tests;

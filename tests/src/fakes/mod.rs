@@ -3,6 +3,7 @@
 //! OpenAI-compatible server). They check requests as strictly as the real APIs and play scripted
 //! conversations. Must not: listen beyond 127.0.0.1 or reach the network.
 
+pub mod agent_model;
 pub mod anthropic;
 pub mod http;
 pub mod openai;

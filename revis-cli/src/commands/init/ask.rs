@@ -82,9 +82,15 @@ pub fn confirm(question: &str, default: bool) -> Result<bool> {
     Confirm::new(question).with_default(default).prompt().map_err(|e| map_err(question, e))
 }
 
-/// A checklist; returns the chosen items in list order.
-pub fn multi_select<T: std::fmt::Display>(question: &str, items: Vec<T>, help: &str) -> Result<Vec<T>> {
+/// A checklist with the items at `checked` ticked; returns the chosen items in list order.
+pub fn multi_select<T: std::fmt::Display>(
+    question: &str,
+    items: Vec<T>,
+    checked: &[usize],
+    help: &str,
+) -> Result<Vec<T>> {
     MultiSelect::new(question, items)
+        .with_default(checked)
         .with_page_size(15)
         .with_help_message(help)
         .prompt()

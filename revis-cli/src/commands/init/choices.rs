@@ -4,11 +4,17 @@
 
 use std::collections::HashMap;
 
-/// Where the primary metric comes from, as the menu offers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use clap::ValueEnum;
+
+/// Where the primary metric comes from, as the menu (and `--source`) offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Source {
+    /// Weights & Biases (with --project and --entity).
     Wandb,
+    /// An MLflow tracking server (with --project, the experiment, and --tracking-uri).
     Mlflow,
+    /// $REVIS_OUTPUT_DIR/eval.json, written by the training script.
+    #[value(name = "eval_json", alias = "eval-json")]
     EvalJson,
 }
 
@@ -86,6 +92,16 @@ pub fn default_metric(metrics: &[String], given: Option<&str>) -> usize {
         .unwrap_or(0)
 }
 
+/// Where a menu of `items` followed by "Other" starts for a name given with a flag: on the item,
+/// on "Other" (which then offers the name as the default text) when it is not listed, else on
+/// the first item.
+pub fn start_on(items: &[String], given: Option<&str>) -> usize {
+    match given {
+        Some(g) => items.iter().position(|i| i == g).unwrap_or(items.len()),
+        None => 0,
+    }
+}
+
 /// Whether higher is probably better for a metric of this name; None when the name says
 /// nothing (the menu then starts on minimize).
 pub fn guess_maximize(metric: &str) -> Option<bool> {
@@ -107,6 +123,33 @@ pub fn guess_maximize(metric: &str) -> Option<bool> {
 
 /// The coding agents the menu offers after `auto`, as `coding_agent.type` values.
 pub const EXPLICIT_AGENTS: [&str; 3] = ["claude-code", "codex", "aider"];
+
+/// A `coding_agent.type`, as `--agent` takes it (the menu's values, in the menu's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Agent {
+    /// The first of claude, codex and aider found on the daemon's PATH.
+    Auto,
+    /// Claude Code (the `claude` CLI).
+    #[value(alias = "claude")]
+    ClaudeCode,
+    Codex,
+    Aider,
+    /// No agent: a code change pauses the session for you to make it.
+    None,
+}
+
+impl Agent {
+    /// The value of `coding_agent.type` (and of InitProjectRequest.coding_agent).
+    pub fn wire(self) -> &'static str {
+        match self {
+            Agent::Auto => "auto",
+            Agent::ClaudeCode => "claude-code",
+            Agent::Codex => "codex",
+            Agent::Aider => "aider",
+            Agent::None => "none",
+        }
+    }
+}
 
 /// The coding-agent menu: (label, value) pairs, `auto` first.
 pub fn agent_options(detected: &str) -> Vec<(String, &'static str)> {
@@ -188,6 +231,21 @@ mod tests {
         assert_eq!(default_metric(&strings(&["f1", "loss"]), None), 1);
         assert_eq!(default_metric(&strings(&["f1", "bleu"]), None), 0);
         assert_eq!(default_metric(&[], None), 0);
+    }
+
+    #[test]
+    fn a_given_name_starts_the_menu_on_it_or_on_other() {
+        let projects = strings(&["alpha", "beta"]);
+        assert_eq!(start_on(&projects, Some("beta")), 1);
+        assert_eq!(start_on(&projects, Some("gamma")), 2, "Other, with gamma as its default");
+        assert_eq!(start_on(&projects, None), 0);
+    }
+
+    #[test]
+    fn agents_take_the_menus_values() {
+        let wires: Vec<&str> = Agent::value_variants().iter().map(|a| a.wire()).collect();
+        let menu: Vec<&str> = agent_options("").iter().map(|o| o.1).collect();
+        assert_eq!(wires, menu);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use revis_proto::v1::{DiscoverReply, DiscoverRequest, ListHostsRequest, ProbeHos
 use super::InitArgs;
 use super::ask::{self, Result, WizardError, interruptible, note};
 use super::choices::{self, Place, Source};
-use super::hidden;
+use super::{flags, hidden};
 use crate::client::Client;
 use crate::error::CliError;
 
@@ -53,11 +53,12 @@ pub async fn run(client: &mut Client, args: &InitArgs, root: &Path) -> Result<Ou
     let train = ask::text("Training command:", args.train.as_deref().or(guessed.as_deref()), false, None)?;
 
     let env = choices::discover_env(|name| std::env::var(name).ok());
-    let start = Source::ALL.iter().position(|s| *s == choices::default_source(&env)).unwrap_or(0);
+    let first = flags::implied_source(args).unwrap_or_else(|| choices::default_source(&env));
+    let start = Source::ALL.iter().position(|s| *s == first).unwrap_or(0);
     let labels = Source::ALL.iter().map(|s| s.label().to_string()).collect();
     let source = Source::ALL[ask::select("Metrics source:", labels, start)?];
     let mut discovery = Discovery { client, env, agent: None };
-    let found = discovery.metrics_source(source).await?;
+    let found = discovery.metrics_source(source, args).await?;
 
     let primary = pick_or_type(
         "Primary metric to optimize:",
@@ -70,8 +71,8 @@ pub async fn run(client: &mut Client, args: &InitArgs, root: &Path) -> Result<Ou
     let objective = ask::select("Objective:", vec!["minimize".into(), "maximize".into()], usize::from(maximize_first))?;
 
     let ssh_host = choose_place(discovery.client, args).await?;
-    let coding_agent = discovery.coding_agent().await?;
-    let deny = choose_hidden(root)?;
+    let coding_agent = discovery.coding_agent(args.agent).await?;
+    let deny = choose_hidden(root, &flags::hide_patterns(&args.hide)?)?;
     Ok(Outcome::Answers(Box::new(Answers {
         replace,
         train,
@@ -154,8 +155,8 @@ impl Discovery<'_> {
     }
 
     /// The source's project (W&B entity and project, MLflow URI and experiment) and the metric
-    /// keys it offers.
-    async fn metrics_source(&mut self, source: Source) -> Result<Found> {
+    /// keys it offers; --entity, --tracking-uri and --project are the defaults.
+    async fn metrics_source(&mut self, source: Source, args: &InitArgs) -> Result<Found> {
         let Some(name) = source.discover_name() else {
             return Ok(Found::default());
         };
@@ -164,14 +165,14 @@ impl Discovery<'_> {
             Source::Wandb => {
                 let entity = ask::text(
                     "W&B entity (optional):",
-                    None,
+                    args.entity.as_deref(),
                     true,
                     Some("a team or user name; Enter for your API key's default entity"),
                 )?;
                 found.entity = Some(entity).filter(|e| !e.is_empty());
             }
             _ => {
-                let default = self.env.get("MLFLOW_TRACKING_URI").cloned();
+                let default = args.tracking_uri.clone().or_else(|| self.env.get("MLFLOW_TRACKING_URI").cloned());
                 found.tracking_uri = Some(ask::text("MLflow tracking URI:", default.as_deref(), false, None)?);
             }
         }
@@ -181,7 +182,9 @@ impl Discovery<'_> {
         note(&format!("Looking up {noun}s..."));
         let reply = self.discover(name, &entity, &uri, "").await?;
         let why = why_empty(&reply.error, &format!("no {noun}s found"));
-        let project = pick_or_type(&format!("{noun}:"), &reply.projects, 0, Some(&why), None)?;
+        let given = args.project.as_deref();
+        let start = choices::start_on(&reply.projects, given);
+        let project = pick_or_type(&format!("{noun}:"), &reply.projects, start, Some(&why), given)?;
 
         note(&format!("Looking up the metrics of {project}..."));
         let reply = self.discover(name, &entity, &uri, &project).await?;
@@ -194,14 +197,16 @@ impl Discovery<'_> {
         Ok(found)
     }
 
-    async fn coding_agent(&mut self) -> Result<String> {
+    /// The coding-agent menu, starting on --agent when given.
+    async fn coding_agent(&mut self, given: Option<choices::Agent>) -> Result<String> {
         let detected = match self.agent.clone() {
             Some(agent) => agent,
             None => self.discover("", "", "", "").await?.coding_agent,
         };
         let options = choices::agent_options(&detected);
+        let start = given.and_then(|g| options.iter().position(|o| o.1 == g.wire())).unwrap_or(0);
         let labels = options.iter().map(|(label, _)| label.clone()).collect();
-        let chosen = ask::select("Coding agent (for code changes):", labels, 0)?;
+        let chosen = ask::select("Coding agent (for code changes):", labels, start)?;
         Ok(options.get(chosen).map_or("auto", |o| o.1).to_string())
     }
 }
@@ -288,12 +293,15 @@ async fn host_usable(client: &mut Client, host: &str, trust_flag: bool) -> Resul
     ask::confirm(&format!("Use {host} anyway?"), false)
 }
 
-fn choose_hidden(root: &Path) -> Result<Vec<String>> {
+/// The hidden-files question; patterns given with --hide start it on "Yes", ticked in the list
+/// (those that are not among the repository's entries are added to it).
+fn choose_hidden(root: &Path, given: &[String]) -> Result<Vec<String>> {
     let labels = vec!["No, allow full access (recommended)".to_string(), "Yes, select files to hide".to_string()];
-    if ask::select("The LLM can read your repo. Hide any files?", labels, 0)? == 0 {
+    let start = usize::from(!given.is_empty());
+    if ask::select("The LLM can read your repo. Hide any files?", labels, start)? == 0 {
         return Ok(Vec::new());
     }
-    let entries = hidden::entries(root);
+    let (entries, checked) = hidden::with_given(hidden::entries(root), given);
     if entries.is_empty() {
         note("  (the repository has no files to hide yet)");
         return Ok(Vec::new());
@@ -301,6 +309,7 @@ fn choose_hidden(root: &Path) -> Result<Vec<String>> {
     let chosen = ask::multi_select(
         "Files to hide from the LLM and coding agents:",
         entries,
+        &checked,
         "space selects, enter confirms; a dir/** hides everything inside",
     )?;
     Ok(chosen.into_iter().map(|e| e.glob).collect())

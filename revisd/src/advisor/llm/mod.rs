@@ -24,8 +24,9 @@ use crate::config::Config;
 
 pub use agent::{Agent, Endpoint, Outcome};
 
-/// Where provider settings come from: the variables the CLI passed for this session first,
-/// then the daemon's own environment. Held in memory only.
+/// The provider settings (and `coding_agent.env` names) the CLI passed for this session, from
+/// the user's shell. Never the daemon's own environment: a key travels with the session that
+/// needs it. Held in memory only.
 #[derive(Clone, Default)]
 pub struct Credentials {
     vars: BTreeMap<String, String>,
@@ -41,14 +42,17 @@ impl std::fmt::Debug for Credentials {
 pub use crate::secrets::PROVIDER_VARIABLES as PASSED_VARIABLES;
 
 impl Credentials {
-    /// Keeps only the known provider variables, whatever a client sent.
-    pub fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let vars = vars.into_iter().filter(|(k, v)| PASSED_VARIABLES.contains(&k.as_str()) && !v.is_empty()).collect();
+    /// Keeps only the known provider variables and the `extra` names the session's config asks
+    /// for (`coding_agent.env`), whatever a client sent.
+    pub fn new<'a>(vars: impl IntoIterator<Item = (String, String)>, extra: impl IntoIterator<Item = &'a str>) -> Self {
+        let extra: Vec<&str> = extra.into_iter().collect();
+        let wanted = |name: &str| PASSED_VARIABLES.contains(&name) || extra.contains(&name);
+        let vars = vars.into_iter().filter(|(k, v)| wanted(k) && !v.is_empty()).collect();
         Self { vars }
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned().or_else(|| std::env::var(name).ok()).filter(|v| !v.is_empty())
+        self.vars.get(name).cloned().filter(|v| !v.is_empty())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,6 +82,25 @@ pub fn unavailable_reason(config: &Config, credentials: &Credentials) -> String 
     }
 }
 
+/// `llm.pricing` as prices: providers bill cache reads at a tenth and cache writes at 1.25x of
+/// input unless the user says otherwise.
+pub fn price_overrides(config: &Config) -> IndexMap<String, pricing::Price> {
+    config
+        .llm
+        .pricing
+        .iter()
+        .map(|(model, p)| {
+            let price = pricing::Price {
+                input: p.input,
+                output: p.output,
+                cache_read: p.cache_read.unwrap_or(p.input * 0.1),
+                cache_write: p.cache_write.unwrap_or(p.input * 1.25),
+            };
+            (model.clone(), price)
+        })
+        .collect()
+}
+
 /// The model and its fallbacks, ready to call, with a note for each one left out. `api_base`
 /// applies to `llm.model` only: fallbacks are usually hosted providers.
 pub fn endpoints(config: &Config, credentials: &Credentials) -> (Vec<Endpoint>, Vec<String>) {
@@ -87,22 +110,7 @@ pub fn endpoints(config: &Config, credentials: &Credentials) -> (Vec<Endpoint>, 
         max_retries: config.llm.max_retries,
         ..models::ProviderSettings::default()
     };
-    let overrides: IndexMap<String, pricing::Price> = config
-        .llm
-        .pricing
-        .iter()
-        .map(|(model, p)| {
-            let price = pricing::Price {
-                input: p.input,
-                output: p.output,
-                // Providers bill cache reads at a tenth and cache writes at 1.25x of input
-                // unless the user says otherwise.
-                cache_read: p.cache_read.unwrap_or(p.input * 0.1),
-                cache_write: p.cache_write.unwrap_or(p.input * 1.25),
-            };
-            (model.clone(), price)
-        })
-        .collect();
+    let overrides = price_overrides(config);
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let specs = std::iter::once((config.llm.model.as_str(), config.llm.api_base.as_deref()))

@@ -90,6 +90,13 @@ pub fn price_for(route: &Route, overrides: &IndexMap<String, Price>) -> Option<P
     table_price(&route.model).or_else(|| is_loopback(&route.base_url).then(Price::default))
 }
 
+/// The price of a model known by name only (a coding agent's): an override by the full name,
+/// then by the bare id, then the table.
+pub fn model_price(model: &str, overrides: &IndexMap<String, Price>) -> Option<Price> {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    overrides.get(model).or_else(|| overrides.get(bare)).copied().or_else(|| table_price(model))
+}
+
 fn is_loopback(base_url: &str) -> bool {
     let authority = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or(authority);
