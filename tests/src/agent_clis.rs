@@ -103,8 +103,9 @@ pub fn claude_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt
 }
 
 /// `codex exec` as Revis runs it, with a `revis` provider at `base_url` (`http://127.0.0.1:P/v1`)
-/// whose key is read from `CODEX_API_KEY`; `CODEX_HOME` is `home/.codex`.
-pub fn codex_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt: &str, sandbox: &[&str]) -> Command {
+/// whose key is read from `CODEX_API_KEY`; `CODEX_HOME` is `home/.codex`. More `-c` overrides
+/// can follow (e.g. `model_providers.revis.stream_max_retries=0`).
+pub fn codex_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt: &str) -> Command {
     let codex_home = home.join(".codex");
     let _ = std::fs::create_dir_all(&codex_home);
     let codex_home = codex_home.to_string_lossy().into_owned();
@@ -113,20 +114,17 @@ pub fn codex_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt:
     let provider = format!(
         "model_providers.revis={{name=\"revis\",base_url=\"{base_url}\",env_key=\"CODEX_API_KEY\",wire_api=\"responses\"}}"
     );
-    cmd.args(["exec", prompt, "--json"]).args(sandbox).args([
-        "--skip-git-repo-check",
-        "-m",
-        "gpt-5-codex",
-        "-c",
-        "model_provider=\"revis\"",
-        "-c",
-        &provider,
-    ]);
+    cmd.args(["exec", prompt, "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "-m", "gpt-5-codex"])
+        .args(["-c", "model_provider=\"revis\"", "-c", &provider]);
     cmd
 }
 
 /// aider in one-shot mode on `files`, with litellm's model name `model` (`openai/gpt-4.1`,
-/// `anthropic/claude-sonnet-4-5`) and its base URL flag and key for that provider.
+/// `anthropic/claude-sonnet-4-5`) pointed at `base_url`: `--openai-api-base` for OpenAI
+/// (`http://127.0.0.1:P/v1`), the `ANTHROPIC_API_BASE` variable for Anthropic
+/// (`http://127.0.0.1:P`; aider has no flag for it, litellm appends `/v1/messages`).
+/// aider's model-info cache in `home` is seeded from litellm's bundled price list so it does
+/// not try to download it (see [`seed_aider_model_info`]).
 pub fn aider_command(
     dir: &Path,
     home: &Path,
@@ -136,22 +134,63 @@ pub fn aider_command(
     prompt: &str,
     files: &[&str],
 ) -> Command {
+    seed_aider_model_info(home);
     let anthropic = model.starts_with("anthropic/");
-    let key_var = if anthropic { "ANTHROPIC_API_KEY" } else { "OPENAI_API_KEY" };
-    let env = [(key_var, key), ("LITELLM_LOCAL_MODEL_COST_MAP", "True")];
+    let mut env = vec![("LITELLM_LOCAL_MODEL_COST_MAP", "True")];
+    if anthropic {
+        env.extend([("ANTHROPIC_API_KEY", key), ("ANTHROPIC_API_BASE", base_url)]);
+    } else {
+        env.push(("OPENAI_API_KEY", key));
+    }
     let mut cmd = hermetic_command(&cli_path(AgentCli::Aider), dir, home, &env);
-    cmd.args(["--message", prompt, "--yes-always", "--no-auto-commits", "--no-stream", "--no-gitignore"])
-        .args(["--no-check-update", "--no-show-release-notes", "--analytics-disable", "--model", model])
-        .args([if anthropic { "--anthropic-api-base" } else { "--openai-api-base" }, base_url])
-        .args(files);
+    cmd.args(["--message", prompt, "--yes-always", "--no-auto-commits", "--no-stream", "--no-gitignore"]).args([
+        "--no-check-update",
+        "--no-show-release-notes",
+        "--analytics-disable",
+        "--model",
+        model,
+    ]);
+    if !anthropic {
+        cmd.args(["--openai-api-base", base_url]);
+    }
+    cmd.args(files);
     cmd
 }
 
-/// A finished CLI run.
+/// aider downloads litellm's model price list from raw.githubusercontent.com into
+/// `~/.aider/caches/` at start when that cache is missing, empty or older than a day (and
+/// prints the error when it cannot); an empty `{}` it writes on failure is retried on every
+/// run. A fresh copy of the list litellm bundles stops that.
+pub fn seed_aider_model_info(home: &Path) {
+    let caches = home.join(".aider/caches");
+    let target = caches.join("model_prices_and_context_window.json");
+    if target.exists() {
+        return;
+    }
+    let lib = tools_dir().join("aider/lib");
+    let bundled = std::fs::read_dir(&lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("site-packages/litellm/model_prices_and_context_window_backup.json"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "litellm's bundled price list is missing under {}: reinstall with tests/tools/install-agents.sh",
+                lib.display()
+            )
+        });
+    std::fs::create_dir_all(&caches).unwrap_or_else(|e| panic!("cannot create {}: {e}", caches.display()));
+    std::fs::copy(&bundled, &target).unwrap_or_else(|e| panic!("cannot copy {}: {e}", bundled.display()));
+}
+
+/// A finished (or stopped) CLI run.
 #[derive(Debug)]
 pub struct AgentRun {
     pub output: Output,
     pub elapsed: Duration,
+    /// True when the deadline passed and the run was killed.
+    pub timed_out: bool,
 }
 
 impl AgentRun {
@@ -169,8 +208,9 @@ impl AgentRun {
 
     /// Exit code, duration, stdout and stderr, for assertion messages.
     pub fn describe(&self) -> String {
+        let how = if self.timed_out { "killed at the deadline" } else { "exited" };
         format!(
-            "exit {:?} after {:?}\nstdout:\n{}\nstderr:\n{}",
+            "{how}: exit {:?} after {:?}\nstdout:\n{}\nstderr:\n{}",
             self.code(),
             self.elapsed,
             self.stdout(),
@@ -189,23 +229,31 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Runs `cmd` in its own process group; panics (after killing the group) when it is still
-/// running after `timeout`. The group is killed once it exits too, so nothing outlives the run.
-pub fn run_agent(mut cmd: Command, what: &str, timeout: Duration) -> AgentRun {
+/// Runs `cmd` in its own process group for at most `timeout`; at the deadline the group is
+/// killed and the run returned with `timed_out`. The group is killed once the CLI exits too,
+/// so nothing it started outlives the run.
+pub fn run_agent_for(mut cmd: Command, what: &str, timeout: Duration) -> AgentRun {
     cmd.process_group(0);
     let started = Instant::now();
     let mut running = Running::spawn(cmd, what);
-    let pgid = running.pid().map(|p| p as i32).unwrap_or_else(|| panic!("{what}: no pid"));
+    let pgid = running.pid().and_then(|p| i32::try_from(p).ok()).unwrap_or_else(|| panic!("{what}: no pid"));
     let guard = GroupGuard(pgid);
-    if running.try_wait_for(timeout).is_none() {
-        drop(guard);
-        let so_far = running.stdout_so_far();
-        panic!("{what} did not finish within {timeout:?}; killed its process group\nstdout so far:\n{so_far}");
-    }
+    let timed_out = running.try_wait_for(timeout).is_none();
     let elapsed = started.elapsed();
     drop(guard);
-    let output = running.wait(Duration::from_secs(5));
-    AgentRun { output, elapsed }
+    let output = running.wait(Duration::from_secs(10));
+    AgentRun { output, elapsed, timed_out }
+}
+
+/// Like [`run_agent_for`], but a run still going at the deadline is a failure.
+pub fn run_agent(cmd: Command, what: &str, timeout: Duration) -> AgentRun {
+    let run = run_agent_for(cmd, what, timeout);
+    assert!(
+        !run.timed_out,
+        "{what} did not finish within {timeout:?}; its process group was killed\n{}",
+        run.describe()
+    );
+    run
 }
 
 /// A loopback port nothing listens on: bound, then released.

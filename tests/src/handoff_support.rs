@@ -113,7 +113,11 @@ pub struct World {
 
 impl World {
     pub fn new(spec: Spec) -> Self {
-        let fake = FakeLlm::anthropic(&fake_key("sk-ant-handoff"));
+        Self::with_fake(spec, FakeLlm::anthropic(&fake_key("sk-ant-handoff")))
+    }
+
+    /// With the advisor's fake model given (e.g. one whose key another fake also accepts).
+    pub fn with_fake(spec: Spec, fake: FakeLlm) -> Self {
         let project = Project::new();
         let mut files = vec![
             ("train.py".to_string(), train_py(project.ctl())),

@@ -5,11 +5,13 @@
 //! Runs are serialised: each CLI is heavy, and a 2-core machine running several at once turns
 //! deadlines into flakes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use revis_tests::agent_clis::{AgentRun, aider_command, claude_command, closed_port, codex_command, run_agent};
+use revis_tests::agent_clis::{
+    AgentRun, aider_command, claude_command, closed_port, codex_command, run_agent, run_agent_for,
+};
 use revis_tests::fakes::agent_model::{AgentModel, EditTask, Mode};
 use revis_tests::git::git;
 use serde_json::Value;
@@ -145,8 +147,11 @@ fn claude_reports_an_unreachable_model() {
 // ---------------------------------------------------------------------------------------------
 // codex
 
-fn codex(ws: &Workspace, base_url: &str) -> AgentRun {
-    let cmd = codex_command(&ws.repo, &ws.home, base_url, KEY, PROMPT, &["--sandbox", "workspace-write"]);
+fn codex(ws: &Workspace, base_url: &str, overrides: &[&str]) -> AgentRun {
+    let mut cmd = codex_command(&ws.repo, &ws.home, base_url, KEY, PROMPT);
+    for o in overrides {
+        cmd.args(["-c", o]);
+    }
     run_agent(cmd, "codex exec", RUN_DEADLINE)
 }
 
@@ -158,7 +163,7 @@ fn jsonl(stdout: &str) -> Vec<Value> {
 fn codex_makes_the_edit() {
     let _one = serial();
     let (ws, model) = (Workspace::new(), model());
-    let run = codex(&ws, &model.openai_base_url());
+    let run = codex(&ws, &model.openai_base_url(), &[]);
     eprintln!("{}\n{}", run.describe(), model.transcript());
     assert_eq!(run.code(), Some(0), "{}", run.describe());
     let events = jsonl(&run.stdout());
@@ -172,7 +177,7 @@ fn codex_makes_the_edit() {
 fn codex_changes_nothing_when_the_model_only_talks() {
     let _one = serial();
     let (ws, model) = (Workspace::new(), model().with_mode(Mode::NoOp));
-    let run = codex(&ws, &model.openai_base_url());
+    let run = codex(&ws, &model.openai_base_url(), &[]);
     eprintln!("{}\n{}", run.describe(), model.transcript());
     assert_eq!(run.code(), Some(0), "{}", run.describe());
     assert_eq!(ws.train_py(), TRAIN_PY);
@@ -183,19 +188,43 @@ fn codex_changes_nothing_when_the_model_only_talks() {
 fn codex_reports_a_rejected_key() {
     let _one = serial();
     let (ws, model) = (Workspace::new(), model().with_mode(Mode::AuthError));
-    let run = codex(&ws, &model.openai_base_url());
+    let run = codex(&ws, &model.openai_base_url(), &[]);
     eprintln!("{}\n{}", run.describe(), model.transcript());
     assert_eq!(run.code(), Some(1), "{}", run.describe());
     assert_eq!(ws.train_py(), TRAIN_PY);
 }
 
 #[test]
-fn codex_reports_an_unreachable_model() {
+fn codex_gives_up_after_its_stream_retries_when_the_model_hangs_up() {
+    let _one = serial();
+    let (ws, model) = (Workspace::new(), model().with_mode(Mode::HangUp));
+    let run = codex(&ws, &model.openai_base_url(), &["model_providers.revis.stream_max_retries=1"]);
+    eprintln!("{}\n{}", run.describe(), model.transcript());
+    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    let events = jsonl(&run.stdout());
+    assert_eq!(events.last().map(|e| e["type"].clone()), Some("turn.failed".into()), "{}", run.describe());
+    assert_eq!(model.model_calls().len(), 2, "one try and one retry\n{}", model.transcript());
+}
+
+/// On a refused connection codex 0.171 does not count retries: it prints
+/// `Reconnecting... waiting for network (…)` with a growing delay and never gives up (on this
+/// machine at least), so whoever runs it must bound it. Where it does give up (another network
+/// setup), it must fail the turn.
+#[test]
+fn codex_waits_for_the_network_when_the_model_is_unreachable() {
     let _one = serial();
     let ws = Workspace::new();
-    let run = codex(&ws, &format!("http://127.0.0.1:{}/v1", closed_port()));
+    let cmd = codex_command(&ws.repo, &ws.home, &format!("http://127.0.0.1:{}/v1", closed_port()), KEY, PROMPT);
+    let run = run_agent_for(cmd, "codex exec", Duration::from_secs(20));
     eprintln!("{}", run.describe());
-    assert_eq!(run.code(), Some(1), "{}", run.describe());
+    let events = jsonl(&run.stdout());
+    if run.timed_out {
+        let mut messages = events.iter().filter(|e| e["type"] == "error").filter_map(|e| e["message"].as_str());
+        assert!(messages.any(|m| m.starts_with("Reconnecting... waiting for network")), "{}", run.describe());
+    } else {
+        assert_eq!(run.code(), Some(1), "{}", run.describe());
+        assert_eq!(events.last().map(|e| e["type"].clone()), Some("turn.failed".into()), "{}", run.describe());
+    }
     assert_eq!(ws.train_py(), TRAIN_PY);
 }
 

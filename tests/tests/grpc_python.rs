@@ -28,7 +28,7 @@ fn require_grpcio() {
     assert!(
         out.status.success(),
         "Python's grpcio is not installed ({}); install it with:\n  {PIP_INSTALL}",
-        String::from_utf8_lossy(&out.stderr).trim()
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
     );
 }
 

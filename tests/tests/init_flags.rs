@@ -2,40 +2,34 @@
 //! its project, entity or tracking URI, objective and target, coding agent, hidden files, and
 //! executor with host and work dir. The file it writes loads and carries each value; a bad value
 //! or a flag of another source is a usage error (exit 2) that names the flag and writes nothing.
-//! The connection test and host-key trust of `--ssh` against a real sshd are in ssh.rs.
+//! `--ssh` goes to the real sshd of ssh.rs (which covers the host-key trust of init).
 
-use std::path::PathBuf;
+#[path = "../src/sshd.rs"]
+mod sshd;
+
 use std::process::Output;
 
 use revis_tests::cli::describe;
 use revis_tests::{Project, TestEnv};
 use revisd::config::schema::{CodingAgentType, ExecutorType, MetricsSourceType};
+use sshd::{ALIAS, SshServer};
 
 const REQUIRED: [&str; 6] = ["init", "--yes", "--train", "python3 train.py --epochs 2", "--primary", "eval/accuracy"];
 
-/// A committed project with a training script, and a `$HOME` whose ~/.ssh/config has `gpu-box`
-/// on a port nothing listens on (the connection test fails fast and init goes on with a warning).
-fn setup() -> (TestEnv, PathBuf) {
+/// A committed project with a training script.
+fn env() -> TestEnv {
     let project = Project::new();
     project.write("train.py", "print('hi')\n");
     project.commit("a training script");
-    let env = TestEnv::new(project);
-    let home = env.home.scratch().join("user");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
-    let ssh = home.join(".ssh");
-    std::fs::create_dir_all(&ssh).unwrap_or_else(|e| panic!("cannot create {}: {e}", ssh.display()));
-    let config = format!("Host gpu-box\n  HostName 127.0.0.1\n  Port {closed}\n  User nobody\n");
-    std::fs::write(ssh.join("config"), config).unwrap_or_else(|e| panic!("cannot write the ssh config: {e}"));
-    (env, home)
+    TestEnv::new(project)
 }
 
-fn init(env: &TestEnv, home: &PathBuf, extra: &[&str]) -> Output {
-    let args: Vec<&str> = REQUIRED.iter().chain(extra).copied().collect();
-    let vars = [("HOME".to_string(), home.display().to_string())];
-    env.revis_env(&args, &vars)
+fn with_required<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    REQUIRED.iter().chain(extra).copied().collect()
+}
+
+fn init(env: &TestEnv, extra: &[&str]) -> Output {
+    env.revis_env(&with_required(extra), &[])
 }
 
 fn load(env: &TestEnv) -> revisd::config::Config {
@@ -48,11 +42,12 @@ fn load(env: &TestEnv) -> revisd::config::Config {
 
 #[test]
 fn every_wizard_choice_can_be_given_as_a_flag() {
-    let (env, home) = setup();
-    let out = init(
+    let env = env();
+    let server = SshServer::start();
+    let work_dir = server.work_dir().display().to_string();
+    let out = server.revis(
         &env,
-        &home,
-        &[
+        &with_required(&[
             "--maximize",
             "--target",
             "0.95",
@@ -69,15 +64,14 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
             "--hide",
             "secrets/{a,b}.json",
             "--ssh",
-            "gpu-box",
+            ALIAS,
             "--work-dir",
-            "/scratch/revis",
-        ],
+            &work_dir,
+        ]),
     );
     assert!(out.status.success(), "{}\ndaemon log:\n{}", describe(&out), env.home.daemon_log());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning: SSH to gpu-box"), "the failed connection test is reported: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("tar and tmux found"), "the connection was tested: {stdout}");
     assert!(stdout.contains("Coding agent: codex"), "{stdout}");
 
     let config = load(&env);
@@ -92,13 +86,12 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
     assert_eq!(config.coding_agent.kind, CodingAgentType::Codex);
     assert_eq!(config.context.deny, [".env", "data/**", "secrets/{a,b}.json"]);
     assert_eq!(config.executor.kind, ExecutorType::Ssh);
-    assert_eq!(config.executor.host.as_deref(), Some("gpu-box"));
-    assert_eq!(config.executor.work_dir.as_deref(), Some("/scratch/revis"));
+    assert_eq!(config.executor.host.as_deref(), Some(ALIAS));
+    assert_eq!(config.executor.work_dir.as_deref(), Some(work_dir.as_str()));
 
     // MLflow with its tracking server, no agent, local: replaced with --force.
     let out = init(
         &env,
-        &home,
         &[
             "--force",
             "--source",
@@ -123,21 +116,21 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
     assert_eq!(config.executor.kind, ExecutorType::Local);
 
     // The remaining source and agent spellings.
-    let out = init(&env, &home, &["--force", "--source", "eval_json", "--agent", "claude-code"]);
+    let out = init(&env, &["--force", "--source", "eval_json", "--agent", "claude-code"]);
     assert!(out.status.success(), "{}", describe(&out));
     let config = load(&env);
     assert_eq!(
         (config.metrics.source, config.coding_agent.kind),
         (MetricsSourceType::EvalJson, CodingAgentType::ClaudeCode)
     );
-    let out = init(&env, &home, &["--force", "--agent", "aider"]);
+    let out = init(&env, &["--force", "--agent", "aider"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(load(&env).coding_agent.kind, CodingAgentType::Aider);
 }
 
 #[test]
 fn bad_flags_are_usage_errors_that_name_the_flag_and_write_nothing() {
-    let (env, home) = setup();
+    let env = env();
     let gitignore = env.project.read(".gitignore");
     let cases: &[(&[&str], &str)] = &[
         (&["--source", "tensorboard"], "--source"),
@@ -156,7 +149,7 @@ fn bad_flags_are_usage_errors_that_name_the_flag_and_write_nothing() {
         (&["--hide", "data/[z-a].csv"], "--hide"),
     ];
     for (extra, flag) in cases {
-        let out = init(&env, &home, extra);
+        let out = init(&env, extra);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(flag), "{extra:?}: the error must name {flag}: {stderr}");
@@ -164,7 +157,7 @@ fn bad_flags_are_usage_errors_that_name_the_flag_and_write_nothing() {
     }
     assert_eq!(env.project.read(".gitignore"), gitignore, ".gitignore untouched");
     // The daemon's reason is kept: which pattern, and why it does not compile.
-    let out = init(&env, &home, &["--hide", "data/["]);
+    let out = init(&env, &["--hide", "data/["]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("'data/['") && !stderr.contains("revis.yaml:"), "{stderr}");
 }

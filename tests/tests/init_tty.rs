@@ -1,8 +1,8 @@
 //! Interactive `revis init` through a real pseudo-terminal: arrow keys, Enter and Ctrl-C as a
 //! user types them. Covers a full eval.json run (and keeping an existing revis.yaml), W&B
 //! discovery against a loopback fake GraphQL server with credentials that only the CLI has, the
-//! host list of a test `~/.ssh/config` (wildcards left out), the hidden-files picker, and
-//! Ctrl-C midway leaving nothing written.
+//! host list of a test `~/.ssh/config` (wildcards left out), the hidden-files picker, flags as
+//! the answers the menus start on, and Ctrl-C midway leaving nothing written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,9 +31,15 @@ struct Tty {
 impl Tty {
     /// Runs `revis init` in the project with `HOME` (the daemon's ~/.ssh/config) and `env`.
     fn spawn(env: &TestEnv, home: &Path, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_with_flags(env, home, vars, &[])
+    }
+
+    /// `revis init flags...`, as [`Tty::spawn`].
+    fn spawn_with_flags(env: &TestEnv, home: &Path, vars: &[(&str, &str)], flags: &[&str]) -> Self {
         let mut cmd = Command::new("sh");
         // A fresh pty has no size; menus need one.
-        cmd.args(["-c", "stty cols 120 rows 40 && exec \"$0\" init", &revis_bin().display().to_string()]);
+        let bin = revis_bin().display().to_string();
+        cmd.args(["-c", "stty cols 120 rows 40 && exec \"$0\" init \"$@\"", &bin]).args(flags);
         scrub_env(&mut cmd, &env.home);
         cmd.current_dir(env.project.path())
             .stdin(Stdio::inherit())
@@ -291,4 +297,40 @@ fn ctrl_c_midway_leaves_nothing_written() {
     assert_eq!(code, 130, "{transcript}");
     assert!(!env.project.path().join("revis.yaml").exists(), "{transcript}");
     assert_eq!(env.project.read(".gitignore"), gitignore);
+}
+
+#[test]
+fn flags_are_the_answers_the_menus_start_on() {
+    let env = TestEnv::new(project());
+    let home = home_dir(&env);
+    // Nothing listens there: discovery says so and offers the flags' values as text defaults.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
+    let uri = format!("http://127.0.0.1:{closed}");
+    let flags =
+        ["--tracking-uri", &uri, "--project", "exp-1", "--agent", "aider", "--hide", "data/**,secrets/", "--maximize"];
+    let mut tty = Tty::spawn_with_flags(&env, &home, &[], &flags);
+    tty.answer("Training command", ENTER);
+    // --tracking-uri makes MLflow the first choice; every answer below is Enter.
+    tty.answer("Metrics source", ENTER);
+    tty.answer("MLflow tracking URI", ENTER);
+    tty.answer("MLflow experiment", ENTER);
+    tty.answer("Primary metric to optimize", "val_loss\r");
+    tty.answer("Objective", ENTER);
+    tty.answer("none (pause for manual changes)", ENTER);
+    tty.answer("Yes, select files to hide", ENTER);
+    tty.answer("secrets/", ENTER);
+    tty.expect("Revis initialized!");
+    let (code, transcript) = tty.finish();
+    assert_eq!(code, 0, "{transcript}\ndaemon log:\n{}", env.home.daemon_log());
+
+    let config = load(&env);
+    assert_eq!(config.metrics.source, revisd::config::schema::MetricsSourceType::Mlflow);
+    assert_eq!(config.metrics.tracking_uri.as_deref(), Some(uri.as_str()));
+    assert_eq!(config.metrics.project.as_deref(), Some("exp-1"));
+    assert!(!config.metrics.minimize, "--maximize starts the objective menu on maximize");
+    assert_eq!(config.coding_agent.kind, revisd::config::schema::CodingAgentType::Aider);
+    assert_eq!(config.context.deny, ["data/**", "secrets/"]);
 }

@@ -63,6 +63,10 @@ pub enum Mode {
     AuthError,
     /// Every model call answers this status (500, 503, 529…) with the provider's error body.
     ServerError(u16),
+    /// Every model call is read and then the connection is closed without an answer (an
+    /// upstream that crashes mid-request). Unlike a closed port, codex counts these retries
+    /// and gives up (it waits for "the network" indefinitely on a refused connection).
+    HangUp,
 }
 
 /// Which API a request addressed.
@@ -443,6 +447,8 @@ fn handle(key: &str, task: &EditTask, state: &Mutex<State>, req: HttpRequest) ->
     } else if let (Mode::ServerError(status), true) = (mode, api.is_model_call()) {
         let response = error(api, &req, status, "The server had an error while processing your request.", index);
         Answered::new(response, format!("{status} server error"))
+    } else if mode == Mode::HangUp && api.is_model_call() {
+        Answered::new(HttpResponse::hang_up(), "hung up")
     } else if api.is_model_call() && parsed.is_none() {
         violations.push("body is not valid JSON".into());
         Answered::new(error(api, &req, 400, "We could not parse the JSON body of your request.", index), "400")

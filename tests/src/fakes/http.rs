@@ -33,6 +33,9 @@ impl HttpRequest {
     }
 }
 
+/// The status of [`HttpResponse::hang_up`].
+pub const HANG_UP: u16 = 0;
+
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
@@ -47,6 +50,12 @@ impl HttpResponse {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
         }
+    }
+
+    /// No answer at all: the server closes the connection once it has read the request (a
+    /// crashed or misbehaving upstream). Status 0 never goes on the wire.
+    pub fn hang_up() -> Self {
+        Self { status: HANG_UP, headers: Vec::new(), body: Vec::new() }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -120,7 +129,9 @@ fn serve(stream: TcpStream, handler: &Handler) {
             body: format!("malformed HTTP request: {e}").into_bytes(),
         },
     };
-    let _ = write_response(&stream, &response);
+    if response.status != HANG_UP {
+        let _ = write_response(&stream, &response);
+    }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
