@@ -102,10 +102,24 @@ pub fn claude_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt
     cmd
 }
 
-/// `codex exec` as Revis runs it, with a `revis` provider at `base_url` (`http://127.0.0.1:P/v1`)
-/// whose key is read from `CODEX_API_KEY`; `CODEX_HOME` is `home/.codex`. More `-c` overrides
-/// can follow (e.g. `model_providers.revis.stream_max_retries=0`).
+/// `codex exec` as Revis runs it (model `gpt-5-codex`), with a `revis` provider at `base_url`
+/// (`http://127.0.0.1:P/v1`) whose key is read from `CODEX_API_KEY`; `CODEX_HOME` is
+/// `home/.codex`. More `-c` overrides can follow (e.g. `model_providers.revis.stream_max_retries=0`).
 pub fn codex_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt: &str) -> Command {
+    codex_command_for_model(dir, home, base_url, key, prompt, "gpt-5-codex")
+}
+
+/// [`codex_command`] with another `-m` model: the tools codex offers depend on it (a model in
+/// its catalogue, e.g. `gpt-5.5`, gets a freeform `apply_patch` tool; an unknown one only
+/// `exec_command`).
+pub fn codex_command_for_model(
+    dir: &Path,
+    home: &Path,
+    base_url: &str,
+    key: &str,
+    prompt: &str,
+    model: &str,
+) -> Command {
     let codex_home = home.join(".codex");
     let _ = std::fs::create_dir_all(&codex_home);
     let codex_home = codex_home.to_string_lossy().into_owned();
@@ -114,8 +128,12 @@ pub fn codex_command(dir: &Path, home: &Path, base_url: &str, key: &str, prompt:
     let provider = format!(
         "model_providers.revis={{name=\"revis\",base_url=\"{base_url}\",env_key=\"CODEX_API_KEY\",wire_api=\"responses\"}}"
     );
-    cmd.args(["exec", prompt, "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "-m", "gpt-5-codex"])
-        .args(["-c", "model_provider=\"revis\"", "-c", &provider]);
+    cmd.args(["exec", prompt, "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "-m", model]).args([
+        "-c",
+        "model_provider=\"revis\"",
+        "-c",
+        &provider,
+    ]);
     cmd
 }
 

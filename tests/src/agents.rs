@@ -357,7 +357,7 @@ def parse_codex(args):
 def parse_aider(args):
     flags = {"--yes-always", "--yes", "--no-auto-commits", "--auto-commits", "--no-stream", "--stream", "--no-git",
              "--no-pretty", "--no-check-update", "--no-analytics", "--no-show-model-warnings", "--no-gitignore",
-             "--dirty-commits", "--no-dirty-commits", "--no-show-release-notes", "--analytics-disable",
+             "--dirty-commits", "--no-dirty-commits", "--no-show-release-notes", "--analytics-disable", "--no-analytics",
              "--no-restore-chat-history"}
     valued = {"--message", "--msg", "--message-file", "--model", "--edit-format", "--read", "--file",
               "--chat-history-file", "--input-history-file", "--openai-api-base"}

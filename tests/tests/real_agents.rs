@@ -17,12 +17,13 @@ mod agents;
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use revis_tests::agent_clis::{AgentCli, cli_path, closed_port};
+use revis_tests::agent_clis::{AgentCli, cli_path, closed_port, seed_aider_model_info};
 use revis_tests::fakes::FakeLlm;
 use revis_tests::fakes::agent_model::{AgentModel, EditTask, Mode};
 use revis_tests::llm::{Checks, brief, fake_key};
-use revis_tests::session::{iteration, pretty, state, stop_reason};
+use revis_tests::session::{ENDED_STATES, iteration, pretty, state, stop_reason};
 use serde_json::Value;
 use support::{Spec, World, code_decision};
 
@@ -30,6 +31,8 @@ const REQUEST: &str = "Lower the constant offset of the loss in train.py from 0.
 const OLD: &str = "loss = 0.5 + (math.log10(lr) + 2) ** 2 + 0.1 * (x - 3) ** 2";
 const NEW: &str = "loss = 0.25 + (math.log10(lr) + 2) ** 2 + 0.1 * (x - 3) ** 2";
 const SECRET_FILE: &str = "secrets/key.txt";
+/// A handoff with a real agent, retries included, ends well within this.
+const AGENT_DEADLINE: Duration = Duration::from_secs(240);
 const CANARY: &str = "CANARY-hidden-7f3a9c-never-sent";
 
 /// How the agent's model endpoint behaves in a scenario.
@@ -85,7 +88,13 @@ impl RealWorld {
             .context("deny: [\"secrets/**\"]")
             .file(SECRET_FILE, &format!("{CANARY}\n"))
             .coding_agent(&format!("type: {}", agent_type(cli)))
-            .coding_agent("timeout: 3m");
+            // codex never gives up on an unreachable endpoint ("Reconnecting... waiting for
+            // network"): the handoff's timeout ends it, quoting that last error.
+            .coding_agent(if cli == AgentCli::Codex && scenario == Scenario::Unreachable {
+                "timeout: 30s"
+            } else {
+                "timeout: 3m"
+            });
         let spec = match cli {
             AgentCli::Claude => spec
                 .coding_agent("model: anthropic/claude-sonnet-4-5")
@@ -103,8 +112,14 @@ impl RealWorld {
                 spec.coding_agent("model: openai/gpt-4.1").coding_agent(&format!("api_base: {openai_base}"))
             }
         };
-        if cli == AgentCli::Codex {
-            std::fs::create_dir_all(home_path.join(".codex")).unwrap_or_else(|e| panic!("CODEX_HOME: {e}"));
+        match cli {
+            AgentCli::Codex => {
+                std::fs::create_dir_all(home_path.join(".codex")).unwrap_or_else(|e| panic!("CODEX_HOME: {e}"))
+            }
+            // aider downloads litellm's price list at start unless its cache is fresh: the tests
+            // reach nothing but loopback.
+            AgentCli::Aider => seed_aider_model_info(&home_path),
+            AgentCli::Claude => {}
         }
         let w = World::with_fake(spec, FakeLlm::anthropic(&key));
         let bin = w.env.project.scratch().join("real-agents");
@@ -141,7 +156,10 @@ impl RealWorld {
     fn run(&self, name: &str, max_iterations: u32) -> Value {
         let n = max_iterations.to_string();
         self.w.env.start_llm_loop(name, &["--max-iterations", &n], &self.vars());
-        self.w.settle(name)
+        // aider keeps retrying an unreachable model for about a minute before it gives up.
+        self.w.env.wait_show(name, AGENT_DEADLINE, "the session to pause or end", |s| {
+            state(s) == "paused" || ENDED_STATES.contains(&state(s))
+        })
     }
 
     fn context(&self, name: &str) -> String {
@@ -219,10 +237,15 @@ fn success(cli: AgentCli) {
     c.check(committed.contains(NEW) && !committed.contains(OLD), || "the commit must hold the agent's edit".into());
     // Nothing of the agent's own files is committed, and .gitignore is untouched.
     let sha = it1["commit"].as_str().unwrap_or_default();
-    let tree = revis_tests::git::git(rw.w.env.project.path(), &["ls-tree", "-r", "--name-only", sha]);
-    c.check(!tree.lines().any(|p| p.starts_with(".aider") || p == ".gitignore"), || {
+    let project = rw.w.env.project.path();
+    let tree = revis_tests::git::git(project, &["ls-tree", "-r", "--name-only", sha]);
+    c.check(!tree.lines().any(|p| p.starts_with(".aider")), || {
         format!("the agent's bookkeeping reached the commit:\n{tree}")
     });
+    let base = s["base_commit"].as_str().unwrap_or_default();
+    let ignore_at =
+        |commit: &str| revis_tests::git::git_output(project, &["show", &format!("{commit}:.gitignore")]).stdout;
+    c.check(ignore_at(base) == ignore_at(sha), || "the agent's change touched .gitignore".into());
     let message = revis_tests::git::git(rw.w.env.project.path(), &["log", "-1", "--format=%B", sha]);
     c.check(message.contains(&format!("Code change by {}", agent_type(cli))) && message.contains('$'), || {
         format!("the commit message must carry the agent's summary and cost:\n{message}")
@@ -290,7 +313,7 @@ fn codex_that_changes_nothing_fails_the_handoff() {
 
 #[test]
 fn codex_with_an_unreachable_model_fails_the_handoff() {
-    failure(AgentCli::Codex, Scenario::Unreachable, &["error sending request", "connect", "connection"]);
+    failure(AgentCli::Codex, Scenario::Unreachable, &["timed out after 30s; its last error: Reconnecting"]);
 }
 
 #[test]

@@ -33,10 +33,11 @@ pub(super) fn args(
         "--no-stream",
         "--no-gitignore",
         // A daemon-run agent has no one to show release notes to, and must not reach the
-        // network for anything but its model.
+        // network for anything but its model. (`--no-analytics` for this run only:
+        // `--analytics-disable` would change the user's own aider settings for good.)
         "--no-check-update",
         "--no-show-release-notes",
-        "--analytics-disable",
+        "--no-analytics",
         "--no-restore-chat-history",
     ]
     .into_iter()

@@ -301,6 +301,10 @@ impl AgentModel {
         self.server.port()
     }
 
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
     /// `http://127.0.0.1:P`: `ANTHROPIC_BASE_URL` (the SDKs append `/v1/messages`).
     pub fn anthropic_base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port())
