@@ -43,6 +43,9 @@ impl AgentCli {
     }
 }
 
+/// The codex setting that keeps it from syncing plugins over the network at start.
+pub const CODEX_NO_PLUGINS: &str = "features.plugins=false";
+
 /// `$REVIS_AGENT_TOOLS`, else `~/.cache/revis/agent-tools`.
 pub fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("REVIS_AGENT_TOOLS").filter(|d| !d.is_empty()) {
@@ -133,6 +136,10 @@ pub fn codex_command_for_model(
         "model_provider=\"revis\"",
         "-c",
         &provider,
+        // Otherwise codex syncs plugins from github.com and chatgpt.com at start: tests reach
+        // nothing but loopback.
+        "-c",
+        CODEX_NO_PLUGINS,
     ]);
     cmd
 }

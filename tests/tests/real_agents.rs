@@ -19,7 +19,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use revis_tests::agent_clis::{AgentCli, cli_path, closed_port, seed_aider_model_info};
+use revis_tests::agent_clis::{AgentCli, CODEX_NO_PLUGINS, cli_path, closed_port, seed_aider_model_info};
 use revis_tests::fakes::FakeLlm;
 use revis_tests::fakes::agent_model::{AgentModel, EditTask, Mode};
 use revis_tests::llm::{Checks, brief, fake_key};
@@ -30,7 +30,8 @@ use support::{Spec, World, code_decision};
 const REQUEST: &str = "Lower the constant offset of the loss in train.py from 0.5 to 0.25";
 const OLD: &str = "loss = 0.5 + (math.log10(lr) + 2) ** 2 + 0.1 * (x - 3) ** 2";
 const NEW: &str = "loss = 0.25 + (math.log10(lr) + 2) ** 2 + 0.1 * (x - 3) ** 2";
-const SECRET_FILE: &str = "secrets/key.txt";
+/// Python, so that a repository map (aider's) would list it with its symbols.
+const SECRET_FILE: &str = "secrets/keys.py";
 /// A handoff with a real agent, retries included, ends well within this.
 const AGENT_DEADLINE: Duration = Duration::from_secs(240);
 const CANARY: &str = "CANARY-hidden-7f3a9c-never-sent";
@@ -70,7 +71,8 @@ impl RealWorld {
         let home_path = home.path().to_path_buf();
         // Claude Code reads the session's ANTHROPIC_API_KEY, the advisor's too: one key for both.
         let key = fake_key("sk-agent");
-        let model = AgentModel::start(&key, EditTask::new("train.py", OLD, NEW));
+        // The model tries to read the hidden file (and, with a shell, lists the tree) first.
+        let model = AgentModel::start(&key, EditTask::new("train.py", OLD, NEW).probing(SECRET_FILE));
         match scenario {
             Scenario::AuthError => model.set_mode(Mode::AuthError),
             Scenario::NoChange => model.set_mode(Mode::NoOp),
@@ -86,15 +88,9 @@ impl RealWorld {
         let spec = Spec::new(&[])
             .guardrail("retry_budget", "1")
             .context("deny: [\"secrets/**\"]")
-            .file(SECRET_FILE, &format!("{CANARY}\n"))
+            .file(SECRET_FILE, &format!("API_KEY = \"{CANARY}\"\n\n\ndef load_key():\n    return API_KEY\n"))
             .coding_agent(&format!("type: {}", agent_type(cli)))
-            // codex never gives up on an unreachable endpoint ("Reconnecting... waiting for
-            // network"): the handoff's timeout ends it, quoting that last error.
-            .coding_agent(if cli == AgentCli::Codex && scenario == Scenario::Unreachable {
-                "timeout: 30s"
-            } else {
-                "timeout: 3m"
-            });
+            .coding_agent("timeout: 3m");
         let spec = match cli {
             AgentCli::Claude => spec
                 .coding_agent("model: anthropic/claude-sonnet-4-5")
@@ -107,7 +103,10 @@ impl RealWorld {
                 .coding_agent("model: openai/gpt-5-codex")
                 .coding_agent(&format!("api_base: {openai_base}"))
                 .coding_agent("env:")
-                .coding_agent(&format!("  CODEX_HOME: {}", home_path.join(".codex").display())),
+                .coding_agent(&format!("  CODEX_HOME: {}", home_path.join(".codex").display()))
+                // Per-agent arguments, as a user would keep codex from syncing plugins online.
+                .coding_agent("args:")
+                .coding_agent(&format!("  codex: [-c, {CODEX_NO_PLUGINS}]")),
             AgentCli::Aider => {
                 spec.coding_agent("model: openai/gpt-4.1").coding_agent(&format!("api_base: {openai_base}"))
             }
@@ -174,17 +173,28 @@ impl RealWorld {
     }
 
     /// No request the agent's model received carries the hidden file's content or its name.
+    /// The model's own probe (it asks for `secrets/keys.py` by name, which a real model could
+    /// not know) is not a leak; a listing, a read's result or a repository map would be.
     fn check_hidden(&self, c: &mut Checks) {
-        for needle in [CANARY, "key.txt", "secrets/"] {
-            let found = self.model.requests_containing(needle);
+        let requests = self.model.requests();
+        // aider has no tools to probe with: any mention of the file is a leak.
+        let allowed: &[&str] = if self.cli == AgentCli::Aider { &[] } else { &[SECRET_FILE] };
+        for needle in [CANARY, "keys.py", "load_key", "secrets/", "secrets:"] {
+            let found: Vec<_> = requests.iter().filter(|r| r.contains_apart_from(needle, allowed)).collect();
             c.check(found.is_empty(), || {
                 format!(
                     "{} sent {needle:?} to its model in {} request(s), e.g. {}",
                     self.cli.name(),
                     found.len(),
-                    found.first().map(|r| r.raw.chars().take(600).collect::<String>()).unwrap_or_default()
+                    found.first().map(|r| r.raw.chars().take(1500).collect::<String>()).unwrap_or_default()
                 )
             });
+        }
+        if self.model.mode() == Mode::Edit && !requests.is_empty() {
+            // The probe happened: the model did ask for the hidden file (not for aider, which
+            // has no tools and sees what its repository map shows).
+            let probed = requests.iter().any(|r| r.contains(SECRET_FILE));
+            c.check(probed || self.cli == AgentCli::Aider, || "the scripted model never probed the hidden file".into());
         }
     }
 }
@@ -313,7 +323,9 @@ fn codex_that_changes_nothing_fails_the_handoff() {
 
 #[test]
 fn codex_with_an_unreachable_model_fails_the_handoff() {
-    failure(AgentCli::Codex, Scenario::Unreachable, &["timed out after 30s; its last error: Reconnecting"]);
+    // codex never gives up by itself ("Reconnecting... waiting for network" forever): Revis
+    // does, after three such notices in a row, well before the handoff's timeout.
+    failure(AgentCli::Codex, Scenario::Unreachable, &["codex cannot reach its model (3 tries): Reconnecting"]);
 }
 
 #[test]

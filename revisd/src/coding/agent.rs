@@ -67,6 +67,10 @@ pub(super) async fn run_with(run: &AgentRun, base_env: Vec<(OsString, OsString)>
         grace,
         log_path: &run.log_path,
         header,
+        give_up: match kind {
+            AgentKind::Codex => Some(Box::new(codex::network_watch())),
+            AgentKind::ClaudeCode | AgentKind::Aider => None,
+        },
     };
     let finished = match process::run(invocation).await {
         Ok(finished) => finished,
@@ -102,13 +106,14 @@ fn judge(run: &AgentRun, finished: &Finished) -> AgentResult {
         AgentKind::Codex => codex::read(&finished.stdout, finished.stdout_truncated),
         AgentKind::Aider => aider::read(&finished.stdout),
     };
-    let failure = match finished.exit {
+    let failure = match &finished.exit {
+        Exit::GaveUp(reason) => Some(format!("{kind} {reason}")),
         Exit::TimedOut => Some(format!(
             "timed out after {}{}",
             format_duration(run.timeout),
             last_error(&report, finished).map(|e| format!("; its last error: {e}")).unwrap_or_default()
         )),
-        Exit::Signal(signal) => Some(format!("{kind} was killed by {}", signal_name(signal))),
+        Exit::Signal(signal) => Some(format!("{kind} was killed by {}", signal_name(*signal))),
         Exit::Unknown => Some(format!("{kind} ended, but its exit status could not be read")),
         Exit::Code(0) => report.error.as_ref().map(|error| format!("{kind} {error}")),
         Exit::Code(code) => Some(format!("{kind} exited with code {code}{}", exit_detail(&report, finished))),

@@ -57,6 +57,27 @@ fn toml_string(text: &str) -> String {
     out
 }
 
+/// How many "waiting for network" notices in a row mean the model cannot be reached. codex
+/// never gives up by itself: it backs off (about 3, 11 and 25 s for the first three) forever.
+const NETWORK_NOTICES: usize = 3;
+
+/// Watches codex's events while it runs and gives up once it has waited for the network
+/// `NETWORK_NOTICES` times in a row with nothing else happening.
+pub(super) fn network_watch() -> impl FnMut(&str) -> Option<String> + Send {
+    let mut waiting = 0;
+    move |line: &str| {
+        let event: Value = serde_json::from_str(line.trim()).ok()?;
+        let text = event.get("message").and_then(Value::as_str).unwrap_or_default();
+        if event["type"] == "error" && text.contains("waiting for network") {
+            waiting += 1;
+            return (waiting >= NETWORK_NOTICES)
+                .then(|| format!("cannot reach its model ({waiting} tries): {}", clip(text, 600)));
+        }
+        waiting = 0;
+        None
+    }
+}
+
 /// `truncated`: the start of stdout was dropped, so its first line may be half an event.
 pub(super) fn read(stdout: &str, truncated: bool) -> Report {
     let events: Vec<Value> = stdout
@@ -171,6 +192,22 @@ mod tests {
             report.error.as_deref(),
             Some("ended without completing its turn: Reconnecting... 5/5 (error sending request)")
         );
+    }
+
+    #[test]
+    fn waiting_for_the_network_three_times_in_a_row_gives_up() {
+        let notice = r#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#;
+        let mut watch = network_watch();
+        assert_eq!(watch(notice), None);
+        assert_eq!(watch(r#"{"type":"item.completed","item":{"type":"reasoning","text":"x"}}"#), None);
+        assert_eq!(watch(notice), None);
+        assert_eq!(watch(notice), None);
+        let reason = watch(notice).unwrap_or_default();
+        assert!(
+            reason.starts_with("cannot reach its model (3 tries): Reconnecting... waiting for network"),
+            "{reason}"
+        );
+        assert_eq!(network_watch()("not json"), None);
     }
 
     #[test]

@@ -45,13 +45,21 @@ pub(super) struct Invocation<'a> {
     pub log_path: &'a Path,
     /// Written to the log before the process starts (see `log_note`).
     pub header: String,
+    /// Reads stdout line by line while the agent runs; a reason ends the run early (an agent
+    /// that will never finish by itself, such as codex waiting for an unreachable network).
+    pub give_up: Option<LineWatch>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sees each complete stdout line; `Some(reason)` gives up on the run.
+pub(super) type LineWatch = Box<dyn FnMut(&str) -> Option<String> + Send>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Exit {
     Code(i32),
     Signal(i32),
     TimedOut,
+    /// The line watch gave up, for this reason; the group was ended as on a timeout.
+    GaveUp(String),
     /// `wait` itself failed; the group was killed.
     Unknown,
 }
@@ -86,22 +94,29 @@ pub(super) async fn run(inv: Invocation<'_>) -> Result<Finished, ProcessError> {
     // A freshly spawned, unwaited child always has an id; 0 would signal our own group.
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).filter(|id| *id > 0);
     let mut guard = GroupGuard(pgid);
-    let stdout = child.stdout.take().map(|pipe| tokio::spawn(capture(pipe, log.clone(), STDOUT_CAP)));
-    let stderr = child.stderr.take().map(|pipe| tokio::spawn(capture(pipe, log.clone(), STDERR_CAP)));
+    let (gave_up_tx, mut gave_up) = tokio::sync::oneshot::channel::<String>();
+    let watch = inv.give_up.map(|watch| (watch, gave_up_tx));
+    let stdout = child.stdout.take().map(|pipe| tokio::spawn(capture(pipe, log.clone(), STDOUT_CAP, watch)));
+    let stderr = child.stderr.take().map(|pipe| tokio::spawn(capture(pipe, log.clone(), STDERR_CAP, None)));
 
-    let exit = match tokio::time::timeout(inv.timeout, child.wait()).await {
+    let waited = tokio::select! {
+        waited = tokio::time::timeout(inv.timeout, child.wait()) => waited.map_err(|_| Exit::TimedOut),
+        // Disabled once the watch is gone (stdout closed) without a reason.
+        Ok(reason) = &mut gave_up => Err(Exit::GaveUp(reason)),
+    };
+    let exit = match waited {
         Ok(Ok(status)) => exit_of(status),
         Ok(Err(error)) => {
             tracing::warn!(%error, "waiting for the coding agent failed; killing its group");
             Exit::Unknown
         }
-        Err(_) => {
+        Err(ended) => {
             if let Some(pgid) = pgid {
                 terminate(pgid, inv.grace).await;
             }
             // SIGKILL cannot be ignored, so this returns promptly; bounded all the same.
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            Exit::TimedOut
+            ended
         }
     };
     let duration = start.elapsed();
@@ -172,9 +187,16 @@ async fn open_log(path: &Path, header: &str) -> Result<LogFile, ProcessError> {
 #[derive(Clone)]
 struct LogFile(PathBuf);
 
-/// Copies a pipe to the log and keeps its last `cap` bytes. Log write errors are reported once
-/// and then ignored: the pipe must be drained or the agent blocks.
-async fn capture(mut pipe: impl AsyncRead + Unpin, log: LogFile, cap: usize) -> (Vec<u8>, bool) {
+/// Copies a pipe to the log and keeps its last `cap` bytes, showing each complete line to
+/// `watch` until it gives up (its reason goes to the sender). Log write errors are reported
+/// once and then ignored: the pipe must be drained or the agent blocks.
+async fn capture(
+    mut pipe: impl AsyncRead + Unpin,
+    log: LogFile,
+    cap: usize,
+    mut watch: Option<(LineWatch, tokio::sync::oneshot::Sender<String>)>,
+) -> (Vec<u8>, bool) {
+    let mut line = Vec::new();
     let mut file = match tokio::fs::OpenOptions::new().append(true).open(&log.0).await {
         Ok(file) => Some(file),
         Err(error) => {
@@ -197,6 +219,25 @@ async fn capture(mut pipe: impl AsyncRead + Unpin, log: LogFile, cap: usize) -> 
         {
             tracing::warn!(path = %log.0.display(), %error, "cannot write to the agent log");
             file = None;
+        }
+        if let Some((see, _)) = watch.as_mut() {
+            let mut reason = None;
+            for &byte in &chunk[..n] {
+                if byte != b'\n' {
+                    // A line longer than the cap is not one a watch is looking for.
+                    if line.len() < cap {
+                        line.push(byte);
+                    }
+                    continue;
+                }
+                reason = reason.or_else(|| see(&String::from_utf8_lossy(&line)));
+                line.clear();
+            }
+            if let Some(reason) = reason
+                && let Some((_, tell)) = watch.take()
+            {
+                let _ = tell.send(reason);
+            }
         }
         kept.extend_from_slice(&chunk[..n]);
         // Trimming only at twice the cap keeps the copying amortised.
@@ -276,12 +317,38 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_watch_that_gives_up_ends_the_run_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("log");
+        let mut seen = 0;
+        let watch: LineWatch = Box::new(move |line: &str| {
+            seen += usize::from(line == "retrying");
+            (seen == 2).then(|| "gave up after two retries".to_string())
+        });
+        let inv = Invocation {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), "echo retrying; echo other; echo retrying; exec sleep 30".into()],
+            cwd: dir.path(),
+            env: vec![],
+            timeout: Duration::from_secs(20),
+            grace: Duration::from_secs(1),
+            log_path: &log,
+            header: "test".into(),
+            give_up: Some(watch),
+        };
+        let finished = run(inv).await.expect("run");
+        assert_eq!(finished.exit, Exit::GaveUp("gave up after two retries".into()));
+        assert!(finished.duration < Duration::from_secs(10), "{:?}", finished.duration);
+        assert!(finished.stdout.contains("other"));
+    }
+
+    #[tokio::test]
     async fn stdout_keeps_only_the_tail_past_the_cap() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = LogFile(dir.path().join("log"));
         tokio::fs::write(&log.0, b"").await.expect("create log");
         let data: Vec<u8> = (0..100u8).collect();
-        let (kept, truncated) = capture(&data[..], log.clone(), 10).await;
+        let (kept, truncated) = capture(&data[..], log.clone(), 10, None).await;
         assert_eq!(kept, (90..100u8).collect::<Vec<_>>());
         assert!(truncated);
         assert_eq!(tokio::fs::read(&log.0).await.expect("log"), data);

@@ -32,11 +32,20 @@ pub struct EditTask {
     pub file: String,
     pub old: String,
     pub new: String,
+    /// A path the model tries to read (and, with a shell, a listing it asks for) before it
+    /// edits, as a curious model would: a canary test checks what comes back never leaves.
+    pub probe: Option<String>,
 }
 
 impl EditTask {
     pub fn new(file: &str, old: &str, new: &str) -> Self {
-        Self { file: file.to_string(), old: old.to_string(), new: new.to_string() }
+        Self { file: file.to_string(), old: old.to_string(), new: new.to_string(), probe: None }
+    }
+
+    /// Reads `path` (and lists the tree, where a shell is offered) first.
+    pub fn probing(mut self, path: &str) -> Self {
+        self.probe = Some(path.to_string());
+        self
     }
 
     /// The model's closing message after a successful edit.
@@ -141,6 +150,18 @@ impl AgentRequest {
             || self.headers.iter().any(|(k, v)| k.contains(needle) || v.contains(needle))
             || self.raw.contains(needle)
             || json_strings(&self.body).iter().any(|s| s.contains(needle))
+    }
+
+    /// Like `contains`, once every occurrence of the `allowed` strings is taken out: a probe
+    /// the scripted model made itself (a path it asked for) does not count as a leak, a listing
+    /// or a file's content coming back does.
+    pub fn contains_apart_from(&self, needle: &str, allowed: &[&str]) -> bool {
+        let strip = |text: &str| allowed.iter().fold(text.to_string(), |t, a| t.replace(a, ""));
+        let has = |text: &str| strip(text).contains(needle);
+        has(&self.path)
+            || self.headers.iter().any(|(k, v)| has(k) || has(v))
+            || has(&self.raw)
+            || json_strings(&self.body).iter().any(|s| has(s))
     }
 
     pub fn model(&self) -> &str {
@@ -334,8 +355,9 @@ impl AgentModel {
         self.lock().requests.iter().filter(|r| r.contains(needle)).cloned().collect()
     }
 
-    /// Requests the real API would have refused (malformed, unpaired tool calls, unknown paths
-    /// with a body…): a test asserts this is empty.
+    /// Model calls the real API would have refused (not JSON, compressed, no model or
+    /// max_tokens, tool calls without their results…): a test asserts this is empty. Unknown
+    /// paths are not violations (they get a 404 and show in [`Self::transcript`]).
     pub fn violations(&self) -> Vec<String> {
         self.lock().violations.clone()
     }
@@ -494,7 +516,7 @@ fn handle(key: &str, task: &EditTask, state: &Mutex<State>, req: HttpRequest) ->
     response
 }
 
-/// OpenAI's way of echoing a wrong key: `sk-tes*****-key` style.
+/// OpenAI's way of echoing a wrong key: `sk-********0001`.
 fn redact(key: &str) -> String {
     if key.len() <= 8 {
         "*".repeat(key.len())

@@ -117,23 +117,28 @@ fn tool_turn(ctx: &Ctx<'_>) -> Turn {
     let h = history(ctx.body);
     let done: Vec<&(String, String)> = h.calls.iter().filter(|(id, _)| h.results.contains_key(id)).collect();
     let task = ctx.task;
-    let path = match working_dir(ctx.body) {
-        Some(dir) => format!("{}/{}", dir.trim_end_matches('/'), task.file),
-        None => task.file.clone(),
+    let dir = working_dir(ctx.body);
+    let absolute = |file: &str| match &dir {
+        Some(dir) => format!("{}/{}", dir.trim_end_matches('/'), file),
+        None => file.to_string(),
     };
-    match done.len() {
-        0 => Turn::Call { name: "Read".into(), input: json!({"file_path": path}) },
-        1 => Turn::Call {
-            name: "Edit".into(),
-            input: json!({"file_path": path, "old_string": task.old, "new_string": task.new}),
-        },
-        _ => {
-            let last = done.last().and_then(|(id, _)| h.results.get(id));
-            match last {
-                Some((content, true)) => Turn::Text(format!("The edit failed: {content}")),
-                _ => Turn::Text(task.summary()),
-            }
-        }
+    let path = absolute(&task.file);
+    let mut steps: Vec<Turn> = Vec::new();
+    if let Some(probe) = &task.probe {
+        steps.push(Turn::Call { name: "Read".into(), input: json!({"file_path": absolute(probe)}) });
+    }
+    steps.push(Turn::Call { name: "Read".into(), input: json!({"file_path": path}) });
+    steps.push(Turn::Call {
+        name: "Edit".into(),
+        input: json!({"file_path": path, "old_string": task.old, "new_string": task.new}),
+    });
+    if let Some(step) = steps.into_iter().nth(done.len()) {
+        return step;
+    }
+    let last = done.last().and_then(|(id, _)| h.results.get(id));
+    match last {
+        Some((content, true)) => Turn::Text(format!("The edit failed: {content}")),
+        _ => Turn::Text(task.summary()),
     }
 }
 
