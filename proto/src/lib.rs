@@ -1,7 +1,7 @@
 //! The one contract between the `revis` CLI and the `revisd` daemon.
 
 /// Protocol number checked by the `Hello` handshake. Bump on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The LLM provider settings (API keys, base URLs) that `revis loop`, `resume` and `approve`
 /// pass from the user's shell to the daemon in their `env` maps. They are secrets: the daemon

@@ -88,14 +88,20 @@ fn check_call(c: &mut Checks, w: &World, s: &Value, program: &str, own_keys: &[&
     c.check(call.violations.is_empty(), || {
         format!("the real {program} would reject its command line: {:?}", call.violations)
     });
-    // Hidden means absent: the agent works in a view of the worktree kept under the daemon's
-    // home, never in the project (whose hidden files it could otherwise reach).
+    // Hidden means absent: the agent works in a view of the worktree in a private temporary
+    // directory, never in the project or next to Revis's state (whose files name hidden ones).
     let worktree = w.worktree(s);
     let cwd = std::path::Path::new(&call.cwd);
-    let views = w.env.home.path().join("views");
-    c.check(cwd.starts_with(&views) && !cwd.starts_with(w.env.project.path()) && cwd != worktree, || {
-        format!("the agent must run in its view under {}, ran in {}", views.display(), call.cwd)
-    });
+    let in_temp = cwd
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("revis-agent-"));
+    c.check(
+        in_temp && !cwd.starts_with(w.env.project.path()) && !cwd.starts_with(w.env.home.path()) && cwd != worktree,
+        || format!("the agent must run in its private view, ran in {}", call.cwd),
+    );
+    c.check(!cwd.exists(), || format!("the agent's view {} was left behind", call.cwd));
     c.check(call.stdin == "/dev/null", || format!("the agent's stdin must be /dev/null, was {}", call.stdin));
     c.check(call.pgid == call.pid, || format!("the agent must lead its own process group: {}", call.raw));
     c.check(!call.provider_vars.iter().any(|v| !own_keys.contains(&v.as_str()) && v.ends_with("_API_KEY")), || {

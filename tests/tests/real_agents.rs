@@ -71,8 +71,10 @@ impl RealWorld {
         let home_path = home.path().to_path_buf();
         // Claude Code reads the session's ANTHROPIC_API_KEY, the advisor's too: one key for both.
         let key = fake_key("sk-agent");
-        // The model tries to read the hidden file (and, with a shell, lists the tree) first.
-        let model = AgentModel::start(&key, EditTask::new("train.py", OLD, NEW).probing(SECRET_FILE));
+        // The model tries to read the hidden file and revis.yaml (whose context.deny names it),
+        // and with a shell lists the tree, first.
+        let task = EditTask::new("train.py", OLD, NEW).probing(&[SECRET_FILE, "revis.yaml"]);
+        let model = AgentModel::start(&key, task);
         match scenario {
             Scenario::AuthError => model.set_mode(Mode::AuthError),
             Scenario::NoChange => model.set_mode(Mode::NoOp),

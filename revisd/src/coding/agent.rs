@@ -83,15 +83,46 @@ pub(super) async fn run_with(run: &AgentRun, base_env: Vec<(OsString, OsString)>
     result
 }
 
-/// The daemon's environment without the LLM provider credentials, then whatever the caller
-/// decided this agent may have, and PATH replaced when the run names one.
+/// What an agent keeps of the daemon's environment: where it runs and as whom, locale,
+/// certificates and proxies. Nothing else: the daemon inherited the environment of whichever
+/// shell first started it, and keys in it (a provider's, a cloud's, a token for the agent's own
+/// login) must not reach a session's agent. A user passes more through `coding_agent.env`.
+fn kept_from_daemon(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TMPDIR",
+        "TZ",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+    ];
+    let upper = name.to_ascii_uppercase();
+    NAMES.contains(&upper.as_str()) || name.starts_with("LC_") || name.starts_with("XDG_")
+}
+
+/// The daemon's environment kept to `kept_from_daemon`, then whatever the caller decided this
+/// agent may have, and PATH replaced when the run names one.
 pub(super) fn child_env(base: Vec<(OsString, OsString)>, run: &AgentRun) -> Vec<(OsString, OsString)> {
-    let overridden = |name: &OsString| {
+    let replaced = |name: &OsString| {
         PROVIDER_VARIABLES.iter().any(|v| name == v)
             || (run.path_var.is_some() && name == "PATH")
             || run.env.iter().any(|(k, _)| name == k.as_str())
     };
-    let mut env: Vec<(OsString, OsString)> = base.into_iter().filter(|(name, _)| !overridden(name)).collect();
+    let kept = |name: &OsString| name.to_str().is_some_and(kept_from_daemon) && !replaced(name);
+    let mut env: Vec<(OsString, OsString)> = base.into_iter().filter(|(name, _)| kept(name)).collect();
     if let Some(path) = &run.path_var {
         env.push(("PATH".into(), path.clone()));
     }
@@ -200,13 +231,19 @@ mod tests {
     }
 
     #[test]
-    fn provider_variables_are_stripped_unless_passed() {
+    fn only_the_basics_of_the_daemons_environment_reach_the_agent() {
         let base: Vec<(OsString, OsString)> = [
             ("HOME", "/home/u"),
             ("PATH", "/usr/bin"),
             ("ANTHROPIC_API_KEY", "daemon-key"),
             ("OPENAI_API_KEY", "daemon-openai"),
             ("LITELLM_PROXY_API_KEY", "proxy"),
+            ("ANTHROPIC_AUTH_TOKEN", "daemon-token"),
+            ("CLAUDE_CODE_OAUTH_TOKEN", "daemon-oauth"),
+            ("GEMINI_API_KEY", "daemon-gemini"),
+            ("AWS_SECRET_ACCESS_KEY", "daemon-aws"),
+            ("LC_ALL", "C.UTF-8"),
+            ("https_proxy", "http://proxy:3128"),
         ]
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
@@ -219,6 +256,13 @@ mod tests {
         assert_eq!(get("HOME"), vec!["/home/u"]);
         assert!(get("OPENAI_API_KEY").is_empty());
         assert!(get("LITELLM_PROXY_API_KEY").is_empty());
+        // Whatever else the daemon's environment holds stays out: only where and as whom the
+        // agent runs, locale, certificates and proxies are kept.
+        for name in ["ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "GEMINI_API_KEY", "AWS_SECRET_ACCESS_KEY"] {
+            assert!(get(name).is_empty(), "{name} reached the agent");
+        }
+        assert_eq!(get("LC_ALL"), vec!["C.UTF-8"]);
+        assert_eq!(get("https_proxy"), vec!["http://proxy:3128"]);
     }
 
     #[test]

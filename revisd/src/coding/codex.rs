@@ -41,20 +41,10 @@ pub(super) fn args(prompt: &str, model: Option<&str>, api_base: Option<&str>, ex
     args
 }
 
-/// A TOML basic string: codex parses each `-c` value as TOML.
+/// A TOML basic string: codex parses each `-c` value as TOML. YAML's double-quoted scalars
+/// use the same escapes (`\"`, `\\`, `\n`, `\uXXXX`), so the config writer's quoting serves.
 fn toml_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::config::template::quote(text)
 }
 
 /// How many "waiting for network" notices in a row mean the model cannot be reached. codex

@@ -122,8 +122,9 @@ impl fmt::Debug for AgentRun {
             .field("env", &env_names)
             .field("path_var", &self.path_var)
             .field("model", &self.model)
-            .field("api_base", &self.api_base)
-            .field("extra_args", &self.extra_args)
+            // A URL may carry credentials and an argument may be a key: presence and count only.
+            .field("api_base", &self.api_base.is_some())
+            .field("extra_args", &self.extra_args.len())
             .finish()
     }
 }

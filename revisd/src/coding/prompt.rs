@@ -47,6 +47,8 @@ pub fn prompt(h: &Handoff) -> String {
             "Edit files in place in the current directory only; do not touch files outside it.",
             "Do not commit, create branches or stash: leave your changes uncommitted in the working tree.",
             "Keep the change focused on the task; it will be reviewed and tested after you finish.",
+            "Data directories and virtual environments are not in this directory: do not try to run the \
+             training; Revis runs it after you finish to verify the change.",
             "When you are done, reply with a short summary of what you changed and why.",
         ]
         .into_iter()

@@ -132,10 +132,21 @@ pub fn settings(kind: AgentKind, opts: &AgentOptions<'_>, session: &dyn Fn(&str)
             }
             let anthropic_base = var("ANTHROPIC_BASE_URL").or_else(|| var("ANTHROPIC_API_BASE"));
             let openai_base = var("OPENAI_API_BASE").or_else(|| var("OPENAI_BASE_URL"));
-            let (anthropic_base, openai_base) = match (&api_base, out_model.as_deref().map(family)) {
-                (Some(base), Some(Family::Anthropic)) => (Some(base.clone()), openai_base),
-                (Some(base), _) => (anthropic_base, Some(base.clone())),
-                (None, _) => (anthropic_base, openai_base),
+            // litellm reads the base of a proxy or local server from its own variable.
+            let prefix_base = match out_model.as_deref().and_then(|m| m.split_once('/')).map(|(p, _)| p) {
+                Some("ollama" | "ollama_chat") => Some("OLLAMA_API_BASE"),
+                Some("hosted_vllm") => Some("HOSTED_VLLM_API_BASE"),
+                Some("litellm_proxy") => Some("LITELLM_PROXY_API_BASE"),
+                _ => None,
+            };
+            let (anthropic_base, openai_base) = match (&api_base, out_model.as_deref().map(family), prefix_base) {
+                (Some(base), _, Some(name)) => {
+                    set(name, Some(base.clone()));
+                    (anthropic_base, openai_base)
+                }
+                (Some(base), Some(Family::Anthropic), None) => (Some(base.clone()), openai_base),
+                (Some(base), _, None) => (anthropic_base, Some(base.clone())),
+                (None, _, _) => (anthropic_base, openai_base),
             };
             set("ANTHROPIC_API_BASE", anthropic_base.clone());
             set("ANTHROPIC_BASE_URL", anthropic_base);
@@ -220,6 +231,15 @@ mod tests {
         let s = settings(AgentKind::Aider, &o, &vars);
         assert_eq!(get(&s, "OPENAI_API_BASE"), Some("http://vllm/v1"));
         assert_eq!(get(&s, "ANTHROPIC_API_BASE"), Some("http://a"));
+    }
+
+    #[test]
+    fn aider_gets_a_local_servers_base_in_its_own_variable() {
+        let env = IndexMap::new();
+        let o = AgentOptions { model: Some("ollama/llama3"), api_base: Some("http://gpu:11434"), ..opts(&env) };
+        let s = settings(AgentKind::Aider, &o, &session(&[]));
+        assert_eq!(get(&s, "OLLAMA_API_BASE"), Some("http://gpu:11434"));
+        assert_eq!(get(&s, "OPENAI_API_BASE"), None);
     }
 
     #[test]

@@ -119,27 +119,47 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     }
 
     // Hidden means absent: the agent works in a copy without the denied files (see
-    // workspace::view), outside the project, and its edits are brought back after the checks.
-    let view_dir = h.engine.home().root().join("views").join(super::run_key(h.session.id, &h.session.name));
-    let view = {
-        let (worktree, dir, deny) = (h.worktree.to_path_buf(), view_dir.clone(), deny.clone());
-        blocking(move || view::build(&worktree, &dir, &|rel: &Path| deny.is_denied(rel))).await??
+    // workspace::view) and without revis.yaml (whose context.deny names them), in a private
+    // temporary directory whose path says nothing of the project or of Revis's state. Its edits
+    // are brought back after the checks.
+    let scratch = match tempfile::Builder::new().prefix("revis-agent-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return Ok(Outcome { result: Err(format!("cannot make the agent's directory: {e}")), cost_usd: 0.0 }),
     };
-    let outcome = run_in_view(&h, &deny, &frozen, &view, &run_dir).await;
-    let dir = view.dir.clone();
-    // A view left behind holds only what the agent could see; removing it is tidiness.
-    if let Err(e) = blocking(move || std::fs::remove_dir_all(&dir)).await? {
-        tracing::warn!(view = %view.dir.display(), "could not remove the agent's view: {e}");
+    let view_dir = scratch.path().join(&h.session.name);
+    let built = {
+        let (worktree, dir, deny) = (h.worktree.to_path_buf(), view_dir.clone(), deny.clone());
+        blocking(move || view::build(&worktree, &dir, &|rel: &Path| hidden_from_agent(&deny, rel))).await?
+    };
+    let outcome = match built {
+        Ok(view) => run_in_view(&h, &deny, &frozen, &view, &run_dir).await,
+        Err(e) => {
+            Ok(Outcome { result: Err(format!("cannot prepare the agent's view of the worktree: {e}")), cost_usd: 0.0 })
+        }
+    };
+    // The view holds only what the agent could see; removing it is tidiness.
+    if let Err(e) = blocking(move || scratch.close()).await? {
+        tracing::warn!("could not remove the agent's view: {e}");
     }
     outcome
 }
 
+/// What the agent may not see: `context.deny` (with `.env`, `.git`, `.revis`) and revis.yaml,
+/// whose `context.deny` names the hidden files.
+fn hidden_from_agent(deny: &Deny, rel: &Path) -> bool {
+    deny.is_denied(rel) || rel == Path::new(crate::config::FILE_NAME)
+}
+
 async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentView, run_dir: &Path) -> Result<Outcome> {
-    // The agent sees only files it may see: denied ones are never named to it.
+    // The agent sees only files it may see: denied ones are never named to it, nor files its
+    // view left out. A file that exists nowhere yet is one the advisor wants created.
     let files: Vec<String> = h
         .files
         .iter()
-        .filter(|f| !deny.is_denied(Path::new(f.as_str())) && view.dir.join(f.as_str()).exists())
+        .filter(|f| {
+            let rel = Path::new(f.as_str());
+            !hidden_from_agent(deny, rel) && !view.left_out.iter().any(|out| rel.starts_with(out))
+        })
         .cloned()
         .collect();
     let history: Vec<String> = h
@@ -153,7 +173,9 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
                 || format!("failed: {}", i.failure_reason.as_deref().unwrap_or("-")),
                 |v| format!("{}={v}", h.session.primary_metric),
             );
-            format!("#{} {value}; change: {}", i.number, i.change_summary.as_deref().unwrap_or("-"))
+            let line = format!("#{} {value}; change: {}", i.number, i.change_summary.as_deref().unwrap_or("-"));
+            // A failure reason or a summary may quote a path.
+            redact(&line, deny)
         })
         .collect();
     // Nor are they named in the request's words.
@@ -210,7 +232,11 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
 
     let found = {
         let view = view.clone();
-        blocking(move || view::changes(&view)).await??
+        match blocking(move || view::changes(&view)).await? {
+            Ok(found) => found,
+            // The agent can damage its own repository (`rm -rf .git`): its handoff failed.
+            Err(e) => return fail(format!("{}'s changes could not be read from its view: {e}", h.kind)),
+        }
     };
     let worktree = h.worktree.to_path_buf();
     let changes: Vec<ViewChange> = found
@@ -232,7 +258,7 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
             frozen_touched.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
-    if changed.iter().any(|p| deny.is_denied(Path::new(p.as_str()))) {
+    if changed.iter().any(|p| hidden_from_agent(deny, Path::new(p.as_str()))) {
         return fail(format!("{} changed files it may not touch (context.deny); the change was reverted", h.kind));
     }
     {

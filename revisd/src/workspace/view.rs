@@ -26,6 +26,10 @@ pub struct AgentView {
     pub base: String,
     /// Files copied in (for the record and for tests).
     pub files: usize,
+    /// Paths of the worktree that were left out (hidden files, the session's links, links that
+    /// lead outside or to a hidden file, submodules): a change may not create, replace or
+    /// write under any of them, since the agent never saw what is there.
+    pub left_out: Vec<PathBuf>,
 }
 
 /// What the agent did to one path of the view.
@@ -55,17 +59,32 @@ pub fn build(worktree: &Path, dir: &Path, hidden: &dyn Fn(&Path) -> bool) -> Res
     let repo = meta::open_worktree(worktree)?;
     let session_meta = meta::read(&repo)?.unwrap_or_default();
     let mut files = 0;
+    let mut left_out: Vec<PathBuf> = session_meta.links.iter().map(|l| PathBuf::from(&l.path)).collect();
+    left_out.extend(submodules(&repo, worktree)?);
     for rel in visible_files(&repo, worktree)? {
         let rel_path = Path::new(&rel);
         if session_meta.is_link(rel_path) || hidden(rel_path) {
+            left_out.push(rel_path.to_path_buf());
             continue;
         }
         if copy_entry(worktree, dir, rel_path, hidden)? {
             files += 1;
+        } else {
+            left_out.push(rel_path.to_path_buf());
         }
     }
-    let base = commit_view(dir)?;
-    Ok(AgentView { dir: dir.to_path_buf(), base, files })
+    let base = commit_view(dir, &repo)?;
+    Ok(AgentView { dir: dir.to_path_buf(), base, files, left_out })
+}
+
+/// The submodules' paths (index entries of mode 160000): their checkouts are not copied.
+fn submodules(repo: &Repository, worktree: &Path) -> Result<Vec<PathBuf>, WorkspaceError> {
+    let index = repo.index().git(|| format!("read the index of {}", worktree.display()))?;
+    Ok(index
+        .iter()
+        .filter(|entry| entry.mode == 0o160000)
+        .filter_map(|entry| String::from_utf8(entry.path).ok().map(PathBuf::from))
+        .collect())
 }
 
 /// Tracked files (index entries that are not submodules) plus untracked, not ignored ones.
@@ -145,9 +164,20 @@ fn link_inside(rel: &Path, link: &Path) -> Option<PathBuf> {
     Some(parts.iter().collect())
 }
 
-/// `git init` plus one commit of everything copied, so the agent sees a clean repository.
-fn commit_view(dir: &Path) -> Result<String, WorkspaceError> {
+/// What an agent's own test runs leave behind; never part of a change.
+const VIEW_EXCLUDES: &str = "__pycache__/\n*.py[cod]\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\n.aider*\n";
+
+/// `git init` plus one commit of everything copied, so the agent sees a clean repository. The
+/// project's own `info/exclude` applies in the view too, with the caches of test runs.
+fn commit_view(dir: &Path, project: &Repository) -> Result<String, WorkspaceError> {
     let repo = Repository::init(dir).git(|| format!("create a repository in {}", dir.display()))?;
+    let own = fs::read_to_string(project.commondir().join("info/exclude")).unwrap_or_default();
+    let exclude = repo.path().join("info/exclude");
+    if let Some(parent) = exclude.parent() {
+        fs::create_dir_all(parent).map_err(|e| WorkspaceError::io("create the view's info dir", parent, e))?;
+    }
+    fs::write(&exclude, format!("{own}\n{VIEW_EXCLUDES}"))
+        .map_err(|e| WorkspaceError::io("write the view's exclude file", &exclude, e))?;
     let mut index = repo.index().git(|| "read the agent view's index".into())?;
     // FORCE: a file the project tracks although its .gitignore matches it is still part of
     // the state the agent starts from.
@@ -197,63 +227,84 @@ pub fn changes(view: &AgentView) -> Result<Vec<ViewChange>, WorkspaceError> {
     Ok(out)
 }
 
-/// Applies `changes` from the view to the worktree. Refuses (before writing anything) a path
-/// that would pass through a symbolic link of the worktree, and a link the agent made that
-/// points outside the tree.
+/// Applies `changes` from the view to the worktree: deletions first (so a directory can become
+/// a file), then writes. Everything is checked before anything is written, and each write again
+/// just before it happens. Refused: a path that is not plain, that passes through or is a
+/// symbolic link of the worktree, that lies in a submodule, that touches a path the view left
+/// out, or a link the agent made (a link could lead training to a hidden or frozen file under a
+/// visible name).
 pub fn bring_back(view: &AgentView, worktree: &Path, changes: &[ViewChange]) -> Result<(), WorkspaceError> {
+    let refuse = |path: &str, reason: String| WorkspaceError::BadLink { entry: path.to_string(), reason };
     for change in changes {
         let rel = Path::new(change.path());
-        if let Some(problem) = unsafe_target(worktree, rel) {
-            return Err(WorkspaceError::BadLink { entry: change.path().to_string(), reason: problem });
+        if let Some(problem) = unsafe_target(worktree, rel).or_else(|| left_out_problem(view, rel)) {
+            return Err(refuse(change.path(), problem));
         }
         if let ViewChange::Written(path) = change {
             let source = view.dir.join(path);
-            if let Ok(meta) = fs::symlink_metadata(&source)
-                && meta.file_type().is_symlink()
-            {
-                let link = fs::read_link(&source).map_err(|e| WorkspaceError::io("read a link", &source, e))?;
-                if link_inside(rel, &link).is_none() {
-                    return Err(WorkspaceError::BadLink {
-                        entry: path.clone(),
-                        reason: "the agent made a link that points outside the project".into(),
-                    });
-                }
+            let meta = fs::symlink_metadata(&source)
+                .map_err(|e| WorkspaceError::io("read a file the agent wrote", &source, e))?;
+            if !meta.is_file() {
+                return Err(refuse(path, "the agent made a link or a special file; only plain files come back".into()));
             }
         }
     }
-    for change in changes {
-        let target = worktree.join(change.path());
-        match change {
-            ViewChange::Deleted(_) => match fs::remove_file(&target) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(WorkspaceError::io("delete a file the agent deleted", &target, e)),
-            },
-            ViewChange::Written(path) => {
-                let source = view.dir.join(path);
-                let meta = fs::symlink_metadata(&source)
-                    .map_err(|e| WorkspaceError::io("read a file the agent wrote", &source, e))?;
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(|e| WorkspaceError::io("create a directory", parent, e))?;
-                }
-                if fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink() || m.is_file()) {
-                    fs::remove_file(&target).map_err(|e| WorkspaceError::io("replace a file", &target, e))?;
-                }
-                if meta.file_type().is_symlink() {
-                    let link = fs::read_link(&source).map_err(|e| WorkspaceError::io("read a link", &source, e))?;
-                    std::os::unix::fs::symlink(&link, &target)
-                        .map_err(|e| WorkspaceError::io("make a link the agent made", &target, e))?;
-                } else {
-                    fs::copy(&source, &target).map_err(|e| WorkspaceError::io("copy the agent's file", &source, e))?;
-                }
-            }
+    let mut deleted: Vec<&str> =
+        changes.iter().filter(|c| matches!(c, ViewChange::Deleted(_))).map(ViewChange::path).collect();
+    deleted.sort_by_key(|p| std::cmp::Reverse(Path::new(p).components().count()));
+    for path in deleted {
+        let target = worktree.join(path);
+        match fs::remove_file(&target) {
+            Ok(()) => prune_empty_parents(worktree, &target),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WorkspaceError::io("delete a file the agent deleted", &target, e)),
         }
+    }
+    for change in changes {
+        let ViewChange::Written(path) = change else { continue };
+        let rel = Path::new(path);
+        if let Some(problem) = unsafe_target(worktree, rel) {
+            return Err(refuse(path, problem));
+        }
+        let (source, target) = (view.dir.join(path), worktree.join(path));
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| WorkspaceError::io("create a directory", parent, e))?;
+        }
+        match fs::symlink_metadata(&target) {
+            // A directory the deletions emptied, now a file.
+            Ok(m) if m.is_dir() => {
+                fs::remove_dir(&target).map_err(|e| WorkspaceError::io("replace a directory by a file", &target, e))?
+            }
+            Ok(_) => fs::remove_file(&target).map_err(|e| WorkspaceError::io("replace a file", &target, e))?,
+            Err(_) => {}
+        }
+        fs::copy(&source, &target).map_err(|e| WorkspaceError::io("copy the agent's file", &source, e))?;
     }
     Ok(())
 }
 
-/// Why writing `rel` under `root` is not safe: it is not a plain relative path, or one of its
-/// parent directories in the worktree is a symbolic link (a linked data directory, say).
+/// Removes the directories a deletion left empty, up to (not including) the root.
+fn prune_empty_parents(root: &Path, removed: &Path) {
+    let mut dir = removed.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Why a change at `rel` would touch what the agent never saw.
+fn left_out_problem(view: &AgentView, rel: &Path) -> Option<String> {
+    view.left_out
+        .iter()
+        .find(|out| rel.starts_with(out) || out.starts_with(rel))
+        .map(|out| format!("{} was not in the agent's view (hidden, a link or a submodule)", out.display()))
+}
+
+/// Why writing `rel` under `root` is not safe: it is not a plain relative path, it or one of
+/// its parent directories in the worktree is a symbolic link (a linked data directory, say),
+/// or a parent directory is a repository of its own (a submodule).
 fn unsafe_target(root: &Path, rel: &Path) -> Option<String> {
     let mut at = root.to_path_buf();
     let parts: Vec<Component<'_>> = rel.components().collect();
@@ -262,12 +313,14 @@ fn unsafe_target(root: &Path, rel: &Path) -> Option<String> {
             return Some("not a plain path inside the project".into());
         };
         at.push(part);
-        let last = i + 1 == parts.len();
-        if !last && fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
             return Some(format!(
                 "{} is a link in the session worktree; Revis does not write through it",
                 at.display()
             ));
+        }
+        if i + 1 < parts.len() && at.join(".git").exists() {
+            return Some(format!("{} is a repository of its own (a submodule)", at.display()));
         }
     }
     None
@@ -369,6 +422,63 @@ mod tests {
         let forced = [ViewChange::Written("data/evil.txt".into())];
         assert!(bring_back(&view, &ws.worktree, &forced).is_err());
         assert!(!repo.root.join("data/evil.txt").exists());
+    }
+
+    #[test]
+    fn the_executable_bit_and_a_directory_that_becomes_a_file_come_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let repo = TestRepo::new();
+        repo.write("tools/run.sh", "echo old\n");
+        repo.write("models/a.py", "a\n");
+        repo.commit("tools");
+        let ws = session(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let view = build(&ws.worktree, &dir.path().join("view"), &hide_secrets).unwrap();
+        write(&view.dir, "tools/run.sh", "echo new\n");
+        fs::set_permissions(view.dir.join("tools/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::remove_dir_all(view.dir.join("models")).unwrap();
+        write(&view.dir, "models", "now a file\n");
+        let found = changes(&view).unwrap();
+        bring_back(&view, &ws.worktree, &found).unwrap();
+        let mode = fs::metadata(ws.worktree.join("tools/run.sh")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "mode {mode:o}");
+        assert_eq!(read(&ws.worktree, "models"), "now a file\n");
+    }
+
+    #[test]
+    fn a_link_the_agent_makes_and_a_path_left_out_are_refused() {
+        let repo = TestRepo::new();
+        repo.write("secrets/holdout.csv", "labels\n");
+        repo.commit("holdout");
+        let ws = session(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let view = build(&ws.worktree, &dir.path().join("view"), &hide_secrets).unwrap();
+        assert!(view.left_out.iter().any(|p| p == Path::new("secrets/holdout.csv")));
+        std::os::unix::fs::symlink("secrets/holdout.csv", view.dir.join("labels.csv")).unwrap();
+        let found = changes(&view).unwrap();
+        assert_eq!(found, vec![ViewChange::Written("labels.csv".into())]);
+        assert!(bring_back(&view, &ws.worktree, &found).is_err());
+        assert!(fs::symlink_metadata(ws.worktree.join("labels.csv")).is_err());
+        // Writing where a hidden file is (the agent cannot know what it replaces) is refused.
+        write(&view.dir, "secrets/holdout.csv", "mine\n");
+        let forced = [ViewChange::Written("secrets/holdout.csv".into())];
+        assert!(bring_back(&view, &ws.worktree, &forced).is_err());
+        assert_eq!(read(&ws.worktree, "secrets/holdout.csv"), "labels\n");
+        // And so is replacing a session link (`data`) by a file.
+        write(&view.dir, "data", "not a directory\n");
+        assert!(bring_back(&view, &ws.worktree, &[ViewChange::Written("data".into())]).is_err());
+        assert!(fs::symlink_metadata(ws.worktree.join("data")).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn caches_of_the_agents_test_runs_are_not_changes() {
+        let repo = TestRepo::new();
+        let ws = session(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let view = build(&ws.worktree, &dir.path().join("view"), &hide_secrets).unwrap();
+        write(&view.dir, "__pycache__/train.cpython-311.pyc", "x");
+        write(&view.dir, ".pytest_cache/v/cache", "x");
+        assert!(changes(&view).unwrap().is_empty());
     }
 
     #[test]

@@ -32,19 +32,19 @@ pub struct EditTask {
     pub file: String,
     pub old: String,
     pub new: String,
-    /// A path the model tries to read (and, with a shell, a listing it asks for) before it
+    /// Paths the model tries to read (and, with a shell, a listing it asks for) before it
     /// edits, as a curious model would: a canary test checks what comes back never leaves.
-    pub probe: Option<String>,
+    pub probe: Vec<String>,
 }
 
 impl EditTask {
     pub fn new(file: &str, old: &str, new: &str) -> Self {
-        Self { file: file.to_string(), old: old.to_string(), new: new.to_string(), probe: None }
+        Self { file: file.to_string(), old: old.to_string(), new: new.to_string(), probe: Vec::new() }
     }
 
-    /// Reads `path` (and lists the tree, where a shell is offered) first.
-    pub fn probing(mut self, path: &str) -> Self {
-        self.probe = Some(path.to_string());
+    /// Reads `paths` (and lists the tree, where a shell is offered) first.
+    pub fn probing(mut self, paths: &[&str]) -> Self {
+        self.probe = paths.iter().map(|p| p.to_string()).collect();
         self
     }
 

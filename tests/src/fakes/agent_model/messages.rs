@@ -124,7 +124,7 @@ fn tool_turn(ctx: &Ctx<'_>) -> Turn {
     };
     let path = absolute(&task.file);
     let mut steps: Vec<Turn> = Vec::new();
-    if let Some(probe) = &task.probe {
+    for probe in &task.probe {
         steps.push(Turn::Call { name: "Read".into(), input: json!({"file_path": absolute(probe)}) });
     }
     steps.push(Turn::Call { name: "Read".into(), input: json!({"file_path": path}) });

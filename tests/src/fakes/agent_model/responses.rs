@@ -66,8 +66,8 @@ fn decide(ctx: &Ctx<'_>) -> Turn {
     }
     let task: &EditTask = ctx.task;
     let mut steps = Vec::new();
-    if let (Some(shell), Some(probe)) = (shell, &task.probe) {
-        steps.push(shell_call(shell, &format!("cat {probe}; ls -laR")));
+    if let Some(shell) = shell.filter(|_| !task.probe.is_empty()) {
+        steps.push(shell_call(shell, &format!("cat {} 2>&1; ls -laR", task.probe.join(" "))));
     }
     if let Some(shell) = shell {
         steps.push(shell_call(shell, &format!("cat {}", task.file)));
