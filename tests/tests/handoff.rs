@@ -360,3 +360,52 @@ fn the_agents_cost_counts_toward_max_cost() {
     c.check(spent >= 0.05, || format!("spend.llm_usd must include the agent's $0.05: {spent}"));
     c.finish(|| w.context("cost"));
 }
+
+/// `coding_agent.env`: a name without a value comes from the shell that ran `revis loop` (the
+/// CLI asks the daemon which names the session wants), a value is set as given, and
+/// `coding_agent.model` and `coding_agent.args` reach the command line.
+#[test]
+fn coding_agent_env_model_and_args_reach_the_agent() {
+    let w = World::new(
+        Spec::new(&[Agent::Claude])
+            .coding_agent("type: claude-code")
+            .coding_agent("model: anthropic/claude-opus-4-1")
+            .coding_agent("env:")
+            .coding_agent("  GEMINI_API_KEY:")
+            .coding_agent("  GEMINI_FIXED: \"set in revis.yaml\"")
+            .coding_agent("args:")
+            .coding_agent("  claude-code: [--verbose]")
+            .coding_agent("  aider: [--not-for-claude]"),
+    );
+    w.agents.script(&[agent_step()]);
+    w.fake.push(code_decision(REQUEST, &["train.py"]));
+    let mut vars = w.vars();
+    vars.push(("GEMINI_API_KEY".into(), "from-the-shell".into()));
+    // Not named by the session: stays in the shell.
+    vars.push(("GEMINI_OTHER_KEY".into(), "not-asked-for".into()));
+    w.env.start_llm_loop("agent-env", &["--max-iterations", "2"], &vars);
+    let s = w.settle("agent-env");
+
+    let mut c = Checks::new();
+    check_committed(&mut c, &w, "agent-env", &s, "claude-code");
+    if let Some(call) = w.agents.calls().into_iter().next() {
+        let vars = &call.provider_vars;
+        c.check(vars.iter().any(|v| v == "GEMINI_API_KEY"), || {
+            format!("the passed name must reach the agent: {vars:?}")
+        });
+        c.check(vars.iter().any(|v| v == "GEMINI_FIXED"), || format!("the fixed value must reach the agent: {vars:?}"));
+        c.check(!vars.iter().any(|v| v == "GEMINI_OTHER_KEY"), || format!("an unasked variable reached it: {vars:?}"));
+        let argv = &call.argv;
+        let model = argv.iter().position(|a| a == "--model").and_then(|i| argv.get(i + 1));
+        c.check(model.map(String::as_str) == Some("claude-opus-4-1"), || {
+            format!("--model from coding_agent.model: {argv:?}")
+        });
+        c.check(argv.iter().any(|a| a == "--verbose") && !argv.iter().any(|a| a == "--not-for-claude"), || {
+            format!("claude-code's own extra arguments, and only those: {argv:?}")
+        });
+        c.check(call.violations.is_empty(), || format!("the real claude would refuse: {:?}", call.violations));
+    } else {
+        c.check(false, || "the agent never ran".into());
+    }
+    c.finish(|| w.context("agent-env"));
+}

@@ -481,6 +481,50 @@ mod tests {
         assert!(changes(&view).unwrap().is_empty());
     }
 
+    /// `cargo test -p revisd --release --lib view_benchmark -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark: prints figures"]
+    fn view_benchmark() {
+        let repo = TestRepo::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        // 2,000 source files of 1 KB in 40 directories, and 50 MB of tracked binaries.
+        for d in 0..40 {
+            for f in 0..50 {
+                let text: String = (0..40).map(|i| format!("x_{i} = {}\n", d * f + i)).collect();
+                repo.write(&format!("pkg{d:02}/mod{f:02}.py"), &text);
+            }
+        }
+        for i in 0..50 {
+            let data: Vec<u8> = (0..1024 * 1024)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            fs::create_dir_all(repo.root.join("assets")).unwrap();
+            fs::write(repo.root.join(format!("assets/blob{i:02}.bin")), data).unwrap();
+        }
+        repo.commit("big");
+        let ws = session(&repo);
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let view = build(&ws.worktree, &dir.path().join("view"), &hide_secrets).unwrap();
+        let built = started.elapsed();
+        write(&view.dir, "pkg07/mod07.py", "changed\n");
+        let started = std::time::Instant::now();
+        let found = changes(&view).unwrap();
+        let diffed = started.elapsed();
+        let started = std::time::Instant::now();
+        bring_back(&view, &ws.worktree, &found).unwrap();
+        let brought = started.elapsed();
+        println!(
+            "view of {} files (2,000 x 1 KB + 50 x 1 MB): build {built:?}, changes {diffed:?}, bring back {brought:?}",
+            view.files
+        );
+    }
+
     #[test]
     fn links_are_kept_only_inside_and_visible() {
         assert_eq!(link_inside(Path::new("a/b"), Path::new("../c")), Some(PathBuf::from("c")));
