@@ -27,6 +27,9 @@ pub struct AgentOptions<'a> {
     pub api_base: Option<&'a str>,
     /// `coding_agent.env`: fixed values, or `None` for "from the session".
     pub env: &'a IndexMap<String, Option<String>>,
+    /// codex has a login of its own (`$CODEX_HOME/auth.json`): without an endpoint of Revis's,
+    /// the session's `OPENAI_API_KEY` must not replace it (it would move the user's billing).
+    pub codex_logged_in: bool,
 }
 
 /// What the agent runs with.
@@ -115,8 +118,11 @@ pub fn settings(kind: AgentKind, opts: &AgentOptions<'_>, session: &dyn Fn(&str)
                 Some(model) => Some(bare(model)),
                 None => (family(opts.llm_model) == Family::OpenAi).then(|| bare(opts.llm_model)),
             };
-            set("CODEX_API_KEY", var("CODEX_API_KEY").or_else(|| var("OPENAI_API_KEY")));
             out_base = api_base.or_else(|| var("OPENAI_BASE_URL")).or_else(|| var("OPENAI_API_BASE"));
+            // Revis's provider entry reads CODEX_API_KEY; codex's own provider uses its login
+            // when it has one, and CODEX_API_KEY otherwise.
+            let openai_key = (out_base.is_some() || !opts.codex_logged_in).then(|| var("OPENAI_API_KEY")).flatten();
+            set("CODEX_API_KEY", var("CODEX_API_KEY").or(openai_key));
         }
         AgentKind::Aider => {
             out_model = configured.map(str::to_string).or_else(|| {
@@ -178,7 +184,13 @@ mod tests {
     }
 
     fn opts<'a>(env: &'a IndexMap<String, Option<String>>) -> AgentOptions<'a> {
-        AgentOptions { model: None, llm_model: "anthropic/claude-sonnet-4-5", api_base: None, env }
+        AgentOptions {
+            model: None,
+            llm_model: "anthropic/claude-sonnet-4-5",
+            api_base: None,
+            env,
+            codex_logged_in: false,
+        }
     }
 
     #[test]
@@ -215,6 +227,21 @@ mod tests {
         // An Anthropic advisor says nothing about codex's model.
         let s = settings(AgentKind::Codex, &opts(&env), &session(&[("CODEX_API_KEY", "c"), ("OPENAI_API_KEY", "o")]));
         assert_eq!((s.model.as_deref(), get(&s, "CODEX_API_KEY")), (None, Some("c")));
+    }
+
+    #[test]
+    fn a_codex_login_is_not_replaced_by_the_advisors_openai_key() {
+        let env = IndexMap::new();
+        let o = AgentOptions { codex_logged_in: true, ..opts(&env) };
+        let s = settings(AgentKind::Codex, &o, &session(&[("OPENAI_API_KEY", "sk-o")]));
+        assert_eq!(get(&s, "CODEX_API_KEY"), None);
+        // With an endpoint of Revis's, the login does not apply: the key is needed.
+        let s =
+            settings(AgentKind::Codex, &o, &session(&[("OPENAI_API_KEY", "sk-o"), ("OPENAI_BASE_URL", "http://o")]));
+        assert_eq!(get(&s, "CODEX_API_KEY"), Some("sk-o"));
+        // An explicit CODEX_API_KEY is the user's choice.
+        let s = settings(AgentKind::Codex, &o, &session(&[("CODEX_API_KEY", "c")]));
+        assert_eq!(get(&s, "CODEX_API_KEY"), Some("c"));
     }
 
     #[test]

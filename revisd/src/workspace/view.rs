@@ -196,6 +196,8 @@ fn commit_view(dir: &Path, project: &Repository) -> Result<String, WorkspaceErro
 /// own .gitignore) and deletions, whether or not the agent staged or committed them.
 pub fn changes(view: &AgentView) -> Result<Vec<ViewChange>, WorkspaceError> {
     let repo = Repository::open(&view.dir).git(|| format!("open the agent view {}", view.dir.display()))?;
+    // The agent can write the view's .git/config: a `core.worktree` there must not move the diff.
+    repo.set_workdir(&view.dir, false).git(|| format!("use {} as the work tree", view.dir.display()))?;
     let base = repo
         .revparse_single(&view.base)
         .and_then(|o| o.peel_to_tree())
