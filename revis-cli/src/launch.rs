@@ -22,7 +22,8 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Starts `revisd --detach [--home HOME]` with stdio on /dev/null; the environment is inherited.
+/// Starts `revisd --detach [--home HOME]` with stdio on /dev/null; the environment is inherited
+/// without the provider keys.
 /// `--detach` makes the daemon call setsid(2) itself, so it has no controlling terminal: the
 /// terminal's Ctrl-C, job control and hang-up never reach it.
 pub fn spawn_daemon(home: &Home) -> Result<Child, CliError> {
@@ -37,6 +38,10 @@ pub fn spawn_daemon(home: &Home) -> Result<Child, CliError> {
     // treating it as the default one.
     if home.is_explicit() {
         command.arg("--home").arg(home.root());
+    }
+    // Keys travel with each session's request, never in the daemon's environment.
+    for name in revis_proto::PROVIDER_VARIABLES {
+        command.env_remove(name);
     }
     command
         .stdin(Stdio::null())

@@ -71,7 +71,30 @@ fn init_logging(home: &Home, foreground: bool) {
     }
 }
 
+/// Keys belong to the sessions that bring them: a daemon started from a shell with a provider
+/// key must not keep it (it would sit in /proc/<pid>/environ for the daemon's lifetime). Changing
+/// the environment of a running process is not thread-safe, so while nothing else runs yet the
+/// daemon replaces itself (same pid, same arguments) with one whose environment lacks them.
+fn drop_provider_keys() {
+    use std::os::unix::process::CommandExt;
+    let present: Vec<&str> =
+        revisd::secrets::PROVIDER_VARIABLES.iter().copied().filter(|name| std::env::var_os(name).is_some()).collect();
+    if present.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut command = std::process::Command::new(exe);
+    command.args(std::env::args_os().skip(1));
+    for name in present {
+        command.env_remove(name);
+    }
+    // Only returns on failure; the daemon then goes on with the keys unused (never read).
+    let error = command.exec();
+    eprintln!("revisd: could not restart without the provider keys in its environment: {error}");
+}
+
 fn main() -> std::process::ExitCode {
+    drop_provider_keys();
     // Before anything is created: the state directory, log, database and run files are the
     // user's alone whatever umask started us. Training gets the original umask back.
     let user_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));

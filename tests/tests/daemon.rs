@@ -99,3 +99,46 @@ fn a_killed_daemon_is_replaced_on_the_next_command() {
     let fresh = env.home.daemon_pid().expect("a new daemon");
     assert_ne!(fresh, pid);
 }
+
+/// Keys belong to sessions: a daemon started (by hand or by `revis`) from a shell holding
+/// provider keys keeps none of them in its environment, and a session started from a shell
+/// without a key gets the offline advisor, not the daemon's.
+#[test]
+fn the_daemon_keeps_no_provider_key_from_the_shell_that_started_it() {
+    let env = TestEnv::new(standard_project(&[]));
+    let keys = [
+        ("ANTHROPIC_API_KEY", "sk-ant-daemon-canary"),
+        ("OPENAI_API_KEY", "sk-openai-daemon-canary"),
+        ("CODEX_API_KEY", "sk-codex-daemon-canary"),
+    ];
+    // revisd started by hand (`revis` strips the keys when it starts one itself).
+    let mut cmd = Command::new(revisd_bin());
+    cmd.arg("--home").arg(env.home.path()).arg("--detach");
+    scrub_env(&mut cmd, &env.home);
+    cmd.envs(keys);
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start revisd: {e}"));
+    assert!(wait_until(DAEMON_DEADLINE, || env.home.socket().exists()), "revisd did not start");
+    let pid = env.home.daemon_pid().expect("a daemon pid");
+    assert_eq!(pid, child.id() as i32, "the daemon keeps its pid when it drops the keys");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let environ = String::from_utf8_lossy(&environ);
+    for (name, value) in keys {
+        assert!(!environ.contains(value), "{name} stayed in the daemon's environment");
+    }
+    assert!(environ.contains("REVIS_HOME="), "the rest of the environment is kept");
+
+    // A loop from a shell without keys: the daemon has none to lend, so the search advisor runs.
+    let out = env.revis_ok(&["loop", "--name", "nokey", "--max-iterations", "1"]);
+    assert!(out.lines().next().is_some_and(|l| l.trim() == "nokey"), "{out}");
+    let show = env.revis_ok(&["show", "nokey", "--json"]);
+    let session: serde_json::Value = serde_json::from_str(&show).unwrap_or_default();
+    assert_eq!(session["advisor"], "search", "{show}");
+    // And asking for the LLM advisor says why it cannot run.
+    let refused = env.revis(&["loop", "--name", "llm", "--advisor", "llm", "--max-iterations", "1"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ANTHROPIC_API_KEY"), "{}", describe(&refused));
+    env.revis_ok(&["daemon", "stop"]);
+    assert!(wait_until(DAEMON_DEADLINE, || !pid_alive(pid)), "revisd {pid} still running");
+    let _ = child.wait();
+}

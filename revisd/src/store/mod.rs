@@ -324,3 +324,40 @@ mod tests {
         assert!(stopped.ended_at.is_some() && !stopped.is_live());
     }
 }
+
+/// Migrations are append-only once landed: sqlx refuses a database whose applied migration
+/// changed, so an edited one would stop the daemon for every existing user. Each landed
+/// migration's checksum is held here; a new migration appends its line.
+#[cfg(test)]
+mod migration_checksums {
+    const LANDED: &str = include_str!("migration_checksums.txt");
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn landed_migrations_are_never_edited_or_removed() {
+        let embedded: Vec<(i64, String)> = super::MIGRATOR.iter().map(|m| (m.version, hex(&m.checksum))).collect();
+        let mut problems = Vec::new();
+        for line in LANDED.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let mut parts = line.split_whitespace();
+            let (Some(version), Some(sum)) = (parts.next().and_then(|v| v.parse::<i64>().ok()), parts.next()) else {
+                problems.push(format!("unreadable line in migration_checksums.txt: {line}"));
+                continue;
+            };
+            match embedded.iter().find(|(v, _)| *v == version) {
+                None => problems.push(format!("migration {version} has landed and must not be removed")),
+                Some((_, now)) if now != sum => problems
+                    .push(format!("migration {version} was edited after it landed (write a new migration instead)")),
+                Some(_) => {}
+            }
+        }
+        for (version, sum) in &embedded {
+            if !LANDED.contains(&format!("{version} ")) {
+                problems.push(format!("new migration {version}: append `{version} {sum}` to migration_checksums.txt"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}
