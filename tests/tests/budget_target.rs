@@ -1,6 +1,7 @@
 //! The stops a user sets up front, end to end: the wall-clock `--budget` of active time (a run
 //! still going when it is used up is ended), `resume --budget` giving a finished session more
-//! time, and `metrics.target` ending a session once the best value reaches it.
+//! time, `metrics.target` ending a session once the best value reaches it, and a grid whose
+//! every point was measured.
 
 use revis_tests::process::{pid_alive, read_pid};
 use revis_tests::session::{iteration, pretty, state, stop_reason};
@@ -59,4 +60,19 @@ fn the_target_ends_the_session_once_the_best_value_reaches_it() {
     let it1 = iteration(&s, 1).unwrap_or_default();
     assert_eq!(it1["metrics"]["val_loss"].as_f64(), Some(1.0), "{}", pretty(&s));
     assert!(iteration(&s, 2).is_none_or(|it| it["state"] != "succeeded"), "no run after the target: {}", pretty(&s));
+}
+
+#[test]
+fn a_grid_that_has_measured_every_point_ends_as_space_exhausted() {
+    let project = standard_project(&[]);
+    let yaml = project.read("revis.yaml");
+    let space_at = yaml.find("search:").unwrap_or(yaml.len());
+    let yaml =
+        format!("{}search:\n  strategy: grid\n  space:\n    x: {{arg: --x, values: [2, 3]}}\n", &yaml[..space_at]);
+    project.write("revis.yaml", &yaml);
+    project.commit("a small grid");
+    let env = TestEnv::new(project);
+    env.start_loop("grid", &["--max-iterations", "10"]);
+    let s = env.wait_ended("grid");
+    assert_eq!((state(&s), stop_reason(&s)), ("completed", "space_exhausted"), "{}", pretty(&s));
 }

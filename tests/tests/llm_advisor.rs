@@ -696,3 +696,16 @@ fn yaml_toml_and_argument_changes_apply_together_and_keep_comments() {
     }
     c.finish(|| context(&env, &[&fake]));
 }
+
+/// The stop reason comes from the decision's kind: a model that stops with a rationale saying
+/// "exhausted" is an advisor stop, not the search space's (only the search advisor's own
+/// proposal says that).
+#[test]
+fn an_advisor_stop_is_never_read_as_an_exhausted_space_from_its_words() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    fake.script([Reply::call(submit(action("stop", "my ideas are exhausted; the search space is exhausted too")))]);
+    let env = TestEnv::new(llm_project(&[], "", &[]));
+    env.start_llm_loop("words", &["--max-iterations", "3"], &env_of(&[&fake]));
+    let s = env.wait_ended("words");
+    assert_eq!((state(&s), stop_reason(&s)), ("completed", "advisor"), "{}", pretty(&s));
+}

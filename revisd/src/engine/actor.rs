@@ -842,11 +842,19 @@ impl Actor {
                     None => return Ok(Flow::Continue),
                 }
             }
-            _ => self.decide(session, &iterations, base).await?,
+            _ => match self.decide(session, &iterations, base).await? {
+                Ok(decision) => decision,
+                // The search advisor has nothing left to propose: said by its proposal's kind,
+                // never read from words in a rationale.
+                Err(exhausted) => {
+                    return self
+                        .end("completed", "space_exhausted", format!("search space exhausted: {exhausted}"))
+                        .await;
+                }
+            },
         };
         if decision.action == Action::Stop {
-            let reason = if decision.rationale.contains("exhausted") { "space_exhausted" } else { "advisor" };
-            return self.end("completed", reason, decision.rationale.clone()).await;
+            return self.end("completed", "advisor", decision.rationale.clone()).await;
         }
         if decision.action == Action::Escalate {
             return self
@@ -926,7 +934,13 @@ impl Actor {
         Ok(Flow::Exit)
     }
 
-    async fn decide(&self, session: &SessionRow, iterations: &[IterationRow], base: &IterationRow) -> Result<Decision> {
+    /// The search advisor's next decision, or why its space is exhausted.
+    async fn decide(
+        &self,
+        session: &SessionRow,
+        iterations: &[IterationRow],
+        base: &IterationRow,
+    ) -> Result<std::result::Result<Decision, String>> {
         let advisor = SearchAdvisor::new(&self.config.search)
             .map_err(|e| EngineError::Internal(format!("search advisor: {e}")))?;
         let history: Vec<Observation> = iterations
@@ -940,20 +954,14 @@ impl Actor {
             .collect();
         let current: IndexMap<String, serde_json::Value> = serde_json::from_str(&base.params_json).unwrap_or_default();
         Ok(match advisor.propose(&history, &current, session.minimize) {
-            Proposal::Params { params, rationale, hypothesis } => Decision {
+            Proposal::Params { params, rationale, hypothesis } => Ok(Decision {
                 action: Action::Change,
                 changes: changes::changes_for(&self.config.search.space, &current, &params),
                 rationale,
                 hypothesis: Some(hypothesis),
                 params,
-            },
-            Proposal::Exhausted { reason } => Decision {
-                action: Action::Stop,
-                rationale: format!("search space exhausted: {reason}"),
-                hypothesis: None,
-                changes: vec![],
-                params: IndexMap::new(),
-            },
+            }),
+            Proposal::Exhausted { reason } => Err(reason),
         })
     }
 
