@@ -19,3 +19,20 @@ pub mod remote;
 pub mod secrets;
 pub mod store;
 pub mod workspace;
+
+/// Data for the benchmarks' test trees.
+#[cfg(test)]
+pub(crate) mod test_data {
+    /// `len` bytes that compress about as badly as model weights do (xorshift64), the same
+    /// for the same `seed`.
+    pub(crate) fn incompressible(len: usize, seed: &mut u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+}

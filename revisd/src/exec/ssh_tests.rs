@@ -277,14 +277,7 @@ async fn sync_benchmark_50mb() {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..50 {
         // Incompressible-ish content, 1 MB per file.
-        let data: Vec<u8> = (0..1024 * 1024)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let data = crate::test_data::incompressible(1024 * 1024, &mut seed);
         std::fs::write(repo.join(format!("assets/blob{i:02}.bin")), data).expect("write");
     }
     let train: String = (0..200).map(|i| format!("step_{i} = {i}\n")).collect();

@@ -497,14 +497,7 @@ mod tests {
             }
         }
         for i in 0..50 {
-            let data: Vec<u8> = (0..1024 * 1024)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
+            let data = crate::test_data::incompressible(1024 * 1024, &mut seed);
             fs::create_dir_all(repo.root.join("assets")).unwrap();
             fs::write(repo.root.join(format!("assets/blob{i:02}.bin")), data).unwrap();
         }
