@@ -281,8 +281,4 @@ pub fn run_agent(cmd: Command, what: &str, timeout: Duration) -> AgentRun {
     run
 }
 
-/// A loopback port nothing listens on: bound, then released.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("cannot bind 127.0.0.1: {e}"));
-    listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}")).port()
-}
+pub use crate::wait::closed_port;

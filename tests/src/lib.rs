@@ -30,7 +30,7 @@ pub use fixtures::{standard_project, standard_yaml};
 pub use home::TestHome;
 pub use project::Project;
 pub use session::{TestEnv, show_json};
-pub use wait::wait_until;
+pub use wait::{closed_port, wait_until};
 
 use std::time::Duration;
 

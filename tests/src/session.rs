@@ -30,6 +30,15 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// The project's revis.yaml as the daemon loads it; panics, showing the file, if it does not.
+    pub fn written_config(&self) -> revisd::config::Config {
+        let path = self.project.path().join("revis.yaml");
+        match revisd::config::load(&path) {
+            Ok(loaded) => loaded.config,
+            Err(e) => panic!("the revis.yaml init wrote does not load: {e}\n{}", self.project.read("revis.yaml")),
+        }
+    }
+
     pub fn new(project: Project) -> Self {
         Self { home: TestHome::new(), project }
     }

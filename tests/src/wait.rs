@@ -22,3 +22,9 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn wait_for(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
     assert!(wait_until(timeout, cond), "timed out after {timeout:?} waiting for {what}");
 }
+
+/// A loopback port nothing listens on: bound, then released.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("cannot bind 127.0.0.1: {e}"));
+    listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}")).port()
+}

@@ -32,14 +32,6 @@ fn init(env: &TestEnv, extra: &[&str]) -> Output {
     env.revis_env(&with_required(extra), &[])
 }
 
-fn load(env: &TestEnv) -> revisd::config::Config {
-    let path = env.project.path().join("revis.yaml");
-    match revisd::config::load(&path) {
-        Ok(loaded) => loaded.config,
-        Err(e) => panic!("the revis.yaml init wrote does not load: {e}\n{}", env.project.read("revis.yaml")),
-    }
-}
-
 #[test]
 fn every_wizard_choice_can_be_given_as_a_flag() {
     let env = env();
@@ -74,7 +66,7 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
     assert!(stdout.contains("tar and tmux found"), "the connection was tested: {stdout}");
     assert!(stdout.contains("Coding agent: codex"), "{stdout}");
 
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.entry.train, "python3 train.py --epochs 2");
     assert_eq!(config.metrics.primary, "eval/accuracy");
     assert!(!config.metrics.minimize);
@@ -105,7 +97,7 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
         ],
     );
     assert!(out.status.success(), "{}\ndaemon log:\n{}", describe(&out), env.home.daemon_log());
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.metrics.source, MetricsSourceType::Mlflow);
     assert_eq!(config.metrics.project.as_deref(), Some("exp-1"));
     assert_eq!(config.metrics.tracking_uri.as_deref(), Some("http://127.0.0.1:5000"));
@@ -118,14 +110,14 @@ fn every_wizard_choice_can_be_given_as_a_flag() {
     // The remaining source and agent spellings.
     let out = init(&env, &["--force", "--source", "eval_json", "--agent", "claude-code"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(
         (config.metrics.source, config.coding_agent.kind),
         (MetricsSourceType::EvalJson, CodingAgentType::ClaudeCode)
     );
     let out = init(&env, &["--force", "--agent", "aider"]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(load(&env).coding_agent.kind, CodingAgentType::Aider);
+    assert_eq!(env.written_config().coding_agent.kind, CodingAgentType::Aider);
 }
 
 #[test]

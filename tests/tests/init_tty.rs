@@ -108,14 +108,6 @@ fn home_dir(env: &TestEnv) -> PathBuf {
     home
 }
 
-fn load(env: &TestEnv) -> revisd::config::Config {
-    let path = env.project.path().join("revis.yaml");
-    match revisd::config::load(&path) {
-        Ok(loaded) => loaded.config,
-        Err(e) => panic!("the revis.yaml init wrote does not load: {e}\n{}", env.project.read("revis.yaml")),
-    }
-}
-
 #[test]
 fn a_full_eval_json_run_writes_a_config_that_loads_and_an_existing_one_is_kept() {
     let env = TestEnv::new(project());
@@ -135,7 +127,7 @@ fn a_full_eval_json_run_writes_a_config_that_loads_and_an_existing_one_is_kept()
     let (code, transcript) = tty.finish();
     assert_eq!(code, 0, "{transcript}\ndaemon log:\n{}", env.home.daemon_log());
 
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.entry.train, "python3 train.py --epochs 2");
     assert_eq!(config.metrics.source, revisd::config::schema::MetricsSourceType::EvalJson);
     assert_eq!(config.metrics.primary, "loss");
@@ -218,7 +210,7 @@ fn wandb_projects_and_metrics_are_discovered_with_the_clis_credentials() {
     assert_eq!(code, 0, "{transcript}\ndaemon log:\n{}", env.home.daemon_log());
     assert!(!transcript.contains("_step"), "bookkeeping keys are not offered:\n{transcript}");
 
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.entry.train, "python train.py", "Enter takes the guessed command");
     assert_eq!(config.metrics.source, revisd::config::schema::MetricsSourceType::Wandb);
     assert_eq!(config.metrics.entity.as_deref(), Some("team"));
@@ -247,10 +239,7 @@ fn ssh_hosts_come_from_the_users_ssh_config_without_wildcards() {
     let env = TestEnv::new(project());
     let home = home_dir(&env);
     // A port nothing listens on: the connection test fails fast.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
+    let closed = revis_tests::closed_port();
     let ssh = home.join(".ssh");
     std::fs::create_dir_all(&ssh).unwrap_or_else(|e| panic!("cannot create {}: {e}", ssh.display()));
     let config = format!(
@@ -276,7 +265,7 @@ fn ssh_hosts_come_from_the_users_ssh_config_without_wildcards() {
         assert!(!transcript.contains(pattern), "wildcard entry {pattern:?} was offered:\n{transcript}");
     }
 
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.executor.kind, revisd::config::schema::ExecutorType::Ssh);
     assert_eq!(config.executor.host.as_deref(), Some("gpu-box"));
     assert_eq!(config.metrics.primary, "val_loss", "Enter takes the default metric");
@@ -304,10 +293,7 @@ fn flags_are_the_answers_the_menus_start_on() {
     let env = TestEnv::new(project());
     let home = home_dir(&env);
     // Nothing listens there: discovery says so and offers the flags' values as text defaults.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
+    let closed = revis_tests::closed_port();
     let uri = format!("http://127.0.0.1:{closed}");
     let flags =
         ["--tracking-uri", &uri, "--project", "exp-1", "--agent", "aider", "--hide", "data/**,secrets/", "--maximize"];
@@ -326,7 +312,7 @@ fn flags_are_the_answers_the_menus_start_on() {
     let (code, transcript) = tty.finish();
     assert_eq!(code, 0, "{transcript}\ndaemon log:\n{}", env.home.daemon_log());
 
-    let config = load(&env);
+    let config = env.written_config();
     assert_eq!(config.metrics.source, revisd::config::schema::MetricsSourceType::Mlflow);
     assert_eq!(config.metrics.tracking_uri.as_deref(), Some(uri.as_str()));
     assert_eq!(config.metrics.project.as_deref(), Some("exp-1"));

@@ -201,7 +201,7 @@ fn not_started(failure: String) -> AgentResult {
 }
 
 /// At most `max` characters, marked when cut, so one runaway message cannot flood an event.
-pub(super) fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),

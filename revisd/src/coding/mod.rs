@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub(crate) use agent::clip;
 pub use agent::run;
 pub use detect::{detect, resolve};
 pub use prompt::{Handoff, prompt};

@@ -252,7 +252,7 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
     let changed: Vec<String> = changes.iter().map(|c| c.path().to_string()).collect();
     if changed.is_empty() {
         let said = result.summary.lines().map(str::trim).find(|l| !l.is_empty());
-        let said = said.map(|l| format!(" (it said: {})", clip(l, 300))).unwrap_or_default();
+        let said = said.map(|l| format!(" (it said: {})", coding::clip(l, 300))).unwrap_or_default();
         return fail(format!("{} finished but changed nothing{said}", h.kind));
     }
     let frozen_touched: Vec<&String> = changed.iter().filter(|p| frozen.is_denied(Path::new(p.as_str()))).collect();
@@ -305,14 +305,6 @@ fn codex_login_exists(configured: Option<String>) -> bool {
         .or_else(|| std::env::var_os("CODEX_HOME").map(std::path::PathBuf::from))
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".codex")));
     home.is_some_and(|dir| dir.join("auth.json").is_file())
-}
-
-/// At most `max` characters, marked when cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// Replaces every path-like word of `text` that names a denied file (or lies under a denied
