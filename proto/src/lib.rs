@@ -1,7 +1,7 @@
 //! The one contract between the `revis` CLI and the `revisd` daemon.
 
 /// Protocol number checked by the `Hello` handshake. Bump on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The LLM provider settings (API keys, base URLs) that `revis loop`, `resume` and `approve`
 /// pass from the user's shell to the daemon in their `env` maps. They are secrets: the daemon
@@ -28,4 +28,86 @@ pub mod v1 {
 
     /// Encoded descriptor set for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("revis_descriptor");
+}
+
+/// The words of the protocol's enums, as people and the CLI's JSON read them: a value's name
+/// without its enum's prefix, in lower case (`SESSION_STATE_RUNNING` → `running`,
+/// `OUTCOME_NO_IMPROVEMENT` → `no_improvement`). Derived from the generated names, so the words
+/// cannot drift from the enums.
+pub mod words {
+    use super::v1;
+
+    /// The word of a generated enum value name.
+    fn word(name: &str, prefix: &str) -> String {
+        name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase()
+    }
+
+    /// An enum of the protocol with its words.
+    pub trait Word: Sized + Copy {
+        /// The lower-case word (`unspecified` for the zero value).
+        fn word(self) -> String;
+        /// The value whose word this is.
+        fn from_word(text: &str) -> Option<Self>;
+    }
+
+    macro_rules! words {
+        ($($ty:ident => $prefix:literal, $ser:ident, $opt:ident;)+) => {$(
+            impl Word for v1::$ty {
+                fn word(self) -> String {
+                    word(self.as_str_name(), $prefix)
+                }
+
+                fn from_word(text: &str) -> Option<Self> {
+                    v1::$ty::from_str_name(&format!("{}{}", $prefix, text.to_ascii_uppercase()))
+                }
+            }
+
+            /// Serializes an i32 field of this enum as its word (an unknown number as itself).
+            pub fn $ser<S: serde::Serializer>(value: &i32, s: S) -> Result<S::Ok, S::Error> {
+                match v1::$ty::try_from(*value) {
+                    Ok(known) => s.serialize_str(&known.word()),
+                    Err(_) => s.serialize_i32(*value),
+                }
+            }
+
+            /// Like the plain serializer, for an optional field.
+            pub fn $opt<S: serde::Serializer>(value: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+                match value {
+                    Some(v) => $ser(v, s),
+                    None => s.serialize_none(),
+                }
+            }
+        )+};
+    }
+
+    words! {
+        SessionState => "SESSION_STATE_", session_state, opt_session_state;
+        StopReason => "STOP_REASON_", stop_reason_value, stop_reason;
+        Phase => "PHASE_", phase_value, phase;
+        IterationState => "ITERATION_STATE_", iteration_state, opt_iteration_state;
+        Outcome => "OUTCOME_", outcome_value, outcome;
+        Advisor => "ADVISOR_", advisor, opt_advisor;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn words_come_from_the_enum_names_and_read_back() {
+            assert_eq!(v1::SessionState::Running.word(), "running");
+            assert_eq!(v1::Outcome::NoImprovement.word(), "no_improvement");
+            assert_eq!(v1::StopReason::SpaceExhausted.word(), "space_exhausted");
+            assert_eq!(v1::StopReason::from_word("max_cost"), Some(v1::StopReason::MaxCost));
+            assert_eq!(v1::Phase::from_word("nope"), None);
+        }
+    }
+}
+
+impl v1::SessionDetail {
+    /// The session's summary part (an empty one when a daemon sent none).
+    pub fn head(&self) -> &v1::SessionSummary {
+        static EMPTY: std::sync::OnceLock<v1::SessionSummary> = std::sync::OnceLock::new();
+        self.summary.as_ref().unwrap_or_else(|| EMPTY.get_or_init(v1::SessionSummary::default))
+    }
 }

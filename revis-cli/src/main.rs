@@ -9,6 +9,7 @@ mod home;
 mod launch;
 mod provider_env;
 mod render;
+mod states;
 #[cfg(test)]
 mod testing;
 

@@ -103,7 +103,7 @@ impl Drop for FakeDaemon {
     }
 }
 
-pub fn event(seq: u64, kind: &str, final_state: Option<&str>) -> Event {
+pub fn event(seq: u64, kind: &str, final_state: Option<SessionState>) -> Event {
     Event {
         session: "s".into(),
         seq,
@@ -112,7 +112,7 @@ pub fn event(seq: u64, kind: &str, final_state: Option<&str>) -> Event {
         iteration: None,
         message: format!("event {seq}"),
         data: "{}".into(),
-        final_state: final_state.map(String::from),
+        final_state: final_state.map(|state| state as i32),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod paths;
 pub mod remote;
 pub mod secrets;
+pub mod states;
 pub mod store;
 pub mod workspace;
 

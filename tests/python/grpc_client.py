@@ -87,6 +87,11 @@ def hello_by_reflection(channel):
     }
 
 
+def word(enum, value, prefix):
+    """A protocol enum value as its word: SESSION_STATE_COMPLETED -> "completed"."""
+    return enum.Name(value).removeprefix(prefix).lower()
+
+
 def main():
     socket, proto_root, project_dir, session = sys.argv[1:5]
     target = f"unix:{socket}"
@@ -98,15 +103,18 @@ def main():
             revis = pb_grpc.RevisStub(channel)
 
             listed = revis.ListSessions(pb.ListSessionsRequest(), timeout=DEADLINE)
-            result["list"] = [{"name": s.name, "state": s.state} for s in listed.sessions]
+            result["list"] = [
+                {"name": s.name, "state": word(pb.SessionState, s.state, "SESSION_STATE_")}
+                for s in listed.sessions
+            ]
 
             detail = revis.GetSession(
                 pb.GetSessionRequest(name=session, project_dir=project_dir), timeout=DEADLINE
             )
             result["show"] = {
-                "name": detail.name,
-                "project": detail.project,
-                "primary_metric": detail.primary_metric,
+                "name": detail.summary.name,
+                "project": detail.summary.project,
+                "primary_metric": detail.summary.primary_metric,
                 "iterations": [i.number for i in detail.iterations],
             }
 
@@ -116,7 +124,9 @@ def main():
                 timeout=WATCH_DEADLINE,
             )
             for e in stream:
-                event = {"seq": e.seq, "kind": e.kind, "final_state": e.final_state}
+                event = {"seq": e.seq, "kind": e.kind}
+                if e.HasField("final_state"):
+                    event["final_state"] = word(pb.SessionState, e.final_state, "SESSION_STATE_")
                 if e.HasField("iteration"):
                     event["iteration"] = e.iteration
                 print(json.dumps({"event": event}), flush=True)

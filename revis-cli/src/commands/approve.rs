@@ -38,10 +38,12 @@ fn message(session: &SessionSummary, project_hint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use revis_proto::v1::SessionState;
 
     #[test]
     fn message_names_the_session_and_how_to_follow_it() {
-        let session = SessionSummary { name: "quick-otter".into(), state: "running".into(), ..Default::default() };
+        let session =
+            SessionSummary { name: "quick-otter".into(), state: SessionState::Running as i32, ..Default::default() };
         assert_eq!(
             message(&session, ""),
             "Approved quick-otter: the coding agent takes over\n  follow: revis watch quick-otter\n"

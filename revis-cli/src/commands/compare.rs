@@ -10,7 +10,7 @@ mod view;
 use std::process::ExitCode;
 
 use clap::Args;
-use revis_proto::v1::{GetSessionRequest, SessionDetail};
+use revis_proto::v1::{GetSessionRequest, IterationState, SessionDetail};
 use serde::Serialize;
 
 use super::export::schema::{IterationRecord, SCHEMA_VERSION};
@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, args: CompareArgs) -> Result<ExitCode, CliError>
     let first = pick(&session, args.first)?;
     let second = pick(&session, args.second)?;
     let diff = match (commit_of(&session, &first), commit_of(&session, &second)) {
-        (Some(from), Some(to)) => diff::between(&session.project, &from, &to, args.diff_lines).await,
+        (Some(from), Some(to)) => diff::between(&session.head().project, &from, &to, args.diff_lines).await,
         (from, to) => {
             let missing = if from.is_none() { &first } else { &second };
             let reason = format!("iteration #{} has no commit ({})", missing.number, no_commit_reason(missing));
@@ -79,18 +79,15 @@ pub async fn run(ctx: &Context, args: CompareArgs) -> Result<ExitCode, CliError>
 
 impl Comparison {
     pub fn new(session: &SessionDetail, first: IterationRecord, second: IterationRecord, diff: CodeDiff) -> Self {
-        let primary = session.primary_metric.clone();
-        let metrics = metrics::rows(
-            &primary,
-            session.minimize,
-            &with_primary(&first, &primary),
-            &with_primary(&second, &primary),
-        );
+        let head = session.head();
+        let primary = head.primary_metric.clone();
+        let metrics =
+            metrics::rows(&primary, head.minimize, &with_primary(&first, &primary), &with_primary(&second, &primary));
         Self {
             schema_version: SCHEMA_VERSION,
-            session: session.name.clone(),
+            session: head.name.clone(),
             primary,
-            minimize: session.minimize,
+            minimize: head.minimize,
             iterations: [first, second],
             metrics,
             diff,
@@ -116,7 +113,7 @@ fn pick(session: &SessionDetail, number: u32) -> Result<IterationRecord, CliErro
         (Some(first), Some(last)) => format!("it has #{}–#{}", first.number, last.number),
         _ => "it has no iterations yet".to_string(),
     };
-    Err(CliError::Usage(format!("session {} has no iteration {number} ({have})", session.name)))
+    Err(CliError::Usage(format!("session {} has no iteration {number} ({have})", session.head().name)))
 }
 
 /// The baseline runs on the commit the session started from, even if the daemon left its
@@ -128,9 +125,9 @@ fn commit_of(session: &SessionDetail, it: &IterationRecord) -> Option<String> {
 }
 
 fn no_commit_reason(it: &IterationRecord) -> &'static str {
-    match it.state.as_str() {
-        "running" => "still running",
-        "failed" | "interrupted" => "it ended before its change was committed",
+    match it.state {
+        IterationState::Running => "still running",
+        IterationState::Failed | IterationState::Interrupted => "it ended before its change was committed",
         _ => "none was recorded",
     }
 }
@@ -138,19 +135,23 @@ fn no_commit_reason(it: &IterationRecord) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::Iteration;
+    use revis_proto::v1::{Iteration, SessionSummary};
 
     fn session() -> SessionDetail {
-        let it = |number: u32, commit: Option<&str>, state: &str| Iteration {
+        let it = |number: u32, commit: Option<&str>, state: IterationState| Iteration {
             number,
-            state: state.into(),
+            state: state as i32,
             commit: commit.map(str::to_string),
             ..Default::default()
         };
         SessionDetail {
-            name: "otter".into(),
+            summary: Some(SessionSummary { name: "otter".into(), ..Default::default() }),
             base_commit: "base".into(),
-            iterations: vec![it(0, None, "succeeded"), it(1, None, "interrupted"), it(1, Some("c1"), "succeeded")],
+            iterations: vec![
+                it(0, None, IterationState::Succeeded),
+                it(1, None, IterationState::Interrupted),
+                it(1, Some("c1"), IterationState::Succeeded),
+            ],
             ..Default::default()
         }
     }
@@ -168,6 +169,19 @@ mod tests {
     fn an_unknown_iteration_is_a_usage_error_naming_the_range() {
         let err = pick(&session(), 7).err().map(|e| (e.exit_code(), e.to_string()));
         assert_eq!(err, Some((2, "session otter has no iteration 7 (it has #0–#1)".to_string())));
+    }
+
+    #[test]
+    fn a_missing_commit_is_explained_by_how_the_run_went() -> Result<(), CliError> {
+        let s = session();
+        assert_eq!(
+            no_commit_reason(&IterationRecord::from_iteration(&s.iterations[1])),
+            "it ended before its change was committed"
+        );
+        let running = Iteration { state: IterationState::Running as i32, ..Default::default() };
+        assert_eq!(no_commit_reason(&IterationRecord::from_iteration(&running)), "still running");
+        assert_eq!(no_commit_reason(&pick(&s, 0)?), "none was recorded");
+        Ok(())
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use revis_proto::v1::StartLoopRequest;
+use revis_proto::v1::{self as pb, StartLoopRequest};
 
 use super::{Context, out, watch};
 use crate::error::CliError;
-use crate::provider_env;
+use crate::{provider_env, states};
 
 /// Start an improvement loop in the background and print its session name.
 #[derive(Debug, Args)]
@@ -45,10 +45,11 @@ pub enum Advisor {
 }
 
 impl Advisor {
-    fn as_str(self) -> &'static str {
+    /// The protocol's advisor; the request names it by its word.
+    fn proto(self) -> pb::Advisor {
         match self {
-            Advisor::Search => "search",
-            Advisor::Llm => "llm",
+            Advisor::Search => pb::Advisor::Search,
+            Advisor::Llm => pb::Advisor::Llm,
         }
     }
 }
@@ -60,7 +61,7 @@ fn request(args: &LoopArgs, project_dir: String, env: HashMap<String, String>) -
         budget: args.budget.clone().unwrap_or_default(),
         max_iterations: args.max_iterations,
         max_cost: args.max_cost,
-        advisor: args.advisor.map(Advisor::as_str).unwrap_or_default().to_string(),
+        advisor: args.advisor.map(|advisor| states::word(advisor.proto())).unwrap_or_default(),
         env,
     }
 }

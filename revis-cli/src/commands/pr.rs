@@ -14,12 +14,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use revis_proto::v1::{GetSessionRequest, SessionDetail, SetPullRequestRequest};
+use revis_proto::v1::{GetSessionRequest, SessionDetail, SessionState, SetPullRequestRequest};
 
 use self::github::{GitHub, GitHubError, NewPullRequest, Opened};
 use self::remote::{API_OVERRIDE_VAR, RemoteRepo, RemoteUrlError};
 use super::{Context, out};
 use crate::error::CliError;
+use crate::states;
 
 /// Push a session's branch and open a GitHub pull request for it.
 ///
@@ -75,7 +76,7 @@ pub async fn run(ctx: &Context, args: PrArgs) -> Result<ExitCode, CliError> {
             pr
         }
     };
-    let record = SetPullRequestRequest { name: session.name.clone(), project_dir, url: pr.html_url.clone() };
+    let record = SetPullRequestRequest { name: session.head().name.clone(), project_dir, url: pr.html_url.clone() };
     conn.client.set_pull_request(record).await?;
     out(&format!("{}\n", pr.html_url))?;
     Ok(ExitCode::SUCCESS)
@@ -92,7 +93,7 @@ fn prepare(dir: &Path, args: &PrArgs, session: &SessionDetail, branch: &str) -> 
     if session.base_branch.is_empty() {
         return Err(CliError::Usage(format!(
             "session {} started from a detached HEAD, so there is no branch to open a pull request against; push with --no-pr and open it by hand",
-            session.name
+            session.head().name
         )));
     }
     let (effective, configured) = git::remote_urls(dir, &args.remote).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -119,11 +120,12 @@ fn repo_from_urls(effective: &str, configured: &str) -> Result<RemoteRepo, Remot
 }
 
 fn refuse_unfinished(session: &SessionDetail) -> Result<(), CliError> {
-    if matches!(session.state.as_str(), "running" | "queued") {
+    let s = session.head();
+    if matches!(s.state(), SessionState::Running | SessionState::Queued) {
         return Err(CliError::Runtime(format!(
             "session {name} is {state}: its branch is still changing. Wait until it ends (revis watch {name}) or stop it (revis stop {name}), then run revis pr {name}",
-            name = session.name,
-            state = session.state
+            name = s.name,
+            state = states::state_word(s)
         )));
     }
     Ok(())
@@ -133,7 +135,8 @@ fn refuse_unfinished(session: &SessionDetail) -> Result<(), CliError> {
 fn check_branch(dir: &Path, session: &SessionDetail, branch: &str) -> Result<(), CliError> {
     let git_err = |e: git::GitError| CliError::Runtime(e.to_string());
     if !git::has_branch(dir, branch).map_err(git_err)? {
-        return Err(CliError::Runtime(format!("session {} has no branch {branch} in {}", session.name, dir.display())));
+        let name = &session.head().name;
+        return Err(CliError::Runtime(format!("session {name} has no branch {branch} in {}", dir.display())));
     }
     if session.base_commit.is_empty() {
         return Ok(());
@@ -141,7 +144,7 @@ fn check_branch(dir: &Path, session: &SessionDetail, branch: &str) -> Result<(),
     if git::commits_ahead(dir, &session.base_commit, branch).map_err(git_err)? == Some(0) {
         return Err(CliError::Runtime(format!(
             "{branch} has no commits beyond the commit session {} started from: nothing to push",
-            session.name
+            session.head().name
         )));
     }
     Ok(())
@@ -162,17 +165,22 @@ impl From<GitHubError> for CliError {
 mod tests {
     use super::*;
 
+    use revis_proto::v1::SessionSummary;
+
+    fn session(state: SessionState) -> SessionDetail {
+        let summary = SessionSummary { name: "otter".into(), state: state as i32, ..Default::default() };
+        SessionDetail { summary: Some(summary), ..Default::default() }
+    }
+
     #[test]
     fn running_and_queued_sessions_are_refused_with_what_to_do() {
-        for state in ["running", "queued"] {
-            let s = SessionDetail { name: "otter".into(), state: state.into(), ..Default::default() };
-            let err = refuse_unfinished(&s).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(err.contains(&format!("session otter is {state}")), "{err}");
+        for (state, word) in [(SessionState::Running, "running"), (SessionState::Queued, "queued")] {
+            let err = refuse_unfinished(&session(state)).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(&format!("session otter is {word}")), "{err}");
             assert!(err.contains("revis stop otter"), "{err}");
         }
-        for state in ["completed", "stopped", "failed", "paused"] {
-            let s = SessionDetail { name: "otter".into(), state: state.into(), ..Default::default() };
-            assert!(refuse_unfinished(&s).is_ok(), "{state}");
+        for state in [SessionState::Completed, SessionState::Stopped, SessionState::Failed, SessionState::Paused] {
+            assert!(refuse_unfinished(&session(state)).is_ok(), "{state:?}");
         }
     }
 

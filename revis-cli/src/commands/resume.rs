@@ -8,7 +8,7 @@ use revis_proto::v1::{ResumeSessionRequest, SessionSummary};
 
 use super::{Context, out};
 use crate::error::CliError;
-use crate::provider_env;
+use crate::{provider_env, states};
 
 /// Continue a stopped or paused session where it left off.
 #[derive(Debug, Args)]
@@ -40,16 +40,18 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> Result<ExitCode, CliError> 
 fn message(session: &SessionSummary, skip: bool, project_hint: &str) -> String {
     let name = &session.name;
     let what = if skip { " without the code change" } else { "" };
-    format!("Resumed {name}{what} ({})\n  follow: revis{project_hint} watch {name}\n", session.state)
+    let state = states::state_word(session);
+    format!("Resumed {name}{what} ({state})\n  follow: revis{project_hint} watch {name}\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use revis_proto::v1::SessionState;
 
     #[test]
     fn message_says_whether_the_code_change_was_dropped() {
-        let session = SessionSummary { name: "s".into(), state: "running".into(), ..Default::default() };
+        let session = SessionSummary { name: "s".into(), state: SessionState::Running as i32, ..Default::default() };
         assert_eq!(message(&session, false, ""), "Resumed s (running)\n  follow: revis watch s\n");
         assert_eq!(
             message(&session, true, " -C /p"),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use revis_proto::v1::{SessionSummary, StopSessionRequest};
+use revis_proto::v1::{SessionState, SessionSummary, StopSessionRequest};
 
 use super::{Context, out};
 use crate::error::CliError;
@@ -35,7 +35,7 @@ fn message(session: &SessionSummary, after_run: bool) -> String {
     let name = &session.name;
     if after_run && session.stop_requested {
         format!("{name} will stop after the current run\n")
-    } else if matches!(session.state.as_str(), "running" | "queued") {
+    } else if matches!(session.state(), SessionState::Running | SessionState::Queued) {
         format!("Stopping {name}\n")
     } else {
         format!("Stopped {name}\n")
@@ -46,15 +46,16 @@ fn message(session: &SessionSummary, after_run: bool) -> String {
 mod tests {
     use super::*;
 
-    fn session(state: &str, stop_requested: bool) -> SessionSummary {
-        SessionSummary { name: "s".into(), state: state.into(), stop_requested, ..Default::default() }
+    fn session(state: SessionState, stop_requested: bool) -> SessionSummary {
+        SessionSummary { name: "s".into(), state: state as i32, stop_requested, ..Default::default() }
     }
 
     #[test]
     fn message_says_what_happens() {
-        assert_eq!(message(&session("running", true), true), "s will stop after the current run\n");
-        assert_eq!(message(&session("running", false), false), "Stopping s\n");
-        assert_eq!(message(&session("stopped", false), false), "Stopped s\n");
-        assert_eq!(message(&session("stopped", false), true), "Stopped s\n");
+        assert_eq!(message(&session(SessionState::Running, true), true), "s will stop after the current run\n");
+        assert_eq!(message(&session(SessionState::Running, false), false), "Stopping s\n");
+        assert_eq!(message(&session(SessionState::Queued, false), false), "Stopping s\n");
+        assert_eq!(message(&session(SessionState::Stopped, false), false), "Stopped s\n");
+        assert_eq!(message(&session(SessionState::Stopped, false), true), "Stopped s\n");
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Args;
 #[cfg(test)]
 use revis_proto::v1::HelloReply;
-use revis_proto::v1::{Event, GetSessionRequest, WatchRequest};
+use revis_proto::v1::{Event, GetSessionRequest, SessionState, WatchRequest};
 
 use super::{Context, out, out_json};
 use crate::client::{connect_existing, is_disconnect};
@@ -21,6 +21,7 @@ use crate::error::CliError;
 use crate::render::chart::primary_chart;
 use crate::render::event::event_line;
 use crate::render::terminal;
+use crate::states;
 use live::Live;
 
 /// Reconnects in a row that bring no new event before watch gives up.
@@ -49,7 +50,7 @@ pub async fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode, CliError> {
 pub async fn follow(ctx: &Context, name: &str, json: bool) -> Result<ExitCode, CliError> {
     if json {
         let final_state = stream_events(ctx, name, |event| print_event(ctx, event, true)).await?;
-        return Ok(exit_for(final_state.as_deref()));
+        return Ok(exit_for(final_state));
     }
     let terminal = terminal::stdout_is_terminal();
     let live = RefCell::new(Live::new(terminal, terminal::stdout_columns().unwrap_or(terminal::DEFAULT_WIDTH)));
@@ -62,7 +63,7 @@ pub async fn follow(ctx: &Context, name: &str, json: bool) -> Result<ExitCode, C
     if let Some(chart) = final_chart(ctx, name).await {
         out(&format!("\n{chart}"))?;
     }
-    Ok(exit_for(final_state.as_deref()))
+    Ok(exit_for(final_state))
 }
 
 /// Polls the session and keeps its progress line up to date; runs until the caller drops it
@@ -109,7 +110,7 @@ async fn stream_events(
     ctx: &Context,
     name: &str,
     mut sink: impl FnMut(&Event) -> Result<(), CliError>,
-) -> Result<Option<String>, CliError> {
+) -> Result<Option<SessionState>, CliError> {
     let project_dir = ctx.project_dir()?;
     let mut last_seq = 0;
     let mut fruitless = 0;
@@ -135,7 +136,7 @@ async fn stream_events(
                     fruitless = 0;
                     sink(&event)?;
                     if event.kind == "session_ended" {
-                        return Ok(event.final_state);
+                        return Ok(states::known(event.final_state));
                     }
                 }
                 // Closed without session_ended: the daemon went away gracefully.
@@ -162,9 +163,9 @@ fn print_event(ctx: &Context, event: &Event, json: bool) -> Result<(), CliError>
 }
 
 /// completed or stopped → 0, failed → 1 (anything else the daemon may add counts as ended fine).
-fn exit_for(final_state: Option<&str>) -> ExitCode {
+fn exit_for(final_state: Option<SessionState>) -> ExitCode {
     match final_state {
-        Some("failed") => ExitCode::FAILURE,
+        Some(SessionState::Failed) => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     }
 }
@@ -176,11 +177,11 @@ mod tests {
 
     fn ended_session_events() -> Vec<Event> {
         let mut events: Vec<Event> = (1..5).map(|seq| event(seq, "metrics", None)).collect();
-        events.push(event(5, "session_ended", Some("failed")));
+        events.push(event(5, "session_ended", Some(SessionState::Failed)));
         events
     }
 
-    async fn collect(daemon: &FakeDaemon) -> Result<(Vec<u64>, Option<String>), CliError> {
+    async fn collect(daemon: &FakeDaemon) -> Result<(Vec<u64>, Option<SessionState>), CliError> {
         let ctx = Context::for_test(daemon.home.clone(), daemon.dir.path().to_path_buf());
         let mut seen = Vec::new();
         let final_state = stream_events(&ctx, "s", |e| {
@@ -202,7 +203,7 @@ mod tests {
         .await?;
         let (seen, final_state) = collect(&daemon).await?;
         assert_eq!(seen, [1, 2, 3, 4, 5]);
-        assert_eq!(final_state.as_deref(), Some("failed"));
+        assert_eq!(final_state, Some(SessionState::Failed));
         assert_eq!(daemon.watch_calls(), [0, 2]);
         Ok(())
     }
@@ -223,9 +224,9 @@ mod tests {
 
     #[test]
     fn exit_code_follows_the_final_state() {
-        assert_eq!(exit_for(Some("completed")), ExitCode::SUCCESS);
-        assert_eq!(exit_for(Some("stopped")), ExitCode::SUCCESS);
-        assert_eq!(exit_for(Some("failed")), ExitCode::FAILURE);
+        assert_eq!(exit_for(Some(SessionState::Completed)), ExitCode::SUCCESS);
+        assert_eq!(exit_for(Some(SessionState::Stopped)), ExitCode::SUCCESS);
+        assert_eq!(exit_for(Some(SessionState::Failed)), ExitCode::FAILURE);
         assert_eq!(exit_for(None), ExitCode::SUCCESS);
     }
 }

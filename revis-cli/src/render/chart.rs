@@ -2,10 +2,11 @@
 //! SVG chart of `revis report`), a terminal chart for `show`/`watch`, and a one-line sparkline.
 //! Pure functions of the iterations; must not print, query the terminal or read the clock.
 
-use revis_proto::v1::{Iteration, SessionDetail};
+use revis_proto::v1::{Iteration, IterationState, Outcome, SessionDetail};
 
 use super::color::{Palette, Style};
 use super::value;
+use crate::states;
 
 /// Rows of the terminal chart's plot area.
 const PLOT_HEIGHT: usize = 8;
@@ -31,10 +32,13 @@ pub struct Point {
 pub fn series(iterations: &[Iteration]) -> Vec<Point> {
     let mut points: Vec<Point> = Vec::new();
     for it in iterations {
-        let outcome = it.outcome.as_deref().unwrap_or("");
-        let failed = outcome == "failed" || it.state == "failed";
+        let outcome = states::outcome(it);
+        let state = it.state();
+        let failed = outcome == Some(Outcome::Failed) || state == IterationState::Failed;
         let value = it.primary.filter(|v| v.is_finite() && !failed);
-        let finished = matches!(it.state.as_str(), "succeeded" | "failed" | "interrupted") || !outcome.is_empty();
+        let finished =
+            matches!(state, IterationState::Succeeded | IterationState::Failed | IterationState::Interrupted)
+                || outcome.is_some();
         if !finished && value.is_none() {
             continue;
         }
@@ -100,7 +104,8 @@ pub fn row(value: f64, range: (f64, f64), height: usize) -> usize {
 
 /// The chart of a session's primary metric, as `show` and `watch` print it.
 pub fn primary_chart(d: &SessionDetail, palette: &Palette, width: usize) -> Option<String> {
-    terminal_chart(&series(&d.iterations), d.minimize, &d.primary_metric, width, palette)
+    let s = d.head();
+    terminal_chart(&series(&d.iterations), s.minimize, &s.primary_metric, width, palette)
 }
 
 type Cell = (char, Option<Style>);

@@ -3,6 +3,10 @@
 
 use std::io::IsTerminal;
 
+use revis_proto::v1::{IterationState, Outcome, SessionState};
+
+use crate::states::Standing;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Bold,
@@ -63,25 +67,25 @@ impl Palette {
     }
 }
 
-/// Colour of a session state word.
-pub fn state_style(state: &str) -> Option<Style> {
+/// Colour of a session state.
+pub fn state_style(state: SessionState) -> Option<Style> {
     match state {
-        "running" => Some(Style::Green),
-        "queued" | "paused" => Some(Style::Yellow),
-        "failed" => Some(Style::Red),
-        "completed" => Some(Style::Cyan),
-        _ => None,
+        SessionState::Running => Some(Style::Green),
+        SessionState::Queued | SessionState::Paused => Some(Style::Yellow),
+        SessionState::Failed => Some(Style::Red),
+        SessionState::Completed => Some(Style::Cyan),
+        SessionState::Stopped | SessionState::Unspecified => None,
     }
 }
 
-/// Colour of an iteration outcome (or state, while it runs).
-pub fn outcome_style(outcome: &str) -> Option<Style> {
-    match outcome {
-        "improved" => Some(Style::Green),
-        "failed" => Some(Style::Red),
-        "interrupted" => Some(Style::Yellow),
-        "running" => Some(Style::Cyan),
-        "baseline" => Some(Style::Bold),
+/// Colour of an iteration's outcome (or of its run's state, while it has none).
+pub fn outcome_style(standing: Standing) -> Option<Style> {
+    match standing {
+        Standing::Outcome(Outcome::Improved) => Some(Style::Green),
+        Standing::Outcome(Outcome::Failed) | Standing::Run(IterationState::Failed) => Some(Style::Red),
+        Standing::Outcome(Outcome::Interrupted) | Standing::Run(IterationState::Interrupted) => Some(Style::Yellow),
+        Standing::Run(IterationState::Running) => Some(Style::Cyan),
+        Standing::Outcome(Outcome::Baseline) => Some(Style::Bold),
         _ => None,
     }
 }

@@ -1,10 +1,11 @@
 //! One line per session event, as `watch` and `logs` print them:
 //! `HH:MM:SS  #3  message` (local time; the iteration column only when the event has one).
 
-use revis_proto::v1::Event;
+use revis_proto::v1::{Event, SessionState};
 
 use super::color::{Palette, Style, state_style};
 use super::time;
+use crate::states;
 
 /// The fields of an event that a line shows.
 #[derive(Debug, Default)]
@@ -13,7 +14,7 @@ struct EventView {
     kind: String,
     iteration: Option<u32>,
     message: String,
-    final_state: Option<String>,
+    final_state: Option<SessionState>,
 }
 
 pub fn event_line(event: &Event, palette: &Palette) -> String {
@@ -23,7 +24,7 @@ pub fn event_line(event: &Event, palette: &Palette) -> String {
             kind: event.kind.clone(),
             iteration: event.iteration,
             message: event.message.clone(),
-            final_state: event.final_state.clone(),
+            final_state: states::known(event.final_state),
         },
         palette,
     )
@@ -47,7 +48,7 @@ fn render(view: &EventView, palette: &Palette) -> String {
         "handoff_approved" => Some(Style::Green),
         // The session waits for the user: make it stand out in a scrolling stream.
         "session_paused" => Some(Style::Yellow),
-        "session_ended" => view.final_state.as_deref().and_then(state_style).or(Some(Style::Bold)),
+        "session_ended" => view.final_state.and_then(state_style).or(Some(Style::Bold)),
         _ => None,
     };
     let message = palette.paint(style, &view.message);
@@ -107,6 +108,20 @@ mod tests {
         assert!(event_line(&failed, &on).contains("\x1b[31mcode change failed"));
         let approved = Event { kind: "handoff_approved".into(), ..event(Some(4), "code change approved") };
         assert!(event_line(&approved, &on).contains("\x1b[32mcode change approved"));
+    }
+
+    #[test]
+    fn the_end_of_a_session_is_coloured_by_its_final_state() {
+        let on = Palette::decide_for_test();
+        let ended = |state: Option<SessionState>| Event {
+            kind: "session_ended".into(),
+            final_state: state.map(|s| s as i32),
+            ..event(None, "session ended")
+        };
+        assert!(event_line(&ended(Some(SessionState::Failed)), &on).contains("\x1b[31msession ended"));
+        assert!(event_line(&ended(Some(SessionState::Completed)), &on).contains("\x1b[36msession ended"));
+        assert!(event_line(&ended(Some(SessionState::Stopped)), &on).contains("\x1b[1msession ended"));
+        assert!(event_line(&ended(None), &on).contains("\x1b[1msession ended"));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 use revis_proto::v1::{Change, Iteration, SessionDetail};
 
 use super::chart::series;
+use super::session::state_text;
 use super::svg_chart::svg_chart;
 use super::{time, value};
+use crate::states::{self, Standing, word};
 
 /// A diff shown for one iteration and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +59,8 @@ pub fn escape(text: &str) -> String {
 
 /// The whole page. `diffs[i]` belongs to `d.iterations[i]` (missing entries mean no diff).
 pub fn report_page(d: &SessionDetail, diffs: &[Option<Diff>], generated_at: &str) -> String {
-    let title = format!("Revis session {}", d.name);
+    let s = d.head();
+    let title = format!("Revis session {}", s.name);
     let mut page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
@@ -67,7 +70,7 @@ pub fn report_page(d: &SessionDetail, diffs: &[Option<Diff>], generated_at: &str
     );
     page.push_str(&header(d, generated_at));
     page.push_str("<h2>Primary metric</h2>\n");
-    page.push_str(&svg_chart(&series(&d.iterations), d.minimize, &d.primary_metric));
+    page.push_str(&svg_chart(&series(&d.iterations), s.minimize, &s.primary_metric));
     page.push_str("<h2>Iterations</h2>\n");
     page.push_str(&iteration_table(d));
     for (i, it) in d.iterations.iter().enumerate() {
@@ -78,37 +81,37 @@ pub fn report_page(d: &SessionDetail, diffs: &[Option<Diff>], generated_at: &str
 }
 
 fn header(d: &SessionDetail, generated_at: &str) -> String {
+    let s = d.head();
     let mut rows: Vec<(&str, String)> = Vec::new();
-    let state = match d.stop_reason.as_deref().filter(|r| !r.is_empty()) {
-        Some(reason) => format!("{} ({reason})", d.state),
-        None => d.state.clone(),
-    };
+    // `completed (max_iterations)`: the reason, never the phase or a pending stop.
+    let state = state_text(s.state(), states::stop_reason(s), None, false);
     rows.push(("State", escape(&state)));
-    if let Some(detail) = d.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(detail) = s.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         rows.push(("Stop reason", escape(detail)));
     }
-    let direction = if d.minimize { "minimize" } else { "maximize" };
+    let direction = if s.minimize { "minimize" } else { "maximize" };
     let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
-    rows.push(("Metric", escape(&format!("{} ({direction}{target})", d.primary_metric))));
+    rows.push(("Metric", escape(&format!("{} ({direction}{target})", s.primary_metric))));
     rows.push(("Result", escape(&result_text(d))));
-    let spend = d.spend.unwrap_or_default();
+    let spend = s.spend.unwrap_or_default();
     rows.push((
         "Spend",
         escape(&format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd))),
     ));
     let base =
-        [d.base_branch.as_str(), short(&d.base_commit)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        [d.base_branch.as_str(), short(&d.base_commit)].into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>();
     let from = if base.is_empty() { String::new() } else { format!(" (from {})", base.join(" @ ")) };
-    rows.push(("Branch", escape(&format!("{}{from}", d.branch))));
+    rows.push(("Branch", escape(&format!("{}{from}", s.branch))));
     if let Some(url) = d.pr_url.as_deref().filter(|u| !u.is_empty()) {
         rows.push(("Pull request", format!("<a href=\"{0}\">{0}</a>", escape(url))));
     }
-    if !d.advisor.is_empty() {
-        rows.push(("Advisor", escape(&d.advisor)));
+    let advisor = word(s.advisor());
+    if !advisor.is_empty() {
+        rows.push(("Advisor", escape(&advisor)));
     }
-    if !d.created_at.is_empty() {
-        let ended = d.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e))).unwrap_or_default();
-        rows.push(("Created", escape(&format!("{}{ended}", time::timestamp(&d.created_at)))));
+    if !s.created_at.is_empty() {
+        let ended = s.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e))).unwrap_or_default();
+        rows.push(("Created", escape(&format!("{}{ended}", time::timestamp(&s.created_at)))));
     }
     rows.push(("Report", escape(&format!("generated {generated_at}"))));
     let mut html = String::from("<table class=\"header\">\n");
@@ -127,8 +130,8 @@ fn short(commit: &str) -> &str {
     commit.get(..8).unwrap_or(commit)
 }
 
-fn outcome(it: &Iteration) -> &str {
-    it.outcome.as_deref().filter(|o| !o.is_empty()).unwrap_or(&it.state)
+fn outcome(it: &Iteration) -> String {
+    Standing::of(it).word()
 }
 
 fn summary(it: &Iteration) -> String {
@@ -157,7 +160,7 @@ fn iteration_table(d: &SessionDetail) -> String {
             escape(&duration),
             escape(commit),
             n = it.number,
-            o = escape(outcome(it)),
+            o = escape(&outcome(it)),
         ));
     }
     html.push_str("</table>\n");
@@ -169,7 +172,7 @@ fn iteration_section(it: &Iteration, diff: Option<&Diff>) -> String {
     let mut html = format!(
         "<section id=\"iteration-{n}\">\n<h2>#{n} <span class=\"{o}\">{o}</span> — {}</h2>\n",
         escape(&summary(it)),
-        o = escape(outcome(it)),
+        o = escape(&outcome(it)),
     );
     let mut fields: Vec<(&str, String)> = Vec::new();
     if let Some(primary) = it.primary {

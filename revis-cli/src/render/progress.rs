@@ -3,37 +3,37 @@
 //! parameter and nothing is printed here.
 
 use chrono::{DateTime, Utc};
-use revis_proto::v1::{Iteration, SessionDetail};
+use revis_proto::v1::{Iteration, IterationState, Phase, SessionDetail, SessionState};
 
 use super::chart::{series, sparkline};
 use super::session::budget_left;
 use super::{time, value};
+use crate::states::{self, word};
 
 /// Iterations the progress line's sparkline shows at most.
 pub const SPARK_POINTS: usize = 24;
 
 /// The iteration the session works on: the last one not done yet, while the session runs.
 pub fn current(d: &SessionDetail) -> Option<&Iteration> {
-    if d.state != "running" {
+    if d.head().state() != SessionState::Running {
         return None;
     }
     d.iterations.iter().rev().find(|it| {
-        let phase = it.phase.as_deref().unwrap_or("");
-        !phase.is_empty() && phase != "done" && it.state != "interrupted"
+        states::iteration_phase(it).is_some_and(|phase| phase != Phase::Done)
+            && it.state() != IterationState::Interrupted
     })
 }
 
 /// What identifies a progress line without its clock: (iteration, phase). Plain output prints
 /// a line only when this changes.
-pub fn progress_key(d: &SessionDetail) -> Option<(u32, String)> {
-    current(d).map(|it| (it.number, it.phase.clone().unwrap_or_default()))
+pub fn progress_key(d: &SessionDetail) -> Option<(u32, Phase)> {
+    current(d).map(|it| (it.number, it.phase()))
 }
 
 /// The progress line of a running session; None when nothing runs.
 pub fn progress_line(d: &SessionDetail, now: DateTime<Utc>) -> Option<String> {
     let it = current(d)?;
-    let phase = it.phase.as_deref().unwrap_or("");
-    let mut head = format!("#{} {phase}", it.number);
+    let mut head = format!("#{} {}", it.number, word(it.phase()));
     let started = it.started_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
     if let Some(started) = started {
         let elapsed = (now - started.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0;
@@ -41,13 +41,14 @@ pub fn progress_line(d: &SessionDetail, now: DateTime<Utc>) -> Option<String> {
     }
     let mut parts = vec![head];
     let runs = d.iterations.iter().filter(|i| i.started_at.is_some()).map(|i| i.number).max().map_or(0, |n| n + 1);
-    let left = budget_left(d.budget.as_ref(), d.spend.as_ref(), runs);
+    let s = d.head();
+    let left = budget_left(s.budget.as_ref(), s.spend.as_ref(), runs);
     if left != "-" {
         parts.push(format!("left {left}"));
     }
     let points = series(&d.iterations);
     let spark = sparkline(&points, SPARK_POINTS);
-    let best = d.best.as_ref().map(|b| format!("best {} (#{})", value::metric(b.value), b.iteration));
+    let best = s.best.as_ref().map(|b| format!("best {} (#{})", value::metric(b.value), b.iteration));
     match (spark.is_empty(), best) {
         (false, Some(best)) => parts.push(format!("{spark} {best}")),
         (false, None) => parts.push(spark),
@@ -60,29 +61,37 @@ pub fn progress_line(d: &SessionDetail, now: DateTime<Utc>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::{Best, Budget, Spend};
+    use revis_proto::v1::{Best, Budget, Outcome, SessionSummary, Spend};
 
-    fn it(number: u32, state: &str, phase: &str, primary: Option<f64>) -> Iteration {
+    fn it(number: u32, state: IterationState, phase: Phase, primary: Option<f64>) -> Iteration {
         Iteration {
             number,
-            state: state.into(),
-            phase: Some(phase.into()),
+            state: state as i32,
+            phase: Some(phase as i32),
             primary,
-            outcome: (state == "failed").then(|| "failed".into()),
+            outcome: (state == IterationState::Failed).then_some(Outcome::Failed as i32),
             started_at: Some("2024-05-01T10:00:00Z".into()),
             ..Default::default()
         }
     }
 
-    fn session(iterations: Vec<Iteration>) -> SessionDetail {
+    fn session(state: SessionState, budget: Option<Budget>, iterations: Vec<Iteration>) -> SessionDetail {
         SessionDetail {
-            state: "running".into(),
+            summary: Some(SessionSummary {
+                state: state as i32,
+                best: Some(Best { iteration: 0, value: 2.0 }),
+                budget,
+                spend: Some(Spend { active_seconds: 600.0, llm_usd: 0.0 }),
+                ..Default::default()
+            }),
             iterations,
-            best: Some(Best { iteration: 0, value: 2.0 }),
-            budget: Some(Budget { wall_seconds: Some(3600.0), max_iterations: Some(5), max_cost: None }),
-            spend: Some(Spend { active_seconds: 600.0, llm_usd: 0.0 }),
             ..Default::default()
         }
+    }
+
+    fn running(iterations: Vec<Iteration>) -> SessionDetail {
+        let budget = Budget { wall_seconds: Some(3600.0), max_iterations: Some(5), max_cost: None };
+        session(SessionState::Running, Some(budget), iterations)
     }
 
     fn now() -> DateTime<Utc> {
@@ -91,31 +100,37 @@ mod tests {
 
     #[test]
     fn the_line_shows_iteration_phase_elapsed_budget_and_sparkline() {
-        let d = session(vec![
-            it(0, "succeeded", "done", Some(2.0)),
-            it(1, "failed", "done", None),
-            it(2, "running", "train", None),
+        let d = running(vec![
+            it(0, IterationState::Succeeded, Phase::Done, Some(2.0)),
+            it(1, IterationState::Failed, Phase::Done, None),
+            it(2, IterationState::Running, Phase::Train, None),
         ]);
         let line = progress_line(&d, now());
         assert_eq!(line.as_deref(), Some("#2 train 1m 12s · left 50m, 2 runs · ▄✗ best 2 (#0)"));
-        assert_eq!(progress_key(&d), Some((2, "train".to_string())));
+        assert_eq!(progress_key(&d), Some((2, Phase::Train)));
     }
 
     #[test]
     fn nothing_runs_when_the_session_is_not_running_or_every_iteration_is_done() {
-        let mut d = session(vec![it(0, "succeeded", "done", Some(2.0))]);
-        assert_eq!(progress_line(&d, now()), None);
-        d.iterations.push(it(1, "running", "train", None));
-        d.state = "stopped".into();
+        let done = it(0, IterationState::Succeeded, Phase::Done, Some(2.0));
+        assert_eq!(progress_line(&running(vec![done.clone()]), now()), None);
+        let train = it(1, IterationState::Running, Phase::Train, None);
+        let stopped = session(SessionState::Stopped, None, vec![done, train]);
+        assert_eq!(progress_line(&stopped, now()), None);
+    }
+
+    #[test]
+    fn an_interrupted_run_is_not_the_current_one() {
+        let d = running(vec![it(1, IterationState::Interrupted, Phase::Train, None)]);
         assert_eq!(progress_line(&d, now()), None);
     }
 
     #[test]
     fn a_run_not_started_yet_has_no_elapsed_time() {
-        let mut next = it(1, "pending", "prepare", None);
+        let mut next = it(1, IterationState::Pending, Phase::Prepare, None);
         next.started_at = None;
-        let mut d = session(vec![it(0, "succeeded", "done", Some(2.0)), next]);
-        d.budget = None;
+        let d =
+            session(SessionState::Running, None, vec![it(0, IterationState::Succeeded, Phase::Done, Some(2.0)), next]);
         assert_eq!(progress_line(&d, now()).as_deref(), Some("#1 prepare · ▄ best 2 (#0)"));
     }
 }

@@ -1,66 +1,75 @@
 //! Session views: the `status`/`list` table and the `show` header plus iteration table.
 
-use revis_proto::v1::{Budget, Iteration, SessionDetail, SessionSummary, Spend};
+use revis_proto::v1::{
+    Budget, Iteration, IterationState, Phase, SessionDetail, SessionState, SessionSummary, Spend, StopReason,
+};
 
 use super::color::{Palette, Style, outcome_style, state_style};
 use super::table::{Cell, Table, truncate};
 use super::{time, value};
+use crate::states::{self, Standing, word};
 
 const CHANGE_WIDTH: usize = 60;
 const COMMIT_WIDTH: usize = 8;
 
 /// `running (train)`, `running (stopping)`, `stopped (budget)`, `queued`.
-pub fn state_text(state: &str, stop_reason: Option<&str>, phase: Option<&str>, stop_requested: bool) -> String {
-    if let Some(reason) = stop_reason.filter(|r| !r.is_empty()) {
-        return format!("{state} ({reason})");
+pub fn state_text(
+    state: SessionState,
+    stop_reason: Option<StopReason>,
+    phase: Option<Phase>,
+    stop_requested: bool,
+) -> String {
+    let text = word(state);
+    if let Some(reason) = stop_reason {
+        return format!("{text} ({})", word(reason));
     }
-    if state == "running" && stop_requested {
-        return format!("{state} (stopping)");
+    if state == SessionState::Running && stop_requested {
+        return format!("{text} (stopping)");
     }
-    match phase.filter(|p| !p.is_empty()) {
-        Some(phase) if state == "running" => format!("{state} ({phase})"),
-        _ => state.to_string(),
+    match phase {
+        Some(phase) if state == SessionState::Running => format!("{text} ({})", word(phase)),
+        _ => text,
     }
 }
 
 /// What a paused session waits for, in words, with what to do about it; None when the
 /// session is not paused. `detail` is the daemon's explanation (stop_detail), when it sent one.
 pub fn paused_text(
-    state: &str,
-    stop_reason: Option<&str>,
+    state: SessionState,
+    stop_reason: Option<StopReason>,
     detail: Option<&str>,
     worktree: &str,
     name: &str,
 ) -> Option<String> {
-    if state != "paused" {
+    if state != SessionState::Paused {
         return None;
     }
     let detail = detail.map(str::trim).filter(|d| !d.is_empty());
-    let text = match stop_reason.unwrap_or("") {
-        "awaiting_change" => {
+    let text = match stop_reason.unwrap_or_default() {
+        StopReason::AwaitingChange => {
             let place = if worktree.is_empty() { String::new() } else { format!(" in {worktree}") };
             format!("waiting for your code change{place} (then: revis resume {name})")
         }
-        "awaiting_approval" => {
+        StopReason::AwaitingApproval => {
             format!("a code change waits for your approval (revis approve {name}, or revis resume {name} --skip)")
         }
-        "escalated" => match detail {
+        StopReason::Escalated => match detail {
             Some(detail) => format!("the advisor asks for a human: {detail}"),
             None => format!("the advisor asks for a human (see: revis show {name})"),
         },
-        "needs_credentials" => match detail {
+        StopReason::NeedsCredentials => match detail {
             Some(detail) => format!("needs an API key: {detail}"),
             None => format!("needs an API key (resume from a shell that has it: revis resume {name})"),
         },
-        "" => return None,
-        other => return Some(format!("{other} (then: revis resume {name})")),
+        StopReason::Unspecified => return None,
+        other => return Some(format!("{} (then: revis resume {name})", word(other))),
     };
     Some(text)
 }
 
 /// Whether `paused_text` already shows the daemon's stop_detail.
-fn paused_text_has_detail(state: &str, stop_reason: Option<&str>) -> bool {
-    state == "paused" && matches!(stop_reason, Some("escalated" | "needs_credentials"))
+fn paused_text_has_detail(state: SessionState, stop_reason: Option<StopReason>) -> bool {
+    state == SessionState::Paused && matches!(stop_reason, Some(StopReason::Escalated | StopReason::NeedsCredentials))
 }
 
 /// What is left of each limit the session has; `-` when it has none.
@@ -102,7 +111,7 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
     }
     let mut table = Table::new(headers).align_right(2).align_right(3).align_right(4).align_right(5);
     for s in sessions {
-        let state = state_text(&s.state, s.stop_reason.as_deref(), s.phase.as_deref(), s.stop_requested);
+        let state = state_text(s.state(), states::stop_reason(s), states::phase(s), s.stop_requested);
         let best = s
             .best
             .as_ref()
@@ -110,7 +119,7 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
         let active = s.spend.as_ref().map_or(0.0, |sp| sp.active_seconds);
         let mut row = vec![
             Cell::styled(s.name.clone(), Some(Style::Bold)),
-            Cell::styled(state, state_style(&s.state)),
+            Cell::styled(state, state_style(s.state())),
             iter_text(s).into(),
             best.into(),
             opt_metric(s.baseline).into(),
@@ -121,7 +130,7 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
             row.push(s.project.clone().into());
         }
         // The summary carries no stop_detail: the line says what is awaited and `show` says why.
-        let waiting = paused_text(&s.state, s.stop_reason.as_deref(), None, &s.worktree, &s.name)
+        let waiting = paused_text(s.state(), states::stop_reason(s), None, &s.worktree, &s.name)
             .map(|text| Cell::styled(format!("paused — {text}"), Some(Style::Yellow)));
         table.push_with_detail(row, waiting);
     }
@@ -150,15 +159,17 @@ pub fn detail_with_chart(d: &SessionDetail, palette: &Palette, chart: Option<&st
 }
 
 fn header(d: &SessionDetail, palette: &Palette) -> String {
-    let paused = paused_text(&d.state, d.stop_reason.as_deref(), d.stop_detail.as_deref(), &d.worktree, &d.name);
+    let s = d.head();
+    let reason = states::stop_reason(s);
+    let paused = paused_text(s.state(), reason, s.stop_detail.as_deref(), &s.worktree, &s.name);
     let state = match paused {
-        Some(waiting) => format!("{} — {waiting}", d.state),
-        None => state_text(&d.state, d.stop_reason.as_deref(), None, d.stop_requested),
+        Some(waiting) => format!("{} — {waiting}", states::state_word(s)),
+        None => state_text(s.state(), reason, None, s.stop_requested),
     };
     let mut lines = vec![format!(
         "{}  {}",
-        palette.paint(Some(Style::Bold), &d.name),
-        palette.paint(state_style(&d.state), &state)
+        palette.paint(Some(Style::Bold), &s.name),
+        palette.paint(state_style(s.state()), &state)
     )];
     // Continuation lines (a multi-line stop_detail) stay under the value column.
     let mut field = |label: &str, text: String| {
@@ -171,31 +182,32 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
         ("", commit) => format!(" (from {commit})"),
         (branch, commit) => format!(" (from {branch} @ {commit})"),
     };
-    field("branch", format!("{}{base}", d.branch));
-    field("worktree", d.worktree.clone());
+    field("branch", format!("{}{base}", s.branch));
+    field("worktree", s.worktree.clone());
     if let Some(url) = d.pr_url.as_deref().filter(|u| !u.is_empty()) {
         field("pr", url.to_string());
     }
-    let direction = if d.minimize { "minimize" } else { "maximize" };
+    let direction = if s.minimize { "minimize" } else { "maximize" };
     let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
-    field("metric", format!("{} ({direction}{target})", d.primary_metric));
+    field("metric", format!("{} ({direction}{target})", s.primary_metric));
     field("result", result_text(d));
     field("budget", budget_used(d));
-    let spend = d.spend.unwrap_or_default();
+    let spend = s.spend.unwrap_or_default();
     field("spend", format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd)));
-    if !d.advisor.is_empty() {
-        field("advisor", d.advisor.clone());
+    let advisor = word(s.advisor());
+    if !advisor.is_empty() {
+        field("advisor", advisor);
     }
-    if !d.created_at.is_empty() {
-        let ended = d.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e)));
-        let created = time::timestamp(&d.created_at);
+    if !s.created_at.is_empty() {
+        let ended = s.ended_at.as_deref().map(|e| format!(", ended {}", time::timestamp(e)));
+        let created = time::timestamp(&s.created_at);
         field("created", format!("{created}{}", ended.unwrap_or_default()));
     }
-    let detail = d.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if let Some(detail) = detail.filter(|_| !paused_text_has_detail(&d.state, d.stop_reason.as_deref())) {
+    let detail = s.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if let Some(detail) = detail.filter(|_| !paused_text_has_detail(s.state(), reason)) {
         field("reason", detail.to_string());
     }
-    if d.stop_requested && d.stop_reason.is_none() {
+    if s.stop_requested && s.stop_reason.is_none() {
         field("note", "stops after the current run".to_string());
     }
     if d.consecutive_failures > 0 {
@@ -214,10 +226,11 @@ fn result_text(d: &SessionDetail) -> String {
 /// The same, optionally with the words "baseline" and "best" (the HTML report's header).
 pub(crate) fn result_text_labelled(d: &SessionDetail, labelled: bool) -> String {
     let (from, to) = if labelled { ("baseline ", "best ") } else { ("", "") };
-    match (d.baseline, d.best.as_ref()) {
+    let s = d.head();
+    match (s.baseline, s.best.as_ref()) {
         (Some(base), Some(best)) => {
             let mut notes = Vec::new();
-            if let Some(imp) = value::improvement(base, best.value, d.minimize) {
+            if let Some(imp) = value::improvement(base, best.value, s.minimize) {
                 notes.push(imp);
             }
             notes.push(format!("#{}", best.iteration));
@@ -230,10 +243,11 @@ pub(crate) fn result_text_labelled(d: &SessionDetail, labelled: bool) -> String 
 }
 
 fn budget_used(d: &SessionDetail) -> String {
-    let Some(budget) = d.budget.as_ref() else {
+    let s = d.head();
+    let Some(budget) = s.budget.as_ref() else {
         return "none".to_string();
     };
-    let spend = d.spend.unwrap_or_default();
+    let spend = s.spend.unwrap_or_default();
     let mut parts = Vec::new();
     if let Some(wall) = budget.wall_seconds {
         parts.push(format!("{} of {}", time::duration(spend.active_seconds), time::budget(wall)));
@@ -260,7 +274,7 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
         headers.push("LLM");
     }
     let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4).align_right(6);
-    let best = d.best.as_ref().map(|b| b.iteration);
+    let best = d.head().best.as_ref().map(|b| b.iteration);
     for it in &d.iterations {
         let outcome = outcome_text(it);
         let primary_style = (best == Some(it.number)).then_some(Style::Green);
@@ -271,7 +285,7 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
             it.failure_reason.as_ref().filter(|r| !r.is_empty()).map(|r| Cell::styled(r.clone(), Some(Style::Red)));
         let mut row = vec![
             it.number.to_string().into(),
-            Cell::styled(outcome.clone(), outcome_style(outcome_key(it))),
+            Cell::styled(outcome, outcome_style(Standing::of(it))),
             Cell::styled(opt_metric(it.primary), primary_style),
             change.into(),
             duration.into(),
@@ -311,15 +325,12 @@ fn cost_text(it: &Iteration) -> String {
     }
 }
 
-fn outcome_key(it: &Iteration) -> &str {
-    it.outcome.as_deref().filter(|o| !o.is_empty()).unwrap_or(&it.state)
-}
-
+/// The outcome, with the phase while the run is going (`running (train)`).
 fn outcome_text(it: &Iteration) -> String {
-    let key = outcome_key(it);
-    match it.phase.as_deref().filter(|p| !p.is_empty()) {
-        Some(phase) if it.state == "running" => format!("{key} ({phase})"),
-        _ => key.to_string(),
+    let key = Standing::of(it).word();
+    match states::iteration_phase(it) {
+        Some(phase) if it.state() == IterationState::Running => format!("{key} ({})", word(phase)),
+        _ => key,
     }
 }
 

@@ -15,8 +15,8 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::engine::{Engine, EngineError, LogSource, LogsResume, StartOptions};
-use crate::store::{self, SessionRow};
+use crate::engine::records::SessionRow;
+use crate::engine::{Engine, LogSource, LogsResume, StartOptions};
 
 pub struct RevisService {
     engine: Engine,
@@ -36,8 +36,8 @@ impl RevisService {
     }
 
     async fn summary(&self, session: &SessionRow) -> Result<pb::SessionSummary, Status> {
-        let facts = store::sessions::facts(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
-        Ok(convert::summary(&store::sessions::SessionHead::from(session), &facts))
+        let facts = self.engine.facts(session).await?;
+        Ok(convert::summary(&crate::engine::records::SessionHead::from(session), &facts))
     }
 }
 
@@ -68,12 +68,7 @@ impl Revis for RevisService {
     async fn hello(&self, request: Request<pb::HelloRequest>) -> Result<Response<pb::HelloReply>, Status> {
         let req = request.into_inner();
         tracing::debug!(client = %req.client_version, protocol = req.protocol, "hello");
-        let pool = self.engine.store().pool();
-        let count = |state: &'static str| async move {
-            store::sessions::count_by_state(pool, state).await.map_err(EngineError::from)
-        };
-        let active = count("running").await? + count("queued").await?;
-        let paused = count("paused").await?;
+        let (active, paused) = self.engine.session_counts().await?;
         Ok(Response::new(pb::HelloReply {
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol: revis_proto::PROTOCOL_VERSION,
@@ -132,8 +127,7 @@ impl Revis for RevisService {
         &self,
         request: Request<pb::ValidateConfigRequest>,
     ) -> Result<Response<pb::ValidateConfigReply>, Status> {
-        let project = crate::engine::project_of(&dir(&request.into_inner().project_dir)?)?;
-        let loaded = crate::engine::load_project_config(&project)?;
+        let loaded = self.engine.check_config(&dir(&request.into_inner().project_dir)?).await?;
         Ok(Response::new(pb::ValidateConfigReply {
             config_path: loaded.path.display().to_string(),
             warnings: loaded.warnings,
@@ -151,7 +145,7 @@ impl Revis for RevisService {
         } else {
             std::path::PathBuf::from(self.session(&req.session, &req.project_dir).await?.project)
         };
-        Ok(Response::new(pb::SessionVariablesReply { names: crate::engine::session_variable_names(&project) }))
+        Ok(Response::new(pb::SessionVariablesReply { names: self.engine.variable_names(project).await? }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -192,10 +186,7 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
-        let mut tx = self.engine.store().begin().await.map_err(EngineError::from)?;
-        store::sessions::set_pr_url(&mut tx, session.id, &req.url).await.map_err(EngineError::from)?;
-        tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the pull request: {e}")))?;
-        let session = self.engine.reload(session.id).await?;
+        let session = self.engine.set_pull_request(&session, req.url).await?;
         Ok(Response::new(self.summary(&session).await?))
     }
 
@@ -228,16 +219,7 @@ impl Revis for RevisService {
         request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsReply>, Status> {
         let req = request.into_inner();
-        let project = if req.project_dir.is_empty() {
-            None
-        } else {
-            Some(crate::engine::project_of(&PathBuf::from(&req.project_dir))?.display().to_string())
-        };
-        // One query for the whole listing: a store of thousands of sessions answers in
-        // milliseconds instead of one iterations query per session.
-        let rows = store::sessions::list_summaries(self.engine.store().pool(), project.as_deref(), req.live_only)
-            .await
-            .map_err(EngineError::from)?;
+        let rows = self.engine.list_summaries(&req.project_dir, req.live_only).await?;
         let sessions = rows.iter().map(|row| convert::summary(&row.session, &row.facts)).collect();
         Ok(Response::new(pb::ListSessionsReply { sessions }))
     }
@@ -249,20 +231,13 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::SessionDetail>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
-        let iterations =
-            store::iterations::list(self.engine.store().pool(), session.id).await.map_err(EngineError::from)?;
-        let mut detail = convert::detail(&session, &iterations);
+        let iterations = self.engine.iterations(&session).await?;
+        let facts = self.engine.facts(&session).await?;
+        let mut detail = convert::detail(&session, &facts, &iterations)?;
         if req.trace {
-            // Iteration n was produced by the decision made after iteration n - 1.
-            for it in detail.iterations.iter_mut().filter(|i| i.number > 0) {
-                let Some(after) = iterations.iter().find(|row| row.number() == it.number - 1) else { continue };
-                let dir = crate::engine::llm_advice::decision_dir(&self.engine, &session, after);
-                let tries = tokio::task::spawn_blocking(move || crate::engine::llm_advice::transcripts(&dir))
-                    .await
-                    .unwrap_or_default();
-                if !tries.is_empty() {
-                    it.trace = Some(serde_json::json!({ "tries": tries }).to_string());
-                }
+            let mut traces = self.engine.traces(&session, &iterations).await;
+            for it in detail.iterations.iter_mut() {
+                it.trace = traces.remove(&it.number);
             }
         }
         Ok(Response::new(detail))
@@ -275,7 +250,7 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::SessionSummary>, Status> {
         let req = request.into_inner();
         let session = if req.name.is_empty() {
-            self.only_live_session(&req.project_dir).await?
+            self.engine.only_live_session(&dir(&req.project_dir)?).await?
         } else {
             self.session(&req.name, &req.project_dir).await?
         };
@@ -366,22 +341,5 @@ impl Revis for RevisService {
             Err(e) => Err(Status::from(e)),
         });
         Ok(Response::new(Box::pin(stream)))
-    }
-}
-
-impl RevisService {
-    /// `revis stop` without a name: the project's one live session.
-    async fn only_live_session(&self, project_dir: &str) -> Result<SessionRow, Status> {
-        let project = crate::engine::project_of(&dir(project_dir)?)?.display().to_string();
-        let live =
-            store::sessions::list(self.engine.store().pool(), Some(&project), true).await.map_err(EngineError::from)?;
-        match live.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(Status::failed_precondition(format!("no running session in {project}"))),
-            many => Err(Status::failed_precondition(format!(
-                "several sessions are running in {project}: {}; name one",
-                many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))),
-        }
     }
 }

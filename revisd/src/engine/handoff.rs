@@ -17,7 +17,7 @@ use crate::exec::{RunOutcome, RunSpec};
 use crate::store::{IterationRow, SessionRow};
 use crate::workspace::{self, view, view::AgentView, view::ViewChange};
 
-use super::lifecycle::blocking;
+use super::worktree::blocking;
 use super::{Engine, EngineError, Result};
 
 /// What a successful handoff did, stored on the iteration it produced.
@@ -45,12 +45,9 @@ pub struct HandoffState {
 }
 
 impl HandoffState {
-    pub fn of(it: &IterationRow) -> Self {
-        it.handoff_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
-    }
-
-    pub fn to_json(&self) -> Option<String> {
-        serde_json::to_string(self).ok()
+    /// The iteration's handoff state (the default when it has none yet).
+    pub fn of(it: &IterationRow) -> Result<Self> {
+        Ok(super::stored::parse_opt(it.handoff_json.as_deref(), "handoff_json", it)?.unwrap_or_default())
     }
 }
 
@@ -191,7 +188,7 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
         primary: &h.session.primary_metric,
         minimize: h.session.minimize,
     });
-    let try_number = HandoffState::of(h.current).failures + 1;
+    let try_number = HandoffState::of(h.current)?.failures + 1;
     let credentials = h.engine.credentials(h.session.id);
     let agent = &h.config.coding_agent;
     let options = coding::AgentOptions {

@@ -11,6 +11,7 @@ use crate::advisor::llm::context::{self, HistoryEntry, Situation};
 use crate::advisor::llm::safety::Deny;
 use crate::advisor::llm::{self, Agent, tools};
 use crate::config::Config;
+use crate::states::IterationState;
 use crate::store::{IterationRow, SessionRow};
 
 use super::{Engine, EngineError, Result};
@@ -65,7 +66,8 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
     let (endpoints, notes) = llm::endpoints(req.config, &credentials);
     let deny = Deny::new(&req.config.context.deny).map_err(|e| EngineError::Internal(format!("context.deny: {e}")))?;
 
-    let history: Vec<HistoryEntry> = req.iterations.iter().filter(|i| i.state != "pending").map(entry).collect();
+    let history: Vec<HistoryEntry> =
+        req.iterations.iter().filter(|i| i.state != IterationState::Pending).map(entry).collect::<Result<_>>()?;
     let best = req
         .session
         .best_iteration
@@ -78,13 +80,13 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
         .map(|i| (i.number(), engine.iteration_run_dir(req.session.id, &req.session.name, i)))
         .collect();
     let logs = RunLogs { run_dirs: run_dirs.clone(), log_path: |dir: &Path| engine.exec().log_path(dir) };
-    let failed_log_tail = (req.current.state == "failed")
+    let failed_log_tail = (req.current.state == IterationState::Failed)
         .then(|| logs.tail_of(req.current.number(), req.config.context.log_tail_lines as usize))
         .flatten();
     // The last try's failure, or a failed code change, is told to the model.
     let previous_failure =
         previous_failure(&decision_dir(engine, req.session, req.current), req.current.decision_tries)
-            .or_else(|| super::handoff::HandoffState::of(req.current).last_failure);
+            .or(super::handoff::HandoffState::of(req.current)?.last_failure);
     let situation = Situation {
         history: &history,
         best,
@@ -176,18 +178,18 @@ async fn write_transcript(path: &Path, transcript: &serde_json::Value) -> std::i
     tokio::fs::write(path, text).await
 }
 
-fn entry(i: &IterationRow) -> HistoryEntry {
-    HistoryEntry {
+fn entry(i: &IterationRow) -> Result<HistoryEntry> {
+    Ok(HistoryEntry {
         number: i.number(),
-        state: i.state.clone(),
-        outcome: i.outcome.clone(),
+        state: i.state,
+        outcome: i.outcome,
         primary: i.primary_value,
-        metrics: serde_json::from_str(&i.metrics_json).unwrap_or_default(),
+        metrics: super::stored::parse(&i.metrics_json, "metrics_json", i)?,
         change: i.change_summary.clone(),
         hypothesis: i.hypothesis.clone(),
         failure_reason: i.failure_reason.clone(),
         command: i.command.clone(),
-    }
+    })
 }
 
 /// Training logs of the session's runs, for `get_training_logs`.

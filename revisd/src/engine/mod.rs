@@ -1,35 +1,43 @@
-//! The engine: the session supervisor and one actor task per live session.
+//! The engine: the session supervisor and one actor task per session.
 //!
-//! `Engine` is the cheap, cloneable handle the API calls. It owns no session state itself: the
-//! store does. Each live session has exactly one actor (`actor.rs`) that alone advances it
-//! through `prepare → train → collect → advise → apply → commit`; commands from the API
-//! (stop) are recorded in the store and the actor is woken. Nothing here knows about tonic.
+//! `Engine` is the cheap, cloneable handle the API calls. Reads go straight to the store
+//! (`queries`); every command that changes a session (stop, resume, approve, delete, the pull
+//! request of `revis pr`) is a message to the session's actor (`commands`), which alone writes
+//! the session's rows and answers on a oneshot. `supervisor` makes sure a session has at most one
+//! actor; `actor/` advances a session through `prepare → train → collect → advise → apply →
+//! commit`. Nothing here knows about tonic.
 
 mod actor;
+mod advice;
 mod bus;
+mod commands;
 pub mod discovery;
 pub mod faults;
 pub mod handoff;
 pub mod hosts;
-mod lifecycle;
 pub mod llm_advice;
 mod names;
+mod queries;
+pub mod records;
 pub mod rules;
+mod start;
+mod stored;
 mod streams;
+mod supervisor;
+#[cfg(test)]
+mod supervisor_tests;
+mod worktree;
 
 pub use bus::EventBus;
-pub use lifecycle::{StartOptions, Started, load_project_config, session_variable_names};
+pub use queries::Trace;
+pub use start::{StartOptions, Started, load_project_config, session_variable_names};
 pub use streams::{LogChunk, LogSource, LogsResume};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-
-use crate::exec::{ExecError, Executor};
+use crate::exec::{ExecError, Executor, Executors};
 use crate::paths::Home;
 use crate::store::{self, SessionRow, Store, StoreError};
 use crate::workspace::WorkspaceError;
@@ -61,17 +69,12 @@ pub enum EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-struct ActorHandle {
-    wake: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
 struct Inner {
     store: Store,
     home: Home,
-    exec: Arc<dyn Executor>,
+    executors: Executors,
     bus: EventBus,
-    actors: Mutex<HashMap<i64, ActorHandle>>,
+    supervisor: supervisor::Supervisor,
     started: Instant,
     /// Flips to true when the daemon shuts down, so streams end and clients reconnect.
     closing: tokio::sync::watch::Sender<bool>,
@@ -79,9 +82,7 @@ struct Inner {
     /// rewrites `info/exclude` while adding one, which races with a concurrent add.
     workspace_lock: tokio::sync::Mutex<()>,
     /// Provider keys and base URLs each session got from the CLI: memory only, by design.
-    credentials: Mutex<HashMap<i64, crate::advisor::llm::Credentials>>,
-    /// One SSH executor per remote (user@host:port work_dir), shared by its sessions.
-    remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Executor>>>,
+    credentials: Mutex<std::collections::HashMap<i64, crate::advisor::llm::Credentials>>,
 }
 
 #[derive(Clone)]
@@ -95,14 +96,13 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 home,
-                exec,
+                executors: Executors::new(exec),
                 bus: EventBus::new(),
-                actors: Mutex::new(HashMap::new()),
+                supervisor: supervisor::Supervisor::default(),
                 started: Instant::now(),
                 closing: tokio::sync::watch::Sender::new(false),
                 workspace_lock: tokio::sync::Mutex::new(()),
-                credentials: Mutex::new(HashMap::new()),
-                remotes: tokio::sync::Mutex::new(HashMap::new()),
+                credentials: Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -116,11 +116,15 @@ impl Engine {
     pub fn bus(&self) -> &EventBus {
         &self.inner.bus
     }
+    /// The executor of local runs (it also reads the files of every run directory).
     pub(crate) fn exec(&self) -> &Arc<dyn Executor> {
-        &self.inner.exec
+        self.inner.executors.local()
     }
     pub fn uptime(&self) -> std::time::Duration {
         self.inner.started.elapsed()
+    }
+    pub(crate) fn supervisor(&self) -> &supervisor::Supervisor {
+        &self.inner.supervisor
     }
 
     /// Picks up every session that was running when the daemon last stopped.
@@ -128,62 +132,42 @@ impl Engine {
         let sessions = store::sessions::resumable(self.store().pool()).await?;
         for s in &sessions {
             tracing::info!(session = %s.name, "resuming session after daemon start");
-            self.spawn_actor(s.id).await;
+            self.command(s.id, None);
         }
         Ok(sessions.len())
     }
 
-    /// Ends every actor task. Sessions keep their state in the store and training keeps running
-    /// in tmux; the next daemon resumes them.
     /// Ends every watch and logs stream with "unavailable", so followers reconnect to the next
     /// daemon instead of holding this one open.
     pub fn close_streams(&self) {
         self.inner.closing.send_replace(true);
     }
 
+    fn lock_credentials(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, crate::advisor::llm::Credentials>> {
+        // Each edit is one insert: a poisoned lock still holds a whole map.
+        self.inner.credentials.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Replaces a session's credentials (an empty set keeps the ones it had).
     pub(crate) fn set_credentials(&self, id: i64, credentials: crate::advisor::llm::Credentials) {
-        if credentials.is_empty() {
-            return;
+        if !credentials.is_empty() {
+            self.lock_credentials().insert(id, credentials);
         }
-        let mut all = match self.inner.credentials.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        all.insert(id, credentials);
     }
 
     pub(crate) fn credentials(&self, id: i64) -> crate::advisor::llm::Credentials {
-        let all = match self.inner.credentials.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        all.get(&id).cloned().unwrap_or_default()
+        self.lock_credentials().get(&id).cloned().unwrap_or_default()
     }
 
-    /// The executor a session's runs use: the local tmux one, or an SSH executor for
-    /// `executor.type: ssh` (connected on first use; the connection is re-opened on demand).
+    /// The executor a session's runs use, from its `executor:` section.
     pub(crate) async fn executor_for(&self, config: &crate::config::Config) -> Result<Arc<dyn Executor>> {
-        if config.executor.kind == crate::config::ExecutorType::Local {
-            return Ok(self.exec().clone());
-        }
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .ok_or_else(|| EngineError::Internal("HOME is not set: cannot read ~/.ssh".into()))?;
-        let target = crate::remote::resolve(&config.executor, &home)
-            .map_err(|e| EngineError::FailedPrecondition(format!("executor: {e}")))?;
-        let work_dir = config.executor.work_dir.clone().unwrap_or_else(|| "~/revis-work".to_string());
-        let key = format!("{}:{work_dir}", target.display());
-        let mut remotes = self.inner.remotes.lock().await;
-        if let Some(exec) = remotes.get(&key) {
-            return Ok(exec.clone());
-        }
-        let remote = crate::remote::Remote::connect(target, home)
+        self.inner
+            .executors
+            .for_config(&config.executor)
             .await
-            .map_err(|e| EngineError::FailedPrecondition(format!("executor: {e}")))?;
-        let exec: Arc<dyn Executor> = Arc::new(crate::exec::SshExecutor::new(remote, work_dir));
-        remotes.insert(key, exec.clone());
-        Ok(exec)
+            .map_err(|e| EngineError::FailedPrecondition(e.to_string()))
     }
 
     pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -194,59 +178,11 @@ impl Engine {
         self.inner.closing.subscribe()
     }
 
+    /// Ends every actor task. Sessions keep their state in the store and training keeps running
+    /// in tmux; the next daemon resumes them.
     pub fn shutdown(&self) {
         self.close_streams();
-        let actors = match self.inner.actors.lock() {
-            Ok(mut guard) => std::mem::take(&mut *guard),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
-        for (_, actor) in actors {
-            actor.task.abort();
-        }
-    }
-
-    /// Starts the actor of a session unless one is already driving it. An actor that is just
-    /// finishing (the session ended a moment ago) is awaited first, so a session is never
-    /// driven by two actors nor left with none.
-    pub(crate) async fn spawn_actor(&self, id: i64) {
-        let previous = {
-            let mut actors = self.lock_actors();
-            match actors.get(&id) {
-                Some(a) if !a.task.is_finished() => actors.remove(&id),
-                _ => None,
-            }
-        };
-        if let Some(old) = previous
-            && tokio::time::timeout(std::time::Duration::from_secs(10), old.task).await.is_err()
-        {
-            tracing::warn!(session_id = id, "previous actor did not finish; starting anew");
-        }
-        let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(actor::run(self.clone(), id, wake.clone()));
-        self.lock_actors().insert(id, ActorHandle { wake, task });
-    }
-
-    pub(crate) fn wake_actor(&self, id: i64) -> bool {
-        match self.lock_actors().get(&id) {
-            Some(a) if !a.task.is_finished() => {
-                a.wake.notify_one();
-                true
-            }
-            _ => false,
-        }
-    }
-
-    pub(crate) fn abort_actor(&self, id: i64) {
-        if let Some(a) = self.lock_actors().remove(&id) {
-            a.task.abort();
-        }
-    }
-
-    fn lock_actors(&self) -> std::sync::MutexGuard<'_, HashMap<i64, ActorHandle>> {
-        match self.inner.actors.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.supervisor().abort_all();
     }
 
     /// Resolves a session by name: in the project containing `project_dir` first (names are

@@ -233,7 +233,7 @@ impl Engine {
             if iteration.is_none() {
                 last_event = self.send_events(session.id, last_event, tx).await?;
             }
-            let run_over = target.phase != "train" && target.phase != "prepare";
+            let run_over = target.phase.run_is_over();
             let done = match iteration {
                 Some(_) => run_over || !self.is_live(session.id).await?,
                 None => !self.is_live(session.id).await?,
@@ -361,7 +361,15 @@ mod tests {
             let mut tx = store.begin().await.unwrap();
             let kind = if i == EVENTS - 1 { "session_ended" } else { "x" };
             if i == EVENTS - 1 {
-                store::sessions::set_state(&mut tx, id, "completed", Some("plateau"), None).await.unwrap();
+                store::sessions::set_state(
+                    &mut tx,
+                    id,
+                    crate::states::SessionState::Completed,
+                    Some(crate::states::StopReason::Plateau),
+                    None,
+                )
+                .await
+                .unwrap();
             }
             let event =
                 store::events::append(&mut tx, id, NewEvent::new(kind, None, format!("event {i}"))).await.unwrap();

@@ -7,6 +7,7 @@
 
 pub mod local;
 pub(crate) mod process_group;
+pub mod registry;
 pub mod ssh;
 mod tail;
 pub mod tmux;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use local::LocalExecutor;
+pub use registry::Executors;
 pub use ssh::SshExecutor;
 pub use tail::tail_lines;
 pub use tmux::TmuxServer;
@@ -166,6 +168,22 @@ pub trait Executor: Send + Sync {
     ) -> ExecFuture<'a, Option<SyncReport>> {
         let _ = (worktree, session, links, state_dir);
         Box::pin(async { Ok(None) })
+    }
+
+    /// How many runs this executor holds at once (its slots): the engine never gives it more.
+    fn slots(&self) -> usize {
+        1
+    }
+
+    /// A run after a daemon restart: `None` when `start` never ran for it (start it), else how
+    /// it stands now (running: wait for it again; ended: collect it). Never starts anything.
+    fn attach<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, Option<RunStatus>> {
+        Box::pin(async move {
+            if !self.was_started(run_dir) {
+                return Ok(None);
+            }
+            self.status(run_id, run_dir).await.map(Some)
+        })
     }
 
     /// Whether `start` already ran for this run directory (so a restarted daemon re-attaches

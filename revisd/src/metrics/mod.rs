@@ -74,7 +74,15 @@ pub enum MetricsError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A metrics source: what the run needs in its environment so the source can find it, a set-up
+/// before the run, and collecting its metrics (with the primary metric's history when the
+/// source keeps one) after it.
 pub trait MetricsSource: Send + Sync {
+    /// Variables the training gets so this source can find its run afterwards.
+    fn environment(&self, _run: &RunContext) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Called before the run starts; returns environment variables the training needs so this
     /// source can find its run afterwards (a pre-created MLflow run id, say).
     fn prepare<'a>(&'a self, _run: &'a RunContext) -> BoxFuture<'a, Result<Vec<(String, String)>, MetricsError>> {
@@ -82,6 +90,17 @@ pub trait MetricsSource: Send + Sync {
     }
 
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>>;
+}
+
+/// The source named by `metrics.source`: the one place that knows the kinds of source (a new
+/// one is its own module plus one line here).
+pub fn source_for(kind: crate::config::MetricsSourceType) -> Box<dyn MetricsSource> {
+    use crate::config::MetricsSourceType;
+    match kind {
+        MetricsSourceType::EvalJson => Box::new(EvalJson),
+        MetricsSourceType::Wandb => Box::new(wandb::Wandb::new()),
+        MetricsSourceType::Mlflow => Box::new(mlflow::Mlflow::new()),
+    }
 }
 
 /// Whether a metric key could be an objective: counters, learning rates, throughput and

@@ -121,6 +121,22 @@ fn roots(searched: &[PathBuf]) -> String {
 }
 
 impl MetricsSource for Wandb {
+    /// W&B finds its run by the id Revis sets (not by scraping logs); unique per attempt.
+    fn environment(&self, run: &RunContext) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("WANDB_RUN_ID".to_string(), run.run_id.clone()),
+            ("WANDB_RUN_GROUP".to_string(), format!("revis-{}", run.session)),
+            ("WANDB_TAGS".to_string(), format!("revis,{},iteration-{}", run.session, run.iteration)),
+        ];
+        if let Some(project) = &run.project {
+            env.push(("WANDB_PROJECT".into(), project.clone()));
+        }
+        if let Some(entity) = &run.entity {
+            env.push(("WANDB_ENTITY".into(), entity.clone()));
+        }
+        env
+    }
+
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>> {
         Box::pin(async move {
             self.collect_run(run)

@@ -4,14 +4,15 @@
 use sqlx::{FromRow, SqlitePool};
 
 use super::{Doing, Result, Tx};
+use crate::states::{IterationState, Outcome, Phase};
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct IterationRow {
     pub session_id: i64,
     pub number: i64,
-    pub phase: String,
-    pub state: String,
-    pub outcome: Option<String>,
+    pub phase: Phase,
+    pub state: IterationState,
+    pub outcome: Option<Outcome>,
     pub attempt: i64,
     pub replicate: i64,
     pub replicates_json: String,
@@ -68,10 +69,12 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
                            rationale, hypothesis, changes_json, params_json, llm_json, agent_json) \
-         VALUES (?, ?, 'prepare', 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
+    .bind(Phase::Prepare)
+    .bind(IterationState::Pending)
     .bind(&it.command)
     .bind(&it.commit_sha)
     .bind(it.parent.map(i64::from))
@@ -96,9 +99,9 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
          WHERE session_id = ? AND number = ?",
     )
-    .bind(&it.phase)
-    .bind(&it.state)
-    .bind(&it.outcome)
+    .bind(it.phase)
+    .bind(it.state)
+    .bind(it.outcome)
         .bind(it.attempt)
     .bind(it.replicate)
     .bind(&it.replicates_json)
@@ -177,4 +180,45 @@ pub async fn count(pool: &SqlitePool, session_id: i64) -> Result<i64> {
         .fetch_one(pool)
         .await
         .doing("counting iterations")
+}
+
+/// An iteration row for tests.
+#[cfg(test)]
+pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
+    IterationRow {
+        session_id,
+        number,
+        phase: Phase::Prepare,
+        state: IterationState::Pending,
+        outcome: None,
+        attempt: 1,
+        replicate: 1,
+        replicates_json: "[]".into(),
+        parent: None,
+        command: "python train.py".into(),
+        commit_sha: None,
+        change_summary: None,
+        rationale: None,
+        hypothesis: None,
+        changes_json: "[]".into(),
+        params_json: "{}".into(),
+        primary_value: None,
+        metrics_json: "{}".into(),
+        history_json: None,
+        warnings_json: "[]".into(),
+        failure_reason: None,
+        exit_code: None,
+        run_id: None,
+        decision_json: None,
+        pending_json: None,
+        decision_tries: 0,
+        decision_llm_json: None,
+        handoff_json: None,
+        agent_json: None,
+        frozen_hash: None,
+        llm_json: None,
+        started_at: None,
+        ended_at: None,
+        duration_seconds: None,
+    }
 }

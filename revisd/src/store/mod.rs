@@ -146,6 +146,7 @@ pub fn seconds_between(start: &str, end: &str) -> f64 {
 mod tests {
     use super::*;
 
+    use crate::states::{SessionState, StopReason};
     use sessions::sample as new_session;
 
     #[tokio::test]
@@ -241,7 +242,7 @@ mod tests {
         assert_eq!(facts.best_value, Some(best));
         assert_eq!(facts.runs, 3);
         assert_eq!(facts.current_number, Some(3));
-        assert_eq!(facts.current_phase.as_deref(), Some("advise"));
+        assert_eq!(facts.current_phase, Some(crate::states::Phase::Advise));
         assert_eq!(rows[0].facts, sessions::IterationFacts::default());
         assert!(rows[1].session.minimize && rows[1].session.active_seconds == 0.0);
         assert_eq!(rows[1].session.max_iterations, new_session("a", "/p").max_iterations.map(i64::from));
@@ -260,11 +261,11 @@ mod tests {
         let id = sessions::insert(&mut tx, &new_session("a", "/p")).await.unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        sessions::set_state(&mut tx, id, "completed", Some("plateau"), None).await.unwrap();
+        sessions::set_state(&mut tx, id, SessionState::Completed, Some(StopReason::Plateau), None).await.unwrap();
         events::append(&mut tx, id, NewEvent::new("session_ended", None, "m")).await.unwrap();
         drop(tx);
         let s = sessions::get(store.pool(), id).await.unwrap().unwrap();
-        assert_eq!(s.state, "running");
+        assert_eq!(s.state, SessionState::Running);
         assert!(events::after(store.pool(), id, 0, 10).await.unwrap().is_empty());
     }
 
@@ -291,7 +292,7 @@ mod tests {
         assert!(running.active_seconds_now() >= 5.0 && running.active_seconds == 0.0);
 
         let mut tx = store.begin().await.unwrap();
-        sessions::set_state(&mut tx, id, "stopped", Some("user"), None).await.unwrap();
+        sessions::set_state(&mut tx, id, SessionState::Stopped, Some(StopReason::User), None).await.unwrap();
         tx.commit().await.unwrap();
         let stopped = sessions::get(store.pool(), id).await.unwrap().unwrap();
         assert!(stopped.active_since.is_none());
@@ -301,7 +302,7 @@ mod tests {
         assert_eq!(stopped.active_seconds_now(), stopped.active_seconds, "stopped time does not count");
 
         let mut tx = store.begin().await.unwrap();
-        sessions::set_state(&mut tx, id, "running", None, None).await.unwrap();
+        sessions::set_state(&mut tx, id, SessionState::Running, None, None).await.unwrap();
         tx.commit().await.unwrap();
         let resumed = sessions::get(store.pool(), id).await.unwrap().unwrap();
         assert!(resumed.active_since.is_some() && resumed.active_seconds == stopped.active_seconds);
@@ -315,7 +316,7 @@ mod tests {
         let a = sessions::insert(&mut tx, &new_session("a", "/p")).await.unwrap();
         sessions::insert(&mut tx, &new_session("b", "/p")).await.unwrap();
         sessions::insert(&mut tx, &new_session("c", "/q")).await.unwrap();
-        sessions::set_state(&mut tx, a, "stopped", Some("user"), None).await.unwrap();
+        sessions::set_state(&mut tx, a, SessionState::Stopped, Some(StopReason::User), None).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(sessions::list(store.pool(), Some("/p"), false).await.unwrap().len(), 2);
         assert_eq!(sessions::list(store.pool(), Some("/p"), true).await.unwrap().len(), 1);

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use sqlx::{FromRow, SqlitePool};
 
 use super::{Doing, Result, Tx};
+use crate::states::{AdvisorKind, SessionState, StopReason, StopRequest};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
@@ -14,10 +15,10 @@ pub struct SessionRow {
     pub worktree: String,
     pub base_branch: String,
     pub base_commit: String,
-    pub state: String,
-    pub stop_reason: Option<String>,
+    pub state: SessionState,
+    pub stop_reason: Option<StopReason>,
     pub stop_detail: Option<String>,
-    pub advisor: String,
+    pub advisor: AdvisorKind,
     pub config_json: String,
     pub primary_metric: String,
     pub minimize: bool,
@@ -28,7 +29,7 @@ pub struct SessionRow {
     pub active_seconds: f64,
     pub active_since: Option<String>,
     pub llm_usd: f64,
-    pub stop_requested: Option<String>,
+    pub stop_requested: Option<StopRequest>,
     pub consecutive_failures: i64,
     pub best_iteration: Option<i64>,
     pub noise_floor: f64,
@@ -46,17 +47,13 @@ impl SessionRow {
     }
     /// Queued, running or paused: the daemon still owes this session work.
     pub fn is_live(&self) -> bool {
-        is_live(&self.state)
+        self.state.is_live()
     }
 }
 
 fn active_seconds_now(banked: f64, since: Option<&str>) -> f64 {
     let running = since.map(|since| super::seconds_between(since, &super::now()).max(0.0));
     banked + running.unwrap_or(0.0)
-}
-
-fn is_live(state: &str) -> bool {
-    matches!(state, "queued" | "running" | "paused")
 }
 
 /// The columns a one-line summary shows. A listing reads only these: the stored
@@ -67,10 +64,10 @@ pub struct SessionHead {
     pub project: String,
     pub branch: String,
     pub worktree: String,
-    pub state: String,
-    pub stop_reason: Option<String>,
+    pub state: SessionState,
+    pub stop_reason: Option<StopReason>,
     pub stop_detail: Option<String>,
-    pub advisor: String,
+    pub advisor: AdvisorKind,
     pub primary_metric: String,
     pub minimize: bool,
     pub budget_seconds: Option<f64>,
@@ -79,7 +76,7 @@ pub struct SessionHead {
     pub active_seconds: f64,
     pub active_since: Option<String>,
     pub llm_usd: f64,
-    pub stop_requested: Option<String>,
+    pub stop_requested: Option<StopRequest>,
     pub best_iteration: Option<i64>,
     pub created_at: String,
     pub ended_at: Option<String>,
@@ -132,7 +129,7 @@ impl SessionHead {
         active_seconds_now(self.active_seconds, self.active_since.as_deref())
     }
     pub fn is_live(&self) -> bool {
-        is_live(&self.state)
+        self.state.is_live()
     }
 }
 
@@ -143,10 +140,10 @@ impl From<&SessionRow> for SessionHead {
             project: s.project.clone(),
             branch: s.branch.clone(),
             worktree: s.worktree.clone(),
-            state: s.state.clone(),
-            stop_reason: s.stop_reason.clone(),
+            state: s.state,
+            stop_reason: s.stop_reason,
             stop_detail: s.stop_detail.clone(),
-            advisor: s.advisor.clone(),
+            advisor: s.advisor,
             primary_metric: s.primary_metric.clone(),
             minimize: s.minimize,
             budget_seconds: s.budget_seconds,
@@ -155,7 +152,7 @@ impl From<&SessionRow> for SessionHead {
             active_seconds: s.active_seconds,
             active_since: s.active_since.clone(),
             llm_usd: s.llm_usd,
-            stop_requested: s.stop_requested.clone(),
+            stop_requested: s.stop_requested,
             best_iteration: s.best_iteration,
             created_at: s.created_at.clone(),
             ended_at: s.ended_at.clone(),
@@ -171,7 +168,7 @@ pub struct NewSession {
     pub worktree: String,
     pub base_branch: String,
     pub base_commit: String,
-    pub advisor: String,
+    pub advisor: AdvisorKind,
     pub config_json: String,
     pub primary_metric: String,
     pub minimize: bool,
@@ -186,7 +183,7 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     let id = sqlx::query(
         "INSERT INTO sessions (name, project, branch, worktree, base_branch, base_commit, state, advisor, \
                   config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at, \
-                  head_commit, config_text, active_since) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  head_commit, config_text, active_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.name)
     .bind(&s.project)
@@ -194,7 +191,8 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     .bind(&s.worktree)
     .bind(&s.base_branch)
     .bind(&s.base_commit)
-    .bind(&s.advisor)
+    .bind(SessionState::Running)
+    .bind(s.advisor)
     .bind(&s.config_json)
     .bind(&s.primary_metric)
     .bind(s.minimize)
@@ -255,7 +253,7 @@ pub struct IterationFacts {
     pub runs: i64,
     /// The latest iteration's number and phase.
     pub current_number: Option<i64>,
-    pub current_phase: Option<String>,
+    pub current_phase: Option<crate::states::Phase>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,9 +287,10 @@ pub async fn list_summaries(pool: &SqlitePool, project: Option<&str>, live_only:
         FACTS.iter().map(|(name, expr, kind)| format!("'{name}', {}", json_value(expr, *kind))).collect();
     let sql = format!(
         "SELECT json_group_array(json_object('id', s.id, 'head', json_object({}), 'facts', json_object({}))) \
-         FROM sessions s WHERE (?1 IS NULL OR s.project = ?1) AND (?2 = 0 OR s.state IN ('queued', 'running', 'paused'))",
+         FROM sessions s WHERE (?1 IS NULL OR s.project = ?1) AND (?2 = 0 OR s.state IN {})",
         head.join(", "),
-        facts.join(", ")
+        facts.join(", "),
+        words(SessionState::LIVE),
     );
     let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(project)
@@ -320,26 +319,35 @@ pub async fn facts(pool: &SqlitePool, id: i64) -> Result<IterationFacts> {
 
 /// Sessions, newest first; `project` restricts to one project, `live_only` to queued/running/paused.
 pub async fn list(pool: &SqlitePool, project: Option<&str>, live_only: bool) -> Result<Vec<SessionRow>> {
-    sqlx::query_as(
-        "SELECT * FROM sessions WHERE (?1 IS NULL OR project = ?1) \
-         AND (?2 = 0 OR state IN ('queued', 'running', 'paused')) ORDER BY id DESC",
-    )
-    .bind(project)
-    .bind(live_only)
-    .fetch_all(pool)
-    .await
-    .doing("listing sessions")
+    let sql = format!(
+        "SELECT * FROM sessions WHERE (?1 IS NULL OR project = ?1) AND (?2 = 0 OR state IN {}) ORDER BY id DESC",
+        words(SessionState::LIVE)
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(project)
+        .bind(live_only)
+        .fetch_all(pool)
+        .await
+        .doing("listing sessions")
 }
 
 /// Sessions the supervisor must drive after a start: those that were running or queued.
 pub async fn resumable(pool: &SqlitePool) -> Result<Vec<SessionRow>> {
-    sqlx::query_as("SELECT * FROM sessions WHERE state IN ('queued', 'running') ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .doing("listing sessions to resume")
+    let sql = format!(
+        "SELECT * FROM sessions WHERE state IN {} ORDER BY id",
+        words(&[SessionState::Queued, SessionState::Running])
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.doing("listing sessions to resume")
 }
 
-pub async fn count_by_state(pool: &SqlitePool, state: &str) -> Result<i64> {
+/// `('a', 'b')`: an SQL list of states' stored words. The words are the daemon's own constants,
+/// so writing them into the statement is safe.
+fn words(states: &[SessionState]) -> String {
+    let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("({})", quoted.join(", "))
+}
+
+pub async fn count_by_state(pool: &SqlitePool, state: SessionState) -> Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE state = ?")
         .bind(state)
         .fetch_one(pool)
@@ -352,18 +360,18 @@ pub async fn count_by_state(pool: &SqlitePool, state: &str) -> Result<i64> {
 pub async fn set_state(
     tx: &mut Tx,
     id: i64,
-    state: &str,
-    stop_reason: Option<&str>,
+    state: SessionState,
+    stop_reason: Option<StopReason>,
     stop_detail: Option<&str>,
 ) -> Result<()> {
     let now = super::now();
     let (mut active, mut since) = get_tx(tx, id).await?.map(|c| (c.active_seconds, c.active_since)).unwrap_or_default();
-    if state == "running" {
+    if state == SessionState::Running {
         since = since.or_else(|| Some(now.clone()));
     } else if let Some(start) = since.take() {
         active += super::seconds_between(&start, &now).max(0.0);
     }
-    let terminal = matches!(state, "stopped" | "completed" | "failed");
+    let terminal = state.is_terminal();
     sqlx::query(
         "UPDATE sessions SET state = ?, stop_reason = ?, stop_detail = ?, active_seconds = ?, active_since = ?, \
          ended_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ?",
@@ -382,7 +390,7 @@ pub async fn set_state(
     Ok(())
 }
 
-pub async fn set_stop_requested(tx: &mut Tx, id: i64, request: Option<&str>) -> Result<()> {
+pub async fn set_stop_requested(tx: &mut Tx, id: i64, request: Option<StopRequest>) -> Result<()> {
     sqlx::query("UPDATE sessions SET stop_requested = ? WHERE id = ?")
         .bind(request)
         .bind(id)
@@ -390,6 +398,23 @@ pub async fn set_stop_requested(tx: &mut Tx, id: i64, request: Option<&str>) -> 
         .await
         .doing("recording a stop request")?;
     Ok(())
+}
+
+/// Records a stop request on a session that is running, and says whether it did (a session
+/// that already ended or paused is left as it is).
+pub async fn request_stop_if_running(tx: &mut Tx, id: i64, request: StopRequest) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET stop_requested = ?1 WHERE id = ?2 AND state = ?3 \
+         AND (stop_requested IS NULL OR (stop_requested != ?1 AND ?1 = ?4))",
+    )
+    .bind(request)
+    .bind(id)
+    .bind(SessionState::Running)
+    .bind(StopRequest::Now)
+    .execute(&mut **tx)
+    .await
+    .doing("recording a stop request")?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub async fn set_budget(tx: &mut Tx, id: i64, budget_seconds: Option<f64>) -> Result<()> {
@@ -468,7 +493,7 @@ pub(crate) fn sample(name: &str, project: &str) -> NewSession {
         worktree: format!("{project}/.revis/worktrees/{name}"),
         base_branch: "main".into(),
         base_commit: "abc".into(),
-        advisor: "search".into(),
+        advisor: AdvisorKind::Search,
         config_json: "{}".into(),
         primary_metric: "loss".into(),
         minimize: true,

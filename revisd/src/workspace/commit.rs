@@ -67,6 +67,16 @@ pub fn head_commit(worktree: &Path) -> Result<String, WorkspaceError> {
     Ok(head.id().to_string())
 }
 
+/// Whether the worktree's HEAD commit holds the same files as `commit` (equal trees).
+pub fn head_has_tree_of(worktree: &Path, commit: &str) -> Result<bool, WorkspaceError> {
+    let repo = meta::open_worktree(worktree)?;
+    let head =
+        repo.head().and_then(|h| h.peel_to_commit()).git(|| format!("resolve HEAD of {}", worktree.display()))?;
+    let other =
+        repo.revparse_single(commit).and_then(|o| o.peel_to_commit()).git(|| format!("find commit {commit}"))?;
+    Ok(head.tree_id() == other.tree_id())
+}
+
 /// The commit a local branch points at; `None` when there is no such branch.
 pub fn branch_head(project: &Path, branch: &str) -> Result<Option<String>, WorkspaceError> {
     let (repo, _) = open_main(project)?;

@@ -24,7 +24,7 @@ mod test_repo;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use commit::{branch_head, commit_all, diff_patch, diff_stat, head_commit, restore_tree};
+pub use commit::{branch_head, commit_all, diff_patch, diff_stat, head_commit, head_has_tree_of, restore_tree};
 pub use root::{project_root, uncommitted_changes};
 pub use session::{create, open, remove};
 pub use trailers::{commit_message, find_commit_with_trailer};

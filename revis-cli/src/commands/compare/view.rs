@@ -5,6 +5,7 @@
 use crate::commands::export::schema::IterationRecord;
 use crate::render::color::{Palette, Style, outcome_style};
 use crate::render::{time, value};
+use crate::states::Standing;
 
 use super::Comparison;
 use super::diff::CodeDiff;
@@ -37,10 +38,10 @@ pub fn render(c: &Comparison, palette: &Palette) -> String {
 }
 
 fn iteration_block(it: &IterationRecord, primary: &str, palette: &Palette) -> String {
-    let outcome = it.outcome.as_deref().unwrap_or(&it.state);
+    let standing = Standing::new(it.outcome, it.state);
     let mut head = vec![
         palette.paint(Some(Style::Bold), &format!("#{}", it.number)),
-        palette.paint(outcome_style(outcome), outcome),
+        palette.paint(outcome_style(standing), &standing.word()),
     ];
     if let Some(v) = it.primary {
         head.push(format!("{} {}", clean(primary), value::metric(v)));

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::schema::{Export, IterationRecord};
+use crate::states::word;
 
 /// The fixed columns, in order; metric columns follow.
 pub const FIXED_COLUMNS: &[&str] = &[
@@ -54,8 +55,8 @@ fn fixed_cells(session: &str, it: &IterationRecord) -> Vec<String> {
     vec![
         session.to_string(),
         it.number.to_string(),
-        it.state.clone(),
-        text(&it.outcome),
+        word(it.state),
+        it.outcome.map(word).unwrap_or_default(),
         number(it.primary),
         text(&it.commit),
         it.parent.map(|p| p.to_string()).unwrap_or_default(),
@@ -93,10 +94,11 @@ fn field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::{Change, Iteration, SessionDetail};
+    use revis_proto::v1::{Change, Iteration, IterationState, Outcome, SessionDetail, SessionSummary};
 
     fn session(iterations: Vec<Iteration>) -> Export {
-        Export::from_detail(&SessionDetail { name: "otter".into(), iterations, ..Default::default() })
+        let summary = SessionSummary { name: "otter".into(), ..Default::default() };
+        Export::from_detail(&SessionDetail { summary: Some(summary), iterations, ..Default::default() })
     }
 
     fn metrics(pairs: &[(&str, f64)]) -> std::collections::HashMap<String, f64> {
@@ -115,13 +117,14 @@ mod tests {
     fn metric_columns_are_the_sorted_union_and_missing_cells_are_empty() {
         let a = Iteration {
             number: 0,
-            state: "succeeded".into(),
+            state: IterationState::Succeeded as i32,
+            outcome: Some(Outcome::Baseline as i32),
             metrics: metrics(&[("val_loss", 2.5)]),
             ..Default::default()
         };
         let b = Iteration {
             number: 1,
-            state: "failed".into(),
+            state: IterationState::Failed as i32,
             metrics: metrics(&[("accuracy", 0.5), ("val_loss", f64::NAN)]),
             ..Default::default()
         };
@@ -130,7 +133,8 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].ends_with(",agent_cost_usd,metric.accuracy,metric.val_loss"), "{}", lines[0]);
         assert!(lines[0].starts_with("session,number,state,outcome,primary,"), "{}", lines[0]);
-        assert!(lines[1].starts_with("otter,0,succeeded,"), "{}", lines[1]);
+        assert!(lines[1].starts_with("otter,0,succeeded,baseline,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("otter,1,failed,,"), "{}", lines[2]);
         assert!(lines[1].ends_with(",,2.5"), "{}", lines[1]);
         assert!(lines[2].ends_with(",0.5,"), "NaN is an empty cell: {}", lines[2]);
     }

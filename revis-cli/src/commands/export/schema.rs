@@ -5,8 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use revis_proto::v1::{AgentChange, Change, Iteration, SessionDetail};
+use revis_proto::v1::{
+    Advisor, AgentChange, Change, Iteration, IterationState, Outcome, SessionDetail, SessionState, StopReason,
+};
 use serde::Serialize;
+
+use crate::states::{self, serialize_opt_word, serialize_word};
 
 /// Bumped only when a field is renamed, removed or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -25,8 +29,10 @@ pub struct SessionRecord {
     pub branch: String,
     pub base_branch: String,
     pub base_commit: String,
-    pub state: String,
-    pub stop_reason: Option<String>,
+    #[serde(serialize_with = "serialize_word")]
+    pub state: SessionState,
+    #[serde(serialize_with = "serialize_opt_word")]
+    pub stop_reason: Option<StopReason>,
     pub stop_detail: Option<String>,
     /// The primary metric's name.
     pub primary: String,
@@ -35,7 +41,8 @@ pub struct SessionRecord {
     pub baseline: Option<f64>,
     pub best: Option<BestRecord>,
     pub spend: SpendRecord,
-    pub advisor: String,
+    #[serde(serialize_with = "serialize_word")]
+    pub advisor: Advisor,
     pub created_at: String,
     pub ended_at: Option<String>,
     pub pr_url: Option<String>,
@@ -56,8 +63,11 @@ pub struct SpendRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct IterationRecord {
     pub number: u32,
-    pub state: String,
-    pub outcome: Option<String>,
+    #[serde(serialize_with = "serialize_word")]
+    pub state: IterationState,
+    /// None while the iteration runs.
+    #[serde(serialize_with = "serialize_opt_word")]
+    pub outcome: Option<Outcome>,
     /// The primary metric's value.
     pub primary: Option<f64>,
     /// Every metric the run reported, sorted by name.
@@ -116,25 +126,26 @@ impl Export {
 
 impl SessionRecord {
     pub fn from_detail(d: &SessionDetail) -> Self {
-        let spend = d.spend.unwrap_or_default();
+        let s = d.head();
+        let spend = s.spend.unwrap_or_default();
         Self {
-            name: d.name.clone(),
-            project: d.project.clone(),
-            branch: d.branch.clone(),
+            name: s.name.clone(),
+            project: s.project.clone(),
+            branch: s.branch.clone(),
             base_branch: d.base_branch.clone(),
             base_commit: d.base_commit.clone(),
-            state: d.state.clone(),
-            stop_reason: non_empty(d.stop_reason.as_deref()),
-            stop_detail: non_empty(d.stop_detail.as_deref()),
-            primary: d.primary_metric.clone(),
-            minimize: d.minimize,
+            state: s.state(),
+            stop_reason: states::stop_reason(s),
+            stop_detail: non_empty(s.stop_detail.as_deref()),
+            primary: s.primary_metric.clone(),
+            minimize: s.minimize,
             target: d.target,
-            baseline: d.baseline,
-            best: d.best.map(|b| BestRecord { iteration: b.iteration, value: b.value }),
+            baseline: s.baseline,
+            best: s.best.map(|b| BestRecord { iteration: b.iteration, value: b.value }),
             spend: SpendRecord { active_seconds: spend.active_seconds, llm_usd: spend.llm_usd },
-            advisor: d.advisor.clone(),
-            created_at: d.created_at.clone(),
-            ended_at: non_empty(d.ended_at.as_deref()),
+            advisor: s.advisor(),
+            created_at: s.created_at.clone(),
+            ended_at: non_empty(s.ended_at.as_deref()),
             pr_url: non_empty(d.pr_url.as_deref()),
         }
     }
@@ -144,8 +155,8 @@ impl IterationRecord {
     pub fn from_iteration(it: &Iteration) -> Self {
         Self {
             number: it.number,
-            state: it.state.clone(),
-            outcome: non_empty(it.outcome.as_deref()),
+            state: it.state(),
+            outcome: states::outcome(it),
             primary: it.primary,
             metrics: it.metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             commit: non_empty(it.commit.as_deref()),
@@ -246,6 +257,7 @@ fn non_empty(v: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use revis_proto::v1::SessionSummary;
 
     fn change(kind: &str) -> Change {
         Change { kind: kind.into(), ..Default::default() }
@@ -281,7 +293,7 @@ mod tests {
     fn empty_strings_export_as_null_and_metrics_are_sorted() {
         let it = Iteration {
             number: 2,
-            outcome: Some(String::new()),
+            outcome: Some(Outcome::Unspecified as i32),
             commit: Some("".into()),
             metrics: [("zeta".to_string(), 1.0), ("alpha".to_string(), 2.0)].into_iter().collect(),
             ..Default::default()
@@ -295,8 +307,34 @@ mod tests {
 
     #[test]
     fn the_export_carries_its_schema_version_first() {
-        let d = SessionDetail { name: "s".into(), primary_metric: "val_loss".into(), ..Default::default() };
+        let summary = SessionSummary { name: "s".into(), primary_metric: "val_loss".into(), ..Default::default() };
+        let d = SessionDetail { summary: Some(summary), ..Default::default() };
         let text = serde_json::to_string(&Export::from_detail(&d)).unwrap_or_default();
         assert!(text.starts_with("{\"schema_version\":1,\"session\":{\"name\":\"s\""), "{text}");
+    }
+
+    #[test]
+    fn states_export_as_their_words() {
+        let summary = SessionSummary {
+            state: SessionState::Stopped as i32,
+            stop_reason: Some(StopReason::MaxCost as i32),
+            advisor: Advisor::Llm as i32,
+            ..Default::default()
+        };
+        let it = Iteration {
+            state: IterationState::Succeeded as i32,
+            outcome: Some(Outcome::NoImprovement as i32),
+            ..Default::default()
+        };
+        let d = SessionDetail { summary: Some(summary), iterations: vec![it], ..Default::default() };
+        let json = serde_json::to_value(Export::from_detail(&d)).unwrap_or_default();
+        assert_eq!(json["session"]["state"], "stopped");
+        assert_eq!(json["session"]["stop_reason"], "max_cost");
+        assert_eq!(json["session"]["advisor"], "llm");
+        assert_eq!(json["iterations"][0]["state"], "succeeded");
+        assert_eq!(json["iterations"][0]["outcome"], "no_improvement");
+        let unset = serde_json::to_value(Export::from_detail(&SessionDetail::default())).unwrap_or_default();
+        assert_eq!(unset["session"]["state"], "", "an unset state exports as the empty string it always was");
+        assert_eq!(unset["session"]["stop_reason"], serde_json::Value::Null);
     }
 }

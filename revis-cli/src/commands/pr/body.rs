@@ -2,9 +2,11 @@
 //! it: outcome, baseline → best, one table row per iteration, the rejected ideas and spend.
 //! Pure text; must not call the daemon, git or GitHub.
 
-use revis_proto::v1::{Iteration, SessionDetail};
+use revis_proto::v1::{Iteration, IterationState, Outcome, SessionDetail};
 
+use crate::render::session::state_text;
 use crate::render::{time, value};
+use crate::states::{self, Standing};
 
 /// Rationales and failure reasons are cut here: the body is a summary, `revis show` has all.
 const REASON_WIDTH: usize = 240;
@@ -13,22 +15,24 @@ const CHANGE_WIDTH: usize = 100;
 /// `revis/NAME: val_loss 2.31 → 0.52 (77.5% better)`, or just the branch without a result.
 pub fn title(d: &SessionDetail) -> String {
     let branch = branch(d);
-    match (d.baseline, d.best.as_ref()) {
+    let s = d.head();
+    match (s.baseline, s.best.as_ref()) {
         (Some(base), Some(best)) if best.iteration != 0 => {
-            let gain = value::improvement(base, best.value, d.minimize).map(|g| format!(" ({g})")).unwrap_or_default();
-            format!("{branch}: {} {} → {}{gain}", d.primary_metric, value::metric(base), value::metric(best.value))
+            let gain = value::improvement(base, best.value, s.minimize).map(|g| format!(" ({g})")).unwrap_or_default();
+            format!("{branch}: {} {} → {}{gain}", s.primary_metric, value::metric(base), value::metric(best.value))
         }
-        _ => format!("{branch}: {} experiments", d.primary_metric),
+        _ => format!("{branch}: {} experiments", s.primary_metric),
     }
 }
 
 /// The branch the session commits to (`revis/NAME`).
 pub fn branch(d: &SessionDetail) -> String {
-    if d.branch.is_empty() { format!("revis/{}", d.name) } else { d.branch.clone() }
+    let s = d.head();
+    if s.branch.is_empty() { format!("revis/{}", s.name) } else { s.branch.clone() }
 }
 
 pub fn body(d: &SessionDetail) -> String {
-    let mut out = format!("Opened by `revis pr` from session **{}**.\n\n", d.name);
+    let mut out = format!("Opened by `revis pr` from session **{}**.\n\n", d.head().name);
     out.push_str(&outcome(d));
     out.push_str("\n### Iterations\n\n");
     out.push_str(&iteration_table(d));
@@ -43,25 +47,24 @@ pub fn body(d: &SessionDetail) -> String {
 }
 
 fn outcome(d: &SessionDetail) -> String {
-    let mut state = d.state.clone();
-    if let Some(reason) = d.stop_reason.as_deref().filter(|r| !r.is_empty()) {
-        state.push_str(&format!(" ({reason})"));
-    }
+    let s = d.head();
+    // `completed (max_iterations)`: the reason, never the phase or a pending stop.
+    let state = state_text(s.state(), states::stop_reason(s), None, false);
     let mut lines = vec![format!("- **Outcome:** {state}")];
-    if let Some(detail) = d.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(detail) = s.stop_detail.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         lines.push(format!("- **Why it ended:** {}", one_line(detail, REASON_WIDTH)));
     }
-    let direction = if d.minimize { "minimize" } else { "maximize" };
-    let result = match (d.baseline, d.best.as_ref()) {
+    let direction = if s.minimize { "minimize" } else { "maximize" };
+    let result = match (s.baseline, s.best.as_ref()) {
         (Some(base), Some(best)) => {
-            let gain = value::improvement(base, best.value, d.minimize).map(|g| format!(", {g}")).unwrap_or_default();
+            let gain = value::improvement(base, best.value, s.minimize).map(|g| format!(", {g}")).unwrap_or_default();
             format!("{} → **{}** (iteration #{}{gain})", value::metric(base), value::metric(best.value), best.iteration)
         }
         (Some(base), None) => format!("baseline {}, no improvement", value::metric(base)),
         (None, Some(best)) => format!("best {} (iteration #{})", value::metric(best.value), best.iteration),
         (None, None) => "no result".to_string(),
     };
-    lines.push(format!("- **{}** ({direction}): {result}", d.primary_metric));
+    lines.push(format!("- **{}** ({direction}): {result}", s.primary_metric));
     if let Some(target) = d.target {
         lines.push(format!("- **Target:** {}", value::metric(target)));
     }
@@ -80,8 +83,9 @@ fn iteration_table(d: &SessionDetail) -> String {
     if d.iterations.is_empty() {
         return "No iterations ran.\n".to_string();
     }
-    let best = d.best.as_ref().map(|b| b.iteration);
-    let mut out = format!("| # | Commit | Change | {} | Outcome |\n|---:|---|---|---:|---|\n", cell(&d.primary_metric));
+    let s = d.head();
+    let best = s.best.as_ref().map(|b| b.iteration);
+    let mut out = format!("| # | Commit | Change | {} | Outcome |\n|---:|---|---|---:|---|\n", cell(&s.primary_metric));
     for it in &d.iterations {
         let commit = it.commit.as_deref().map_or_else(|| "-".to_string(), |c| format!("`{}`", c.get(..8).unwrap_or(c)));
         let metric = it.primary.map_or_else(|| "-".to_string(), value::metric);
@@ -90,7 +94,7 @@ fn iteration_table(d: &SessionDetail) -> String {
             "| {} | {commit} | {} | {metric} | {} |\n",
             it.number,
             cell(&change(it)),
-            cell(outcome_key(it))
+            cell(&Standing::of(it).word())
         ));
     }
     out
@@ -101,29 +105,26 @@ fn rejected(d: &SessionDetail) -> String {
     let mut out = String::new();
     // The ratchet compares each run with the best so far, not with the final best.
     let mut best_so_far: Option<f64> = None;
+    let metric = &d.head().primary_metric;
     for it in &d.iterations {
-        let outcome = outcome_key(it);
-        let why = match outcome {
-            "baseline" | "improved" => {
+        let why = match Standing::of(it) {
+            Standing::Outcome(Outcome::Baseline | Outcome::Improved) => {
                 best_so_far = it.primary.or(best_so_far);
                 continue;
             }
-            "no_improvement" => match (it.primary, best_so_far) {
+            Standing::Outcome(Outcome::NoImprovement) => match (it.primary, best_so_far) {
                 (Some(got), Some(best)) => {
-                    format!(
-                        "no improvement: {} {} vs {} best so far",
-                        d.primary_metric,
-                        value::metric(got),
-                        value::metric(best)
-                    )
+                    format!("no improvement: {metric} {} vs {} best so far", value::metric(got), value::metric(best))
                 }
-                (Some(got), None) => format!("no improvement: {} {}", d.primary_metric, value::metric(got)),
+                (Some(got), None) => format!("no improvement: {metric} {}", value::metric(got)),
                 _ => "no improvement".to_string(),
             },
-            "failed" => match it.failure_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-                Some(reason) => format!("failed: {}", one_line(reason, REASON_WIDTH)),
-                None => "failed".to_string(),
-            },
+            Standing::Outcome(Outcome::Failed) | Standing::Run(IterationState::Failed) => {
+                match it.failure_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                    Some(reason) => format!("failed: {}", one_line(reason, REASON_WIDTH)),
+                    None => "failed".to_string(),
+                }
+            }
             _ => continue,
         };
         out.push_str(&format!("- **#{}** {} — {why}", it.number, inline(&change(it))));
@@ -137,7 +138,7 @@ fn rejected(d: &SessionDetail) -> String {
 }
 
 fn spend(d: &SessionDetail) -> String {
-    let spend = d.spend.unwrap_or_default();
+    let spend = d.head().spend.unwrap_or_default();
     let agents: f64 = d.iterations.iter().filter_map(|it| it.agent.as_ref().and_then(|a| a.cost_usd)).sum();
     let runs = d.iterations.len();
     let mut text = format!(
@@ -151,10 +152,6 @@ fn spend(d: &SessionDetail) -> String {
     }
     text.push_str(".\n");
     text
-}
-
-fn outcome_key(it: &Iteration) -> &str {
-    it.outcome.as_deref().filter(|o| !o.is_empty()).unwrap_or(&it.state)
 }
 
 fn change(it: &Iteration) -> String {
@@ -194,13 +191,14 @@ fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::{Best, Spend};
+    use revis_proto::v1::{Best, SessionState, SessionSummary, Spend, StopReason};
 
-    fn it(number: u32, outcome: &str, primary: Option<f64>, change: &str) -> Iteration {
+    fn it(number: u32, outcome: Outcome, primary: Option<f64>, change: &str) -> Iteration {
+        let state = if outcome == Outcome::Failed { IterationState::Failed } else { IterationState::Succeeded };
         Iteration {
             number,
-            state: if outcome == "failed" { "failed".into() } else { "succeeded".into() },
-            outcome: Some(outcome.into()),
+            state: state as i32,
+            outcome: Some(outcome as i32),
             primary,
             commit: (number > 0).then(|| format!("{number:0>8}abcdef")),
             change: Some(change.into()).filter(|c: &String| !c.is_empty()),
@@ -209,23 +207,31 @@ mod tests {
     }
 
     fn session() -> SessionDetail {
-        let mut failed = it(3, "failed", None, "lr=10");
+        let mut failed = it(3, Outcome::Failed, None, "lr=10");
         failed.failure_reason = Some("training exited with code 1\nTraceback...".into());
-        let mut worse = it(2, "no_improvement", Some(1.5), "x=5 | wider");
+        let mut worse = it(2, Outcome::NoImprovement, Some(1.5), "x=5 | wider");
         worse.rationale = Some("wider layers may help".into());
         SessionDetail {
-            name: "otter".into(),
-            state: "completed".into(),
-            stop_reason: Some("max_iterations".into()),
-            branch: "revis/otter".into(),
+            summary: Some(SessionSummary {
+                name: "otter".into(),
+                state: SessionState::Completed as i32,
+                stop_reason: Some(StopReason::MaxIterations as i32),
+                branch: "revis/otter".into(),
+                primary_metric: "val_loss".into(),
+                minimize: true,
+                baseline: Some(2.0),
+                best: Some(Best { iteration: 1, value: 1.0 }),
+                spend: Some(Spend { active_seconds: 125.0, llm_usd: 0.42 }),
+                ..Default::default()
+            }),
             base_branch: "main".into(),
             base_commit: "0123456789abcdef".into(),
-            primary_metric: "val_loss".into(),
-            minimize: true,
-            baseline: Some(2.0),
-            best: Some(Best { iteration: 1, value: 1.0 }),
-            spend: Some(Spend { active_seconds: 125.0, llm_usd: 0.42 }),
-            iterations: vec![it(0, "baseline", Some(2.0), ""), it(1, "improved", Some(1.0), "lr=0.01"), worse, failed],
+            iterations: vec![
+                it(0, Outcome::Baseline, Some(2.0), ""),
+                it(1, Outcome::Improved, Some(1.0), "lr=0.01"),
+                worse,
+                failed,
+            ],
             ..Default::default()
         }
     }
@@ -233,7 +239,8 @@ mod tests {
     #[test]
     fn title_states_the_improvement() {
         assert_eq!(title(&session()), "revis/otter: val_loss 2 → 1 (50.0% better)");
-        let none = SessionDetail { name: "x".into(), primary_metric: "acc".into(), ..Default::default() };
+        let summary = SessionSummary { name: "x".into(), primary_metric: "acc".into(), ..Default::default() };
+        let none = SessionDetail { summary: Some(summary), ..Default::default() };
         assert_eq!(title(&none), "revis/x: acc experiments");
     }
 

@@ -4,7 +4,7 @@
 //! Returns the text to write; must not write it, poll the daemon or read the clock itself.
 
 use chrono::{DateTime, Utc};
-use revis_proto::v1::SessionDetail;
+use revis_proto::v1::{Phase, SessionDetail};
 
 use crate::render::progress::{progress_key, progress_line};
 use crate::render::table::truncate;
@@ -19,7 +19,7 @@ pub struct Live {
     /// The progress line on screen now (terminal only).
     shown: Option<String>,
     /// (iteration, phase) of the last plain progress line.
-    last_key: Option<(u32, String)>,
+    last_key: Option<(u32, Phase)>,
 }
 
 impl Live {
@@ -69,20 +69,24 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::Iteration;
+    use revis_proto::v1::{Iteration, IterationState, SessionState, SessionSummary};
 
-    fn running(number: u32, phase: &str) -> SessionDetail {
+    fn session(state: SessionState, number: u32, phase: Phase) -> SessionDetail {
         SessionDetail {
-            state: "running".into(),
+            summary: Some(SessionSummary { state: state as i32, ..Default::default() }),
             iterations: vec![Iteration {
                 number,
-                state: "running".into(),
-                phase: Some(phase.into()),
+                state: IterationState::Running as i32,
+                phase: Some(phase as i32),
                 started_at: Some("2024-05-01T10:00:00Z".into()),
                 ..Default::default()
             }],
             ..Default::default()
         }
+    }
+
+    fn running(number: u32, phase: Phase) -> SessionDetail {
+        session(SessionState::Running, number, phase)
     }
 
     fn at(seconds: u32) -> DateTime<Utc> {
@@ -94,11 +98,11 @@ mod tests {
     fn on_a_terminal_the_line_is_redrawn_in_place_under_the_events() {
         let mut live = Live::new(true, 80);
         assert_eq!(live.event("e1"), "e1\n", "no progress line yet");
-        assert_eq!(live.session(&running(1, "train"), at(2)), "\r\x1b[K▶ #1 train 2.0s");
-        assert_eq!(live.session(&running(1, "train"), at(2)), "", "unchanged: nothing to redraw");
-        assert_eq!(live.session(&running(1, "train"), at(3)), "\r\x1b[K▶ #1 train 3.0s");
+        assert_eq!(live.session(&running(1, Phase::Train), at(2)), "\r\x1b[K▶ #1 train 2.0s");
+        assert_eq!(live.session(&running(1, Phase::Train), at(2)), "", "unchanged: nothing to redraw");
+        assert_eq!(live.session(&running(1, Phase::Train), at(3)), "\r\x1b[K▶ #1 train 3.0s");
         assert_eq!(live.event("e2"), "\r\x1b[Ke2\n▶ #1 train 3.0s");
-        let ended = SessionDetail { state: "completed".into(), ..running(1, "done") };
+        let ended = session(SessionState::Completed, 1, Phase::Done);
         assert_eq!(live.session(&ended, at(4)), "\r\x1b[K");
         assert_eq!(live.event("e3"), "e3\n");
         assert_eq!(live.finish(), "");
@@ -107,7 +111,7 @@ mod tests {
     #[test]
     fn the_terminal_line_never_wraps() {
         let mut live = Live::new(true, 10);
-        let text = live.session(&running(12345, "collect"), at(5));
+        let text = live.session(&running(12345, Phase::Collect), at(5));
         assert_eq!(text.trim_start_matches("\r\x1b[K").chars().count(), 9, "{text:?}");
         assert_eq!(live.finish(), "\r\x1b[K");
     }
@@ -115,10 +119,10 @@ mod tests {
     #[test]
     fn plain_output_prints_a_line_per_phase_change_and_no_escapes() {
         let mut live = Live::new(false, 80);
-        assert_eq!(live.session(&running(1, "train"), at(1)), "progress  #1 train 1.0s\n");
-        assert_eq!(live.session(&running(1, "train"), at(9)), "", "same phase: no new line");
+        assert_eq!(live.session(&running(1, Phase::Train), at(1)), "progress  #1 train 1.0s\n");
+        assert_eq!(live.session(&running(1, Phase::Train), at(9)), "", "same phase: no new line");
         assert_eq!(live.event("e"), "e\n");
-        assert_eq!(live.session(&running(1, "collect"), at(9)), "progress  #1 collect 9.0s\n");
+        assert_eq!(live.session(&running(1, Phase::Collect), at(9)), "progress  #1 collect 9.0s\n");
         assert_eq!(live.finish(), "");
     }
 }

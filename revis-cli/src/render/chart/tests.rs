@@ -1,7 +1,7 @@
 use super::*;
 
-fn it(number: u32, state: &str, outcome: Option<&str>, primary: Option<f64>) -> Iteration {
-    Iteration { number, state: state.into(), outcome: outcome.map(Into::into), primary, ..Default::default() }
+fn it(number: u32, state: IterationState, outcome: Option<Outcome>, primary: Option<f64>) -> Iteration {
+    Iteration { number, state: state as i32, outcome: outcome.map(|o| o as i32), primary, ..Default::default() }
 }
 
 fn ok(number: u32, value: f64) -> Point {
@@ -15,12 +15,12 @@ fn failed(number: u32) -> Point {
 #[test]
 fn series_keeps_the_last_run_per_number_and_skips_running_ones() {
     let iterations = vec![
-        it(0, "succeeded", Some("baseline"), Some(2.0)),
-        it(1, "interrupted", Some("interrupted"), None),
-        it(1, "succeeded", Some("improved"), Some(1.5)),
-        it(2, "failed", Some("failed"), Some(9.0)),
-        it(3, "running", None, None),
-        it(4, "pending", None, None),
+        it(0, IterationState::Succeeded, Some(Outcome::Baseline), Some(2.0)),
+        it(1, IterationState::Interrupted, Some(Outcome::Interrupted), None),
+        it(1, IterationState::Succeeded, Some(Outcome::Improved), Some(1.5)),
+        it(2, IterationState::Failed, Some(Outcome::Failed), Some(9.0)),
+        it(3, IterationState::Running, None, None),
+        it(4, IterationState::Pending, None, None),
     ];
     assert_eq!(series(&iterations), vec![ok(0, 2.0), ok(1, 1.5), failed(2)]);
 }

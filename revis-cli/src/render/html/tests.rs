@@ -1,11 +1,14 @@
 use super::*;
-use revis_proto::v1::{AgentChange, Best, Spend};
+use revis_proto::v1::{
+    Advisor, AgentChange, Best, IterationState, Outcome, SessionState, SessionSummary, Spend, StopReason,
+};
 
-fn it(number: u32, outcome: &str, primary: Option<f64>) -> Iteration {
+fn it(number: u32, outcome: Outcome, primary: Option<f64>) -> Iteration {
+    let state = if outcome == Outcome::Failed { IterationState::Failed } else { IterationState::Succeeded };
     Iteration {
         number,
-        state: if outcome == "failed" { "failed" } else { "succeeded" }.into(),
-        outcome: Some(outcome.into()),
+        state: state as i32,
+        outcome: Some(outcome as i32),
         primary,
         commit: Some(format!("{number:0>40}")),
         ..Default::default()
@@ -13,7 +16,7 @@ fn it(number: u32, outcome: &str, primary: Option<f64>) -> Iteration {
 }
 
 fn session() -> SessionDetail {
-    let mut tricky = it(1, "improved", Some(1.0));
+    let mut tricky = it(1, Outcome::Improved, Some(1.0));
     tricky.change = Some("lr <script>alert('x')</script> & more".into());
     tricky.rationale = Some("because \"quotes\" & <tags>".into());
     tricky.hypothesis = Some("loss drops".into());
@@ -26,18 +29,22 @@ fn session() -> SessionDetail {
         ..Default::default()
     }];
     tricky.agent = Some(AgentChange { agent: "claude-code".into(), summary: "tuned".into(), ..Default::default() });
-    let mut failed = it(2, "failed", None);
+    let mut failed = it(2, Outcome::Failed, None);
     failed.failure_reason = Some("exit 3".into());
     SessionDetail {
-        name: "quick-otter".into(),
-        state: "completed".into(),
-        stop_reason: Some("max_iterations".into()),
-        primary_metric: "val_loss".into(),
-        minimize: true,
-        baseline: Some(2.0),
-        best: Some(Best { iteration: 1, value: 1.0 }),
-        spend: Some(Spend { active_seconds: 95.0, llm_usd: 0.12 }),
-        iterations: vec![it(0, "baseline", Some(2.0)), tricky, failed],
+        summary: Some(SessionSummary {
+            name: "quick-otter".into(),
+            state: SessionState::Completed as i32,
+            stop_reason: Some(StopReason::MaxIterations as i32),
+            primary_metric: "val_loss".into(),
+            minimize: true,
+            baseline: Some(2.0),
+            best: Some(Best { iteration: 1, value: 1.0 }),
+            spend: Some(Spend { active_seconds: 95.0, llm_usd: 0.12 }),
+            advisor: Advisor::Search as i32,
+            ..Default::default()
+        }),
+        iterations: vec![it(0, Outcome::Baseline, Some(2.0)), tricky, failed],
         ..Default::default()
     }
 }
@@ -90,7 +97,10 @@ fn the_page_is_balanced_escaped_and_has_everything() {
     assert!(page.contains("lr &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
     assert!(page.contains("because &quot;quotes&quot; &amp; &lt;tags&gt;"));
     assert!(page.contains("baseline 2 → best 1"), "baseline → best in the header");
-    assert!(page.contains("completed (max_iterations)"));
+    assert!(page.contains("<tr><th>State</th><td>completed (max_iterations)</td></tr>"), "{page}");
+    assert!(page.contains("<tr><th>Advisor</th><td>search</td></tr>"), "{page}");
+    assert!(page.contains("<td class=\"baseline\">baseline</td>"), "{page}");
+    assert!(page.contains("<span class=\"failed\">failed</span>"), "{page}");
     assert!(page.contains("$0.12"));
     assert_eq!(page.matches("<svg").count(), 1);
     assert_eq!(page.matches("data-iteration=").count(), 3);

@@ -1,12 +1,12 @@
 //! Rendering rules of the session views, checked on plain (colourless) output.
 
 use super::*;
-use revis_proto::v1::{AgentChange, Best, LlmUsage};
+use revis_proto::v1::{Advisor, AgentChange, Best, LlmUsage, Outcome};
 
 fn summary(name: &str) -> SessionSummary {
     SessionSummary {
         name: name.into(),
-        state: "running".into(),
+        state: SessionState::Running as i32,
         project: "/p".into(),
         primary_metric: "val_loss".into(),
         minimize: true,
@@ -15,17 +15,20 @@ fn summary(name: &str) -> SessionSummary {
         spend: Some(Spend { active_seconds: 192.0, llm_usd: 0.0 }),
         budget: Some(Budget { wall_seconds: Some(3600.0), max_iterations: Some(10), max_cost: None }),
         iterations_run: 3,
-        phase: Some("train".into()),
+        phase: Some(Phase::Train as i32),
         ..Default::default()
     }
 }
 
 #[test]
 fn state_text_prefers_stop_reason_then_stopping_then_phase() {
-    assert_eq!(state_text("stopped", Some("budget"), None, false), "stopped (budget)");
-    assert_eq!(state_text("running", None, Some("train"), true), "running (stopping)");
-    assert_eq!(state_text("running", None, Some("train"), false), "running (train)");
-    assert_eq!(state_text("queued", None, Some(""), false), "queued");
+    use Phase::Train;
+    use SessionState::{Paused, Queued, Running, Stopped};
+    assert_eq!(state_text(Stopped, Some(StopReason::Budget), None, false), "stopped (budget)");
+    assert_eq!(state_text(Running, None, Some(Train), true), "running (stopping)");
+    assert_eq!(state_text(Running, None, Some(Train), false), "running (train)");
+    assert_eq!(state_text(Queued, None, Some(Train), false), "queued");
+    assert_eq!(state_text(Paused, Some(StopReason::AwaitingChange), None, false), "paused (awaiting_change)");
 }
 
 #[test]
@@ -62,34 +65,37 @@ fn summary_table_with_all_projects_adds_the_project() {
 
 fn detail() -> SessionDetail {
     SessionDetail {
-        name: "quick-otter".into(),
-        state: "completed".into(),
-        stop_reason: Some("target".into()),
-        branch: "revis/quick-otter".into(),
-        worktree: "/p/.revis/worktrees/quick-otter".into(),
+        summary: Some(SessionSummary {
+            name: "quick-otter".into(),
+            state: SessionState::Completed as i32,
+            stop_reason: Some(StopReason::Target as i32),
+            branch: "revis/quick-otter".into(),
+            worktree: "/p/.revis/worktrees/quick-otter".into(),
+            primary_metric: "val_loss".into(),
+            minimize: true,
+            best: Some(Best { iteration: 1, value: 0.4 }),
+            baseline: Some(0.5),
+            spend: Some(Spend { active_seconds: 75.0, llm_usd: 0.0 }),
+            budget: Some(Budget { wall_seconds: Some(14400.0), max_iterations: None, max_cost: None }),
+            advisor: Advisor::Search as i32,
+            ..Default::default()
+        }),
         base_branch: "main".into(),
         base_commit: "0123456789abcdef".into(),
-        primary_metric: "val_loss".into(),
-        minimize: true,
         target: Some(0.4),
-        best: Some(Best { iteration: 1, value: 0.4 }),
-        baseline: Some(0.5),
-        spend: Some(Spend { active_seconds: 75.0, llm_usd: 0.0 }),
-        budget: Some(Budget { wall_seconds: Some(14400.0), max_iterations: None, max_cost: None }),
-        advisor: "search".into(),
         iterations: vec![
             Iteration {
                 number: 0,
-                state: "succeeded".into(),
-                outcome: Some("baseline".into()),
+                state: IterationState::Succeeded as i32,
+                outcome: Some(Outcome::Baseline as i32),
                 primary: Some(0.5),
                 duration_seconds: Some(30.0),
                 ..Default::default()
             },
             Iteration {
                 number: 1,
-                state: "succeeded".into(),
-                outcome: Some("improved".into()),
+                state: IterationState::Succeeded as i32,
+                outcome: Some(Outcome::Improved as i32),
                 primary: Some(0.4),
                 change: Some("lr: 0.01 → 0.003".into()),
                 commit: Some("abcdef0123456789".into()),
@@ -98,8 +104,8 @@ fn detail() -> SessionDetail {
             },
             Iteration {
                 number: 2,
-                state: "failed".into(),
-                outcome: Some("failed".into()),
+                state: IterationState::Failed as i32,
+                outcome: Some(Outcome::Failed as i32),
                 change: Some("batch_size: 32 → 64".into()),
                 failure_reason: Some("training exited with code 3".into()),
                 ..Default::default()
@@ -107,6 +113,15 @@ fn detail() -> SessionDetail {
         ],
         ..Default::default()
     }
+}
+
+/// `detail()` with its summary changed.
+fn detail_with(change: impl FnOnce(&mut SessionSummary)) -> SessionDetail {
+    let mut d = detail();
+    if let Some(s) = d.summary.as_mut() {
+        change(s);
+    }
+    d
 }
 
 #[test]
@@ -120,6 +135,7 @@ fn show_header_summarises_the_session() {
         "  result    0.5 → 0.4 (20.0% better, #1)",
         "  budget    1m 15s of 4h",
         "  spend     1m 15s active, $0.00 LLM",
+        "  advisor   search",
     ];
     for line in expect {
         assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
@@ -144,13 +160,12 @@ fn detail_text() -> String {
     super::detail(&detail(), &Palette::plain())
 }
 
-fn paused(reason: &str, why: Option<&str>) -> SessionDetail {
-    SessionDetail {
-        state: "paused".into(),
-        stop_reason: Some(reason.into()),
-        stop_detail: why.map(Into::into),
-        ..detail()
-    }
+fn paused(reason: StopReason, why: Option<&str>) -> SessionDetail {
+    detail_with(|s| {
+        s.state = SessionState::Paused as i32;
+        s.stop_reason = Some(reason as i32);
+        s.stop_detail = why.map(Into::into);
+    })
 }
 
 fn first_line(d: &SessionDetail) -> String {
@@ -160,7 +175,7 @@ fn first_line(d: &SessionDetail) -> String {
 #[test]
 fn paused_sessions_say_what_they_wait_for() {
     let wt = "/p/.revis/worktrees/quick-otter";
-    let d = paused("awaiting_change", Some("add dropout to model.py"));
+    let d = paused(StopReason::AwaitingChange, Some("add dropout to model.py"));
     assert_eq!(
         first_line(&d),
         format!("quick-otter  paused — waiting for your code change in {wt} (then: revis resume quick-otter)")
@@ -168,25 +183,25 @@ fn paused_sessions_say_what_they_wait_for() {
     let text = super::detail(&d, &Palette::plain());
     assert!(text.lines().any(|l| l == "  reason    add dropout to model.py"), "{text}");
 
-    let d = paused("escalated", Some("the loss is NaN from step 1; check the data"));
+    let d = paused(StopReason::Escalated, Some("the loss is NaN from step 1; check the data"));
     assert_eq!(
         first_line(&d),
         "quick-otter  paused — the advisor asks for a human: the loss is NaN from step 1; check the data"
     );
     assert!(!super::detail(&d, &Palette::plain()).contains("  reason"), "detail printed twice");
 
-    let d = paused("needs_credentials", Some("ANTHROPIC_API_KEY is not set; resume from a shell that has it"));
+    let d = paused(StopReason::NeedsCredentials, Some("ANTHROPIC_API_KEY is not set; resume from a shell that has it"));
     assert_eq!(
         first_line(&d),
         "quick-otter  paused — needs an API key: ANTHROPIC_API_KEY is not set; resume from a shell that has it"
     );
-    let d = paused("needs_credentials", None);
+    let d = paused(StopReason::NeedsCredentials, None);
     assert!(first_line(&d).contains("needs an API key (resume from a shell that has it: revis resume quick-otter)"));
 }
 
 #[test]
 fn ended_sessions_show_why_in_words() {
-    let d = SessionDetail { stop_detail: Some("val_loss reached 0.4".into()), ..detail() };
+    let d = detail_with(|s| s.stop_detail = Some("val_loss reached 0.4".into()));
     assert_eq!(first_line(&d), "quick-otter  completed (target)");
     let text = super::detail(&d, &Palette::plain());
     assert!(text.lines().any(|l| l == "  reason    val_loss reached 0.4"), "{text}");
@@ -195,8 +210,8 @@ fn ended_sessions_show_why_in_words() {
 #[test]
 fn status_rows_of_paused_sessions_get_a_line_saying_why() {
     let s = SessionSummary {
-        state: "paused".into(),
-        stop_reason: Some("awaiting_change".into()),
+        state: SessionState::Paused as i32,
+        stop_reason: Some(StopReason::AwaitingChange as i32),
         worktree: "/wt".into(),
         phase: None,
         ..summary("quick-otter")
@@ -206,16 +221,23 @@ fn status_rows_of_paused_sessions_get_a_line_saying_why() {
     assert!(lines[1].contains("paused (awaiting_change)"), "{text}");
     assert_eq!(lines[2], "    paused — waiting for your code change in /wt (then: revis resume quick-otter)");
     assert!(lines[3].starts_with("other"), "{text}");
-    let escalated = SessionSummary { state: "paused".into(), stop_reason: Some("escalated".into()), ..summary("a") };
+    let escalated = SessionSummary {
+        state: SessionState::Paused as i32,
+        stop_reason: Some(StopReason::Escalated as i32),
+        ..summary("a")
+    };
     let text = summary_table(&[escalated], false, &Palette::plain());
     assert!(text.contains("    paused — the advisor asks for a human (see: revis show a)"), "{text}");
 }
 
 #[test]
 fn paused_text_is_none_unless_paused() {
-    assert_eq!(paused_text("running", Some("awaiting_change"), None, "/wt", "a"), None);
-    assert_eq!(paused_text("paused", None, None, "/wt", "a"), None);
-    assert_eq!(paused_text("paused", Some("user"), None, "/wt", "a").as_deref(), Some("user (then: revis resume a)"));
+    use SessionState::{Paused, Running};
+    assert_eq!(paused_text(Running, Some(StopReason::AwaitingChange), None, "/wt", "a"), None);
+    assert_eq!(paused_text(Paused, None, None, "/wt", "a"), None);
+    assert_eq!(paused_text(Paused, Some(StopReason::Unspecified), None, "/wt", "a"), None);
+    let user = paused_text(Paused, Some(StopReason::User), None, "/wt", "a");
+    assert_eq!(user.as_deref(), Some("user (then: revis resume a)"));
 }
 
 #[test]
@@ -240,7 +262,7 @@ fn llm_cost_column_appears_only_with_llm_decisions() {
 fn a_code_change_awaiting_approval_says_how_to_approve_or_skip() {
     let why =
         "the advisor wants claude-code to make a code change: add dropout\nApprove with `revis approve quick-otter`";
-    let d = paused("awaiting_approval", Some(why));
+    let d = paused(StopReason::AwaitingApproval, Some(why));
     assert_eq!(
         first_line(&d),
         "quick-otter  paused — a code change waits for your approval \
@@ -253,7 +275,11 @@ fn a_code_change_awaiting_approval_says_how_to_approve_or_skip() {
     };
     assert_eq!(lines[reason], "  reason    the advisor wants claude-code to make a code change: add dropout");
     assert_eq!(lines[reason + 1], "            Approve with `revis approve quick-otter`");
-    let s = SessionSummary { state: "paused".into(), stop_reason: Some("awaiting_approval".into()), ..summary("a") };
+    let s = SessionSummary {
+        state: SessionState::Paused as i32,
+        stop_reason: Some(StopReason::AwaitingApproval as i32),
+        ..summary("a")
+    };
     let text = summary_table(&[s], false, &Palette::plain());
     assert!(
         text.contains("    paused — a code change waits for your approval (revis approve a, or revis resume a --skip)")

@@ -12,10 +12,8 @@ use crate::config::Config;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HistoryEntry {
     pub number: u32,
-    /// succeeded | failed | interrupted
-    pub state: String,
-    /// baseline | improved | no_improvement | failed | interrupted
-    pub outcome: Option<String>,
+    pub state: crate::states::IterationState,
+    pub outcome: Option<crate::states::Outcome>,
     pub primary: Option<f64>,
     pub metrics: serde_json::Map<String, serde_json::Value>,
     pub change: Option<String>,
@@ -137,8 +135,8 @@ pub fn dynamic_prompt(config: &Config, situation: &Situation<'_>, primary: &str)
 
     if !older.is_empty() {
         let _ = writeln!(s, "\n## Older iterations (summary of {})", older.len());
-        let improved = older.iter().filter(|h| h.outcome.as_deref() == Some("improved")).count();
-        let failed = older.iter().filter(|h| h.state == "failed").count();
+        let improved = older.iter().filter(|h| h.outcome == Some(crate::states::Outcome::Improved)).count();
+        let failed = older.iter().filter(|h| h.state == crate::states::IterationState::Failed).count();
         let _ = writeln!(s, "{improved} improved, {failed} failed.");
         let mut best: Vec<&HistoryEntry> = older.iter().filter(|h| h.primary.is_some()).collect();
         best.sort_by(|a, b| {
@@ -180,9 +178,9 @@ fn entry_line(h: &HistoryEntry, primary: &str) -> String {
     let value = match (h.primary, &h.failure_reason) {
         (Some(v), _) => format!("{primary}={v}"),
         (None, Some(reason)) => format!("failed: {reason}"),
-        (None, None) => h.state.clone(),
+        (None, None) => h.state.to_string(),
     };
-    let outcome = h.outcome.as_deref().unwrap_or(&h.state);
+    let outcome = h.outcome.map_or(h.state.as_str(), |o| o.as_str());
     let change = h.change.as_deref().unwrap_or("-");
     format!("#{} [{outcome}] {value}; change: {change}", h.number)
 }
@@ -212,8 +210,12 @@ mod tests {
         (0..n)
             .map(|i| HistoryEntry {
                 number: i,
-                state: "succeeded".into(),
-                outcome: Some(if i == 0 { "baseline" } else { "no_improvement" }.into()),
+                state: crate::states::IterationState::Succeeded,
+                outcome: Some(if i == 0 {
+                    crate::states::Outcome::Baseline
+                } else {
+                    crate::states::Outcome::NoImprovement
+                }),
                 primary: Some(1.0 + f64::from(i % 7) / 10.0),
                 metrics: serde_json::Map::new(),
                 change: Some(format!("lr in configs/base.yaml: 0.{i} → 0.{}", i + 1)),

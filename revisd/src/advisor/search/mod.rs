@@ -62,7 +62,20 @@ impl SearchAdvisor {
     /// first); `current` holds the parameters of the best state, which the proposal is compared
     /// against in the rationale.
     pub fn propose(&self, history: &[Observation], current: &IndexMap<String, Value>, minimize: bool) -> Proposal {
-        let visited: HashSet<String> = history.iter().map(|o| self.space.point_key(&o.params)).collect();
+        self.propose_beside(history, &[], current, minimize)
+    }
+
+    /// Like [`SearchAdvisor::propose`] while the trials at `running` (their parameters) are
+    /// still being measured: those points are never proposed again.
+    pub fn propose_beside(
+        &self,
+        history: &[Observation],
+        running: &[IndexMap<String, Value>],
+        current: &IndexMap<String, Value>,
+        minimize: bool,
+    ) -> Proposal {
+        let visited: HashSet<String> =
+            history.iter().map(|o| &o.params).chain(running).map(|params| self.space.point_key(params)).collect();
         let mut rng = Rng::new(self.seed, history.len() as u64);
         let next = history.last().map_or(0, |o| o.iteration + 1);
         let best = best_so_far(history, minimize);

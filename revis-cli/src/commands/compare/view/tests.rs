@@ -1,4 +1,4 @@
-use revis_proto::v1::{AgentChange, Change, Iteration, SessionDetail};
+use revis_proto::v1::{AgentChange, Change, Iteration, IterationState, Outcome, SessionDetail, SessionSummary};
 
 use super::*;
 use crate::commands::compare::Comparison;
@@ -8,12 +8,17 @@ fn metrics(pairs: &[(&str, f64)]) -> std::collections::HashMap<String, f64> {
 }
 
 fn comparison(diff: CodeDiff) -> Comparison {
-    let session =
-        SessionDetail { name: "otter".into(), primary_metric: "val_loss".into(), minimize: true, ..Default::default() };
+    let summary = SessionSummary {
+        name: "otter".into(),
+        primary_metric: "val_loss".into(),
+        minimize: true,
+        ..Default::default()
+    };
+    let session = SessionDetail { summary: Some(summary), ..Default::default() };
     let a = Iteration {
         number: 0,
-        state: "succeeded".into(),
-        outcome: Some("baseline".into()),
+        state: IterationState::Succeeded as i32,
+        outcome: Some(Outcome::Baseline as i32),
         primary: Some(2.5),
         metrics: metrics(&[("val_loss", 2.5), ("accuracy", 0.3)]),
         commit: Some("aaaaaaaaaaaaaaaa".into()),
@@ -21,8 +26,8 @@ fn comparison(diff: CodeDiff) -> Comparison {
     };
     let b = Iteration {
         number: 1,
-        state: "succeeded".into(),
-        outcome: Some("improved".into()),
+        state: IterationState::Succeeded as i32,
+        outcome: Some(Outcome::Improved as i32),
         primary: Some(2.0),
         metrics: metrics(&[("val_loss", 2.0), ("accuracy", 0.25), ("lr", 0.01)]),
         commit: Some("bbbbbbbbbbbbbbbb".into()),
@@ -128,6 +133,8 @@ fn the_json_form_names_both_iterations_and_every_metric() -> Result<(), serde_js
     let json = serde_json::to_value(comparison(diff()))?;
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["iterations"][1]["number"], 1);
+    assert_eq!(json["iterations"][1]["state"], "succeeded");
+    assert_eq!(json["iterations"][1]["outcome"], "improved");
     assert_eq!(json["iterations"][1]["changes"][0]["value"], 0.01);
     assert_eq!(json["metrics"][0]["name"], "val_loss");
     assert_eq!(json["metrics"][0]["verdict"], "better");

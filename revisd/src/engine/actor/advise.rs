@@ -1,0 +1,236 @@
+//! advise: the stop rules in their documented order, then the session's advisor, whose kind of
+//! answer decides what follows (a change, a stop, an escalation, an exhausted space, a failed
+//! try, a wait for credentials), never words in its rationale.
+
+use crate::advisor::{Action, Decision};
+use crate::states::{Phase, SessionState, StopReason};
+use crate::store::{self, IterationRow, NewEvent, SessionRow};
+
+use super::super::advice::{self, AdviceRequest, Proposal};
+use super::super::llm_advice::LlmSpend;
+use super::super::{Result, faults, rules, stored};
+use super::{Actor, Flow};
+
+impl Actor {
+    pub(super) async fn advise(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        let best = session.best_iteration.and_then(|b| iterations.iter().find(|i| i.number == b));
+        if let Some((state, reason, detail)) = self.stop_rule(session, number, &iterations, best) {
+            return self.end(state, reason, detail).await;
+        }
+
+        let base = best.unwrap_or(&iterations[0]);
+        let decision = match stored::parse_opt::<Decision>(it.decision_json.as_deref(), "decision_json", &it)? {
+            // A decision made before a restart is kept, never re-drawn.
+            Some(decision) => decision,
+            None => {
+                let request = AdviceRequest {
+                    engine: &self.engine,
+                    session,
+                    config: &self.config,
+                    worktree: &self.worktree,
+                    iterations: &iterations,
+                    running: &[],
+                    current: &it,
+                    base,
+                };
+                let advice = advice::advisor_for(session.advisor).propose(&request, 1).await?;
+                let usd = tally(&mut it, advice.asked_model, &advice.spend)?;
+                match advice.proposal {
+                    Proposal::Decisions(decisions) => match decisions.into_iter().next() {
+                        Some(decision) => {
+                            if advice.asked_model {
+                                // The try and its dollars are booked before anything else happens.
+                                let mut tx = self.begin().await?;
+                                store::iterations::save(&mut tx, &it).await?;
+                                store::sessions::add_llm_usd(&mut tx, self.id, usd).await?;
+                                self.finish(tx, vec![]).await?;
+                            }
+                            decision
+                        }
+                        None => {
+                            let reason = "the advisor proposed nothing".to_string();
+                            self.decision_failed(session, &it, reason, usd).await?;
+                            return Ok(Flow::Continue);
+                        }
+                    },
+                    Proposal::Exhausted(reason) => {
+                        return self
+                            .end(
+                                SessionState::Completed,
+                                StopReason::SpaceExhausted,
+                                format!("search space exhausted: {reason}"),
+                            )
+                            .await;
+                    }
+                    Proposal::NeedsCredentials(detail) => {
+                        let detail =
+                            format!("{detail}. Set the key in your shell and run `revis resume {}`", self.name);
+                        return self.pause(&mut it, StopReason::NeedsCredentials, detail).await;
+                    }
+                    Proposal::Failed(reason) => {
+                        self.decision_failed(session, &it, reason, usd).await?;
+                        return Ok(Flow::Continue);
+                    }
+                }
+            }
+        };
+        if decision.action == Action::Stop {
+            return self.end(SessionState::Completed, StopReason::Advisor, decision.rationale.clone()).await;
+        }
+        if decision.action == Action::Escalate {
+            return self
+                .pause(&mut it, StopReason::Escalated, format!("the advisor asks for a human: {}", decision.rationale))
+                .await;
+        }
+        it.decision_json = Some(stored::to_json(&decision, "a decision")?);
+        it.phase = Phase::Apply;
+        faults::point("advise", Some(number));
+        self.record(
+            &it,
+            NewEvent::new("decision", Some(number), format!("decision: {}", decision.rationale))
+                .with_data(serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes})),
+        )
+        .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// The first stop rule that holds, in the documented order: a user's stop, the target, the
+    /// time budget, the iteration limit, the cost limit, the retry budget, a plateau.
+    fn stop_rule(
+        &self,
+        session: &SessionRow,
+        number: u32,
+        iterations: &[IterationRow],
+        best: Option<&IterationRow>,
+    ) -> Option<(SessionState, StopReason, String)> {
+        let g = &self.config.guardrails;
+        let best_value = best.and_then(|b| b.primary_value);
+        if session.stop_requested.is_some() {
+            return Some((SessionState::Stopped, StopReason::User, "stopped by the user after the run".into()));
+        }
+        if let (Some(target), Some(value)) = (session.target, best_value)
+            && rules::target_reached(value, target, session.minimize)
+        {
+            let detail = format!("target reached: {}={value} (target {target})", session.primary_metric);
+            return Some((SessionState::Completed, StopReason::Target, detail));
+        }
+        if let Some(budget) = session.budget_seconds
+            && session.active_seconds_now() >= budget
+        {
+            return Some((SessionState::Completed, StopReason::Budget, "the time budget is used up".into()));
+        }
+        if let Some(max) = session.max_iterations
+            && i64::from(number) + 1 >= max
+        {
+            return Some((
+                SessionState::Completed,
+                StopReason::MaxIterations,
+                format!("ran the maximum of {max} iterations"),
+            ));
+        }
+        if let Some(max_cost) = session.max_cost
+            && session.llm_usd >= max_cost
+        {
+            let detail = format!("spent ${:.2} of ${max_cost:.2}", session.llm_usd);
+            return Some((SessionState::Completed, StopReason::MaxCost, detail));
+        }
+        if session.consecutive_failures >= i64::from(g.retry_budget) {
+            let detail =
+                format!("{} consecutive failed iterations (guardrails.retry_budget)", session.consecutive_failures);
+            return Some((SessionState::Failed, StopReason::RetryBudget, detail));
+        }
+        let results: Vec<Option<f64>> = iterations
+            .iter()
+            .filter(|i| i.state != crate::states::IterationState::Interrupted)
+            .map(|i| i.primary_value)
+            .collect();
+        if g.plateau_detection_enabled
+            && rules::plateaued(
+                &results,
+                session.minimize,
+                g.plateau_threshold,
+                g.plateau_runs as usize,
+                session.noise_floor,
+            )
+        {
+            let detail = format!(
+                "no improvement larger than {}% over the last {} iterations",
+                g.plateau_threshold * 100.0,
+                g.plateau_runs
+            );
+            return Some((SessionState::Completed, StopReason::Plateau, detail));
+        }
+        None
+    }
+
+    /// The advisor did not decide: the try counts as a consecutive failure (the retry budget
+    /// bounds the tries) and the event says why, with its dollars, in one transaction.
+    async fn decision_failed(
+        &mut self,
+        session: &SessionRow,
+        it: &IterationRow,
+        reason: String,
+        usd: f64,
+    ) -> Result<()> {
+        let event =
+            NewEvent::new("decision_failed", Some(it.number()), format!("the advisor did not decide: {reason}"))
+                .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries}));
+        self.record_failed_try(session, it, usd, event).await
+    }
+
+    /// Pauses the session for a human; `revis resume` (or `approve`) continues it.
+    pub(super) async fn pause(&mut self, it: &mut IterationRow, reason: StopReason, detail: String) -> Result<Flow> {
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        store::sessions::set_state(&mut tx, self.id, SessionState::Paused, Some(reason), Some(&detail)).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("session_paused", Some(it.number()), format!("session paused: {detail}"))
+                    .with_data(serde_json::json!({"reason": reason.as_str(), "detail": detail})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// A decision or handoff that did not work out: its cost is booked, it counts as a
+    /// consecutive failure (the retry budget bounds the tries), and the event says why.
+    pub(super) async fn record_failed_try(
+        &mut self,
+        session: &SessionRow,
+        it: &IterationRow,
+        usd: f64,
+        event: NewEvent,
+    ) -> Result<()> {
+        let failures = session.consecutive_failures + 1;
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        store::sessions::add_llm_usd(&mut tx, self.id, usd).await?;
+        store::sessions::set_progress(
+            &mut tx,
+            self.id,
+            session.best_iteration.and_then(|b| u32::try_from(b).ok()),
+            u32::try_from(failures).unwrap_or(u32::MAX),
+        )
+        .await?;
+        let event = self.event(&mut tx, event).await?;
+        self.finish(tx, vec![event]).await
+    }
+}
+
+/// Adds a model's try to the iteration (numbered: its transcript is `decision-<try>.json`; its
+/// usage summed) and returns the dollars to book with it. The offline advisor asks no model.
+fn tally(it: &mut IterationRow, asked_model: bool, spend: &LlmSpend) -> Result<f64> {
+    if !asked_model {
+        return Ok(0.0);
+    }
+    let mut total: LlmSpend =
+        stored::parse_opt(it.decision_llm_json.as_deref(), "decision_llm_json", it)?.unwrap_or_default();
+    total.add(spend);
+    it.decision_llm_json = Some(stored::to_json(&total, "LLM usage")?);
+    it.decision_tries += 1;
+    Ok(spend.usd)
+}

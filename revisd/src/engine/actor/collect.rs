@@ -1,0 +1,183 @@
+//! collect: the run's metrics from the session's source, judged (missing, NaN, diverged), the
+//! baseline's replicates folded into their mean and noise floor, and progress measured against
+//! the best so far beyond the threshold and the noise.
+
+use crate::metrics::{self, Assessment};
+use crate::states::{IterationState, Outcome, Phase};
+use crate::store::{self, IterationRow, NewEvent, SessionRow};
+
+use super::super::{Result, faults, rules, stored};
+use super::{Actor, Flow};
+
+impl Actor {
+    pub(super) async fn collect(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        let baseline = iterations.iter().find(|i| i.number == 0).and_then(|i| i.primary_value);
+        let mut warnings: Vec<String> = Vec::new();
+        let verdict = match it.failure_reason.clone() {
+            Some(reason) => Err(reason),
+            None => {
+                let ctx = self.run_context(&it);
+                match self.metrics.collect(&ctx).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(collected) => {
+                        warnings.extend(collected.warnings.iter().cloned());
+                        let finite: serde_json::Map<String, serde_json::Value> = collected
+                            .metrics
+                            .iter()
+                            .filter(|(_, v)| v.is_finite())
+                            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                            .collect();
+                        it.metrics_json = serde_json::Value::Object(finite).to_string();
+                        it.history_json =
+                            collected.history.as_ref().map(|h| stored::to_json(h, "a metric history")).transpose()?;
+                        let baseline = if number == 0 { None } else { baseline };
+                        match metrics::assess(
+                            &collected,
+                            &session.primary_metric,
+                            session.minimize,
+                            &self.config.guardrails,
+                            baseline,
+                        ) {
+                            Assessment::Ok { primary } => Ok(primary),
+                            Assessment::Failed { reason } => Err(reason),
+                        }
+                    }
+                }
+            }
+        };
+
+        // The baseline runs `replicates` times; its value is their mean and their spread is
+        // the noise floor below which a difference is not counted as progress.
+        let wanted = i64::from(self.config.guardrails.replicates.max(1));
+        let mut noise_floor = session.noise_floor;
+        let verdict = match verdict {
+            Ok(value) if number == 0 && wanted > 1 => {
+                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
+                values.push(value);
+                if (values.len() as i64) < wanted {
+                    return self.next_replicate(session, it, values, wanted).await;
+                }
+                it.replicates_json = serde_json::json!(values).to_string();
+                noise_floor = rules::noise_floor(&values);
+                let mean = rules::mean(&values);
+                let mut metrics: serde_json::Map<String, serde_json::Value> =
+                    stored::parse(&it.metrics_json, "metrics_json", &it)?;
+                metrics.insert(session.primary_metric.clone(), serde_json::json!(mean));
+                it.metrics_json = serde_json::Value::Object(metrics).to_string();
+                Ok(mean)
+            }
+            Err(reason) if number == 0 && wanted > 1 => {
+                Err(format!("baseline run {} of {wanted} failed: {reason}", it.replicate))
+            }
+            other => other,
+        };
+
+        let best_before = session
+            .best_iteration
+            .and_then(|b| iterations.iter().find(|i| i.number == b))
+            .and_then(|i| i.primary_value);
+        let threshold = self.config.guardrails.plateau_threshold;
+        let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
+        let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);
+        let message;
+        let kind;
+        match verdict {
+            Ok(value) => {
+                it.state = IterationState::Succeeded;
+                it.primary_value = Some(value);
+                failures = 0;
+                // Progress is a gain larger than both the threshold and the measured noise.
+                let improved = best_before
+                    .is_none_or(|b| rules::gain(value, b, session.minimize) > rules::margin(b, threshold, noise_floor));
+                it.outcome = Some(if number == 0 {
+                    Outcome::Baseline
+                } else if improved {
+                    Outcome::Improved
+                } else {
+                    Outcome::NoImprovement
+                });
+                if improved {
+                    best_iteration = Some(number);
+                }
+                kind = "metrics";
+                let note = match (number, improved, best_before) {
+                    (0, _, _) => "baseline".to_string(),
+                    (_, true, Some(b)) => format!("improved on the best ({b})"),
+                    (_, true, None) => "first successful result".to_string(),
+                    (_, false, Some(b)) if rules::is_better(value, b, session.minimize) => {
+                        format!("better than {b}, but within the noise/threshold margin")
+                    }
+                    (_, false, Some(b)) => format!("no improvement (best {b})"),
+                    (_, false, None) => "no improvement".to_string(),
+                };
+                message = format!("iteration {number}: {}={value} ({note})", session.primary_metric);
+            }
+            Err(reason) => {
+                it.state = IterationState::Failed;
+                it.outcome = Some(Outcome::Failed);
+                it.failure_reason = Some(reason.clone());
+                failures += 1;
+                kind = "iteration_failed";
+                message = format!("iteration {number} failed: {reason}");
+            }
+        }
+        it.warnings_json = serde_json::json!(warnings).to_string();
+        it.phase = Phase::Advise;
+        faults::point("collect", Some(number));
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::sessions::set_progress(&mut tx, self.id, best_iteration, failures).await?;
+        if noise_floor != session.noise_floor {
+            store::sessions::set_noise_floor(&mut tx, self.id, noise_floor).await?;
+        }
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new(kind, Some(number), message).with_data(serde_json::json!({
+                    "primary": it.primary_value,
+                    "outcome": it.outcome,
+                    "failure_reason": it.failure_reason,
+                    "warnings": warnings,
+                })),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Records one finished baseline replicate and sets iteration 0 up for the next one.
+    async fn next_replicate(
+        &mut self,
+        session: &SessionRow,
+        mut it: IterationRow,
+        values: Vec<f64>,
+        wanted: i64,
+    ) -> Result<Flow> {
+        let done = it.replicate;
+        let value = values.last().copied().unwrap_or(f64::NAN);
+        it.replicates_json = serde_json::json!(values).to_string();
+        it.replicate += 1;
+        it.attempt = 1;
+        it.phase = Phase::Prepare;
+        it.state = IterationState::Pending;
+        it.run_id = None;
+        it.started_at = None;
+        it.ended_at = None;
+        it.exit_code = None;
+        it.failure_reason = None;
+        faults::point("collect", Some(0));
+        self.record(
+            &it,
+            NewEvent::new(
+                "replicate",
+                Some(0),
+                format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
+            )
+            .with_data(serde_json::json!({"replicate": done, "primary": value})),
+        )
+        .await?;
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,179 @@
+//! commit: the applied change becomes one commit on the session branch (found again by its
+//! trailer after a crash, never made twice), and the next iteration is created with it.
+
+use indexmap::IndexMap;
+
+use crate::advisor::Decision;
+use crate::states::{Phase, SessionState, StopReason};
+use crate::store::{self, IterationRow, NewEvent, NewIteration};
+use crate::workspace;
+
+use super::super::worktree::{blocking, short};
+use super::super::{EngineError, Result, faults, stored};
+use super::apply::Pending;
+use super::{Actor, Flow, truncate};
+
+impl Actor {
+    pub(super) async fn commit(&mut self, mut it: IterationRow) -> Result<Flow> {
+        let number = it.number();
+        let next = number + 1;
+        let pending: Pending = stored::parse_opt(it.pending_json.as_deref(), "pending_json", &it)?
+            .ok_or_else(|| EngineError::Internal(format!("iteration {number} is at commit without its changes")))?;
+        let decision: Option<Decision> = stored::parse_opt(it.decision_json.as_deref(), "decision_json", &it)?;
+        let session = self.reload().await?;
+        let summary = if pending.summaries.is_empty() { "no change".to_string() } else { pending.summaries.join(", ") };
+        let metric = match it.primary_value {
+            Some(v) => format!("{}={v}", session.primary_metric),
+            None => format!("{}=failed", session.primary_metric),
+        };
+
+        let (project, branch) = (self.project.clone(), self.branch.clone());
+        let existing = blocking(move || {
+            workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string())
+        })
+        .await??;
+        let sha = match existing {
+            // Committed before a crash: never commit twice.
+            Some(sha) => sha,
+            None => {
+                if let Some(problem) = self.workspace_problem(&session, None).await? {
+                    return self.end(SessionState::Failed, StopReason::Error, problem).await;
+                }
+                let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+                let parent = iterations.iter().find(|i| i.number() == pending.parent);
+                let message = commit_text(&CommitText {
+                    next,
+                    number,
+                    metric: &metric,
+                    primary_metric: &session.primary_metric,
+                    pending: &pending,
+                    parent,
+                    decision: decision.as_ref(),
+                    previous_command: &it.command,
+                    session: &self.name,
+                })?;
+                let worktree = self.worktree.clone();
+                let sha = blocking(move || workspace::commit_all(&worktree, &message)).await??;
+                faults::point("commit", Some(number));
+                sha
+            }
+        };
+
+        it.phase = Phase::Done;
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        store::sessions::set_head_commit(&mut tx, self.id, &sha).await?;
+        store::iterations::insert(
+            &mut tx,
+            self.id,
+            &NewIteration {
+                number: next,
+                command: pending.command.clone(),
+                commit_sha: Some(sha.clone()),
+                parent: Some(pending.parent),
+                change_summary: Some(summary.clone()),
+                rationale: decision.as_ref().map(|d| d.rationale.clone()),
+                hypothesis: decision.as_ref().and_then(|d| d.hypothesis.clone()),
+                changes_json: stored::to_json(&pending.changes, "the changes")?,
+                params_json: serde_json::Value::Object(pending.params.clone().into_iter().collect()).to_string(),
+                llm_json: it.decision_llm_json.clone(),
+                agent_json: pending
+                    .agent
+                    .as_ref()
+                    .map(|a| stored::to_json(a, "the coding agent's record"))
+                    .transpose()?,
+            },
+        )
+        .await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new(
+                    "committed",
+                    Some(next),
+                    format!("iteration {next}: committed {} ({summary})", short(&sha)),
+                )
+                .with_data(serde_json::json!({"commit": sha})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+struct CommitText<'a> {
+    next: u32,
+    number: u32,
+    metric: &'a str,
+    primary_metric: &'a str,
+    pending: &'a Pending,
+    parent: Option<&'a IterationRow>,
+    decision: Option<&'a Decision>,
+    previous_command: &'a str,
+    session: &'a str,
+}
+
+/// The commit message of an iteration: a short subject naming the knobs that moved, then the
+/// rationale, the hypothesis, where it starts from, every change in full, and the trailers.
+fn commit_text(c: &CommitText<'_>) -> Result<String> {
+    let parent_params: IndexMap<String, serde_json::Value> = match c.parent {
+        Some(p) => stored::parse(&p.params_json, "params_json", p)?,
+        None => IndexMap::new(),
+    };
+    let moved: Vec<String> = c
+        .pending
+        .params
+        .iter()
+        .filter(|(k, v)| parent_params.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
+    let what = if !moved.is_empty() {
+        moved.join(", ")
+    } else if !c.pending.summaries.is_empty() {
+        c.pending.summaries.join(", ")
+    } else {
+        "no change".to_string()
+    };
+    let mut body = String::new();
+    if let Some(d) = c.decision {
+        body.push_str(&d.rationale);
+        if let Some(h) = &d.hypothesis {
+            body.push_str(&format!("\n\nHypothesis: {h}"));
+        }
+    }
+    let parent_value = c.parent.and_then(|p| p.primary_value);
+    body.push_str(&format!("\n\nStarts from iteration {}", c.pending.parent));
+    if let Some(v) = parent_value {
+        body.push_str(&format!(" ({}={v}, the best so far)", c.primary_metric));
+    }
+    if c.pending.parent != c.number {
+        body.push_str(&format!("; iteration {} gave {}", c.number, c.metric));
+    }
+    body.push('.');
+    if !c.pending.summaries.is_empty() {
+        body.push_str("\n\nChanges:");
+        for s in &c.pending.summaries {
+            body.push_str(&format!("\n- {s}"));
+        }
+    }
+    if let Some(agent) = &c.pending.agent {
+        let cost = agent.cost_usd.map(|usd| format!(", ${usd:.4}")).unwrap_or_default();
+        body.push_str(&format!("\n\nCode change by {} ({:.0}s{cost}):", agent.agent, agent.duration_seconds));
+        let summary = agent.summary.trim();
+        let summary = if summary.is_empty() { "(no summary)" } else { summary };
+        body.push_str(&format!("\n{}", truncate(summary, 2000)));
+    }
+    let parent_command = c.parent.map_or(c.previous_command, |p| p.command.as_str());
+    if c.pending.command != parent_command {
+        body.push_str(&format!("\n\nTraining command: {}", c.pending.command));
+    }
+    Ok(workspace::commit_message(
+        &truncate(&format!("Iteration {}: {what}", c.next), 72),
+        body.trim(),
+        &[
+            ("Revis-Session", c.session.to_string()),
+            ("Revis-Iteration", c.next.to_string()),
+            ("Revis-Metric", c.metric.to_string()),
+        ],
+    ))
+}

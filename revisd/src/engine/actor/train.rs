@@ -1,0 +1,199 @@
+//! train: start the run (or re-attach to it after a restart) and wait for it, its deadline
+//! (`guardrails.max_run_duration`, or the budget when that comes first) and commands. A stop
+//! kills the run's process group; a stop recorded before a restart is honoured on attach.
+
+use std::time::Duration;
+
+use crate::exec::{RunOutcome, RunStatus};
+use crate::states::{IterationState, Outcome, Phase, SessionState, StopReason, StopRequest};
+use crate::store::{self, IterationRow, NewEvent, SessionRow};
+
+use super::super::commands::Command;
+use super::super::supervisor::Inbox;
+use super::super::{EngineError, Result, faults, run_key};
+use super::{Actor, Flow};
+
+impl Actor {
+    pub(super) async fn train(
+        &mut self,
+        session: &SessionRow,
+        mut it: IterationRow,
+        inbox: &mut Inbox,
+    ) -> Result<Flow> {
+        let number = it.number();
+        let mut spec = self.spec(&it);
+        let exec = self.exec().await?;
+        let attached = exec.attach(&spec.run_id, &spec.run_dir).await?;
+        // A stop recorded before a restart (the daemon died during the kill grace, say) is
+        // acted on now: the run is killed, never waited for.
+        if session.stop_requested == Some(StopRequest::Now) {
+            if attached.is_some() {
+                exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+            }
+            self.interrupt(&mut it, "stopped by the user").await?;
+            return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
+        }
+        match attached {
+            None => {
+                // A remote executor ships the worktree first (only what changed since last time).
+                let state_dir = self.engine.home().runs().join(run_key(self.id, &self.name));
+                let links = self.config.workspace.link.clone();
+                match exec.prepare_workdir(&self.worktree, &spec.session, &links, &state_dir).await {
+                    Ok(Some(report)) => tracing::info!(
+                        session = %self.name,
+                        bytes = report.bytes_sent,
+                        files = report.files_sent,
+                        deleted = report.files_deleted,
+                        "synced the worktree"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return self.record_run_end(it, None, Some(format!("could not sync the worktree: {e}"))).await;
+                    }
+                }
+                // A source may need to set the run up first (MLflow: a run created for it).
+                match self.metrics.prepare(&self.run_context(&it)).await {
+                    Ok(extra) => spec.env.extend(extra),
+                    Err(e) => return self.record_run_end(it, None, Some(e.to_string())).await,
+                }
+                if let Err(e) = exec.start(&spec).await {
+                    return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
+                }
+                faults::point("train_started", Some(number));
+            }
+            Some(RunStatus::Running) => {
+                tracing::info!(session = %self.name, iteration = number, "re-attached to a running training run");
+            }
+            Some(_) => {}
+        }
+
+        // Deadlines count from when the run started, so a restarted daemon keeps them.
+        let ran_for =
+            it.started_at.as_deref().map(|s| store::seconds_between(s, &store::now()).max(0.0)).unwrap_or(0.0);
+        let run_left = self.max_run.as_secs_f64() - ran_for;
+        let budget_left = session.budget_seconds.map(|b| b - session.active_seconds_now());
+        let budget_bounds = budget_left.is_some_and(|b| b < run_left);
+        let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(left);
+
+        let wait = exec.wait(&spec.run_id, &spec.run_dir, None);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                outcome = &mut wait => {
+                    faults::point("train_ended", Some(number));
+                    return match outcome? {
+                        RunOutcome::Exited { code } => {
+                            let reason = (code != 0).then(|| exit_reason(code));
+                            self.record_run_end(it, Some(code), reason).await
+                        }
+                        RunOutcome::TimedOut | RunOutcome::Vanished => {
+                            let why = "the run disappeared without recording an exit code (its tmux session ended)";
+                            self.record_run_end(it, None, Some(why.into())).await
+                        }
+                    };
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    // The whole process group: SIGTERM, then SIGKILL after kill_grace.
+                    exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                    faults::point("train_ended", Some(number));
+                    if budget_bounds {
+                        self.interrupt(&mut it, "the time budget ran out during the run").await?;
+                        return self
+                            .end(SessionState::Completed, StopReason::Budget, "the time budget is used up".into())
+                            .await;
+                    }
+                    let limit = crate::config::duration::format_duration(self.max_run);
+                    let why = format!("timed out after {limit} (guardrails.max_run_duration); the run was killed");
+                    return self.record_run_end(it, None, Some(why)).await;
+                }
+                Some(command) = inbox.rx.recv() => match command {
+                    Command::Stop { after_run: false, reply } => {
+                        // Recorded before the kill, so a daemon that dies during the kill grace
+                        // leaves a request the next one honours.
+                        let session = self.reload().await?;
+                        self.record_stop_request(&session, StopRequest::Now).await?;
+                        self.stop_waiters.push(reply);
+                        exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                        self.interrupt(&mut it, "stopped by the user").await?;
+                        return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
+                    }
+                    Command::Stop { after_run: true, reply } => {
+                        let session = self.reload().await?;
+                        self.record_stop_request(&session, StopRequest::AfterRun).await?;
+                        let _ = reply.send(self.reload().await);
+                    }
+                    Command::Delete { keep_branch, reply } => {
+                        // `delete` kills the run itself; the session goes with it.
+                        return self.handle(Command::Delete { keep_branch, reply }).await;
+                    }
+                    Command::Resume { reply, .. } | Command::Approve { reply, .. } => {
+                        let _ = reply.send(Err(EngineError::FailedPrecondition(
+                            format!("session '{}' is already running", self.name),
+                        )));
+                    }
+                    command @ Command::SetPullRequest { .. } => {
+                        self.handle(command).await?;
+                    }
+                },
+            }
+        }
+    }
+
+    pub(super) async fn interrupt(&mut self, it: &mut IterationRow, why: &str) -> Result<()> {
+        it.state = IterationState::Interrupted;
+        it.outcome = Some(Outcome::Interrupted);
+        it.failure_reason = Some(why.to_string());
+        stamp_end(it);
+        self.record(
+            it,
+            NewEvent::new(
+                "iteration_interrupted",
+                Some(it.number()),
+                format!("iteration {} interrupted: {why}", it.number),
+            ),
+        )
+        .await
+    }
+
+    pub(super) async fn record_run_end(
+        &mut self,
+        mut it: IterationRow,
+        code: Option<i32>,
+        failure: Option<String>,
+    ) -> Result<Flow> {
+        it.exit_code = code.map(i64::from);
+        it.failure_reason = failure;
+        it.phase = Phase::Collect;
+        stamp_end(&mut it);
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        let message = match (&it.failure_reason, it.duration_seconds) {
+            (Some(reason), _) => format!("iteration {}: run failed: {reason}", it.number),
+            (None, Some(d)) => format!("iteration {}: run finished in {d:.1}s", it.number),
+            (None, None) => format!("iteration {}: run finished", it.number),
+        };
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("run_finished", Some(it.number()), message)
+                    .with_data(serde_json::json!({"exit_code": code})),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+fn stamp_end(it: &mut IterationRow) {
+    let now = store::now();
+    it.duration_seconds = it.started_at.as_deref().map(|s| store::seconds_between(s, &now));
+    it.ended_at = Some(now);
+}
+
+fn exit_reason(code: i32) -> String {
+    match code {
+        c if c > 128 && c < 160 => format!("training exited with code {c} (killed by signal {})", c - 128),
+        c => format!("training exited with code {c}"),
+    }
+}

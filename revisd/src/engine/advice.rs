@@ -1,0 +1,139 @@
+//! The engine's seam to advisors. Given the history (and the trials still running), an
+//! [`Advisor`] proposes up to N decisions; what it costs comes back with them. `advisor_for` is
+//! the one place that knows the kinds: a new advisor is its own module plus one line there.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use indexmap::IndexMap;
+
+use crate::advisor::search::{Proposal as SearchProposal, SearchAdvisor};
+use crate::advisor::{Action, Decision, Observation};
+use crate::changes;
+use crate::config::Config;
+use crate::states::AdvisorKind;
+use crate::store::{IterationRow, SessionRow};
+
+use super::llm_advice::{self, LlmSpend};
+use super::{Engine, EngineError, Result, stored};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Everything an advisor may look at.
+pub(crate) struct AdviceRequest<'a> {
+    pub engine: &'a Engine,
+    pub session: &'a SessionRow,
+    pub config: &'a Config,
+    pub worktree: &'a Path,
+    /// Every iteration so far.
+    pub iterations: &'a [IterationRow],
+    /// Trials started and not yet judged: a proposal should not repeat what they try.
+    pub running: &'a [IterationRow],
+    /// The iteration the decision follows.
+    pub current: &'a IterationRow,
+    /// The state the changes apply to (the best so far).
+    pub base: &'a IterationRow,
+}
+
+/// What an advisor said.
+pub(crate) enum Proposal {
+    /// One to N decisions (a stop or an escalation is a decision with that action).
+    Decisions(Vec<Decision>),
+    /// The search space has nothing left to try.
+    Exhausted(String),
+    /// The advisor did not decide (an error, an answer that could not be used): a failed try.
+    Failed(String),
+    /// No model could be called for lack of a key: the session waits for one (the detail says
+    /// what is missing).
+    NeedsCredentials(String),
+}
+
+pub(crate) struct Advice {
+    pub proposal: Proposal,
+    /// A model was asked: the try is numbered (its transcript is `decision-<try>.json`) and its
+    /// tokens and dollars are kept on the iteration. The offline advisor asks none.
+    pub asked_model: bool,
+    pub spend: LlmSpend,
+}
+
+pub(crate) trait Advisor: Send + Sync {
+    /// Up to `n` decisions for the next trials.
+    fn propose<'a>(&'a self, request: &'a AdviceRequest<'a>, n: usize) -> BoxFuture<'a, Result<Advice>>;
+}
+
+/// The advisor of a session.
+pub(crate) fn advisor_for(kind: AdvisorKind) -> Box<dyn Advisor> {
+    match kind {
+        AdvisorKind::Search => Box::new(Search),
+        AdvisorKind::Llm => Box::new(Llm),
+    }
+}
+
+/// The offline search advisor (TPE, random or grid over `search.space`).
+struct Search;
+
+impl Advisor for Search {
+    fn propose<'a>(&'a self, req: &'a AdviceRequest<'a>, n: usize) -> BoxFuture<'a, Result<Advice>> {
+        Box::pin(async move {
+            let advisor = SearchAdvisor::new(&req.config.search)
+                .map_err(|e| EngineError::Internal(format!("search advisor: {e}")))?;
+            let mut history = Vec::new();
+            for i in req.iterations.iter().filter(|i| i.state.is_judged()) {
+                history.push(Observation {
+                    iteration: i.number(),
+                    params: stored::parse(&i.params_json, "params_json", i)?,
+                    primary: i.primary_value,
+                });
+            }
+            let running = req
+                .running
+                .iter()
+                .map(|i| stored::parse(&i.params_json, "params_json", i))
+                .collect::<Result<Vec<IndexMap<String, serde_json::Value>>>>()?;
+            let current: IndexMap<String, serde_json::Value> =
+                stored::parse(&req.base.params_json, "params_json", req.base)?;
+            // One proposal per call whatever `n`: the model of the space is refit on each judged
+            // trial, and the points still running are never proposed again.
+            let _ = n;
+            let proposal = match advisor.propose_beside(&history, &running, &current, req.session.minimize) {
+                SearchProposal::Params { params, rationale, hypothesis } => Proposal::Decisions(vec![Decision {
+                    action: Action::Change,
+                    changes: changes::changes_for(&req.config.search.space, &current, &params),
+                    rationale,
+                    hypothesis: Some(hypothesis),
+                    params,
+                }]),
+                SearchProposal::Exhausted { reason } => Proposal::Exhausted(reason),
+            };
+            Ok(Advice { proposal, asked_model: false, spend: LlmSpend::default() })
+        })
+    }
+}
+
+/// The LLM agent: tools over the worktree, the training logs and the history.
+struct Llm;
+
+impl Advisor for Llm {
+    fn propose<'a>(&'a self, req: &'a AdviceRequest<'a>, _n: usize) -> BoxFuture<'a, Result<Advice>> {
+        Box::pin(async move {
+            let request = llm_advice::Request {
+                session: req.session,
+                config: req.config,
+                worktree: req.worktree,
+                iterations: req.iterations,
+                current: req.current,
+                base: req.base,
+            };
+            let advice = llm_advice::decide(req.engine, request).await?;
+            let proposal = match advice.decision {
+                Ok(decision) => Proposal::Decisions(vec![decision]),
+                Err(reason) if advice.missing_credentials => {
+                    Proposal::NeedsCredentials(format!("{reason}; {}", advice.notes.join("; ")))
+                }
+                Err(reason) => Proposal::Failed(reason),
+            };
+            Ok(Advice { proposal, asked_model: true, spend: advice.spend })
+        })
+    }
+}

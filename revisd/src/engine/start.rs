@@ -1,0 +1,323 @@
+//! Starting sessions: `revis loop` (a new session row, its worktree and baseline, then its
+//! actor), `revis init` (a project's revis.yaml), and what a session wants from the user's shell.
+//! A session row is inserted here, once; from then on only the session's actor writes it.
+
+use std::path::{Path, PathBuf};
+
+use crate::advisor::llm::{self, Credentials};
+use crate::config::{self, Loaded};
+use crate::states::AdvisorKind;
+use crate::store::{self, NewEvent, NewIteration, NewSession, SessionRow};
+use crate::{changes, workspace};
+
+use super::worktree::{blocking, short};
+use super::{Engine, EngineError, Result, names};
+
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub project_dir: PathBuf,
+    pub name: Option<String>,
+    pub budget: Option<String>,
+    pub max_iterations: Option<u32>,
+    pub max_cost: Option<f64>,
+    pub advisor: Option<String>,
+    /// Provider variables from the CLI's environment (kept in memory only).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Started {
+    pub session: SessionRow,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the project's revis.yaml, with a pointer to `revis init` when there is none.
+pub fn load_project_config(project: &Path) -> Result<Loaded> {
+    let path = project.join(config::FILE_NAME);
+    if !path.exists() {
+        return Err(EngineError::InvalidArgument(format!(
+            "no {} in {}; create one with `revis init`",
+            config::FILE_NAME,
+            project.display()
+        )));
+    }
+    Ok(config::load(&path)?)
+}
+
+/// The names of the variables a session wants from the user's shell: the provider settings,
+/// then the `coding_agent.env` names without a value. A config that does not load yet asks for
+/// the provider settings alone (starting the session will report the config error).
+pub fn session_variable_names(project: &Path) -> Vec<String> {
+    let mut names: Vec<String> = crate::secrets::PROVIDER_VARIABLES.iter().map(|n| n.to_string()).collect();
+    if let Ok(loaded) = load_project_config(project) {
+        for name in loaded.config.coding_agent.passed_variables() {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// What a resuming or approving shell passed, kept to the names the session's config wants.
+pub(super) fn session_credentials(session: &SessionRow, env: Vec<(String, String)>) -> Credentials {
+    let names = session_variable_names(Path::new(&session.project));
+    Credentials::new(env, names.iter().map(String::as_str))
+}
+
+pub(super) fn parse_budget(text: &str) -> Result<f64> {
+    config::duration::parse_duration(text)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| EngineError::InvalidArgument(format!("--budget {text}: {e}")))
+}
+
+/// `--advisor`, or the default: the LLM when it has a key (or an api_base), else the search
+/// when a space is declared, else an error that says how to set up either.
+fn choose_advisor(requested: Option<&str>, loaded: &Loaded, credentials: &Credentials) -> Result<AdvisorKind> {
+    let has_space = !loaded.config.search.space.is_empty();
+    let llm_ok = llm::is_available(&loaded.config, credentials);
+    let space_hint = format!(
+        "add a `search.space` to {} (the knobs it may change), e.g.\n  search:\n    space:\n      \
+         lr: {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}",
+        loaded.path.display()
+    );
+    let requested =
+        match requested.filter(|r| !r.is_empty()) {
+            None => None,
+            Some(word) => Some(word.parse::<AdvisorKind>().map_err(|_| {
+                EngineError::InvalidArgument(format!("unknown advisor '{word}' (expected search or llm)"))
+            })?),
+        };
+    match requested {
+        Some(AdvisorKind::Llm) if llm_ok => Ok(AdvisorKind::Llm),
+        Some(AdvisorKind::Llm) => Err(EngineError::InvalidArgument(format!(
+            "the llm advisor cannot run: {}",
+            llm::unavailable_reason(&loaded.config, credentials)
+        ))),
+        Some(AdvisorKind::Search) if has_space => Ok(AdvisorKind::Search),
+        Some(AdvisorKind::Search) => {
+            Err(EngineError::InvalidArgument(format!("the search advisor needs a search space: {space_hint}")))
+        }
+        None if llm_ok => Ok(AdvisorKind::Llm),
+        None if has_space => Ok(AdvisorKind::Search),
+        None => Err(EngineError::InvalidArgument(format!(
+            "no advisor can run: the llm advisor needs an API key ({}), and the offline search advisor needs a \
+             search space: {space_hint}",
+            llm::unavailable_reason(&loaded.config, credentials)
+        ))),
+    }
+}
+
+impl Engine {
+    /// Loads and checks the revis.yaml of the project containing `dir` (off the async workers).
+    pub async fn check_config(&self, dir: &Path) -> Result<Loaded> {
+        let project = super::project_of(dir)?;
+        blocking(move || load_project_config(&project)).await?
+    }
+
+    /// [`session_variable_names`] of a project, read off the async workers.
+    pub async fn variable_names(&self, project: PathBuf) -> Result<Vec<String>> {
+        blocking(move || session_variable_names(&project)).await
+    }
+
+    pub async fn start_loop(&self, opts: StartOptions) -> Result<Started> {
+        let project = super::project_of(&opts.project_dir)?;
+        // The text as loaded is kept to notice later edits (reported, never applied).
+        let (loaded, config_text) = {
+            let project = project.clone();
+            blocking(move || {
+                load_project_config(&project).map(|loaded| {
+                    let text = std::fs::read_to_string(&loaded.path).ok();
+                    (loaded, text)
+                })
+            })
+            .await??
+        };
+        let credentials = Credentials::new(opts.env.clone(), loaded.config.coding_agent.passed_variables());
+        let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
+        let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
+        if opts.max_iterations == Some(0) {
+            return Err(EngineError::InvalidArgument("--max-iterations must be at least 1".into()));
+        }
+        if let Some(cost) = opts.max_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(EngineError::InvalidArgument(format!("--max-cost {cost} must be a non-negative number")));
+        }
+        // Held until the session row exists: the name check, the worktree and the row are one
+        // step for concurrent `revis loop`s.
+        let workspaces = self.lock_workspaces().await;
+        let name = match opts.name.filter(|n| !n.is_empty()) {
+            Some(name) => {
+                names::validate(&name).map_err(EngineError::InvalidArgument)?;
+                let project_text = project.display().to_string();
+                if store::sessions::by_project_name(self.store().pool(), &project_text, &name).await?.is_some() {
+                    return Err(EngineError::AlreadyExists(format!(
+                        "this project already has a session named '{name}'; pick another name or `revis delete {name}`"
+                    )));
+                }
+                name
+            }
+            None => self.free_name(&project).await?,
+        };
+
+        let cfg = loaded.config.clone();
+        let mut warnings = loaded.warnings.clone();
+        let dirty = {
+            let project = project.clone();
+            blocking(move || workspace::uncommitted_changes(&project)).await??
+        };
+        if !dirty.is_empty() {
+            let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+            let more = if dirty.len() > 5 { format!(" and {} more", dirty.len() - 5) } else { String::new() };
+            warnings.push(format!(
+                "uncommitted changes are not part of the session, which starts from your last commit: {}{more}",
+                shown.join(", ")
+            ));
+        }
+        let ws = {
+            let (project, name, link) = (project.clone(), name.clone(), cfg.workspace.link.clone());
+            blocking(move || workspace::create(&project, &name, &link)).await??
+        };
+        // The space must be readable in the session's own copy before anything is recorded.
+        let params = match changes::current_params(&cfg.search.space, &ws.worktree, &cfg.entry.train) {
+            Ok(params) => params,
+            Err(e) => {
+                let (project, name) = (project.clone(), name.clone());
+                let _ = blocking(move || workspace::remove(&project, &name, false)).await;
+                return Err(EngineError::InvalidArgument(format!(
+                    "search.space in {} does not match the project: {e}",
+                    loaded.path.display()
+                )));
+            }
+        };
+        let config_json =
+            serde_json::to_string(&cfg).map_err(|e| EngineError::Internal(format!("serializing the config: {e}")))?;
+        let new = NewSession {
+            name: name.clone(),
+            project: project.display().to_string(),
+            branch: ws.branch.clone(),
+            worktree: ws.worktree.display().to_string(),
+            base_branch: ws.base_branch.clone(),
+            base_commit: ws.base_commit.clone(),
+            advisor,
+            config_json,
+            primary_metric: cfg.metrics.primary.clone(),
+            minimize: cfg.metrics.minimize,
+            target: cfg.metrics.target,
+            budget_seconds,
+            max_iterations: opts.max_iterations,
+            max_cost: opts.max_cost,
+            config_text,
+        };
+        let mut tx = self.store().begin().await?;
+        let id = store::sessions::insert(&mut tx, &new).await?;
+        store::iterations::insert(
+            &mut tx,
+            id,
+            &NewIteration {
+                number: 0,
+                command: cfg.entry.train.clone(),
+                commit_sha: Some(ws.base_commit.clone()),
+                change_summary: Some("baseline".into()),
+                params_json: serde_json::Value::Object(params.into_iter().collect()).to_string(),
+                ..NewIteration::default()
+            },
+        )
+        .await?;
+        let event = store::events::append(
+            &mut tx,
+            id,
+            NewEvent::new(
+                "session_started",
+                None,
+                format!(
+                    "session {name} started on {} from {} ({}), optimizing {} ({})",
+                    ws.branch,
+                    ws.base_branch,
+                    short(&ws.base_commit),
+                    cfg.metrics.primary,
+                    if cfg.metrics.minimize { "minimize" } else { "maximize" }
+                ),
+            )
+            .with_data(serde_json::json!({"worktree": ws.worktree, "branch": ws.branch})),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| EngineError::Internal(format!("recording the session: {e}")))?;
+        drop(workspaces);
+        self.bus().publish(event);
+        self.set_credentials(id, credentials);
+        self.command(id, None);
+        let session = store::sessions::get(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| EngineError::Internal("session vanished after creation".into()))?;
+        Ok(Started { session, warnings })
+    }
+
+    async fn free_name(&self, project: &Path) -> Result<String> {
+        for _ in 0..50 {
+            let name = names::generate();
+            let taken = store::sessions::by_project_name(self.store().pool(), &project.display().to_string(), &name)
+                .await?
+                .is_some()
+                || project.join(".revis/worktrees").join(&name).exists();
+            if !taken {
+                return Ok(name);
+            }
+        }
+        Err(EngineError::Internal("could not find a free session name; pass --name".into()))
+    }
+
+    /// Records a stop request; the actor acts on it (now: kill the run; after_run: at the end of
+
+    /// Writes revis.yaml for a project (non-interactive init) and ignores `.revis/` in git.
+    pub async fn init_project(
+        &self,
+        dir: &Path,
+        opts: config::template::InitOptions,
+        force: bool,
+    ) -> Result<(PathBuf, bool, Vec<String>)> {
+        let project = super::project_of(dir)?;
+        let path = project.join(config::FILE_NAME);
+        if path.exists() && !force {
+            return Err(EngineError::AlreadyExists(format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            )));
+        }
+        let text = config::template::render_init(&opts);
+        // What init writes must load: check before touching the file.
+        let loaded = config::load_str(&text, &path)?;
+        let written = {
+            let (path, project) = (path.clone(), project.clone());
+            blocking(move || -> std::result::Result<bool, String> {
+                let tmp = path.with_extension("yaml.tmp");
+                std::fs::write(&tmp, &text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+                std::fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+                ensure_gitignored(&project).map_err(|e| format!("updating .gitignore: {e}"))
+            })
+            .await?
+        };
+        let updated = written.map_err(EngineError::Internal)?;
+        Ok((path, updated, loaded.warnings))
+    }
+}
+
+/// Adds `.revis/` to the project's .gitignore unless it is already ignored there.
+fn ensure_gitignored(project: &Path) -> std::io::Result<bool> {
+    let path = project.join(".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if existing.lines().any(|l| matches!(l.trim(), ".revis" | ".revis/" | "/.revis" | "/.revis/")) {
+        return Ok(false);
+    }
+    let mut text = existing;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(".revis/\n");
+    std::fs::write(&path, text)?;
+    Ok(true)
+}

@@ -1,0 +1,59 @@
+//! Which executor runs a session's trials, chosen from `executor.type`. This is the one place
+//! that knows the executor kinds: a new executor is its own module plus one line here, and the
+//! engine only ever sees `Arc<dyn Executor>`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Executor, SshExecutor};
+use crate::config::{self, ExecutorType};
+
+/// An executor that cannot be set up from the session's configuration (no SSH host, a key
+/// that cannot be read, a host that does not answer).
+#[derive(Debug, thiserror::Error)]
+#[error("executor: {0}")]
+pub struct SetupError(String);
+
+pub struct Executors {
+    local: Arc<dyn Executor>,
+    /// One SSH executor per remote (user@host:port work_dir), shared by its sessions.
+    remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Executor>>>,
+}
+
+impl Executors {
+    pub fn new(local: Arc<dyn Executor>) -> Self {
+        Self { local, remotes: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// The executor of runs on this machine (also the one that reads local run files).
+    pub fn local(&self) -> &Arc<dyn Executor> {
+        &self.local
+    }
+
+    /// The executor a session's runs use (remote ones connect on first use and reconnect on
+    /// demand).
+    pub async fn for_config(&self, executor: &config::Executor) -> Result<Arc<dyn Executor>, SetupError> {
+        match executor.kind {
+            ExecutorType::Local => Ok(self.local.clone()),
+            ExecutorType::Ssh => self.ssh(executor).await,
+        }
+    }
+
+    async fn ssh(&self, executor: &config::Executor) -> Result<Arc<dyn Executor>, SetupError> {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or_else(|| SetupError("HOME is not set: cannot read ~/.ssh".into()))?;
+        let target = crate::remote::resolve(executor, &home).map_err(|e| SetupError(e.to_string()))?;
+        let work_dir = executor.work_dir.clone().unwrap_or_else(|| "~/revis-work".to_string());
+        let key = format!("{}:{work_dir}", target.display());
+        if let Some(exec) = self.remotes.lock().await.get(&key) {
+            return Ok(exec.clone());
+        }
+        // Connected without the lock: a slow or unreachable host must not hold up the sessions
+        // of every other host. Two sessions connecting to one host at once keep the first.
+        let remote = crate::remote::Remote::connect(target, home).await.map_err(|e| SetupError(e.to_string()))?;
+        let exec: Arc<dyn Executor> = Arc::new(SshExecutor::new(remote, work_dir));
+        Ok(self.remotes.lock().await.entry(key).or_insert(exec).clone())
+    }
+}
