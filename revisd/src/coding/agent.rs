@@ -5,35 +5,12 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use super::process::{self, Exit, Finished, Invocation};
-use super::{AgentKind, AgentResult, AgentRun, aider, claude, codex, detect};
+use super::{AgentResult, AgentRun, Report, detect};
 use crate::config::duration::format_duration;
 use crate::secrets::PROVIDER_VARIABLES;
 
 /// Between SIGTERM and SIGKILL when an agent times out.
 const KILL_GRACE: Duration = Duration::from_secs(5);
-
-/// What an agent's output says, before the exit status is taken into account.
-#[derive(Debug, Default)]
-pub(super) struct Report {
-    pub summary: String,
-    pub cost_usd: Option<f64>,
-    pub tokens: Option<(u64, u64)>,
-    /// Of the input tokens, those read from the provider's cache (codex reports them apart).
-    pub cached_input_tokens: Option<u64>,
-    /// Phrased to follow the agent's name: "claude-code <error>".
-    pub error: Option<String>,
-    /// The last error the agent reported on the way, even a passing one: what a timeout
-    /// message quotes.
-    pub last_error: Option<String>,
-    /// False when the output was not in the agent's format at all.
-    pub parsed: bool,
-}
-
-impl Report {
-    pub(super) fn unparsed(error: String) -> Self {
-        Report { error: Some(error), ..Report::default() }
-    }
-}
 
 /// Runs the agent on the worktree and reports how it went. Never panics and never returns
 /// early with the agent still running: every failure, including a missing executable, is an
@@ -44,33 +21,21 @@ pub async fn run(run: &AgentRun) -> AgentResult {
 
 /// `base_env` stands for the daemon's environment so tests can prove what is stripped from it.
 pub(super) async fn run_with(run: &AgentRun, base_env: Vec<(OsString, OsString)>, grace: Duration) -> AgentResult {
-    let kind = run.kind;
-    let Some(program) = detect::find_program(kind.program(), run.path_var.as_deref()) else {
-        return not_started(format!("{} not found on PATH", kind.program()));
-    };
-    let (model, extra) = (run.model.as_deref(), run.extra_args.as_slice());
-    let args = match kind {
-        AgentKind::ClaudeCode => claude::args(&run.prompt, run.max_turns, model, extra),
-        AgentKind::Codex => codex::args(&run.prompt, model, run.api_base.as_deref(), extra),
-        AgentKind::Aider => {
-            let history_dir = run.log_path.parent().unwrap_or(&run.worktree);
-            aider::args(&run.prompt, &run.files, model, history_dir, extra)
-        }
+    let (kind, agent) = (run.kind, run.kind.agent());
+    let Some(program) = detect::find_program(agent.program(), run.path_var.as_deref()) else {
+        return not_started(format!("{} not found on PATH", agent.program()));
     };
     let header = format!("{kind} started in {} (timeout {})", run.worktree.display(), format_duration(run.timeout));
     let invocation = Invocation {
         program,
-        args,
+        args: agent.args(run),
         cwd: &run.worktree,
         env: child_env(base_env, run),
         timeout: run.timeout,
         grace,
         log_path: &run.log_path,
         header,
-        give_up: match kind {
-            AgentKind::Codex => Some(Box::new(codex::network_watch())),
-            AgentKind::ClaudeCode | AgentKind::Aider => None,
-        },
+        give_up: agent.give_up_watch(),
     };
     let finished = match process::run(invocation).await {
         Ok(finished) => finished,
@@ -132,11 +97,7 @@ pub(super) fn child_env(base: Vec<(OsString, OsString)>, run: &AgentRun) -> Vec<
 
 fn judge(run: &AgentRun, finished: &Finished) -> AgentResult {
     let kind = run.kind;
-    let report = match kind {
-        AgentKind::ClaudeCode => claude::read(&finished.stdout),
-        AgentKind::Codex => codex::read(&finished.stdout, finished.stdout_truncated),
-        AgentKind::Aider => aider::read(&finished.stdout),
-    };
+    let report = kind.agent().read(&finished.stdout, finished.stdout_truncated);
     let failure = match &finished.exit {
         Exit::GaveUp(reason) => Some(format!("{kind} {reason}")),
         Exit::TimedOut => Some(format!(
@@ -211,6 +172,7 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coding::AgentKind;
     use std::path::PathBuf;
 
     fn sample_run(env: Vec<(String, String)>, path_var: Option<OsString>) -> AgentRun {

@@ -14,7 +14,93 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::agent::{Report, clip};
+use super::agent::clip;
+use super::agent_trait::{CodingAgent, Report};
+use super::setup::{AgentOptions, AgentSettings, Family, SessionVars, family, is_none, set_var};
+use super::{AgentKind, AgentRun};
+use crate::config::schema::{AgentArgs, CodingAgentType};
+
+/// aider, `aider` on PATH.
+pub(super) struct Aider;
+
+impl CodingAgent for Aider {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Aider
+    }
+
+    fn config_type(&self) -> CodingAgentType {
+        CodingAgentType::Aider
+    }
+
+    fn name(&self) -> &'static str {
+        "aider"
+    }
+
+    fn program(&self) -> &'static str {
+        "aider"
+    }
+
+    fn configured_args<'a>(&self, args: &'a AgentArgs) -> &'a [String] {
+        &args.aider
+    }
+
+    /// aider calls any provider through litellm, so the advisor's model always serves, named as
+    /// given, and the endpoint goes into whichever variable litellm reads for that provider.
+    fn settings(&self, opts: &AgentOptions<'_>, session: &SessionVars<'_>) -> AgentSettings {
+        let model = opts.configured_model().map(str::to_string).or_else(|| {
+            let llm = opts.llm_model.trim();
+            (!is_none(llm)).then(|| llm.to_string())
+        });
+        let mut env = Vec::new();
+        for name in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "OLLAMA_API_BASE",
+            "HOSTED_VLLM_API_BASE",
+            "HOSTED_VLLM_API_KEY",
+            "LITELLM_PROXY_API_BASE",
+            "LITELLM_PROXY_API_KEY",
+        ] {
+            set_var(&mut env, name, session.get(name));
+        }
+        let anthropic_base = session.get("ANTHROPIC_BASE_URL").or_else(|| session.get("ANTHROPIC_API_BASE"));
+        let openai_base = session.get("OPENAI_API_BASE").or_else(|| session.get("OPENAI_BASE_URL"));
+        // litellm reads the base of a proxy or local server from its own variable.
+        let prefix_base = match model.as_deref().and_then(|m| m.split_once('/')).map(|(p, _)| p) {
+            Some("ollama" | "ollama_chat") => Some("OLLAMA_API_BASE"),
+            Some("hosted_vllm") => Some("HOSTED_VLLM_API_BASE"),
+            Some("litellm_proxy") => Some("LITELLM_PROXY_API_BASE"),
+            _ => None,
+        };
+        let (anthropic_base, openai_base) =
+            match (opts.configured_api_base(), model.as_deref().map(family), prefix_base) {
+                (Some(base), _, Some(name)) => {
+                    set_var(&mut env, name, Some(base));
+                    (anthropic_base, openai_base)
+                }
+                (Some(base), Some(Family::Anthropic), None) => (Some(base), openai_base),
+                (Some(base), _, None) => (anthropic_base, Some(base)),
+                (None, _, _) => (anthropic_base, openai_base),
+            };
+        set_var(&mut env, "ANTHROPIC_API_BASE", anthropic_base.clone());
+        set_var(&mut env, "ANTHROPIC_BASE_URL", anthropic_base);
+        set_var(&mut env, "OPENAI_API_BASE", openai_base);
+        // litellm fetches its model price map from the network at import unless told not to.
+        set_var(&mut env, "LITELLM_LOCAL_MODEL_COST_MAP", Some("True".into()));
+        AgentSettings { model, api_base: None, env }
+    }
+
+    /// The chat histories go next to the run's log, out of the worktree.
+    fn args(&self, run: &AgentRun) -> Vec<OsString> {
+        let history_dir = run.log_path.parent().unwrap_or(&run.worktree);
+        args(&run.prompt, &run.files, run.model.as_deref(), history_dir, &run.extra_args)
+    }
+
+    /// Each line is read on its own, so a cut first line needs no special care.
+    fn read(&self, stdout: &str, _truncated: bool) -> Report {
+        read(stdout)
+    }
+}
 
 const SUMMARY_LINES: usize = 20;
 

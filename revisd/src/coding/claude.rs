@@ -6,7 +6,65 @@ use std::ffi::OsString;
 
 use serde::Deserialize;
 
-use super::agent::{Report, clip};
+use super::agent::clip;
+use super::agent_trait::{CodingAgent, Report};
+use super::setup::{AgentOptions, AgentSettings, Family, SessionVars, bare, family, set_var};
+use super::{AgentKind, AgentRun};
+use crate::config::schema::{AgentArgs, CodingAgentType};
+
+/// Claude Code, `claude` on PATH.
+pub(super) struct ClaudeCode;
+
+impl CodingAgent for ClaudeCode {
+    fn kind(&self) -> AgentKind {
+        AgentKind::ClaudeCode
+    }
+
+    fn config_type(&self) -> CodingAgentType {
+        CodingAgentType::ClaudeCode
+    }
+
+    fn name(&self) -> &'static str {
+        "claude-code"
+    }
+
+    fn program(&self) -> &'static str {
+        "claude"
+    }
+
+    fn configured_args<'a>(&self, args: &'a AgentArgs) -> &'a [String] {
+        &args.claude_code
+    }
+
+    /// `--model` takes Anthropic's bare id; the advisor's model serves only when it is Anthropic's.
+    fn settings(&self, opts: &AgentOptions<'_>, session: &SessionVars<'_>) -> AgentSettings {
+        let model = match opts.configured_model() {
+            Some(model) => Some(bare(model)),
+            None => (family(opts.llm_model) == Family::Anthropic).then(|| bare(opts.llm_model)),
+        };
+        let mut env = Vec::new();
+        set_var(&mut env, "ANTHROPIC_API_KEY", session.get("ANTHROPIC_API_KEY"));
+        let base = opts
+            .configured_api_base()
+            .or_else(|| session.get("ANTHROPIC_BASE_URL"))
+            .or_else(|| session.get("ANTHROPIC_API_BASE"));
+        set_var(&mut env, "ANTHROPIC_BASE_URL", base);
+        // A daemon-run agent updating itself mid-session, or reporting errors that may
+        // quote the project's files, is not what the user asked for.
+        set_var(&mut env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", Some("1".into()));
+        set_var(&mut env, "DISABLE_AUTOUPDATER", Some("1".into()));
+        AgentSettings { model, api_base: None, env }
+    }
+
+    fn args(&self, run: &AgentRun) -> Vec<OsString> {
+        args(&run.prompt, run.max_turns, run.model.as_deref(), &run.extra_args)
+    }
+
+    /// The result object is the last thing printed, so a dropped start loses nothing it needs.
+    fn read(&self, stdout: &str, _truncated: bool) -> Report {
+        read(stdout)
+    }
+}
 
 pub(super) fn args(prompt: &str, max_turns: u32, model: Option<&str>, extra: &[String]) -> Vec<OsString> {
     let mut args: Vec<OsString> = [

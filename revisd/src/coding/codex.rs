@@ -11,7 +11,68 @@ use std::ffi::OsString;
 
 use serde_json::Value;
 
-use super::agent::{Report, clip};
+use super::agent::clip;
+use super::agent_trait::{CodingAgent, Report};
+use super::process::LineWatch;
+use super::setup::{AgentOptions, AgentSettings, Family, SessionVars, bare, family, set_var};
+use super::{AgentKind, AgentRun};
+use crate::config::schema::{AgentArgs, CodingAgentType};
+
+/// OpenAI's Codex CLI, `codex` on PATH.
+pub(super) struct Codex;
+
+impl CodingAgent for Codex {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Codex
+    }
+
+    fn config_type(&self) -> CodingAgentType {
+        CodingAgentType::Codex
+    }
+
+    fn name(&self) -> &'static str {
+        "codex"
+    }
+
+    fn program(&self) -> &'static str {
+        "codex"
+    }
+
+    fn configured_args<'a>(&self, args: &'a AgentArgs) -> &'a [String] {
+        &args.codex
+    }
+
+    /// `-m` takes OpenAI's bare id; the advisor's model serves only when it is OpenAI's. The
+    /// endpoint goes on the command line (`args`), not into the environment.
+    fn settings(&self, opts: &AgentOptions<'_>, session: &SessionVars<'_>) -> AgentSettings {
+        let model = match opts.configured_model() {
+            Some(model) => Some(bare(model)),
+            None => (family(opts.llm_model) == Family::OpenAi).then(|| bare(opts.llm_model)),
+        };
+        let api_base = opts
+            .configured_api_base()
+            .or_else(|| session.get("OPENAI_BASE_URL"))
+            .or_else(|| session.get("OPENAI_API_BASE"));
+        // Revis's provider entry reads CODEX_API_KEY; codex's own provider uses its login
+        // when it has one, and CODEX_API_KEY otherwise.
+        let openai_key = (api_base.is_some() || !opts.codex_logged_in).then(|| session.get("OPENAI_API_KEY")).flatten();
+        let mut env = Vec::new();
+        set_var(&mut env, "CODEX_API_KEY", session.get("CODEX_API_KEY").or(openai_key));
+        AgentSettings { model, api_base, env }
+    }
+
+    fn args(&self, run: &AgentRun) -> Vec<OsString> {
+        args(&run.prompt, run.model.as_deref(), run.api_base.as_deref(), &run.extra_args)
+    }
+
+    fn give_up_watch(&self) -> Option<LineWatch> {
+        Some(Box::new(network_watch()))
+    }
+
+    fn read(&self, stdout: &str, truncated: bool) -> Report {
+        read(stdout, truncated)
+    }
+}
 
 /// The provider entry the `-c` overrides define.
 const PROVIDER: &str = "revis";

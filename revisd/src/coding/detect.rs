@@ -5,27 +5,28 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use super::AgentKind;
+use super::{AgentKind, agents};
 use crate::config::schema::CodingAgentType;
 
-/// The first agent found on PATH, in the order claude, codex, aider.
+/// The first registered agent found on PATH, in registry order (claude, codex, aider).
 pub fn detect(path_var: Option<&OsStr>) -> Option<AgentKind> {
-    AgentKind::ALL.into_iter().find(|kind| find_program(kind.program(), path_var).is_some())
+    agents().iter().find(|agent| find_program(agent.program(), path_var).is_some()).map(|agent| agent.kind())
 }
 
 /// What `coding_agent.type` means on this machine: `auto` is whatever `detect` finds (`None`
 /// when nothing is installed), an explicit agent must be on PATH, and `none` is no agent.
 pub fn resolve(configured: CodingAgentType, path_var: Option<&OsStr>) -> Result<Option<AgentKind>, String> {
-    let kind = match configured {
+    let agent = match configured {
         CodingAgentType::Auto => return Ok(detect(path_var)),
         CodingAgentType::None => return Ok(None),
-        CodingAgentType::ClaudeCode => AgentKind::ClaudeCode,
-        CodingAgentType::Codex => AgentKind::Codex,
-        CodingAgentType::Aider => AgentKind::Aider,
+        named => agents()
+            .iter()
+            .find(|agent| agent.config_type() == named)
+            .ok_or_else(|| format!("coding_agent.type {named:?} has no agent registered"))?,
     };
-    match find_program(kind.program(), path_var) {
-        Some(_) => Ok(Some(kind)),
-        None => Err(format!("{} not found on PATH", kind.program())),
+    match find_program(agent.program(), path_var) {
+        Some(_) => Ok(Some(agent.kind())),
+        None => Err(format!("{} not found on PATH", agent.program())),
     }
 }
 
@@ -94,7 +95,7 @@ mod tests {
 
     #[test]
     fn kind_names_round_trip() {
-        for kind in AgentKind::ALL {
+        for kind in agents().iter().map(|agent| agent.kind()) {
             assert_eq!(kind.to_string().parse::<AgentKind>(), Ok(kind));
         }
         assert_eq!(AgentKind::ClaudeCode.to_string(), "claude-code");

@@ -4,8 +4,13 @@
 //! and running one agent under a timeout in its own process group with its output logged
 //! (`run`). It must not know about sessions, iterations or the store, and it does not judge the
 //! diff: an empty diff, touched frozen files and verification are the caller's business.
+//!
+//! What differs between agents is behind the `CodingAgent` trait, one module per agent, and
+//! `AGENTS` below is the only list of them: no code here matches on an `AgentKind`, and callers
+//! reach per-agent behaviour (`configured_args`, say) through `kind.agent()` rather than a match.
 
 mod agent;
+mod agent_trait;
 mod aider;
 mod claude;
 mod codex;
@@ -14,6 +19,8 @@ mod process;
 mod prompt;
 mod setup;
 
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod standin_tests;
 #[cfg(test)]
@@ -27,11 +34,30 @@ use std::time::Duration;
 
 pub(crate) use agent::clip;
 pub use agent::run;
+pub use agent_trait::{CodingAgent, Report};
 pub use detect::{detect, resolve};
+pub use process::LineWatch;
 pub use prompt::{Handoff, prompt};
-pub use setup::{AgentOptions, AgentSettings, settings};
+pub use setup::{AgentOptions, AgentSettings, SessionVars, settings};
 
-/// The coding agents Revis knows how to drive.
+/// Every agent Revis drives, in the order `coding_agent.type: auto` tries them. Adding an agent
+/// is its module, its line here, and its names in `AgentKind` and the config schema.
+static AGENTS: &[&dyn CodingAgent] = &[&claude::ClaudeCode, &codex::Codex, &aider::Aider];
+
+/// The registered agents, in detection order.
+pub fn agents() -> &'static [&'static dyn CodingAgent] {
+    AGENTS
+}
+
+/// The agent `kind` names.
+pub fn agent(kind: AgentKind) -> &'static dyn CodingAgent {
+    // Every kind is registered (`registry_tests` checks it); a miss is a build mistake, not
+    // something a user or a stored row can cause, since parsing goes through the registry.
+    AGENTS.iter().copied().find(|agent| agent.kind() == kind).expect("every AgentKind has an entry in AGENTS")
+}
+
+/// Which coding agent: the identifier stored on iterations and passed around the engine. What
+/// the agent does comes from its `CodingAgent` (`kind.agent()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentKind {
     ClaudeCode,
@@ -40,25 +66,19 @@ pub enum AgentKind {
 }
 
 impl AgentKind {
-    /// Detection order for `coding_agent.type: auto`.
-    pub const ALL: [AgentKind; 3] = [AgentKind::ClaudeCode, AgentKind::Codex, AgentKind::Aider];
+    /// What this agent does: its entry in the registry.
+    pub fn agent(self) -> &'static dyn CodingAgent {
+        agent(self)
+    }
 
     /// The executable looked up on PATH.
     pub fn program(self) -> &'static str {
-        match self {
-            AgentKind::ClaudeCode => "claude",
-            AgentKind::Codex => "codex",
-            AgentKind::Aider => "aider",
-        }
+        self.agent().program()
     }
 
     /// The name used in revis.yaml and stored on iterations.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AgentKind::ClaudeCode => "claude-code",
-            AgentKind::Codex => "codex",
-            AgentKind::Aider => "aider",
-        }
+        self.agent().name()
     }
 }
 
@@ -72,10 +92,15 @@ impl FromStr for AgentKind {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        AgentKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| format!("unknown coding agent {text:?} (expected claude-code, codex or aider)"))
+        agents().iter().find(|agent| agent.name() == text).map(|agent| agent.kind()).ok_or_else(|| {
+            let names: Vec<&str> = agents().iter().map(|agent| agent.name()).collect();
+            let expected = match names.split_last() {
+                Some((last, [])) => last.to_string(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => "none registered".to_string(),
+            };
+            format!("unknown coding agent {text:?} (expected {expected})")
+        })
     }
 }
 

@@ -51,7 +51,7 @@ pub(super) struct Invocation<'a> {
 }
 
 /// Sees each complete stdout line; `Some(reason)` gives up on the run.
-pub(super) type LineWatch = Box<dyn FnMut(&str) -> Option<String> + Send>;
+pub type LineWatch = Box<dyn FnMut(&str) -> Option<String> + Send>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Exit {

@@ -1,6 +1,8 @@
 //! What each agent is given: its model, its endpoint and the variables its current release
 //! actually reads, resolved from `coding_agent` (model, api_base, env), `llm.model` and the
-//! variables the session brought from the user's shell.
+//! variables the session brought from the user's shell. This module owns what is common (the
+//! options, model-name helpers, the user's `coding_agent.env` applied last); each agent's own
+//! rules are its `CodingAgent::settings`.
 //!
 //! The releases differ (checked against claude 2.1, codex 0.171, aider 0.86):
 //! - Claude Code reads `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL`; `--model` picks the model.
@@ -54,14 +56,14 @@ impl std::fmt::Debug for AgentSettings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(super) enum Family {
     Anthropic,
     OpenAi,
     Other,
 }
 
 /// The provider a LiteLLM-style name belongs to.
-fn family(model: &str) -> Family {
+pub(super) fn family(model: &str) -> Family {
     let model = model.trim();
     match model.split_once('/') {
         Some(("anthropic", _)) => Family::Anthropic,
@@ -74,101 +76,56 @@ fn family(model: &str) -> Family {
 }
 
 /// The model id without its `provider/` prefix.
-fn bare(model: &str) -> String {
+pub(super) fn bare(model: &str) -> String {
     let model = model.trim();
     model.split_once('/').map_or(model, |(_, id)| id).to_string()
 }
 
-fn is_none(model: &str) -> bool {
+pub(super) fn is_none(model: &str) -> bool {
     model.trim().is_empty() || model.trim().eq_ignore_ascii_case("none")
 }
 
-/// Resolves the settings of `kind` from the options and the session's variables.
+/// The variables the session brought from the user's shell. Values are trimmed and a blank one
+/// counts as unset, so an empty export does not shadow the next variable an agent tries.
+pub struct SessionVars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl SessionVars<'_> {
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+}
+
+impl AgentOptions<'_> {
+    /// `coding_agent.model`, unless blank or `none` (both mean "the agent's default").
+    pub(super) fn configured_model(&self) -> Option<&str> {
+        self.model.map(str::trim).filter(|m| !is_none(m))
+    }
+
+    /// `coding_agent.api_base`, unless blank.
+    pub(super) fn configured_api_base(&self) -> Option<String> {
+        self.api_base.map(str::trim).filter(|b| !b.is_empty()).map(str::to_string)
+    }
+}
+
+/// Sets `name` when there is a value; a later value replaces an earlier one, so whatever is
+/// set last wins (the user's `coding_agent.env` is set last).
+pub(super) fn set_var(env: &mut Vec<(String, String)>, name: &str, value: Option<String>) {
+    if let Some(value) = value {
+        env.retain(|(k, _)| k != name);
+        env.push((name.to_string(), value));
+    }
+}
+
+/// Resolves the settings of `kind` from the options and the session's variables: the agent's
+/// own, then the user's `coding_agent.env` over them.
 pub fn settings(kind: AgentKind, opts: &AgentOptions<'_>, session: &dyn Fn(&str) -> Option<String>) -> AgentSettings {
-    let var = |name: &str| session(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let configured = opts.model.map(str::trim).filter(|m| !is_none(m));
-    let api_base = opts.api_base.map(str::trim).filter(|b| !b.is_empty()).map(str::to_string);
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut set = |name: &str, value: Option<String>| {
-        if let Some(value) = value {
-            env.retain(|(k, _)| k != name);
-            env.push((name.to_string(), value));
-        }
-    };
-    let out_model;
-    let mut out_base = None;
-    match kind {
-        AgentKind::ClaudeCode => {
-            out_model = match configured {
-                Some(model) => Some(bare(model)),
-                None => (family(opts.llm_model) == Family::Anthropic).then(|| bare(opts.llm_model)),
-            };
-            set("ANTHROPIC_API_KEY", var("ANTHROPIC_API_KEY"));
-            set(
-                "ANTHROPIC_BASE_URL",
-                api_base.or_else(|| var("ANTHROPIC_BASE_URL")).or_else(|| var("ANTHROPIC_API_BASE")),
-            );
-            // A daemon-run agent updating itself mid-session, or reporting errors that may
-            // quote the project's files, is not what the user asked for.
-            set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", Some("1".into()));
-            set("DISABLE_AUTOUPDATER", Some("1".into()));
-        }
-        AgentKind::Codex => {
-            out_model = match configured {
-                Some(model) => Some(bare(model)),
-                None => (family(opts.llm_model) == Family::OpenAi).then(|| bare(opts.llm_model)),
-            };
-            out_base = api_base.or_else(|| var("OPENAI_BASE_URL")).or_else(|| var("OPENAI_API_BASE"));
-            // Revis's provider entry reads CODEX_API_KEY; codex's own provider uses its login
-            // when it has one, and CODEX_API_KEY otherwise.
-            let openai_key = (out_base.is_some() || !opts.codex_logged_in).then(|| var("OPENAI_API_KEY")).flatten();
-            set("CODEX_API_KEY", var("CODEX_API_KEY").or(openai_key));
-        }
-        AgentKind::Aider => {
-            out_model = configured.map(str::to_string).or_else(|| {
-                let llm = opts.llm_model.trim();
-                (!is_none(llm)).then(|| llm.to_string())
-            });
-            for name in ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
-                .iter()
-                .chain(["OLLAMA_API_BASE", "HOSTED_VLLM_API_BASE", "HOSTED_VLLM_API_KEY"].iter())
-                .chain(["LITELLM_PROXY_API_BASE", "LITELLM_PROXY_API_KEY"].iter())
-            {
-                set(name, var(name));
-            }
-            let anthropic_base = var("ANTHROPIC_BASE_URL").or_else(|| var("ANTHROPIC_API_BASE"));
-            let openai_base = var("OPENAI_API_BASE").or_else(|| var("OPENAI_BASE_URL"));
-            // litellm reads the base of a proxy or local server from its own variable.
-            let prefix_base = match out_model.as_deref().and_then(|m| m.split_once('/')).map(|(p, _)| p) {
-                Some("ollama" | "ollama_chat") => Some("OLLAMA_API_BASE"),
-                Some("hosted_vllm") => Some("HOSTED_VLLM_API_BASE"),
-                Some("litellm_proxy") => Some("LITELLM_PROXY_API_BASE"),
-                _ => None,
-            };
-            let (anthropic_base, openai_base) = match (&api_base, out_model.as_deref().map(family), prefix_base) {
-                (Some(base), _, Some(name)) => {
-                    set(name, Some(base.clone()));
-                    (anthropic_base, openai_base)
-                }
-                (Some(base), Some(Family::Anthropic), None) => (Some(base.clone()), openai_base),
-                (Some(base), _, None) => (anthropic_base, Some(base.clone())),
-                (None, _, _) => (anthropic_base, openai_base),
-            };
-            set("ANTHROPIC_API_BASE", anthropic_base.clone());
-            set("ANTHROPIC_BASE_URL", anthropic_base);
-            set("OPENAI_API_BASE", openai_base);
-            // litellm fetches its model price map from the network at import unless told not to.
-            set("LITELLM_LOCAL_MODEL_COST_MAP", Some("True".into()));
-        }
-    }
-    // The user's own settings come last and win.
+    let session = SessionVars(session);
+    let mut settings = kind.agent().settings(opts, &session);
     for (name, value) in opts.env {
-        match value {
-            Some(value) => set(name, Some(value.clone())),
-            None => set(name, var(name)),
-        }
+        // No value: the name is passed through from the session.
+        set_var(&mut settings.env, name, value.clone().or_else(|| session.get(name)));
     }
-    AgentSettings { model: out_model, api_base: out_base, env }
+    settings
 }
 
 #[cfg(test)]
