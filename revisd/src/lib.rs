@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod exec;
+pub mod http;
 pub mod metrics;
 pub mod paths;
 pub mod remote;

@@ -8,7 +8,6 @@ pub mod agent;
 pub mod anthropic;
 pub mod chat;
 pub mod context;
-pub mod http;
 pub mod models;
 pub mod openai;
 pub mod pricing;
