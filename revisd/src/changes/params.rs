@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::ChangeError;
 use super::args::{ArgValue, read_arg};
 use super::config_file::read_config_value;
-use super::confine::confine;
 use crate::advisor::Change;
 use crate::advisor::search::is_int;
 use crate::config::SearchParam;
+use crate::path_policy::confine;
 
 /// Where a parameter lives.
 enum Location<'a> {

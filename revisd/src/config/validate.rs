@@ -9,7 +9,7 @@ use super::duration::parse_duration;
 use super::index::KeyIndex;
 use super::schema::{CodingAgent, Config, ExecutorType};
 use super::space::check_space;
-use crate::advisor::llm::safety::{Deny, SafetyError};
+use crate::path_policy::{Deny, PolicyError};
 
 /// One validation failure: the dotted key it concerns and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +46,7 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
             // trailing `/` is read as "directory".
             if let Err(e) = Deny::new(std::slice::from_ref(pattern)) {
                 let reason = match e {
-                    SafetyError::BadPattern { reason, .. } => reason,
+                    PolicyError::BadPattern { reason, .. } => reason,
                     other => other.to_string(),
                 };
                 let key = format!("context.{list}[{i}]");

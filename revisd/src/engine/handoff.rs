@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::advisor::llm::chat::Usage;
-use crate::advisor::llm::safety::Deny;
 use crate::advisor::llm::{self, pricing};
 use crate::coding::{self, AgentKind};
 use crate::config::{Config, duration::parse_duration};
 use crate::exec::{RunOutcome, RunSpec};
+use crate::path_policy::Deny;
 use crate::store::{IterationRow, SessionRow};
 use crate::workspace::{self, view, view::AgentView, view::ViewChange};
 

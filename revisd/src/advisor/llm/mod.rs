@@ -12,7 +12,6 @@ pub mod models;
 pub mod openai;
 pub mod pricing;
 pub mod retry;
-pub mod safety;
 pub mod tools;
 
 use std::collections::BTreeMap;
