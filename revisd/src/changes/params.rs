@@ -10,7 +10,6 @@ use super::ChangeError;
 use super::args::{ArgValue, read_arg};
 use super::config_file::read_config_value;
 use crate::advisor::Change;
-use crate::advisor::search::is_int;
 use crate::config::SearchParam;
 use crate::path_policy::confine;
 
@@ -74,7 +73,7 @@ fn interpret(text: &str, param: &SearchParam) -> Value {
         });
         return matching.cloned().unwrap_or_else(|| Value::String(text.to_string()));
     }
-    if is_int(param)
+    if param.is_int()
         && let Ok(n) = text.parse::<i64>()
     {
         return Value::from(n);

@@ -360,6 +360,18 @@ pub struct SearchParam {
     pub values: Option<Vec<serde_json::Value>>,
 }
 
+impl SearchParam {
+    /// Whether a range parameter holds integers: `type: int`, or no type and integral bounds
+    /// (what `type` defaults to when the file was loaded from text).
+    pub fn is_int(&self) -> bool {
+        match self.kind {
+            Some(ParamKind::Int) => true,
+            Some(ParamKind::Float) => false,
+            None => self.values.is_none() && [self.low, self.high].iter().all(|b| b.is_some_and(|x| x.fract() == 0.0)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamKind {
