@@ -5,7 +5,8 @@
 //! `advisor` decides, `changes` applies decisions, `workspace` owns git, `config` owns revis.yaml,
 //! `daemon` owns the socket, the pid file and signals. Pieces several of them share have modules
 //! of their own: `http` (the HTTP client), `path_policy` (what may be seen and changed in a
-//! worktree), `secrets`, `paths`.
+//! worktree), `secrets`, `paths`. Top-level modules import each other without loops
+//! (`module_graph_tests`).
 
 pub mod advisor;
 pub mod api;
@@ -40,3 +41,6 @@ pub(crate) mod test_data {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod module_graph_tests;
