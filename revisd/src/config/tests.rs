@@ -276,6 +276,7 @@ fn semantic_errors_point_at_the_offending_key() {
         ("guardrails:\n  divergence_multiplier: 1\n", 6, "divergence_multiplier must be greater than 1"),
         ("guardrails:\n  replicates: 0\n", 6, "replicates must be at least 1"),
         ("context:\n  deny:\n    - ok/**\n    - 'bad[glob'\n", 8, "context.deny: invalid pattern 'bad[glob'"),
+        ("context:\n  frozen: [eval.py, 'eval[.py']\n", 6, "context.frozen: invalid pattern 'eval[.py'"),
         ("workspace:\n  link: [data, /abs]\n", 6, "must be relative"),
         ("workspace:\n  link:\n    - ../up\n", 7, "must not contain '..'"),
     ];
@@ -411,4 +412,16 @@ fn coding_agent_settings_are_checked_with_their_line() {
     assert_error(&minimal("coding_agent:\n  env:\n    BAD-NAME: x\n"), 7, "not a valid environment variable name");
     assert_error(&minimal("coding_agent:\n  args:\n    claude: [--x]\n"), 7, "unknown key 'claude'");
     assert_error(&minimal("coding_agent:\n  model: ''\n"), 6, "coding_agent.model must not be empty");
+}
+
+/// Fix 5: a `context.frozen` pattern that does not compile is refused at load, with its file,
+/// line, key and why, instead of switching the frozen-file check off later.
+#[test]
+fn an_invalid_frozen_pattern_is_refused_with_its_key_and_reason() {
+    let err = assert_error(
+        &minimal("context:\n  frozen:\n    - eval.py\n    - 'eval[.py'\n"),
+        8,
+        "context.frozen: invalid pattern 'eval[.py': unclosed character class",
+    );
+    assert_eq!(err.key(), Some("context.frozen[1]"));
 }
