@@ -379,17 +379,23 @@ pub enum ParamKind {
     Float,
 }
 
+/// Where a session works. There is one answer: in its own git worktree, so that parallel trials
+/// never share a checkout and the user's checkout is never touched.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkspaceMode {
+    /// `in-place` was once accepted but never implemented: those sessions ran in a worktree
+    /// too. The alias lets the configs stored with them load; a revis.yaml that says
+    /// `in-place` is refused by `validate`.
     #[default]
+    #[serde(alias = "in-place")]
     Worktree,
-    InPlace,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Workspace {
+    /// Only `worktree`; the key may be left out.
     #[serde(default)]
     pub mode: WorkspaceMode,
     #[serde(default)]

@@ -189,7 +189,7 @@ search:                         # the offline advisor's space; also shown to the
   #   batch_size: {{arg: --batch-size, values: [32, 64, 128]}}
 
 workspace:
-  mode: worktree                # worktree | in-place
+  mode: worktree                # each session works in its own git worktree (the only mode)
   link: []                      # extra entries linked into the worktree, e.g. [data, .venv]
 "#,
         train = yaml_string(&opts.train),

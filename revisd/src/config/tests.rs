@@ -54,7 +54,7 @@ search:                  # the offline advisor's space; also shown to the LLM as
     lr:         {file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}
     batch_size: {arg: --batch-size, values: [32, 64, 128]}
 workspace:
-  mode: worktree         # worktree | in-place
+  mode: worktree         # the only mode: each session runs in its own git worktree
   link: [data, .venv]    # extra entries linked into the worktree (ignored top-level entries are linked by default)
 "#;
 
@@ -424,4 +424,34 @@ fn an_invalid_frozen_pattern_is_refused_with_its_key_and_reason() {
         "context.frozen: invalid pattern 'eval[.py': unclosed character class",
     );
     assert_eq!(err.key(), Some("context.frozen[1]"));
+}
+
+/// Fix 7: there is no in-place mode; saying so names the file, line and key, and why.
+#[test]
+fn workspace_mode_in_place_is_refused() {
+    for written in ["in-place", "'in-place'"] {
+        let err = assert_error(
+            &minimal(&format!("workspace:\n  link: [data]\n  mode: {written}\n")),
+            7,
+            "workspace.mode: 'in-place' is not supported: sessions always run in their own git worktree",
+        );
+        assert_eq!(err.key(), Some("workspace.mode"));
+        assert!(err.to_string().contains("parallel trials never share a checkout"), "{err}");
+    }
+    assert_error(&minimal("workspace:\n  mode: inplace\n"), 6, "workspace.mode: unknown value 'inplace'");
+    let loaded = load_text(&minimal("workspace:\n  mode: worktree\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config.workspace.mode, WorkspaceMode::Worktree);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+/// Sessions made while `in-place` was accepted stored it in their config; they ran in a
+/// worktree anyway, and must still resume.
+#[test]
+fn a_stored_config_that_says_in_place_still_reads() {
+    let loaded = load_text(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    let mut stored = serde_json::to_value(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    stored["workspace"]["mode"] = serde_json::json!("in-place");
+    let config: Config = serde_json::from_value(stored).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.workspace.mode, WorkspaceMode::Worktree);
+    assert_eq!(config, loaded.config);
 }

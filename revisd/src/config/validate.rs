@@ -65,6 +65,15 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         }
     }
     check_coding_agent(&config.coding_agent)?;
+    // The schema reads `in-place` as `worktree` for the sake of stored sessions (see
+    // `WorkspaceMode`); a file that asks for it is told it does not exist.
+    if index.scalar("workspace.mode") == Some("in-place") {
+        return Err(Issue::new(
+            "workspace.mode",
+            "workspace.mode: 'in-place' is not supported: sessions always run in their own git worktree \
+             (.revis/worktrees/<name>), so parallel trials never share a checkout; remove the key or write 'worktree'",
+        ));
+    }
     for (i, link) in config.workspace.link.iter().enumerate() {
         if let Some(problem) = relative_path_problem(link) {
             return Err(Issue::new(format!("workspace.link[{i}]"), format!("workspace.link: '{link}' {problem}")));
