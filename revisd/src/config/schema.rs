@@ -4,6 +4,7 @@
 //! Every struct denies unknown fields so a typo is reported with its line and the closest key.
 
 use indexmap::IndexMap;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -111,8 +112,11 @@ pub struct Guardrails {
     pub retry_budget: u32,
     #[serde(default = "default_divergence_multiplier")]
     pub divergence_multiplier: f64,
-    #[serde(default = "yes")]
-    pub nan_detection_enabled: bool,
+    /// Retired: a NaN or infinite primary metric always fails the iteration. The key is still
+    /// read, whatever its value, so that older files and the configs stored with existing
+    /// sessions load; `config::load` warns that it does nothing. Never written.
+    #[serde(default, rename = "nan_detection_enabled", skip_serializing)]
+    pub retired_nan_detection_enabled: IgnoredAny,
     #[serde(default = "yes")]
     pub divergence_detection_enabled: bool,
     #[serde(default = "yes")]
@@ -134,7 +138,7 @@ impl Default for Guardrails {
             max_run_duration: default_max_run_duration(),
             retry_budget: default_retry_budget(),
             divergence_multiplier: default_divergence_multiplier(),
-            nan_detection_enabled: true,
+            retired_nan_detection_enabled: IgnoredAny,
             divergence_detection_enabled: true,
             plateau_detection_enabled: true,
             replicates: 1,

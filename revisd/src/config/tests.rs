@@ -30,7 +30,6 @@ guardrails:
   max_run_duration: 24h      # per run; accepts 90s, 45m, 1h30m, 2.5h, 1d
   retry_budget: 3            # consecutive failed iterations before the session fails
   divergence_multiplier: 10
-  nan_detection_enabled: true
   divergence_detection_enabled: true
   plateau_detection_enabled: true
 context:
@@ -152,9 +151,14 @@ fn the_python_implementations_init_file_loads_with_warnings_for_inert_sections()
     assert_eq!(loaded.config.metrics.entity, None);
     assert!(loaded.config.context.constraints.is_empty());
     assert_eq!(loaded.config.context.max_agent_iterations, 20);
-    assert_eq!(loaded.warnings.len(), 2);
+    assert_eq!(loaded.warnings.len(), 3);
     assert!(loaded.warnings[0].starts_with("revis.yaml:31:1: section 'artifacts'"), "{:?}", loaded.warnings);
     assert!(loaded.warnings[1].starts_with("revis.yaml:33:1: section 'github'"), "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[2].starts_with("revis.yaml:17:3: guardrails.nan_detection_enabled has no effect"),
+        "{:?}",
+        loaded.warnings
+    );
     Ok(())
 }
 
@@ -451,7 +455,26 @@ fn a_stored_config_that_says_in_place_still_reads() {
     let loaded = load_text(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
     let mut stored = serde_json::to_value(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
     stored["workspace"]["mode"] = serde_json::json!("in-place");
+    stored["guardrails"]["nan_detection_enabled"] = serde_json::json!(false);
     let config: Config = serde_json::from_value(stored).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.workspace.mode, WorkspaceMode::Worktree);
     assert_eq!(config, loaded.config);
+}
+
+/// Fix 7: `guardrails.nan_detection_enabled` does nothing; a file that still has it loads,
+/// with a warning that names file, line and key.
+#[test]
+fn nan_detection_enabled_loads_with_a_warning() {
+    for value in ["false", "true"] {
+        let text = minimal(&format!("guardrails:\n  plateau_runs: 3\n  nan_detection_enabled: {value}\n"));
+        let loaded = load_text(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded.warnings,
+            ["revis.yaml:7:3: guardrails.nan_detection_enabled has no effect and can be removed: a NaN or infinite \
+              primary metric always fails the iteration"]
+        );
+        assert_eq!(loaded.config.guardrails, Guardrails::default());
+        let stored = serde_json::to_string(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!stored.contains("nan_detection"), "{stored}");
+    }
 }
