@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use revisd::advisor::llm::safety::Deny;
+use revisd::path_policy::Deny;
 use revisd::config::duration::parse_duration;
 use revisd::config::load_str;
 

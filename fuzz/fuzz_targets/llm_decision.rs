@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use revisd::advisor::llm::agent::accept_decision;
-use revisd::advisor::llm::safety::{Deny, resolve, resolve_existing};
+use revisd::path_policy::{Deny, resolve, resolve_existing};
 use revisd::advisor::{Action, Change, Decision};
 use serde_json::{Value, json};
 

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use revisd::advisor::llm::safety::{Deny, SafetyError, resolve, resolve_existing};
+use revisd::path_policy::{Deny, PolicyError, resolve, resolve_existing};
 
 /// A fixed worktree and a sibling "outside" directory, built once per process.
 struct Fixture {
@@ -115,7 +115,7 @@ fn check(fix: &Fixture, deny: &Deny, rel: &str, existing: bool) {
     let result = if existing { resolve_existing(&fix.root, rel, deny) } else { resolve(&fix.root, rel, deny) };
     let real = match result {
         Ok(real) => real,
-        Err(SafetyError::Refused { .. } | SafetyError::NotFound { .. }) => return,
+        Err(PolicyError::Refused { .. } | PolicyError::NotFound { .. }) => return,
         Err(e) => panic!("unexpected error kind for {rel:?}: {e:?}"),
     };
     assert!(real.starts_with(&fix.root), "{rel:?} resolved outside the root: {}", real.display());

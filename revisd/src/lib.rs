@@ -3,7 +3,10 @@
 //! Module map (see ARCHITECTURE.md): `api` is the thin tonic service, `engine` drives sessions,
 //! `store` is the only place SQL lives, `exec` runs training, `metrics` reads results,
 //! `advisor` decides, `changes` applies decisions, `workspace` owns git, `config` owns revis.yaml,
-//! `daemon` owns the socket, the pid file and signals.
+//! `daemon` owns the socket, the pid file and signals. Pieces several of them share have modules
+//! of their own: `http` (the HTTP client), `path_policy` (what may be seen and changed in a
+//! worktree), `secrets`, `paths`. Top-level modules import each other without loops
+//! (`module_graph_tests`).
 
 pub mod advisor;
 pub mod api;
@@ -13,7 +16,9 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod exec;
+pub mod http;
 pub mod metrics;
+pub mod path_policy;
 pub mod paths;
 pub mod remote;
 pub mod secrets;
@@ -37,3 +42,6 @@ pub(crate) mod test_data {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod module_graph_tests;

@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::ChangeError;
 use super::args::{ArgValue, read_arg, set_arg};
 use super::config_file::{Format, edit_text, read_text, write_atomically};
-use super::confine::confine;
 use super::render::number_text;
 use crate::advisor::Change;
+use crate::path_policy::confine;
 
 /// The outcome of [`apply`]: the training command after the changes, and what each one did.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 //! is replaced, and the result is parsed again to prove nothing else changed.
 //!
 //! This module owns the file's bytes only for the duration of one edit; it does not decide
-//! which files may be edited (see `confine`).
+//! which files may be edited (see `path_policy::confine`).
 
 use std::io::Write;
 use std::path::Path;

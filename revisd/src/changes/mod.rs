@@ -9,7 +9,6 @@
 mod apply;
 mod args;
 mod config_file;
-mod confine;
 mod locate;
 mod params;
 mod render;
@@ -20,10 +19,11 @@ mod yaml_block;
 
 use std::path::PathBuf;
 
+use crate::path_policy::PolicyError;
+
 pub use apply::{Applied, AppliedChange, apply};
 pub use args::{ArgValue, read_arg, set_arg};
 pub use config_file::{read_config_value, write_config_value};
-pub use confine::confine;
 pub use params::{changes_for, current_params};
 pub use render::float_text;
 pub use validate::validate;
@@ -63,6 +63,19 @@ pub enum ChangeError {
     BadParam { param: String },
     #[error("{what} cannot be applied here")]
     Unsupported { what: String },
+    /// A named path that cannot be resolved at all (the worktree is gone).
+    #[error(transparent)]
+    Path(PolicyError),
+}
+
+/// The path policy speaks of paths in general; here a refused path is one a change named.
+impl From<PolicyError> for ChangeError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Refused { path, reason } => Self::OutsideWorktree { path, reason },
+            other => Self::Path(other),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,9 @@ use serde_json::Value;
 use super::ChangeError;
 use super::args::{ArgValue, read_arg};
 use super::config_file::read_config_value;
-use super::confine::confine;
 use crate::advisor::Change;
-use crate::advisor::search::is_int;
 use crate::config::SearchParam;
+use crate::path_policy::confine;
 
 /// Where a parameter lives.
 enum Location<'a> {
@@ -74,7 +73,7 @@ fn interpret(text: &str, param: &SearchParam) -> Value {
         });
         return matching.cloned().unwrap_or_else(|| Value::String(text.to_string()));
     }
-    if is_int(param)
+    if param.is_int()
         && let Ok(n) = text.parse::<i64>()
     {
         return Value::from(n);

@@ -442,7 +442,7 @@ fn config_edits_through_symlinks_leading_outside_are_refused_and_write_nothing()
         let changes = vec![Change::ConfigEdit { file: file.into(), key: "lr".into(), value: json!(0.1) }];
         let err = apply(dir.path(), "python3 train.py", &changes);
         assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{file}: {err:?}");
-        let deny = crate::advisor::llm::safety::Deny::new(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let deny = crate::path_policy::Deny::new(&[]).unwrap_or_else(|e| panic!("{e}"));
         let problems = validate(dir.path(), "python3 train.py", &changes, &deny).err().unwrap_or_default();
         assert!(problems.len() == 1 && problems[0].contains("not allowed"), "{file}: {problems:?}");
         assert!(!problems[0].contains("CANARY"), "{problems:?}");

@@ -11,7 +11,7 @@ use super::apply::Plan;
 use super::config_file::{Format, scalar_keys};
 use super::shell::tokenize;
 use crate::advisor::Change;
-use crate::advisor::llm::safety::{Deny, resolve, resolve_existing};
+use crate::path_policy::{Deny, resolve, resolve_existing};
 
 /// How many keys of a file are considered for "closest keys", and how many are suggested.
 const KEY_SCAN_LIMIT: usize = 5000;

@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use super::decode::is_int_literal;
 use super::tree::{Node, NodeKind, Pos};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     key: Pos,
     int_literal: bool,
+    /// The value's text when it is a scalar, as written (quotes removed).
+    scalar: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +49,11 @@ impl KeyIndex {
     }
 
     fn insert(&mut self, path: &str, key: Pos, value: &Node) {
-        self.entries.insert(path.to_string(), Entry { key, int_literal: is_int_literal(value) });
+        let scalar = match &value.kind {
+            NodeKind::Scalar { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        self.entries.insert(path.to_string(), Entry { key, int_literal: is_int_literal(value), scalar });
     }
 
     /// Position of the key at `path`, or of its nearest written ancestor when the key itself was
@@ -66,6 +72,11 @@ impl KeyIndex {
     /// True if the value at `path` was written as an integer literal (`3`, not `3.0`).
     pub fn is_int_literal(&self, path: &str) -> bool {
         self.entries.get(path).is_some_and(|e| e.int_literal)
+    }
+
+    /// The text of the scalar written at `path`: what a value meant before serde typed it.
+    pub fn scalar(&self, path: &str) -> Option<&str> {
+        self.entries.get(path).and_then(|e| e.scalar.as_deref())
     }
 
     pub fn contains(&self, path: &str) -> bool {

@@ -29,8 +29,17 @@ pub use validate::is_env_name;
 
 pub const FILE_NAME: &str = "revis.yaml";
 
-/// The old implementation's sections that no longer do anything.
-const INERT_SECTIONS: &[&str] = &["artifacts", "github"];
+/// Keys that are accepted but do nothing, each with the warning a file that has it gets. They
+/// stay accepted so that older files (and the configs stored with existing sessions) load.
+const INERT_KEYS: &[(&str, &str)] = &[
+    ("artifacts", "section 'artifacts' is ignored (it belonged to the earlier Python implementation)"),
+    ("github", "section 'github' is ignored (it belonged to the earlier Python implementation)"),
+    (
+        "guardrails.nan_detection_enabled",
+        "guardrails.nan_detection_enabled has no effect and can be removed: a NaN or infinite primary metric \
+         always fails the iteration",
+    ),
+];
 
 /// A validated revis.yaml.
 #[derive(Debug, Clone)]
@@ -76,15 +85,12 @@ pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     let index = index::KeyIndex::build(&root);
     let max_run_duration = validate::validate(&mut config, &index)
         .map_err(|issue| ConfigError::invalid(path, index.pos(&issue.key), Some(&issue.key), issue.message))?;
-    let warnings = INERT_SECTIONS
+    let warnings = INERT_KEYS
         .iter()
-        .filter(|section| index.contains(section))
-        .map(|section| {
-            let at = index.pos(section).map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default();
-            format!(
-                "{}{at}: section '{section}' is ignored (it belonged to the earlier Python implementation)",
-                path.display()
-            )
+        .filter(|(key, _)| index.contains(key))
+        .map(|(key, why)| {
+            let at = index.pos(key).map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default();
+            format!("{}{at}: {why}", path.display())
         })
         .collect();
     Ok(Loaded { config, path: path.to_path_buf(), warnings, max_run_duration })

@@ -4,6 +4,7 @@
 //! Every struct denies unknown fields so a typo is reported with its line and the closest key.
 
 use indexmap::IndexMap;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -111,8 +112,11 @@ pub struct Guardrails {
     pub retry_budget: u32,
     #[serde(default = "default_divergence_multiplier")]
     pub divergence_multiplier: f64,
-    #[serde(default = "yes")]
-    pub nan_detection_enabled: bool,
+    /// Retired: a NaN or infinite primary metric always fails the iteration. The key is still
+    /// read, whatever its value, so that older files and the configs stored with existing
+    /// sessions load; `config::load` warns that it does nothing. Never written.
+    #[serde(default, rename = "nan_detection_enabled", skip_serializing)]
+    pub retired_nan_detection_enabled: IgnoredAny,
     #[serde(default = "yes")]
     pub divergence_detection_enabled: bool,
     #[serde(default = "yes")]
@@ -134,7 +138,7 @@ impl Default for Guardrails {
             max_run_duration: default_max_run_duration(),
             retry_budget: default_retry_budget(),
             divergence_multiplier: default_divergence_multiplier(),
-            nan_detection_enabled: true,
+            retired_nan_detection_enabled: IgnoredAny,
             divergence_detection_enabled: true,
             plateau_detection_enabled: true,
             replicates: 1,
@@ -360,6 +364,18 @@ pub struct SearchParam {
     pub values: Option<Vec<serde_json::Value>>,
 }
 
+impl SearchParam {
+    /// Whether a range parameter holds integers: `type: int`, or no type and integral bounds
+    /// (what `type` defaults to when the file was loaded from text).
+    pub fn is_int(&self) -> bool {
+        match self.kind {
+            Some(ParamKind::Int) => true,
+            Some(ParamKind::Float) => false,
+            None => self.values.is_none() && [self.low, self.high].iter().all(|b| b.is_some_and(|x| x.fract() == 0.0)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamKind {
@@ -367,17 +383,23 @@ pub enum ParamKind {
     Float,
 }
 
+/// Where a session works. There is one answer: in its own git worktree, so that parallel trials
+/// never share a checkout and the user's checkout is never touched.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkspaceMode {
+    /// `in-place` was once accepted but never implemented: those sessions ran in a worktree
+    /// too. The alias lets the configs stored with them load; a revis.yaml that says
+    /// `in-place` is refused by `validate`.
     #[default]
+    #[serde(alias = "in-place")]
     Worktree,
-    InPlace,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Workspace {
+    /// Only `worktree`; the key may be left out.
     #[serde(default)]
     pub mode: WorkspaceMode,
     #[serde(default)]

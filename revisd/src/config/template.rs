@@ -157,7 +157,6 @@ guardrails:
   max_run_duration: 24h         # per run: 90s, 45m, 1h30m, 2.5h, 1d
   retry_budget: 3               # consecutive failed iterations before the session fails
   divergence_multiplier: 10     # a loss this many times the baseline counts as diverged
-  nan_detection_enabled: true
   divergence_detection_enabled: true
   plateau_detection_enabled: true
   replicates: 1                 # baseline runs used to measure run-to-run noise
@@ -189,7 +188,7 @@ search:                         # the offline advisor's space; also shown to the
   #   batch_size: {{arg: --batch-size, values: [32, 64, 128]}}
 
 workspace:
-  mode: worktree                # worktree | in-place
+  mode: worktree                # each session works in its own git worktree (the only mode)
   link: []                      # extra entries linked into the worktree, e.g. [data, .venv]
 "#,
         train = yaml_string(&opts.train),
@@ -250,6 +249,19 @@ mod tests {
         assert_eq!(loaded.config.metrics.target, Some(0.9));
         assert!(loaded.config.search.space.is_empty());
         assert!(loaded.warnings.is_empty());
+        Ok(())
+    }
+
+    /// Every key the template writes does something: no warning for an inert key, no value
+    /// that is refused (Fix 7: `nan_detection_enabled` and `in-place` are gone).
+    #[test]
+    fn the_default_template_loads_without_warnings() -> Result<(), ConfigError> {
+        let text = render_init(&opts("python train.py"));
+        let loaded = load_str(&text, Path::new("revis.yaml"))?;
+        assert_eq!(loaded.warnings, Vec::<String>::new());
+        for retired in ["nan_detection_enabled", "in-place"] {
+            assert!(!text.contains(retired), "the template mentions {retired}");
+        }
         Ok(())
     }
 

@@ -30,7 +30,6 @@ guardrails:
   max_run_duration: 24h      # per run; accepts 90s, 45m, 1h30m, 2.5h, 1d
   retry_budget: 3            # consecutive failed iterations before the session fails
   divergence_multiplier: 10
-  nan_detection_enabled: true
   divergence_detection_enabled: true
   plateau_detection_enabled: true
 context:
@@ -54,7 +53,7 @@ search:                  # the offline advisor's space; also shown to the LLM as
     lr:         {file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}
     batch_size: {arg: --batch-size, values: [32, 64, 128]}
 workspace:
-  mode: worktree         # worktree | in-place
+  mode: worktree         # the only mode: each session runs in its own git worktree
   link: [data, .venv]    # extra entries linked into the worktree (ignored top-level entries are linked by default)
 "#;
 
@@ -152,9 +151,14 @@ fn the_python_implementations_init_file_loads_with_warnings_for_inert_sections()
     assert_eq!(loaded.config.metrics.entity, None);
     assert!(loaded.config.context.constraints.is_empty());
     assert_eq!(loaded.config.context.max_agent_iterations, 20);
-    assert_eq!(loaded.warnings.len(), 2);
+    assert_eq!(loaded.warnings.len(), 3);
     assert!(loaded.warnings[0].starts_with("revis.yaml:31:1: section 'artifacts'"), "{:?}", loaded.warnings);
     assert!(loaded.warnings[1].starts_with("revis.yaml:33:1: section 'github'"), "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[2].starts_with("revis.yaml:17:3: guardrails.nan_detection_enabled has no effect"),
+        "{:?}",
+        loaded.warnings
+    );
     Ok(())
 }
 
@@ -276,6 +280,7 @@ fn semantic_errors_point_at_the_offending_key() {
         ("guardrails:\n  divergence_multiplier: 1\n", 6, "divergence_multiplier must be greater than 1"),
         ("guardrails:\n  replicates: 0\n", 6, "replicates must be at least 1"),
         ("context:\n  deny:\n    - ok/**\n    - 'bad[glob'\n", 8, "context.deny: invalid pattern 'bad[glob'"),
+        ("context:\n  frozen: [eval.py, 'eval[.py']\n", 6, "context.frozen: invalid pattern 'eval[.py'"),
         ("workspace:\n  link: [data, /abs]\n", 6, "must be relative"),
         ("workspace:\n  link:\n    - ../up\n", 7, "must not contain '..'"),
     ];
@@ -411,4 +416,65 @@ fn coding_agent_settings_are_checked_with_their_line() {
     assert_error(&minimal("coding_agent:\n  env:\n    BAD-NAME: x\n"), 7, "not a valid environment variable name");
     assert_error(&minimal("coding_agent:\n  args:\n    claude: [--x]\n"), 7, "unknown key 'claude'");
     assert_error(&minimal("coding_agent:\n  model: ''\n"), 6, "coding_agent.model must not be empty");
+}
+
+/// Fix 5: a `context.frozen` pattern that does not compile is refused at load, with its file,
+/// line, key and why, instead of switching the frozen-file check off later.
+#[test]
+fn an_invalid_frozen_pattern_is_refused_with_its_key_and_reason() {
+    let err = assert_error(
+        &minimal("context:\n  frozen:\n    - eval.py\n    - 'eval[.py'\n"),
+        8,
+        "context.frozen: invalid pattern 'eval[.py': unclosed character class",
+    );
+    assert_eq!(err.key(), Some("context.frozen[1]"));
+}
+
+/// Fix 7: there is no in-place mode; saying so names the file, line and key, and why.
+#[test]
+fn workspace_mode_in_place_is_refused() {
+    for written in ["in-place", "'in-place'"] {
+        let err = assert_error(
+            &minimal(&format!("workspace:\n  link: [data]\n  mode: {written}\n")),
+            7,
+            "workspace.mode: 'in-place' is not supported: sessions always run in their own git worktree",
+        );
+        assert_eq!(err.key(), Some("workspace.mode"));
+        assert!(err.to_string().contains("parallel trials never share a checkout"), "{err}");
+    }
+    assert_error(&minimal("workspace:\n  mode: inplace\n"), 6, "workspace.mode: unknown value 'inplace'");
+    let loaded = load_text(&minimal("workspace:\n  mode: worktree\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config.workspace.mode, WorkspaceMode::Worktree);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+/// Sessions made while `in-place` was accepted stored it in their config; they ran in a
+/// worktree anyway, and must still resume.
+#[test]
+fn a_stored_config_that_says_in_place_still_reads() {
+    let loaded = load_text(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    let mut stored = serde_json::to_value(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    stored["workspace"]["mode"] = serde_json::json!("in-place");
+    stored["guardrails"]["nan_detection_enabled"] = serde_json::json!(false);
+    let config: Config = serde_json::from_value(stored).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.workspace.mode, WorkspaceMode::Worktree);
+    assert_eq!(config, loaded.config);
+}
+
+/// Fix 7: `guardrails.nan_detection_enabled` does nothing; a file that still has it loads,
+/// with a warning that names file, line and key.
+#[test]
+fn nan_detection_enabled_loads_with_a_warning() {
+    for value in ["false", "true"] {
+        let text = minimal(&format!("guardrails:\n  plateau_runs: 3\n  nan_detection_enabled: {value}\n"));
+        let loaded = load_text(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded.warnings,
+            ["revis.yaml:7:3: guardrails.nan_detection_enabled has no effect and can be removed: a NaN or infinite \
+              primary metric always fails the iteration"]
+        );
+        assert_eq!(loaded.config.guardrails, Guardrails::default());
+        let stored = serde_json::to_string(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!stored.contains("nan_detection"), "{stored}");
+    }
 }

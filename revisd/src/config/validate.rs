@@ -9,7 +9,7 @@ use super::duration::parse_duration;
 use super::index::KeyIndex;
 use super::schema::{CodingAgent, Config, ExecutorType};
 use super::space::check_space;
-use crate::advisor::llm::safety::{Deny, SafetyError};
+use crate::path_policy::{Deny, PolicyError};
 
 /// One validation failure: the dotted key it concerns and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +46,7 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
             // trailing `/` is read as "directory".
             if let Err(e) = Deny::new(std::slice::from_ref(pattern)) {
                 let reason = match e {
-                    SafetyError::BadPattern { reason, .. } => reason,
+                    PolicyError::BadPattern { reason, .. } => reason,
                     other => other.to_string(),
                 };
                 let key = format!("context.{list}[{i}]");
@@ -65,6 +65,15 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         }
     }
     check_coding_agent(&config.coding_agent)?;
+    // The schema reads `in-place` as `worktree` for the sake of stored sessions (see
+    // `WorkspaceMode`); a file that asks for it is told it does not exist.
+    if index.scalar("workspace.mode") == Some("in-place") {
+        return Err(Issue::new(
+            "workspace.mode",
+            "workspace.mode: 'in-place' is not supported: sessions always run in their own git worktree \
+             (.revis/worktrees/<name>), so parallel trials never share a checkout; remove the key or write 'worktree'",
+        ));
+    }
     for (i, link) in config.workspace.link.iter().enumerate() {
         if let Some(problem) = relative_path_problem(link) {
             return Err(Issue::new(format!("workspace.link[{i}]"), format!("workspace.link: '{link}' {problem}")));

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::advisor::llm::chat::Usage;
-use crate::advisor::llm::safety::Deny;
 use crate::advisor::llm::{self, pricing};
 use crate::coding::{self, AgentKind};
 use crate::config::{Config, duration::parse_duration};
 use crate::exec::{RunOutcome, RunSpec};
+use crate::path_policy::Deny;
 use crate::store::{IterationRow, SessionRow};
 use crate::workspace::{self, view, view::AgentView, view::ViewChange};
 
@@ -383,12 +383,13 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
 }
 
 /// One hash over the content of every file matched by `context.frozen` (None when nothing is
-/// frozen), recorded per iteration so a change to the evaluation shows.
-pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Option<String> {
+/// frozen), recorded per iteration so a change to the evaluation shows. A pattern that does
+/// not compile is an error: skipping it would silently stop watching the evaluation.
+pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Result<Option<String>> {
     if patterns.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let frozen = Deny::new(patterns).ok()?;
+    let frozen = Deny::new(patterns).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
     let mut files = Vec::new();
     let mut stack = vec![worktree.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -414,7 +415,7 @@ pub fn frozen_hash(worktree: &Path, patterns: &[String]) -> Option<String> {
             hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    Some(format!("{hash:016x} ({} files)", files.len()))
+    Ok(Some(format!("{hash:016x} ({} files)", files.len())))
 }
 
 #[cfg(test)]
@@ -429,5 +430,20 @@ mod tests {
             "Calibrate against [hidden], not [hidden]. Edit train.py."
         );
         assert_eq!(redact("use .env values", &deny), "use [hidden] values");
+    }
+
+    /// Fix 5: an invalid `context.frozen` pattern fails the check instead of turning it off.
+    #[test]
+    fn an_invalid_frozen_pattern_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("eval.py"), "print(1)\n").unwrap_or_else(|e| panic!("{e}"));
+        let err =
+            frozen_hash(dir.path(), &["eval.py".to_string(), "eval[.py".to_string()]).err().map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("an invalid pattern was skipped"));
+        assert!(err.starts_with("context.frozen: invalid pattern `eval[.py`: "), "{err}");
+        assert!(err.contains("unclosed character class"), "{err}");
+        let hash = frozen_hash(dir.path(), &["eval.py".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(hash.is_some_and(|h| h.ends_with("(1 files)")));
+        assert_eq!(frozen_hash(dir.path(), &[]).unwrap_or_else(|e| panic!("{e}")), None);
     }
 }

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::advisor::Decision;
 use crate::advisor::llm::context::{self, HistoryEntry, Situation};
-use crate::advisor::llm::safety::Deny;
 use crate::advisor::llm::{self, Agent, tools};
 use crate::config::Config;
+use crate::path_policy::Deny;
 use crate::states::IterationState;
 use crate::store::{IterationRow, SessionRow};
 
@@ -268,7 +268,7 @@ fn is_frozen(worktree: &Path, frozen: &Deny, file: &str) -> bool {
     if frozen.is_denied(Path::new(file)) {
         return true;
     }
-    let (Ok(real), Ok(root)) = (crate::changes::confine(worktree, file), worktree.canonicalize()) else {
+    let (Ok(real), Ok(root)) = (crate::path_policy::confine(worktree, file), worktree.canonicalize()) else {
         // Unresolvable paths are refused by `changes::validate` with their own reason.
         return false;
     };

@@ -32,6 +32,9 @@ pub use ssh::SshExecutor;
 pub use tail::tail_lines;
 pub use tmux::TmuxServer;
 
+/// What `Executor::prepare_workdir` shipped to a remote host: the sync's own report.
+pub use crate::remote::sync::SyncReport;
+
 /// Everything an executor needs to start one training run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -48,15 +51,6 @@ pub struct RunSpec {
     pub output_dir: PathBuf,
     /// The session's key (`engine::run_key`): remote executors run in `<work_dir>/<session>`.
     pub session: String,
-}
-
-/// What `Executor::prepare_workdir` shipped to a remote host.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    /// Everything written to the remote's stdin (tar stream and deletion script).
-    pub bytes_sent: u64,
-    pub files_sent: u64,
-    pub files_deleted: u64,
 }
 
 /// A point-in-time look at a run.

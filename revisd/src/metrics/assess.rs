@@ -28,15 +28,10 @@ pub fn assess(
         };
     };
     if !value.is_finite() {
-        // Non-finite values can never be compared or learned from; with detection off they
-        // still cannot count as a result, but the reason says detection was off.
+        // A non-finite value can never be compared or learned from, so it is never a result:
+        // there is no setting that lets one through.
         let what = if value.is_nan() { "NaN" } else { "infinite" };
-        let reason = if guardrails.nan_detection_enabled {
-            format!("primary metric '{primary}' is {what}")
-        } else {
-            format!("primary metric '{primary}' is {what} (not usable even with nan_detection_enabled: false)")
-        };
-        return Assessment::Failed { reason };
+        return Assessment::Failed { reason: format!("primary metric '{primary}' is {what}") };
     }
     if guardrails.divergence_detection_enabled
         && let Some(base) = baseline
@@ -65,10 +60,16 @@ mod tests {
         Collected { metrics: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(), warnings: vec![], history: None }
     }
 
+    /// Fix 7: there is no switch for this (`guardrails.nan_detection_enabled` is gone).
     #[test]
-    fn nan_primary_fails_with_reason() {
-        let a = assess(&collected(&[("loss", f64::NAN)]), "loss", true, &Guardrails::default(), None);
-        assert_eq!(a, Assessment::Failed { reason: "primary metric 'loss' is NaN".into() });
+    fn a_non_finite_primary_always_fails_the_iteration() {
+        let lenient = Guardrails { divergence_detection_enabled: false, ..Guardrails::default() };
+        for (value, what) in [(f64::NAN, "NaN"), (f64::INFINITY, "infinite"), (f64::NEG_INFINITY, "infinite")] {
+            for (minimize, guardrails) in [(true, &Guardrails::default()), (false, &lenient)] {
+                let a = assess(&collected(&[("loss", value)]), "loss", minimize, guardrails, Some(1.0));
+                assert_eq!(a, Assessment::Failed { reason: format!("primary metric 'loss' is {what}") });
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::session::shell_quote;
 use super::{Remote, RemoteError};
-pub use crate::exec::SyncReport;
+
+/// What one sync shipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Everything written to the remote's stdin (tar stream and deletion script).
+    pub bytes_sent: u64,
+    pub files_sent: u64,
+    pub files_deleted: u64,
+}
 
 /// Written into `remote_dir`; holds the token of the last sync.
 pub const MARKER: &str = ".revis-sync";

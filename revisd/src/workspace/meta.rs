@@ -44,7 +44,7 @@ pub(crate) fn write(repo: &Repository, meta: &SessionMeta) -> Result<(), Workspa
     std::fs::write(&path, json).map_err(|e| WorkspaceError::io("write", &path, e))
 }
 
-/// A worktree without the file (in-place mode, a worktree made by hand) has no links.
+/// The main checkout, or a worktree without the file (one made by hand), has no links.
 pub(crate) fn read(repo: &Repository) -> Result<Option<SessionMeta>, WorkspaceError> {
     if !repo.is_worktree() {
         return Ok(None);

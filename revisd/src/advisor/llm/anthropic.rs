@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
 };
-use super::http::{http_client, secret_header};
 use super::models::{ProviderSettings, Route};
 use super::retry;
 
@@ -28,7 +27,7 @@ pub struct AnthropicProvider {
 impl AnthropicProvider {
     pub fn new(route: &Route, settings: &ProviderSettings) -> Self {
         Self {
-            client: http_client(),
+            client: crate::http::client(),
             url: format!("{}/v1/messages", route.base_url),
             key: route.key.clone(),
             settings: settings.clone(),
@@ -43,7 +42,12 @@ impl LlmProvider for AnthropicProvider {
 
     fn complete<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
-            let key: Option<HeaderValue> = self.key.as_deref().map(|k| secret_header(NAME, k)).transpose()?;
+            let key: Option<HeaderValue> = self
+                .key
+                .as_deref()
+                .map(crate::http::secret_header)
+                .transpose()
+                .map_err(|e| LlmError::Fatal { provider: NAME, message: e.to_string() })?;
             let body = request_body(request);
             let text = retry::send(NAME, &self.settings, || {
                 let builder = self.client.post(&self.url).header("anthropic-version", VERSION).json(&body);

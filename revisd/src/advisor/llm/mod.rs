@@ -8,12 +8,10 @@ pub mod agent;
 pub mod anthropic;
 pub mod chat;
 pub mod context;
-pub mod http;
 pub mod models;
 pub mod openai;
 pub mod pricing;
 pub mod retry;
-pub mod safety;
 pub mod tools;
 
 use std::collections::BTreeMap;

@@ -12,7 +12,6 @@ use serde_json::{Map, Value, json};
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
 };
-use super::http::{http_client, secret_header};
 use super::models::{ProviderSettings, Route};
 use super::retry;
 
@@ -29,7 +28,7 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     pub fn new(route: &Route, settings: &ProviderSettings) -> Self {
         Self {
-            client: http_client(),
+            client: crate::http::client(),
             url: format!("{}/chat/completions", route.base_url),
             key: route.key.clone(),
             max_tokens_field: max_tokens_field(&route.base_url),
@@ -52,8 +51,12 @@ impl LlmProvider for OpenAiProvider {
 
     fn complete<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
-            let key: Option<HeaderValue> =
-                self.key.as_deref().map(|k| secret_header(NAME, &format!("Bearer {k}"))).transpose()?;
+            let key: Option<HeaderValue> = self
+                .key
+                .as_deref()
+                .map(|k| crate::http::secret_header(&format!("Bearer {k}")))
+                .transpose()
+                .map_err(|e| LlmError::Fatal { provider: NAME, message: e.to_string() })?;
             let body = request_body(request, self.max_tokens_field);
             let text = retry::send(NAME, &self.settings, || {
                 let builder = self.client.post(&self.url).json(&body);

@@ -167,14 +167,7 @@ fn transport_failure(provider: &'static str, settings: &ProviderSettings, error:
         let seconds = settings.timeout.as_secs();
         return Failure { error: LlmError::Timeout { provider, seconds }, retryable: true, wait: None };
     }
-    // reqwest's own text is terse ("error sending request"): the cause is in the sources.
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = crate::http::error_text(error);
     Failure { error: LlmError::Transport { provider, message }, retryable: !error.is_builder(), wait: None }
 }
 

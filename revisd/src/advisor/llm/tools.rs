@@ -2,7 +2,7 @@
 //! `list_directory`, `search_code`, `get_training_logs`, `get_history` (and the schema of
 //! `submit_decision`, which the agent itself handles).
 //!
-//! Every path goes through `safety::resolve`, so a denied file is invisible (listings omit it,
+//! Every path goes through `path_policy::resolve`, so a denied file is invisible (listings omit it,
 //! searches skip it, reads answer "no such file"); outputs are capped so one call cannot flood
 //! the prompt. Tools never write, never panic on the model's input, and report a bad call as a
 //! [`ToolOutcome`] with `is_error` set, in words the model can act on.
@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::safety::Deny;
+use crate::path_policy::Deny;
 pub use specs::{SUBMIT_DECISION, tool_specs};
 
 /// Any tool's output is cut at this size (the per-tool caps are usually lower).

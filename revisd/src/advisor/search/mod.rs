@@ -24,7 +24,6 @@ use serde_json::Value;
 use crate::advisor::Observation;
 use crate::config::{Search, SearchStrategy};
 use rng::Rng;
-pub use space::is_int;
 use space::{Space, round_sig, value_key};
 
 #[derive(Debug, thiserror::Error, PartialEq)]

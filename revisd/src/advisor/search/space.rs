@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::SearchError;
-use crate::config::{ParamKind, Search, SearchParam};
+use crate::config::{Search, SearchParam};
 
 /// Finite spaces up to this size are enumerated to find unevaluated points exactly.
 pub const ENUMERABLE: u128 = 100_000;
@@ -29,15 +29,6 @@ pub struct Dim {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Space {
     pub dims: Vec<Dim>,
-}
-
-/// Whether a range parameter holds integers: `type: int`, or no type and integral bounds.
-pub fn is_int(param: &SearchParam) -> bool {
-    match param.kind {
-        Some(ParamKind::Int) => true,
-        Some(ParamKind::Float) => false,
-        None => param.values.is_none() && [param.low, param.high].iter().all(|b| b.is_some_and(|x| x.fract() == 0.0)),
-    }
 }
 
 impl Space {
@@ -135,7 +126,7 @@ impl Domain {
         if param.step.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
             return Err("`step` must be positive".into());
         }
-        if is_int(param) {
+        if param.is_int() {
             if low.fract() != 0.0 || high.fract() != 0.0 {
                 return Err("an int range needs integer bounds".into());
             }

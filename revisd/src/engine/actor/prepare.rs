@@ -37,7 +37,7 @@ impl Actor {
         let run_id = format!("{}-i{number}{replicate}-a{}", run_key(self.id, &self.name), it.attempt);
         it.frozen_hash = {
             let (worktree, frozen) = (self.worktree.clone(), self.config.context.frozen.clone());
-            blocking(move || handoff::frozen_hash(&worktree, &frozen)).await?
+            blocking(move || handoff::frozen_hash(&worktree, &frozen)).await??
         };
         it.phase = Phase::Train;
         it.state = IterationState::Running;

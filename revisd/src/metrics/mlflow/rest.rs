@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::advisor::llm::http::http_client;
+use crate::http;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connection failures and 5xx are retried this many times: a tracking server restarting
@@ -105,7 +105,7 @@ impl Tracking {
         if reqwest::Url::parse(&api).is_err() {
             return Err(MlflowError::UnsupportedUri(redact(uri)));
         }
-        Ok(Self { uri: uri.to_string(), shown: redact(uri), api, auth, client: http_client() })
+        Ok(Self { uri: uri.to_string(), shown: redact(uri), api, auth, client: http::client() })
     }
 
     pub fn uri(&self) -> &str {
@@ -169,7 +169,7 @@ impl Tracking {
             Failure::Retryable(MlflowError::Unreachable {
                 uri: self.shown.clone(),
                 endpoint: endpoint.to_string(),
-                detail: error_chain(&e.without_url()),
+                detail: http::error_text(&e.without_url()),
             })
         })?;
         let status = response.status();
@@ -177,7 +177,7 @@ impl Tracking {
             Failure::Retryable(MlflowError::Unreachable {
                 uri: self.shown.clone(),
                 endpoint: endpoint.to_string(),
-                detail: error_chain(&e.without_url()),
+                detail: http::error_text(&e.without_url()),
             })
         })?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -218,18 +218,4 @@ fn api_error(endpoint: &str, status: StatusCode, body: &str) -> MlflowError {
         error_code: field("error_code").unwrap_or_default(),
         message,
     }
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause (connection refused).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }

@@ -52,7 +52,7 @@ impl Api {
     pub fn new(connection: &Connection, timing: &Timing) -> Option<Self> {
         let key = connection.api_key.clone()?;
         Some(Self {
-            client: crate::advisor::llm::http::http_client(),
+            client: crate::http::client(),
             endpoint: format!("{}/graphql", connection.base_url),
             host: connection.host(),
             key,
@@ -154,17 +154,20 @@ impl Api {
                 .send()
                 .await;
             let failure = match sent {
-                Err(e) => {
-                    ApiError::Unreachable { endpoint: self.endpoint.clone(), attempts: attempt, detail: chain(&e) }
-                }
+                Err(e) => ApiError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    attempts: attempt,
+                    detail: crate::http::error_text(&e),
+                },
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let text = match response.text().await {
                         Ok(text) => text,
                         Err(e) => {
-                            return Err(
-                                self.invalid(what, format!("HTTP {status} with an unreadable body: {}", chain(&e)))
-                            );
+                            return Err(self.invalid(
+                                what,
+                                format!("HTTP {status} with an unreadable body: {}", crate::http::error_text(&e)),
+                            ));
                         }
                     };
                     match status {
@@ -240,16 +243,4 @@ fn excerpt(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     }
-}
-
-/// reqwest's top-level message hides the cause (connection refused, timeout, TLS).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Workspace;
 use super::args::Args;
-use crate::advisor::llm::safety::{resolve, resolve_existing};
+use crate::path_policy::{resolve, resolve_existing};
 
 pub const MAX_READ_LINES: usize = 400;
 pub const MAX_READ_BYTES: usize = 64 * 1024;

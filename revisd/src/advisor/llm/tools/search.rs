@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::Workspace;
 use super::args::Args;
 use super::files::{NOISE_DIRS, SNIFF_BYTES, display_rel, join_rel, open_no_follow};
-use crate::advisor::llm::safety::resolve_existing;
+use crate::path_policy::resolve_existing;
 
 pub const DEFAULT_RESULTS: u64 = 50;
 pub const MAX_RESULTS: u64 = 200;

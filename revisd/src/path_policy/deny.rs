@@ -1,33 +1,16 @@
-//! What the model may see: `context.deny` globs with gitignore-like semantics, plus files that
-//! are always hidden (`.git`, `.revis`, `.env`, `.env.*`), and the one entry point that turns a
-//! path named by the model into a real path inside the worktree.
-//!
-//! A hidden path must be indistinguishable from a missing one, so every refusal for a denied
-//! path uses the exact wording of "no such file" and nothing here ever reads a file's content.
+//! The compiled form of `context.deny` (and `context.frozen`, which uses the same matcher):
+//! globs with gitignore-like semantics, plus files that are always hidden (`.git`, `.revis`,
+//! `.env`, `.env.*`). It matches names only; where a name really leads is `resolve`'s concern.
 
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::changes::{ChangeError, confine};
+use super::PolicyError;
 
 /// Names hidden whatever `context.deny` says: repository internals, Revis's own state and the
 /// usual secret files. Without `/`, they match at any depth.
 const ALWAYS_DENIED: &[&str] = &[".git", ".revis", ".env", ".env.*"];
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SafetyError {
-    #[error("invalid context.deny pattern `{pattern}`: {reason}")]
-    BadPattern { pattern: String, reason: String },
-    /// `..`, absolute paths, symlinks that lead outside the worktree.
-    #[error("path `{path}` is not allowed: {reason}")]
-    Refused { path: String, reason: String },
-    /// Used for missing *and* denied paths alike, so the model cannot tell them apart.
-    #[error("no such file or directory: {path}")]
-    NotFound { path: String },
-    #[error("cannot resolve `{path}`: {message}")]
-    Unavailable { path: String, message: String },
-}
 
 /// The compiled deny list. A path is denied when it, or any directory above it, matches.
 #[derive(Debug, Clone)]
@@ -40,20 +23,20 @@ impl Deny {
     /// pattern without `/` matches a name at any depth; a leading `/` anchors at the root;
     /// `dir/` and `dir/**` hide `dir` and everything below it. `!` negation is not supported
     /// (hiding is never undone). Blank patterns and `#` comments are ignored.
-    pub fn new(patterns: &[String]) -> Result<Self, SafetyError> {
+    pub fn new(patterns: &[String]) -> Result<Self, PolicyError> {
         let mut builder = GlobSetBuilder::new();
         let all = ALWAYS_DENIED.iter().copied().chain(patterns.iter().map(String::as_str));
         for pattern in all {
             for glob in translate(pattern) {
                 let compiled = GlobBuilder::new(&glob).literal_separator(true).build().map_err(|e| {
-                    SafetyError::BadPattern { pattern: pattern.to_string(), reason: e.kind().to_string() }
+                    PolicyError::BadPattern { pattern: pattern.to_string(), reason: e.kind().to_string() }
                 })?;
                 builder.add(compiled);
             }
         }
         let set = builder
             .build()
-            .map_err(|e| SafetyError::BadPattern { pattern: patterns.join(", "), reason: e.to_string() })?;
+            .map_err(|e| PolicyError::BadPattern { pattern: patterns.join(", "), reason: e.to_string() })?;
         Ok(Self { set })
     }
 
@@ -105,36 +88,6 @@ fn translate(pattern: &str) -> Vec<String> {
     globs
 }
 
-/// The real path of `rel` inside `root`, refusing escapes (`..`, absolute paths, symlinks that
-/// lead outside) and denied paths, either as named or where a symlink leads. The path need not
-/// exist; callers that need it to exist report [`SafetyError::NotFound`] for a missing one too.
-pub fn resolve(root: &Path, rel: &str, deny: &Deny) -> Result<PathBuf, SafetyError> {
-    let real = confine(root, rel).map_err(|e| match e {
-        ChangeError::OutsideWorktree { path, reason } => SafetyError::Refused { path, reason },
-        other => SafetyError::Unavailable { path: rel.to_string(), message: other.to_string() },
-    })?;
-    let not_found = || SafetyError::NotFound { path: rel.to_string() };
-    if deny.is_denied(Path::new(rel)) {
-        return Err(not_found());
-    }
-    let canonical_root =
-        root.canonicalize().map_err(|e| SafetyError::Unavailable { path: rel.to_string(), message: e.to_string() })?;
-    // `confine` proved the real path is inside; where a symlink led matters as much as the name.
-    match real.strip_prefix(&canonical_root) {
-        Ok(inside) if !deny.is_denied(inside) => Ok(real),
-        _ => Err(not_found()),
-    }
-}
-
-/// Like [`resolve`], but the path must exist (a missing path reads exactly like a denied one).
-pub fn resolve_existing(root: &Path, rel: &str, deny: &Deny) -> Result<PathBuf, SafetyError> {
-    let real = resolve(root, rel, deny)?;
-    if std::fs::symlink_metadata(&real).is_err() {
-        return Err(SafetyError::NotFound { path: rel.to_string() });
-    }
-    Ok(real)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,14 +95,6 @@ mod tests {
     fn deny(patterns: &[&str]) -> Deny {
         let owned: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         Deny::new(&owned).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn mkfile(root: &Path, rel: &str, text: &str) {
-        let path = root.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        }
-        std::fs::write(path, text).unwrap_or_else(|e| panic!("write: {e}"));
     }
 
     #[test]
@@ -208,50 +153,6 @@ mod tests {
         let d = deny(&["", "  ", "# note"]);
         assert!(!d.is_denied(Path::new("note")));
         let err = Deny::new(&["a[".to_string()]);
-        assert!(matches!(err, Err(SafetyError::BadPattern { .. })), "{err:?}");
-    }
-
-    #[test]
-    fn denied_paths_read_like_missing_ones() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        mkfile(dir.path(), "secrets/key.yaml", "k: 1\n");
-        mkfile(dir.path(), ".env", "TOKEN=x\n");
-        let d = deny(&["secrets/"]);
-        for rel in ["secrets/key.yaml", ".env", "secrets", "missing.yaml"] {
-            let err = resolve_existing(dir.path(), rel, &d).err();
-            assert_eq!(err.map(|e| e.to_string()), Some(format!("no such file or directory: {rel}")), "{rel}");
-        }
-        assert!(resolve_existing(dir.path(), "secrets/nope.yaml", &d).is_err());
-    }
-
-    #[test]
-    fn escapes_are_refused() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        mkfile(outside.path(), "o.txt", "outside\n");
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap_or_else(|e| panic!("{e}"));
-        let d = deny(&[]);
-        let abs = outside.path().join("o.txt").display().to_string();
-        for rel in ["../o.txt", "a/../../o.txt", abs.as_str(), "out/o.txt", "out"] {
-            let err = resolve(dir.path(), rel, &d);
-            assert!(matches!(err, Err(SafetyError::Refused { .. })), "{rel}: {err:?}");
-        }
-    }
-
-    #[test]
-    fn symlinks_into_denied_paths_are_hidden() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        mkfile(dir.path(), "private/token.txt", "canary\n");
-        mkfile(dir.path(), "ok.txt", "fine\n");
-        std::os::unix::fs::symlink("private/token.txt", dir.path().join("link.txt")).unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink("private", dir.path().join("door")).unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink("ok.txt", dir.path().join("alias.txt")).unwrap_or_else(|e| panic!("{e}"));
-        let d = deny(&["private/**"]);
-        for rel in ["link.txt", "door/token.txt", "door"] {
-            let err = resolve(dir.path(), rel, &d);
-            assert_eq!(err, Err(SafetyError::NotFound { path: rel.to_string() }), "{rel}");
-        }
-        let root = dir.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(resolve(dir.path(), "alias.txt", &d), Ok(root.join("ok.txt")));
+        assert!(matches!(err, Err(PolicyError::BadPattern { .. })), "{err:?}");
     }
 }

@@ -1,14 +1,14 @@
-//! Resolving a path a decision names, relative to the worktree, without letting it escape:
-//! no absolute paths, no `..`, no symlink that leads outside. Deny lists are checked elsewhere.
+//! Resolving a path named relative to the worktree without letting it escape: no absolute
+//! paths, no `..`, no symlink that leads outside. Deny lists are checked by `resolve`.
 
 use std::path::{Component, Path, PathBuf};
 
-use super::ChangeError;
+use super::PolicyError;
 
 /// The real location of `rel` inside `worktree`. The path need not exist yet: the deepest
 /// existing ancestor is canonicalized (resolving symlinks) and must stay inside the worktree.
-pub fn confine(worktree: &Path, rel: &str) -> Result<PathBuf, ChangeError> {
-    let outside = |reason: &str| ChangeError::OutsideWorktree { path: rel.to_string(), reason: reason.to_string() };
+pub fn confine(worktree: &Path, rel: &str) -> Result<PathBuf, PolicyError> {
+    let outside = |reason: &str| PolicyError::Refused { path: rel.to_string(), reason: reason.to_string() };
     if rel.trim().is_empty() {
         return Err(outside("the path is empty"));
     }
@@ -24,10 +24,9 @@ pub fn confine(worktree: &Path, rel: &str) -> Result<PathBuf, ChangeError> {
             }
         }
     }
-    let root = worktree.canonicalize().map_err(|source| ChangeError::Io {
-        path: worktree.to_path_buf(),
-        action: "resolve the worktree",
-        source,
+    let root = worktree.canonicalize().map_err(|e| PolicyError::Unavailable {
+        path: rel.to_string(),
+        message: format!("cannot resolve the worktree {}: {e}", worktree.display()),
     })?;
 
     // Walk down while the path exists, so a symlinked directory or file is resolved.
@@ -63,7 +62,7 @@ mod tests {
         let dir = worktree();
         for bad in ["../x", "configs/../../x", "/etc/passwd", ""] {
             let err = confine(dir.path(), bad);
-            assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{bad}: {err:?}");
+            assert!(matches!(err, Err(PolicyError::Refused { .. })), "{bad}: {err:?}");
         }
     }
 
@@ -89,7 +88,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         for bad in ["escape/secret.yaml", "escape/new.yaml", "s.yaml"] {
             let err = confine(dir.path(), bad);
-            assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{bad}: {err:?}");
+            assert!(matches!(err, Err(PolicyError::Refused { .. })), "{bad}: {err:?}");
         }
     }
 
@@ -105,7 +104,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("configs"), outside.path().join("back"))
             .unwrap_or_else(|e| panic!("{e}"));
         let err = confine(dir.path(), "link_out/back/base.yaml");
-        assert!(matches!(err, Err(ChangeError::OutsideWorktree { .. })), "{err:?}");
+        assert!(matches!(err, Err(PolicyError::Refused { .. })), "{err:?}");
     }
 
     #[test]
