@@ -12,6 +12,8 @@ pub mod sync;
 pub mod target;
 
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 pub(crate) mod test_sshd;
 #[cfg(test)]
 mod tests;

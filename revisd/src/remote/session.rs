@@ -1,6 +1,9 @@
 //! `Remote`: a cheap cloneable handle on one SSH destination that runs commands and reconnects
 //! on demand, with backoff, when the connection has dropped.
 //!
+//! Two shapes of command: `exec` (stdin given whole, output collected) and `exec_piped` (stdin
+//! streamed from a bounded channel, so a large input is never held whole).
+//!
 //! It never re-runs a command whose exec request may have reached the server: only failures
 //! before that point are retried transparently. A drop mid-command is reported as
 //! `RemoteError::Disconnected` and the caller decides (remote runs live in tmux and survive).
@@ -8,8 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::ChannelMsg;
-use tokio::sync::Mutex;
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
+use tokio::sync::{Mutex, mpsc};
 
 use super::RemoteError;
 use super::connect::{self, ConnectOptions, Connection};
@@ -44,7 +48,7 @@ struct Inner {
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Remote").field("target", &self.inner.target.display()).finish()
+        f.debug_struct("Remote").field("target", &self.target().display()).finish()
     }
 }
 
@@ -69,74 +73,78 @@ impl Remote {
     /// (then EOF) if given. Secrets belong on stdin, never in `command`. Each of stdout and
     /// stderr is bounded by `ConnectOptions::max_output`.
     pub async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Output, RemoteError> {
-        let wrapped = format!("sh -c {}", shell_quote(command));
-        let mut reconnected = false;
-        let (conn, channel) = loop {
-            let conn = self.connection().await?;
-            let open = tokio::time::timeout(self.inner.opts.connect_timeout, conn.handle.channel_open_session()).await;
-            match open {
-                Ok(Ok(channel)) => break (conn, channel),
-                // The connection died under us (noticed or not): nothing ran yet, so one
-                // fresh connection may retry safely.
-                Ok(Err(_)) | Err(_) if !reconnected => {
-                    self.forget(&conn).await;
-                    reconnected = true;
-                }
-                Ok(Err(source)) => return Err(self.ssh_error(source)),
-                Err(_) => {
-                    self.forget(&conn).await;
-                    return Err(RemoteError::Timeout {
-                        target: self.inner.target.display(),
-                        secs: self.inner.opts.connect_timeout.as_secs(),
-                    });
-                }
-            }
-        };
-        channel.exec(true, wrapped.as_bytes()).await.map_err(|source| self.ssh_error(source))?;
-        let (mut reader, writer) = channel.split();
+        let (tx, rx) = mpsc::channel(1);
+        if let Some(data) = stdin {
+            // The channel is new, with room for one: this cannot fail.
+            let _ = tx.try_send(data);
+        }
+        drop(tx);
+        self.exec_piped(command, rx).await
+    }
 
-        let feed = async {
-            if let Some(data) = stdin {
-                writer.data_bytes(data).await?;
+    /// `exec` with stdin streamed from `stdin`, chunk by chunk, then EOF once every sender is
+    /// gone: what is held at once is bounded by the channel's capacity, however much is sent.
+    /// Each chunk is dropped as soon as the connection has taken it, so a producer can count
+    /// what is in flight. A command that exits without reading everything is not an error;
+    /// the receiver is then dropped, which tells the producer to stop.
+    pub async fn exec_piped<T: AsRef<[u8]> + Send>(
+        &self,
+        command: &str,
+        mut stdin: mpsc::Receiver<T>,
+    ) -> Result<Output, RemoteError> {
+        let (conn, channel) = self.open_exec(command).await?;
+        let (mut reader, writer) = channel.split();
+        let writer = Arc::new(writer);
+        let mut close = CloseOnDrop(Some(writer.clone()));
+        let feed = async move {
+            while let Some(chunk) = stdin.recv().await {
+                writer.data(chunk.as_ref()).await?;
             }
             writer.eof().await
         };
         let limit = self.inner.opts.max_output;
         let collect = async {
             let mut out = Output { status: None, stdout: Vec::new(), stderr: Vec::new() };
-            let mut exited = false;
+            let mut exit = Exit::default();
             while let Some(msg) = reader.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
-                    ChannelMsg::ExitStatus { exit_status } => {
-                        out.status = Some(exit_status);
-                        exited = true;
-                    }
-                    ChannelMsg::ExitSignal { .. } => exited = true,
-                    _ => {}
-                }
-                if out.stdout.len() > limit || out.stderr.len() > limit {
+                let Some((stream, data)) = exit.sort(msg) else { continue };
+                let kept = match stream {
+                    Stream::Stdout => &mut out.stdout,
+                    Stream::Stderr => &mut out.stderr,
+                };
+                kept.extend_from_slice(&data);
+                if kept.len() > limit {
                     return Err(RemoteError::OutputTooLarge {
-                        target: self.inner.target.display(),
+                        target: self.target().display(),
                         command: command.to_owned(),
                         limit,
                     });
                 }
             }
-            Ok((out, exited))
+            out.status = exit.status;
+            Ok((out, exit.reported))
         };
         // Feeding and collecting run together: a command that writes before it has read all
-        // of stdin must not deadlock against a full window.
-        let (fed, collected) = tokio::join!(feed, collect);
+        // of stdin must not deadlock against a full window. Once the command has ended, the
+        // feed is dropped (with `stdin`) even if it was still waiting for window space.
+        let mut feed = std::pin::pin!(feed);
+        let mut collect = std::pin::pin!(collect);
+        let mut fed = false;
+        let collected = loop {
+            tokio::select! {
+                // A failed feed (the command closed its stdin) is the command's business: its
+                // exit says how that went.
+                _ = &mut feed, if !fed => fed = true,
+                collected = &mut collect => break collected,
+            }
+        };
         let (out, exited) = collected?;
+        close.disarm();
         if !exited {
             // The channel closed without an exit report: the connection went away.
             self.forget(&conn).await;
-            return Err(RemoteError::Disconnected { target: self.inner.target.display(), command: command.to_owned() });
+            return Err(RemoteError::Disconnected { target: self.target().display(), command: command.to_owned() });
         }
-        // A command may exit without reading its stdin; that is its business, not an error.
-        let _ = fed;
         Ok(out)
     }
 
@@ -147,6 +155,32 @@ impl Remote {
         if let Some(conn) = taken {
             let _ = conn.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
         }
+    }
+
+    /// A session channel with `command` requested on it, over a live connection.
+    async fn open_exec(&self, command: &str) -> Result<(Arc<Connection>, Channel<Msg>), RemoteError> {
+        let timeout = self.inner.opts.connect_timeout;
+        let mut reconnected = false;
+        let (conn, channel) = loop {
+            let conn = self.connection().await?;
+            match tokio::time::timeout(timeout, conn.handle.channel_open_session()).await {
+                Ok(Ok(channel)) => break (conn, channel),
+                // The connection died under us (noticed or not): nothing ran yet, so one
+                // fresh connection may retry safely.
+                Ok(Err(_)) | Err(_) if !reconnected => {
+                    self.forget(&conn).await;
+                    reconnected = true;
+                }
+                Ok(Err(source)) => return Err(self.ssh_error(source)),
+                Err(_) => {
+                    self.forget(&conn).await;
+                    return Err(RemoteError::Timeout { target: self.target().display(), secs: timeout.as_secs() });
+                }
+            }
+        };
+        let wrapped = format!("sh -c {}", shell_quote(command));
+        channel.exec(true, wrapped.as_bytes()).await.map_err(|source| self.ssh_error(source))?;
+        Ok((conn, channel))
     }
 
     /// The live connection, (re)connecting with exponential backoff on transient failures.
@@ -192,7 +226,63 @@ impl Remote {
     }
 
     fn ssh_error(&self, source: russh::Error) -> RemoteError {
-        RemoteError::Ssh { target: self.inner.target.display(), source }
+        RemoteError::Ssh { target: self.target().display(), source }
+    }
+}
+
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a command ended, as far as its channel has said.
+#[derive(Default)]
+struct Exit {
+    status: Option<u32>,
+    reported: bool,
+}
+
+impl Exit {
+    /// Notes an exit report; returns output with the stream it came on.
+    fn sort(&mut self, msg: ChannelMsg) -> Option<(Stream, Vec<u8>)> {
+        match msg {
+            ChannelMsg::Data { data } => Some((Stream::Stdout, data.into())),
+            ChannelMsg::ExtendedData { data, ext: 1 } => Some((Stream::Stderr, data.into())),
+            ChannelMsg::ExitStatus { exit_status } => {
+                self.status = Some(exit_status);
+                self.reported = true;
+                None
+            }
+            ChannelMsg::ExitSignal { .. } => {
+                self.reported = true;
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Closes a channel whose caller went away mid-command (cancelled, e.g. by a deadline): the
+/// server then closes the command's pipes instead of keeping it on an open channel until the
+/// connection ends.
+struct CloseOnDrop(Option<Arc<ChannelWriteHalf<Msg>>>);
+
+impl CloseOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // Drop cannot await: the close is sent from a task, best effort.
+            runtime.spawn(async move {
+                let _ = writer.close().await;
+            });
+        }
     }
 }
 
@@ -201,7 +291,7 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Backoff for callers that loop on `exec` themselves (e.g. polling a remote run across drops).
+/// Backoff for callers that loop on `exec` themselves (e.g. retrying a command across drops).
 pub fn backoff_delay(attempt: u32, opts: &ConnectOptions) -> Duration {
     let factor = 2u32.saturating_pow(attempt.min(16));
     opts.backoff_initial.saturating_mul(factor).min(opts.backoff_max)
