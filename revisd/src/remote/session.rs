@@ -1,5 +1,5 @@
-//! `Remote`: a cheap cloneable handle on one SSH destination that runs commands and reconnects
-//! on demand, with backoff, when the connection has dropped.
+//! `Remote`: a cheap cloneable handle on one SSH destination that runs commands over the
+//! connection its `Link` keeps (reconnecting on demand, with backoff, after a drop).
 //!
 //! Two shapes of command: `exec` (stdin given whole, output collected) and `exec_piped` (stdin
 //! streamed from a bounded channel, so a large input is never held whole).
@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use super::RemoteError;
-use super::connect::{self, ConnectOptions, Connection};
+use super::connect::{ConnectOptions, Connection};
+use super::link::Link;
 use super::target::SshTarget;
 
 /// What a remote command produced. `status` is `None` when it died from a signal.
@@ -39,11 +40,7 @@ pub struct Remote {
 }
 
 struct Inner {
-    target: SshTarget,
-    opts: ConnectOptions,
-    /// `None` until connected or after a drop was noticed. The lock also serializes
-    /// reconnects so concurrent callers do not open several connections.
-    conn: Mutex<Option<Arc<Connection>>>,
+    link: Link,
 }
 
 impl std::fmt::Debug for Remote {
@@ -60,13 +57,18 @@ impl Remote {
     }
 
     pub async fn connect_with(target: SshTarget, opts: ConnectOptions) -> Result<Remote, RemoteError> {
-        let remote = Remote { inner: Arc::new(Inner { target, opts, conn: Mutex::new(None) }) };
-        remote.connection().await?;
+        let remote = Remote::new(target, opts);
+        remote.inner.link.get().await?;
         Ok(remote)
     }
 
+    /// A handle that connects on first use.
+    pub(crate) fn new(target: SshTarget, opts: ConnectOptions) -> Remote {
+        Remote { inner: Arc::new(Inner { link: Link::new(target, opts) }) }
+    }
+
     pub fn target(&self) -> &SshTarget {
-        &self.inner.target
+        self.inner.link.target()
     }
 
     /// Runs `command` with `sh -c` on the remote (whatever the login shell), feeding `stdin`
@@ -102,7 +104,7 @@ impl Remote {
             }
             writer.eof().await
         };
-        let limit = self.inner.opts.max_output;
+        let limit = self.inner.link.opts().max_output;
         let collect = async {
             let mut out = Output { status: None, stdout: Vec::new(), stderr: Vec::new() };
             let mut exit = Exit::default();
@@ -142,38 +144,38 @@ impl Remote {
         close.disarm();
         if !exited {
             // The channel closed without an exit report: the connection went away.
-            self.forget(&conn).await;
+            self.inner.link.forget(&conn);
             return Err(RemoteError::Disconnected { target: self.target().display(), command: command.to_owned() });
         }
         Ok(out)
     }
 
     /// Drops the cached connection so the next call reconnects (used after a drop, and by
-    /// callers that know the connection is stale).
+    /// callers that know the connection is stale). A connect in progress is left alone.
     pub async fn disconnect(&self) {
-        let taken = self.inner.conn.lock().await.take();
-        if let Some(conn) = taken {
+        if let Some(conn) = self.inner.link.take() {
             let _ = conn.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
         }
     }
 
     /// A session channel with `command` requested on it, over a live connection.
     async fn open_exec(&self, command: &str) -> Result<(Arc<Connection>, Channel<Msg>), RemoteError> {
-        let timeout = self.inner.opts.connect_timeout;
+        let link = &self.inner.link;
+        let timeout = link.opts().connect_timeout;
         let mut reconnected = false;
         let (conn, channel) = loop {
-            let conn = self.connection().await?;
+            let conn = link.get().await?;
             match tokio::time::timeout(timeout, conn.handle.channel_open_session()).await {
                 Ok(Ok(channel)) => break (conn, channel),
                 // The connection died under us (noticed or not): nothing ran yet, so one
                 // fresh connection may retry safely.
                 Ok(Err(_)) | Err(_) if !reconnected => {
-                    self.forget(&conn).await;
+                    link.forget(&conn);
                     reconnected = true;
                 }
                 Ok(Err(source)) => return Err(self.ssh_error(source)),
                 Err(_) => {
-                    self.forget(&conn).await;
+                    link.forget(&conn);
                     return Err(RemoteError::Timeout { target: self.target().display(), secs: timeout.as_secs() });
                 }
             }
@@ -181,48 +183,6 @@ impl Remote {
         let wrapped = format!("sh -c {}", shell_quote(command));
         channel.exec(true, wrapped.as_bytes()).await.map_err(|source| self.ssh_error(source))?;
         Ok((conn, channel))
-    }
-
-    /// The live connection, (re)connecting with exponential backoff on transient failures.
-    async fn connection(&self) -> Result<Arc<Connection>, RemoteError> {
-        let mut slot = self.inner.conn.lock().await;
-        if let Some(conn) = slot.as_ref()
-            && !conn.is_closed()
-        {
-            return Ok(conn.clone());
-        }
-        *slot = None;
-        let opts = &self.inner.opts;
-        let mut delay = opts.backoff_initial;
-        let mut attempt = 0;
-        loop {
-            match connect::open(&self.inner.target, opts).await {
-                Ok(conn) => {
-                    let conn = Arc::new(conn);
-                    *slot = Some(conn.clone());
-                    return Ok(conn);
-                }
-                Err(e) if e.is_transient() && attempt < opts.reconnect_attempts => {
-                    attempt += 1;
-                    tracing::warn!(
-                        target = %self.inner.target.display(),
-                        attempt,
-                        error = %e,
-                        "ssh connection failed; retrying in {delay:?}"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(opts.backoff_max);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn forget(&self, conn: &Arc<Connection>) {
-        let mut slot = self.inner.conn.lock().await;
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-            *slot = None;
-        }
     }
 
     fn ssh_error(&self, source: russh::Error) -> RemoteError {
