@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 pub use connect::{ConnectOptions, known_hosts_path, trust_host};
 pub use russh::keys::PublicKey;
-pub use session::{Output, Remote};
+pub use session::{Follow, FollowEvent, Output, Remote};
 pub use target::{SshTarget, list_hosts, resolve};
 
 /// Everything that can go wrong reaching or talking to a remote host. Variants name the

@@ -1,18 +1,20 @@
 //! `Remote`: a cheap cloneable handle on one SSH destination that runs commands over the
 //! connection its `Link` keeps (reconnecting on demand, with backoff, after a drop).
 //!
-//! Two shapes of command: `exec` (stdin given whole, output collected) and `exec_piped` (stdin
-//! streamed from a bounded channel, so a large input is never held whole).
+//! Three shapes of command: `exec` (stdin given whole, output collected), `exec_piped` (stdin
+//! streamed from a bounded channel, so a large input is never held whole) and `follow` (output
+//! handed over as it arrives, for as long as the command runs, on one channel).
 //!
 //! It never re-runs a command whose exec request may have reached the server: only failures
 //! before that point are retried transparently. A drop mid-command is reported as
 //! `RemoteError::Disconnected` and the caller decides (remote runs live in tmux and survive).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use russh::client::Msg;
-use russh::{Channel, ChannelMsg, ChannelWriteHalf};
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc;
 
 use super::RemoteError;
@@ -41,6 +43,8 @@ pub struct Remote {
 
 struct Inner {
     link: Link,
+    /// Exec channels opened so far: how tests tell one long-lived channel from one per poll.
+    channels_opened: AtomicU64,
 }
 
 impl std::fmt::Debug for Remote {
@@ -64,11 +68,16 @@ impl Remote {
 
     /// A handle that connects on first use.
     pub(crate) fn new(target: SshTarget, opts: ConnectOptions) -> Remote {
-        Remote { inner: Arc::new(Inner { link: Link::new(target, opts) }) }
+        Remote { inner: Arc::new(Inner { link: Link::new(target, opts), channels_opened: AtomicU64::new(0) }) }
     }
 
     pub fn target(&self) -> &SshTarget {
         self.inner.link.target()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn channels_opened(&self) -> u64 {
+        self.inner.channels_opened.load(Ordering::Relaxed)
     }
 
     /// Runs `command` with `sh -c` on the remote (whatever the login shell), feeding `stdin`
@@ -150,6 +159,23 @@ impl Remote {
         Ok(out)
     }
 
+    /// Starts `command` (stdin closed at once) and hands its output over as it comes: one
+    /// channel for as long as the command runs, however long that is.
+    pub async fn follow(&self, command: &str) -> Result<Follow, RemoteError> {
+        let (conn, channel) = self.open_exec(command).await?;
+        let (reader, writer) = channel.split();
+        // The command may have closed its stdin already; that is its business.
+        let _ = writer.eof().await;
+        Ok(Follow {
+            remote: self.clone(),
+            conn,
+            command: command.to_owned(),
+            reader,
+            close: CloseOnDrop(Some(Arc::new(writer))),
+            exit: Exit::default(),
+        })
+    }
+
     /// Drops the cached connection so the next call reconnects (used after a drop, and by
     /// callers that know the connection is stale). A connect in progress is left alone.
     pub async fn disconnect(&self) {
@@ -180,6 +206,7 @@ impl Remote {
                 }
             }
         };
+        self.inner.channels_opened.fetch_add(1, Ordering::Relaxed);
         let wrapped = format!("sh -c {}", shell_quote(command));
         channel.exec(true, wrapped.as_bytes()).await.map_err(|source| self.ssh_error(source))?;
         Ok((conn, channel))
@@ -187,6 +214,55 @@ impl Remote {
 
     fn ssh_error(&self, source: russh::Error) -> RemoteError {
         RemoteError::Ssh { target: self.target().display(), source }
+    }
+}
+
+/// A running command whose output is handed over as it arrives (see `Remote::follow`).
+/// Dropping it closes the channel.
+pub struct Follow {
+    remote: Remote,
+    conn: Arc<Connection>,
+    command: String,
+    reader: ChannelReadHalf,
+    close: CloseOnDrop,
+    exit: Exit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowEvent {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command ended with this status (`None`: killed by a signal) and the channel
+    /// closed: nothing follows.
+    Exited(Option<u32>),
+}
+
+impl Follow {
+    pub fn target(&self) -> &SshTarget {
+        self.remote.target()
+    }
+
+    /// The next piece of output, or the exit once the channel has closed (so everything the
+    /// command wrote came first). Cancel-safe: a call dropped while waiting loses nothing.
+    pub async fn next(&mut self) -> Result<FollowEvent, RemoteError> {
+        loop {
+            let Some(msg) = self.reader.wait().await else {
+                self.close.disarm();
+                if self.exit.reported {
+                    return Ok(FollowEvent::Exited(self.exit.status));
+                }
+                self.remote.inner.link.forget(&self.conn);
+                return Err(RemoteError::Disconnected {
+                    target: self.remote.target().display(),
+                    command: self.command.clone(),
+                });
+            };
+            match self.exit.sort(msg) {
+                Some((Stream::Stdout, data)) => return Ok(FollowEvent::Stdout(data)),
+                Some((Stream::Stderr, data)) => return Ok(FollowEvent::Stderr(data)),
+                None => {}
+            }
+        }
     }
 }
 
