@@ -194,6 +194,24 @@ async fn run_survives_a_dropped_connection_and_a_new_executor_reattaches() {
     assert!(spec.output_dir.join("eval.json").exists());
 }
 
+/// Waiting follows the run over one long-lived channel: what it opens does not grow with the
+/// run's length (the old poll opened one channel per second).
+#[tokio::test]
+async fn waiting_on_a_run_opens_a_constant_number_of_channels() {
+    let w = World::new().await;
+    let spec = w.spec("r5", "echo begin; sleep 3; echo end; echo '{}' > \"$REVIS_OUTPUT_DIR/eval.json\"");
+    w.exec.start(&spec).await.expect("start");
+    let before = w.exec.remote().channels_opened();
+    assert_eq!(w.wait(&spec).await, RunOutcome::Exited { code: 0 });
+    let opened = w.exec.remote().channels_opened() - before;
+    println!("exec channels opened while waiting on a 3 s run: {opened}");
+    // One to follow the run, one to copy its output directory back.
+    assert!(opened <= 2, "{opened} exec channels opened while waiting on a 3 s run");
+    let log = std::fs::read_to_string(spec.run_dir.join("train.log")).expect("log");
+    assert_eq!(log, "begin\nend\n");
+    assert!(spec.output_dir.join("eval.json").exists());
+}
+
 #[tokio::test]
 async fn second_start_of_a_live_run_is_refused() {
     let w = World::new().await;

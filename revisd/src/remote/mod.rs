@@ -1,16 +1,20 @@
 //! Remote hosts over SSH: where to connect (`target`), how to connect safely (`connect`: strict
-//! known_hosts, agent then key-file auth, keepalives, timeouts) and a cheap cloneable handle that
-//! runs commands and reconnects on demand (`session`).
+//! known_hosts, agent then key-file auth, keepalives, timeouts), keeping one connection per
+//! handle without holding a lock across a connect (`link`) and a cheap cloneable handle that
+//! runs commands, streams their input or output, and reconnects on demand (`session`).
 //!
 //! This module owns the SSH transport only. It must not know about runs, tmux, the wrapper
 //! protocol or sync (those live in `exec::ssh` and `remote::sync`), and it never writes anything
 //! into the user's `~/.ssh` except through `trust_host`, which callers invoke after asking.
 
 mod connect;
+mod link;
 pub mod session;
 pub mod sync;
 pub mod target;
 
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 pub(crate) mod test_sshd;
 #[cfg(test)]
@@ -20,7 +24,7 @@ use std::path::PathBuf;
 
 pub use connect::{ConnectOptions, known_hosts_path, trust_host};
 pub use russh::keys::PublicKey;
-pub use session::{Output, Remote};
+pub use session::{Follow, FollowEvent, Output, Remote};
 pub use target::{SshTarget, list_hosts, resolve};
 
 /// Everything that can go wrong reaching or talking to a remote host. Variants name the
@@ -97,5 +101,64 @@ impl RemoteError {
                 | RemoteError::Ssh { .. }
                 | RemoteError::Disconnected { .. }
         )
+    }
+
+    /// A copy for each caller that waited on the same failed connect. The io and russh
+    /// errors inside are not `Clone`: their copies keep the kind and the message, which is all
+    /// a caller acts on or shows.
+    pub(crate) fn duplicate(&self) -> RemoteError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            RemoteError::NoHost => RemoteError::NoHost,
+            RemoteError::Config { path, message } => {
+                RemoteError::Config { path: path.clone(), message: message.clone() }
+            }
+            RemoteError::ProxyJump { alias, jump, reason } => {
+                RemoteError::ProxyJump { alias: alias.clone(), jump: jump.clone(), reason }
+            }
+            RemoteError::Connect { target, source } => {
+                RemoteError::Connect { target: target.clone(), source: io(source) }
+            }
+            RemoteError::Timeout { target, secs } => RemoteError::Timeout { target: target.clone(), secs: *secs },
+            RemoteError::UnknownHost { host, port, fingerprint, known_hosts, key } => RemoteError::UnknownHost {
+                host: host.clone(),
+                port: *port,
+                fingerprint: fingerprint.clone(),
+                known_hosts: known_hosts.clone(),
+                key: key.clone(),
+            },
+            RemoteError::HostKeyChanged { host, port, known_host_name, fingerprint, known_hosts, line } => {
+                RemoteError::HostKeyChanged {
+                    host: host.clone(),
+                    port: *port,
+                    known_host_name: known_host_name.clone(),
+                    fingerprint: fingerprint.clone(),
+                    known_hosts: known_hosts.clone(),
+                    line: *line,
+                }
+            }
+            RemoteError::HostCertificate { host, port } => {
+                RemoteError::HostCertificate { host: host.clone(), port: *port }
+            }
+            RemoteError::KnownHosts { path, message } => {
+                RemoteError::KnownHosts { path: path.clone(), message: message.clone() }
+            }
+            RemoteError::AuthFailed { target, tried } => {
+                RemoteError::AuthFailed { target: target.clone(), tried: tried.clone() }
+            }
+            RemoteError::Ssh { target, source } => RemoteError::Ssh {
+                target: target.clone(),
+                source: match source {
+                    russh::Error::IO(e) => russh::Error::IO(io(e)),
+                    other => russh::Error::IO(std::io::Error::other(other.to_string())),
+                },
+            },
+            RemoteError::Disconnected { target, command } => {
+                RemoteError::Disconnected { target: target.clone(), command: command.clone() }
+            }
+            RemoteError::OutputTooLarge { target, command, limit } => {
+                RemoteError::OutputTooLarge { target: target.clone(), command: command.clone(), limit: *limit }
+            }
+        }
     }
 }

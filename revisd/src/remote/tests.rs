@@ -256,6 +256,85 @@ async fn server_down_is_a_transient_connect_error() -> TestResult {
     Ok(())
 }
 
+/// A host whose port accepts connections and then never says a word (a hung sshd, a
+/// firewall that blackholes after the handshake). Counts the connections it accepted.
+struct SilentHost {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentHost {
+    async fn start() -> std::io::Result<SilentHost> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let task = tokio::spawn(async move {
+            // Accepted sockets are kept open, unanswered, until the test ends.
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        Ok(SilentHost { port, accepted, task })
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for SilentHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_connect_in_progress_holds_no_lock_and_is_shared() -> TestResult {
+    let silent = SilentHost::start().await?;
+    let home = home()?;
+    let mut opts = test_options(home.path());
+    opts.connect_timeout = Duration::from_secs(3);
+    opts.reconnect_attempts = 0;
+    let target = SshTarget {
+        alias: "silent".into(),
+        host: "127.0.0.1".into(),
+        port: silent.port,
+        user: test_sshd::current_user()?,
+        identity_files: Vec::new(),
+        proxy_jump: None,
+    };
+    let remote = Remote::new(target, opts);
+    let first = {
+        let remote = remote.clone();
+        tokio::spawn(async move { remote.exec("true", None).await })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while silent.accepted() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first exec never reached the host");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The first task is now stuck in its connect. Dropping the cached connection needs the
+    // state, not the connect: it must not wait out the other task's handshake.
+    let dropped = tokio::time::timeout(Duration::from_secs(1), remote.disconnect()).await;
+    assert!(dropped.is_ok(), "disconnect waited for another task's connect to a silent host");
+
+    // A second caller waits on the same attempt rather than queueing to start its own.
+    let second = {
+        let remote = remote.clone();
+        tokio::spawn(async move { remote.exec("true", None).await })
+    };
+    let (first, second) = (first.await?, second.await?);
+    assert!(matches!(first, Err(RemoteError::Timeout { .. })), "{first:?}");
+    assert!(matches!(second, Err(RemoteError::Timeout { .. })), "{second:?}");
+    assert_eq!(silent.accepted(), 1, "both callers shared one connect");
+    Ok(())
+}
+
 /// Waits until a remote command (on this same machine) has created `path`.
 async fn wait_for_file(path: &Path) -> TestResult {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

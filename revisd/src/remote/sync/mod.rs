@@ -8,16 +8,28 @@
 //! machine) gets a full sync. Nothing but `sh` and `tar` runs remotely: no rsync, no git.
 //! Ignored files (large data) are never shipped; `workspace.link` entries must already exist
 //! remotely (`check_links`). This module must not start runs or know about tmux.
+//!
+//! Memory and threads: the scan (`manifest`, libgit2 stats and hashes) and the archive
+//! (`archive`, file reads) run on blocking threads, never on an async worker, and the archive
+//! is streamed in bounded chunks while it is produced, never held whole.
+
+mod archive;
+mod manifest;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use git2::{ObjectType, Oid, Repository, Status, StatusOptions};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+pub(crate) use archive::Meter;
+use archive::Stopped;
+use manifest::manifest;
 
 use super::session::shell_quote;
-use super::{Remote, RemoteError};
+use super::{Output, Remote, RemoteError};
 
 /// What one sync shipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,10 +43,6 @@ pub struct SyncReport {
 /// Written into `remote_dir`; holds the token of the last sync.
 pub const MARKER: &str = ".revis-sync";
 const STATE_VERSION: u32 = 1;
-const GITLINK_MODE: u32 = 0o160000;
-const SYMLINK_MODE: u32 = 0o120000;
-const EXEC_MODE: u32 = 0o100755;
-const FILE_MODE: u32 = 0o100644;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -63,11 +71,42 @@ pub enum SyncError {
         missing.join(", ")
     )]
     MissingLinks { remote_dir: String, missing: Vec<String> },
+    #[error("the {what} of {path} stopped unexpectedly: {message}")]
+    Task { what: &'static str, path: PathBuf, message: String },
 }
 
 impl SyncError {
     pub fn is_transient(&self) -> bool {
         matches!(self, SyncError::Remote(e) if e.is_transient())
+    }
+}
+
+/// What a sync did beyond its report, for tests and tracing.
+#[derive(Default)]
+pub(crate) struct SyncProbe {
+    /// Archive bytes in flight, with their peak.
+    pub(crate) meter: Arc<Meter>,
+    /// Called at the start of each blocking step (`"scan"`, `"archive"`), on its thread.
+    #[cfg(test)]
+    pub(crate) on_blocking: Option<Arc<dyn Fn(&'static str) + Send + Sync>>,
+}
+
+impl SyncProbe {
+    pub(crate) fn peak(&self) -> u64 {
+        self.meter.peak()
+    }
+
+    fn entering(&self, step: &'static str) -> impl Fn() + Send + 'static {
+        #[cfg(test)]
+        let hook = self.on_blocking.clone();
+        move || {
+            #[cfg(test)]
+            if let Some(hook) = &hook {
+                hook(step);
+            }
+            #[cfg(not(test))]
+            let _ = step;
+        }
     }
 }
 
@@ -79,19 +118,6 @@ struct SyncState {
     token: String,
     /// path → "<octal mode> <blob id>"
     files: BTreeMap<String, String>,
-}
-
-/// One file of the worktree as it will be shipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    mode: u32,
-    id: Oid,
-}
-
-impl Entry {
-    fn key(&self) -> String {
-        format!("{:o} {}", self.mode, self.id)
-    }
 }
 
 /// `remote_dir` for a remote shell: `~/x` becomes `"$HOME"/'x'`, anything else is quoted.
@@ -110,8 +136,28 @@ pub async fn sync(
     remote_dir: &str,
     state_file: &Path,
 ) -> Result<SyncReport, SyncError> {
-    let current = manifest(worktree)?;
-    let previous = read_state(state_file)?;
+    let probe = SyncProbe::default();
+    let report = sync_with(remote, worktree, remote_dir, state_file, &probe).await?;
+    tracing::debug!(?report, peak_buffered = probe.peak(), "synced {}", worktree.display());
+    Ok(report)
+}
+
+pub(crate) async fn sync_with(
+    remote: &Remote,
+    worktree: &Path,
+    remote_dir: &str,
+    state_file: &Path,
+    probe: &SyncProbe,
+) -> Result<SyncReport, SyncError> {
+    let (current, previous) = {
+        let (tree, state) = (worktree.to_path_buf(), state_file.to_path_buf());
+        let entering = probe.entering("scan");
+        blocking("scan", worktree, move || {
+            entering();
+            Ok((manifest(&tree)?, read_state(&state)?))
+        })
+        .await?
+    };
     let dir = remote_path(remote_dir);
     let remote_token = remote_token(remote, &dir, remote_dir).await?;
     let base = previous.filter(|s| {
@@ -124,8 +170,8 @@ pub async fn sync(
 
     let new_files: BTreeMap<String, String> = current.iter().map(|(p, e)| (p.clone(), e.key())).collect();
     let deleted: Vec<&String> = old_files.keys().filter(|p| !new_files.contains_key(*p)).collect();
-    let changed: Vec<&String> =
-        new_files.iter().filter(|(p, k)| old_files.get(*p) != Some(k)).map(|(p, _)| p).collect();
+    let changed: Vec<(String, manifest::Entry)> =
+        current.into_iter().filter(|(p, e)| old_files.get(p).is_none_or(|old| *old != e.key())).collect();
 
     let mut report = SyncReport::default();
     let token = new_token();
@@ -143,17 +189,71 @@ pub async fn sync(
     report.bytes_sent += script.len() as u64;
     run_checked(remote, "sh -s", Some(script.into_bytes()), "prepare", remote_dir).await?;
 
-    let archive = build_tar(worktree, &changed, &current)?;
     report.files_sent = changed.len() as u64;
-    report.bytes_sent += archive.len() as u64;
-    let extract = format!("set -e\ncd {dir}\ntar -xf -\nprintf '%s\\n' {token} > {MARKER}");
-    run_checked(remote, &extract, Some(archive), "tar -x", remote_dir).await?;
+    report.bytes_sent += send_archive(remote, worktree, &dir, remote_dir, &token, changed, probe).await?;
 
-    write_state(
-        state_file,
-        &SyncState { version: STATE_VERSION, remote_dir: remote_dir.to_string(), token, files: new_files },
-    )?;
+    let state = SyncState { version: STATE_VERSION, remote_dir: remote_dir.to_string(), token, files: new_files };
+    let path = state_file.to_path_buf();
+    blocking("state save", state_file, move || write_state(&path, &state)).await?;
     Ok(report)
+}
+
+/// Streams the tar of `files` into the remote `tar -x` while a blocking thread produces it,
+/// then records `token` remotely. Returns the archive's size.
+async fn send_archive(
+    remote: &Remote,
+    worktree: &Path,
+    dir: &str,
+    remote_dir: &str,
+    token: &str,
+    files: Vec<(String, manifest::Entry)>,
+    probe: &SyncProbe,
+) -> Result<u64, SyncError> {
+    let (tx, rx) = mpsc::channel(archive::QUEUE);
+    let producer = {
+        let (worktree, meter) = (worktree.to_path_buf(), probe.meter.clone());
+        let entering = probe.entering("archive");
+        tokio::task::spawn_blocking(move || {
+            entering();
+            archive::write(&worktree, &files, tx, meter)
+        })
+    };
+    let extract = format!("set -e\ncd {dir}\ntar -xf -\nprintf '%s\\n' {token} > {MARKER}");
+    // Whatever ends first, the other follows: the producer stops when the receiver is dropped,
+    // and the remote sees EOF when the producer is done.
+    let sent = remote.exec_piped(&extract, rx).await;
+    let produced = producer.await.map_err(|e| SyncError::Task {
+        what: "archive",
+        path: worktree.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    match (sent, produced) {
+        // A local failure explains whatever the remote made of the truncated stream.
+        (_, Err(Stopped::Failed(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        (Ok(out), _) if !out.success() => Err(command_failed("tar -x", remote_dir, &out)),
+        (Ok(_), Err(Stopped::Closed)) => Err(SyncError::RemoteCommand {
+            what: "tar -x",
+            remote_dir: remote_dir.to_string(),
+            status: "0".to_string(),
+            stderr: "stopped reading the archive before its end".to_string(),
+        }),
+        (Ok(_), Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// Runs `work` on a blocking thread: file system and libgit2 work must not hold an async
+/// worker (a first scan of a large repository hashes for a long time).
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    path: &Path,
+    work: impl FnOnce() -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Task {
+        what,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?
 }
 
 /// Fails with the names of the `links` that do not exist under `remote_dir`.
@@ -195,128 +295,16 @@ async fn run_checked(
     if out.success() {
         return Ok(out.stdout);
     }
-    Err(SyncError::RemoteCommand {
+    Err(command_failed(what, remote_dir, &out))
+}
+
+fn command_failed(what: &'static str, remote_dir: &str, out: &Output) -> SyncError {
+    SyncError::RemoteCommand {
         what,
         remote_dir: remote_dir.to_string(),
         status: out.status.map_or_else(|| "by signal".to_string(), |s| s.to_string()),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    })
-}
-
-/// The files to ship: the index (tracked files) corrected by the working tree's changes, plus
-/// new files git does not ignore. Unchanged files take their id from the index, so only
-/// modified files are hashed.
-fn manifest(worktree: &Path) -> Result<BTreeMap<String, Entry>, SyncError> {
-    let git = |source| SyncError::Git { path: worktree.to_path_buf(), source };
-    let repo = Repository::open(worktree).map_err(git)?;
-    let index = repo.index().map_err(git)?;
-    let mut files = BTreeMap::new();
-    for entry in index.iter() {
-        // Conflict stages (bits 12-13 of flags) and submodules are not files to ship.
-        let stage = (entry.flags >> 12) & 0x3;
-        if stage != 0 || entry.mode == GITLINK_MODE {
-            continue;
-        }
-        let path = utf8(&entry.path)?;
-        files.insert(path, Entry { mode: entry.mode, id: entry.id });
     }
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false).exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts)).map_err(git)?;
-    for status in statuses.iter() {
-        let path = utf8(status.path_bytes())?;
-        let s = status.status();
-        if s.contains(Status::WT_DELETED) {
-            files.remove(&path);
-            continue;
-        }
-        let worktree_change = Status::WT_NEW | Status::WT_MODIFIED | Status::WT_TYPECHANGE | Status::WT_RENAMED;
-        if !s.intersects(worktree_change) {
-            continue;
-        }
-        let untracked = s.contains(Status::WT_NEW);
-        match disk_entry(&worktree.join(&path), untracked)? {
-            Some(entry) => {
-                files.insert(path, entry);
-            }
-            None => {
-                files.remove(&path);
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// The entry for a file on disk; `None` when it is gone or (for untracked files) a symlink:
-/// `workspace.link` entries are symlinks to local data and must not be shipped.
-fn disk_entry(path: &Path, untracked: bool) -> Result<Option<Entry>, SyncError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(SyncError::Io { action: "stat", path: path.to_path_buf(), source }),
-    };
-    let git = |source| SyncError::Git { path: path.to_path_buf(), source };
-    if meta.file_type().is_symlink() {
-        if untracked {
-            return Ok(None);
-        }
-        let target = std::fs::read_link(path).map_err(|source| SyncError::Io {
-            action: "read link",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let id = Oid::hash_object(ObjectType::Blob, target.as_os_str().as_encoded_bytes()).map_err(git)?;
-        return Ok(Some(Entry { mode: SYMLINK_MODE, id }));
-    }
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    let mode = if meta.permissions().mode() & 0o111 != 0 { EXEC_MODE } else { FILE_MODE };
-    let id = Oid::hash_file(ObjectType::Blob, path).map_err(git)?;
-    Ok(Some(Entry { mode, id }))
-}
-
-fn build_tar(worktree: &Path, paths: &[&String], files: &BTreeMap<String, Entry>) -> Result<Vec<u8>, SyncError> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.mode(tar::HeaderMode::Deterministic);
-    // Fresh mtimes: tools that cache by mtime and size (Python's .pyc) must see the change.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let tar_err = |path: &Path, source| SyncError::Io { action: "archive", path: path.to_path_buf(), source };
-    for rel in paths {
-        let Some(entry) = files.get(*rel) else { continue };
-        let path = worktree.join(rel);
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(now);
-        if entry.mode == SYMLINK_MODE {
-            let target = std::fs::read_link(&path).map_err(|source| SyncError::Io {
-                action: "read link",
-                path: path.clone(),
-                source,
-            })?;
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            header.set_mode(0o777);
-            builder.append_link(&mut header, rel.as_str(), &target).map_err(|e| tar_err(&path, e))?;
-            continue;
-        }
-        let data = match std::fs::read(&path) {
-            Ok(data) => data,
-            // Deleted since the manifest was taken: the next sync notices.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(SyncError::Io { action: "read", path, source }),
-        };
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(data.len() as u64);
-        header.set_mode(if entry.mode == EXEC_MODE { 0o755 } else { 0o644 });
-        builder.append_data(&mut header, rel.as_str(), data.as_slice()).map_err(|e| tar_err(&path, e))?;
-    }
-    builder.into_inner().map_err(|e| tar_err(worktree, e))
-}
-
-fn utf8(bytes: &[u8]) -> Result<String, SyncError> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| SyncError::NonUtf8Path { path: String::from_utf8_lossy(bytes).into_owned() })
 }
 
 fn read_state(path: &Path) -> Result<Option<SyncState>, SyncError> {
