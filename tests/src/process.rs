@@ -14,18 +14,7 @@ pub fn read_pid(path: &Path) -> Option<i32> {
 }
 
 /// True when `pid` names a live process; a zombie counts as gone (it no longer runs anything).
-pub fn pid_alive(pid: i32) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself contain spaces.
-        Ok(stat) => {
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_none_or(|state| state != "Z")
-        }
-        Err(_) => false,
-    }
-}
+pub use revis_fixtures::process::pid_alive;
 
 /// SIGTERM, then SIGKILL when it is still alive after `grace`. Returns true once it is gone.
 pub fn terminate(pid: i32, grace: Duration) -> bool {

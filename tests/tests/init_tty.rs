@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 use revis_tests::cli::{Running, describe, revis_command, scrub_env};
-use revis_tests::fakes::http::{HttpRequest, HttpResponse, HttpServer};
 use revis_tests::{Project, TestEnv, revis_bin};
 use rexpect::process::WaitStatus;
 use rexpect::session::{Options, PtySession, spawn_with_options};
