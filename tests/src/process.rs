@@ -3,6 +3,7 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::wait::wait_until;
@@ -15,6 +16,22 @@ pub fn read_pid(path: &Path) -> Option<i32> {
 
 /// True when `pid` names a live process; a zombie counts as gone (it no longer runs anything).
 pub use revis_fixtures::process::pid_alive;
+
+/// Stops the tmux server listening on `socket`, if there is one (a test's private server).
+pub fn kill_tmux_server(socket: &Path) {
+    if !socket.exists() {
+        return;
+    }
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .arg("kill-server")
+        .env_remove("TMUX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
 
 /// SIGTERM, then SIGKILL when it is still alive after `grace`. Returns true once it is gone.
 pub fn terminate(pid: i32, grace: Duration) -> bool {
