@@ -2,11 +2,10 @@
 //! Must not: stop any daemon that does not serve this home.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::cli::{Running, revis_command};
-use crate::process::{daemon_pids, pid_alive, read_pid, terminate};
+use crate::process::{daemon_pids, kill_tmux_server, pid_alive, read_pid, terminate};
 
 /// A temp dir under /tmp (unix socket paths must stay under 108 bytes) whose subdirectory `h` is
 /// the daemon's home. The subdirectory does not exist until the daemon (or a test) creates it,
@@ -80,17 +79,7 @@ impl TestHome {
         for pid in pids {
             terminate(pid, Duration::from_secs(5));
         }
-        if self.tmux_socket().exists() {
-            let _ = Command::new("tmux")
-                .arg("-S")
-                .arg(self.tmux_socket())
-                .arg("kill-server")
-                .env_remove("TMUX")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        kill_tmux_server(&self.tmux_socket());
     }
 }
 

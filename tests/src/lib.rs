@@ -16,7 +16,6 @@ pub mod fixtures;
 pub mod git;
 pub mod home;
 pub mod llm;
-pub mod mlflow_server;
 pub mod process;
 pub mod project;
 pub mod scan;

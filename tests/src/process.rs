@@ -3,6 +3,7 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::wait::wait_until;
@@ -14,17 +15,22 @@ pub fn read_pid(path: &Path) -> Option<i32> {
 }
 
 /// True when `pid` names a live process; a zombie counts as gone (it no longer runs anything).
-pub fn pid_alive(pid: i32) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
+pub use revis_fixtures::process::pid_alive;
+
+/// Stops the tmux server listening on `socket`, if there is one (a test's private server).
+pub fn kill_tmux_server(socket: &Path) {
+    if !socket.exists() {
+        return;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself contain spaces.
-        Ok(stat) => {
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_none_or(|state| state != "Z")
-        }
-        Err(_) => false,
-    }
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .arg("kill-server")
+        .env_remove("TMUX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// SIGTERM, then SIGKILL when it is still alive after `grace`. Returns true once it is gone.

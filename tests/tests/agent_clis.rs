@@ -399,7 +399,7 @@ fn aider_reports_an_unreachable_model() {
 
 mod fake {
     use super::*;
-    use revis_tests::fakes::http::post;
+    use revis_fixtures::http::post;
     use serde_json::json;
 
     /// `(event name, data)` of each SSE record.

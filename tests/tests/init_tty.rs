@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
+use revis_fixtures::wandb::FakeWandb;
 use revis_tests::cli::{Running, describe, revis_command, scrub_env};
-use revis_tests::fakes::http::{HttpRequest, HttpResponse, HttpServer};
 use revis_tests::{Project, TestEnv, revis_bin};
 use rexpect::process::WaitStatus;
 use rexpect::session::{Options, PtySession, spawn_with_options};
@@ -148,47 +147,38 @@ fn a_full_eval_json_run_writes_a_config_that_loads_and_an_existing_one_is_kept()
 
 /// A W&B GraphQL server: entity `team` has projects alpha and beta-proj; runs report accuracy
 /// and val_loss (plus bookkeeping keys discovery leaves out). Requests are kept.
-fn fake_wandb() -> (HttpServer, Arc<Mutex<Vec<HttpRequest>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&seen);
-    let handler = Arc::new(move |request: HttpRequest| {
-        if let Ok(mut all) = kept.lock() {
-            all.push(request.clone());
-        }
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let query = body["query"].as_str().unwrap_or_default();
-        let data = if query.contains("models(") {
-            let edges: Vec<Value> =
-                ["beta-proj", "alpha"].iter().map(|n| json!({"node": {"name": n, "entityName": "team"}})).collect();
-            json!({"models": {"edges": edges, "pageInfo": {"endCursor": null, "hasNextPage": false}}})
-        } else if query.contains("runs(") {
-            let summary = json!({"accuracy": 0.8, "val_loss": 0.4, "_step": 9, "lr": 0.1}).to_string();
-            let edges = vec![json!({"node": {"name": "r1", "state": "finished", "summaryMetrics": summary}})];
-            json!({"project": {"runs": {"edges": edges, "pageInfo": {"endCursor": null, "hasNextPage": false}}}})
-        } else if query.contains("viewer") {
-            json!({"viewer": {"entity": "team"}})
-        } else {
-            return HttpResponse::json(400, &json!({"errors": [{"message": "unexpected query"}]}));
+fn fake_wandb() -> FakeWandb {
+    FakeWandb::start(|request| {
+        let data = match request.kind() {
+            "projects" => {
+                let edges: Vec<Value> =
+                    ["beta-proj", "alpha"].iter().map(|n| json!({"node": {"name": n, "entityName": "team"}})).collect();
+                json!({"models": {"edges": edges, "pageInfo": {"endCursor": null, "hasNextPage": false}}})
+            }
+            "runs" => {
+                let summary = json!({"accuracy": 0.8, "val_loss": 0.4, "_step": 9, "lr": 0.1}).to_string();
+                let edges = vec![json!({"node": {"name": "r1", "state": "finished", "summaryMetrics": summary}})];
+                json!({"project": {"runs": {"edges": edges, "pageInfo": {"endCursor": null, "hasNextPage": false}}}})
+            }
+            "viewer" => json!({"viewer": {"entity": "team"}}),
+            _ => return (400, json!({"errors": [{"message": "unexpected query"}]}).to_string()),
         };
-        HttpResponse::json(200, &json!({"data": data}))
-    });
-    let server = HttpServer::start(handler).unwrap_or_else(|e| panic!("cannot start the fake W&B server: {e}"));
-    (server, seen)
+        (200, json!({"data": data}).to_string())
+    })
 }
 
 #[test]
 fn wandb_projects_and_metrics_are_discovered_with_the_clis_credentials() {
     let env = TestEnv::new(project());
     let home = home_dir(&env);
-    let (server, seen) = fake_wandb();
+    let server = fake_wandb();
     // The daemon runs without W&B credentials: only the CLI has them, and sends them along.
     let mut start = revis_command(&env.home, env.project.path(), &["daemon", "start"]);
     start.env("HOME", &home);
     let out = Running::spawn(start, "revis daemon start").wait(revis_tests::COMMAND_DEADLINE);
     assert!(out.status.success(), "{}", describe(&out));
 
-    let url = format!("http://127.0.0.1:{}", server.port());
-    let mut tty = Tty::spawn(&env, &home, &[("WANDB_BASE_URL", &url), ("WANDB_API_KEY", "cli-only-key")]);
+    let mut tty = Tty::spawn(&env, &home, &[("WANDB_BASE_URL", &server.url), ("WANDB_API_KEY", "cli-only-key")]);
     tty.answer("Training command", ENTER);
     // Credentials in the environment: the menu starts on W&B.
     tty.answer("eval.json (manual)", ENTER);
@@ -220,14 +210,14 @@ fn wandb_projects_and_metrics_are_discovered_with_the_clis_credentials() {
     assert_eq!(config.coding_agent.kind, revisd::config::schema::CodingAgentType::Auto);
     assert_eq!(config.context.deny, ["data/**"]);
 
-    let requests = seen.lock().map(|r| r.clone()).unwrap_or_default();
+    let requests = server.requests();
     assert!(!requests.is_empty(), "discovery never reached the fake W&B server");
     // HTTP Basic `api:cli-only-key`.
     let expected = "Basic YXBpOmNsaS1vbmx5LWtleQ==";
     for request in &requests {
-        assert_eq!(request.header("authorization"), Some(expected), "{}", String::from_utf8_lossy(&request.body));
+        assert_eq!(request.authorization.as_deref(), Some(expected), "{}", request.body);
     }
-    let bodies: Vec<Value> = requests.iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect();
+    let bodies: Vec<&Value> = requests.iter().map(|r| &r.body).filter(|b| !b.is_null()).collect();
     assert!(
         bodies.iter().any(|b| b["variables"].to_string().contains("beta-proj")),
         "the metric keys were asked of the chosen project: {bodies:?}"

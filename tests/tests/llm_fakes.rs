@@ -1,7 +1,7 @@
 //! The loopback LLM fakes themselves: they accept well-formed requests, refuse (and record) what
 //! the real APIs refuse, and answer in the providers' exact shapes. No daemon involved.
 
-use revis_tests::fakes::http::post;
+use revis_fixtures::http::post;
 use revis_tests::fakes::{FakeLlm, Reply, raw_tool_call, submit, tool_call};
 use serde_json::{Value, json};
 

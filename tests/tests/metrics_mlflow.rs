@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use revis_fixtures::mlflow::MlflowServer;
 use revis_tests::TestEnv;
-use revis_tests::mlflow_server::MlflowServer;
 use revis_tests::project::Project;
 use revis_tests::session::{ENDED_STATES, iterations, numbers, pretty, state, stop_reason};
 

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
+use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 use revis_tests::cli::{Running, describe, revis_command};
-use revis_tests::fakes::http::{HttpRequest, HttpResponse, HttpServer};
 use revis_tests::git::git;
 use revis_tests::session::{pretty, state};
 use revis_tests::{COMMAND_DEADLINE, TestEnv, standard_project};

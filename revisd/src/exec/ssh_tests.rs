@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Executor, RunOutcome, RunSpec, RunStatus, SshExecutor};
-use crate::remote::test_sshd::{KeyKind, TestSshd, test_options};
+use crate::remote::test_sshd::{KeyKind, SshdExt, TestSshd, test_options};
 use crate::remote::{Remote, sync};
 
 const LONG: Duration = Duration::from_secs(30);

@@ -15,8 +15,6 @@ mod experiment;
 mod rest;
 mod run;
 #[cfg(test)]
-mod test_server;
-#[cfg(test)]
 mod tests;
 
 pub use discovery::{experiments, metric_keys};

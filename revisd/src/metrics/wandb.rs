@@ -17,8 +17,6 @@ mod local;
 mod summary;
 
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod tests;
 
 pub use api::ApiError;

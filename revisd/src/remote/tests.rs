@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::test_sshd::{KeyKind, TestAgent, TestSshd, keygen, read_public_key, test_options};
+use super::test_sshd::{KeyKind, SshdExt, TestAgent, TestSshd, keygen, read_public_key, test_options};
 use super::*;
 use crate::config::Executor;
 

@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::http::{HttpRequest, HttpResponse, HttpServer};
 use super::{anthropic, openai};
 use crate::wait::wait_until;
+use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 
 /// The edit the scripted model makes: replace `old` by `new` in `file` (relative to the working
 /// directory of the agent). `old` should be whole lines: codex's apply_patch matches lines.

@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-use super::http::HttpRequest;
 use super::provider::{IssuedCall, ToolResultSeen, Violation, is_tool_name};
+use revis_fixtures::http::HttpRequest;
 
 pub const PATH: &str = "/v1/messages";
 pub const VERSION: &str = "2023-06-01";

@@ -1,11 +1,11 @@
 //! Loopback fakes of the outside services the daemon talks to, for end-to-end tests: an
 //! Anthropic Messages server and an OpenAI Chat Completions server (also standing in for every
 //! OpenAI-compatible server). They check requests as strictly as the real APIs and play scripted
-//! conversations. Must not: listen beyond 127.0.0.1 or reach the network.
+//! conversations, on the loopback HTTP server of `revis_fixtures::http`.
+//! Must not: listen beyond 127.0.0.1 or reach the network.
 
 pub mod agent_model;
 pub mod anthropic;
-pub mod http;
 pub mod openai;
 pub mod provider;
 

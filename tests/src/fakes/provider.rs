@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::http::{HttpRequest, HttpResponse, HttpServer};
 use super::{anthropic, openai};
 use crate::wait::wait_until;
+use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

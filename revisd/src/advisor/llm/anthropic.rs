@@ -219,7 +219,7 @@ mod tests {
     use super::*;
     use crate::advisor::llm::chat::{ToolResult, ToolSpec};
     use crate::advisor::llm::models::Api;
-    use crate::advisor::llm::retry::test_server::{FakeServer, Reply};
+    use revis_fixtures::http::{HttpResponse, ScriptedServer};
 
     fn request() -> ChatRequest {
         ChatRequest {
@@ -386,7 +386,7 @@ mod tests {
 
     #[tokio::test]
     async fn sends_headers_and_body_to_v1_messages() {
-        let server = FakeServer::start(vec![Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::json_text(200, OK)]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await.unwrap();
         assert_eq!(response.text, "done");
         let seen = server.seen();
@@ -401,8 +401,10 @@ mod tests {
     #[tokio::test]
     async fn retries_429_with_retry_after_then_succeeds() {
         let limited = r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
-        let server =
-            FakeServer::start(vec![Reply::json(429, limited).header("retry-after", "0"), Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(429, limited).with_header("retry-after", "0"),
+            HttpResponse::json_text(200, OK),
+        ]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await;
         assert_eq!(response.unwrap().text, "done");
         assert_eq!(server.seen().len(), 2);
@@ -410,12 +412,11 @@ mod tests {
 
     #[tokio::test]
     async fn retries_529_then_500_then_succeeds() {
-        let server = FakeServer::start(vec![
-            Reply::json(529, OVERLOADED),
-            Reply::json(500, r#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#),
-            Reply::json(200, OK),
-        ])
-        .await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(529, OVERLOADED),
+            HttpResponse::json_text(500, r#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#),
+            HttpResponse::json_text(200, OK),
+        ]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await;
         assert_eq!(response.unwrap().text, "done");
         assert_eq!(server.seen().len(), 3);
@@ -423,9 +424,11 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_max_retries_with_the_provider_message() {
-        let server =
-            FakeServer::start(vec![Reply::json(529, OVERLOADED), Reply::json(529, OVERLOADED), Reply::json(200, OK)])
-                .await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(529, OVERLOADED),
+            HttpResponse::json_text(529, OVERLOADED),
+            HttpResponse::json_text(200, OK),
+        ]);
         let error = provider(&server.base, 1, Duration::from_secs(10)).complete(&request()).await.unwrap_err();
         assert!(
             matches!(&error, LlmError::Status { status: 529, retryable: true, message, .. } if message == "Overloaded"),
@@ -437,7 +440,7 @@ mod tests {
     #[tokio::test]
     async fn spend_limit_is_fatal_at_once() {
         let body = r#"{"type":"error","error":{"type":"rate_limit_error","message":"spend limit","details":{"error_code":"enforced_spend_limit_reached"}}}"#;
-        let server = FakeServer::start(vec![Reply::json(429, body), Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::json_text(429, body), HttpResponse::json_text(200, OK)]);
         let error = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await.unwrap_err();
         assert!(matches!(error, LlmError::Fatal { .. }), "{error:?}");
         assert_eq!(server.seen().len(), 1);
@@ -447,7 +450,7 @@ mod tests {
     async fn a_key_is_never_in_an_error() {
         let body =
             r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-test"}}"#;
-        let server = FakeServer::start(vec![Reply::json(401, body)]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::json_text(401, body)]);
         let error = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await.unwrap_err();
         assert!(!format!("{error} {error:?}").contains("sk-ant-test"), "{error:?}");
         assert_eq!(server.seen().len(), 1);

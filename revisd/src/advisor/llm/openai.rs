@@ -224,7 +224,7 @@ mod tests {
     use super::*;
     use crate::advisor::llm::chat::{ToolResult, ToolSpec};
     use crate::advisor::llm::models::Api;
-    use crate::advisor::llm::retry::test_server::{FakeServer, Reply};
+    use revis_fixtures::http::{HttpResponse, ScriptedServer};
 
     fn request() -> ChatRequest {
         ChatRequest {
@@ -383,7 +383,7 @@ mod tests {
 
     #[tokio::test]
     async fn sends_bearer_and_body_to_chat_completions() {
-        let server = FakeServer::start(vec![Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::json_text(200, OK)]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await.unwrap();
         assert_eq!(response.text, "done");
         let seen = server.seen();
@@ -395,8 +395,10 @@ mod tests {
     #[tokio::test]
     async fn retries_429_with_retry_after_zero_then_succeeds() {
         let limited = r#"{"error":{"message":"Rate limit","type":"requests","code":"rate_limit_exceeded"}}"#;
-        let server =
-            FakeServer::start(vec![Reply::json(429, limited).header("retry-after", "0"), Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(429, limited).with_header("retry-after", "0"),
+            HttpResponse::json_text(200, OK),
+        ]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await;
         assert_eq!(response.unwrap().text, "done");
         assert_eq!(server.seen().len(), 2);
@@ -404,8 +406,10 @@ mod tests {
 
     #[tokio::test]
     async fn retries_500_then_succeeds() {
-        let server =
-            FakeServer::start(vec![Reply::json(500, r#"{"error":{"message":"boom"}}"#), Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(500, r#"{"error":{"message":"boom"}}"#),
+            HttpResponse::json_text(200, OK),
+        ]);
         let response = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await;
         assert_eq!(response.unwrap().text, "done");
         assert_eq!(server.seen().len(), 2);
@@ -413,12 +417,11 @@ mod tests {
 
     #[tokio::test]
     async fn does_not_retry_when_the_server_says_so() {
-        let server = FakeServer::start(vec![
-            Reply::json(400, r#"{"error":{"message":"bad tool schema","type":"invalid_request_error"}}"#)
-                .header("x-should-retry", "false"),
-            Reply::json(200, OK),
-        ])
-        .await;
+        let server = ScriptedServer::start(vec![
+            HttpResponse::json_text(400, r#"{"error":{"message":"bad tool schema","type":"invalid_request_error"}}"#)
+                .with_header("x-should-retry", "false"),
+            HttpResponse::json_text(200, OK),
+        ]);
         let error = provider(&server.base, 2, Duration::from_secs(10)).complete(&request()).await.unwrap_err();
         assert!(
             matches!(&error, LlmError::Status { status: 400, retryable: false, message, .. } if message == "bad tool schema"),
@@ -429,12 +432,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_timeout_is_retried_then_reported() {
-        let server = FakeServer::start(vec![Reply::hang(), Reply::json(200, OK)]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::hang(), HttpResponse::json_text(200, OK)]);
         let response = provider(&server.base, 1, Duration::from_millis(300)).complete(&request()).await;
         assert_eq!(response.unwrap().text, "done");
         assert_eq!(server.seen().len(), 2);
 
-        let server = FakeServer::start(vec![Reply::hang(), Reply::hang()]).await;
+        let server = ScriptedServer::start(vec![HttpResponse::hang(), HttpResponse::hang()]);
         let error = provider(&server.base, 1, Duration::from_millis(300)).complete(&request()).await.unwrap_err();
         assert!(matches!(error, LlmError::Timeout { provider: "openai", .. }), "{error:?}");
         assert_eq!(server.seen().len(), 2);
@@ -442,10 +445,7 @@ mod tests {
 
     #[tokio::test]
     async fn connection_refused_is_a_transport_error() {
-        let base = {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            format!("http://{}", listener.local_addr().unwrap())
-        };
+        let base = format!("http://127.0.0.1:{}", revis_fixtures::wait::closed_port());
         let error = provider(&base, 1, Duration::from_secs(5)).complete(&request()).await.unwrap_err();
         assert!(matches!(error, LlmError::Transport { .. }), "{error:?}");
         assert!(!error.to_string().contains("sk-openai-test"));

@@ -14,9 +14,6 @@ use serde_json::Value;
 use super::chat::LlmError;
 use super::models::ProviderSettings;
 
-#[cfg(test)]
-pub(crate) mod test_server;
-
 /// A server's `retry-after` beyond this is ignored in favour of our own backoff (SDK rule).
 const MAX_SERVER_WAIT_SECS: f64 = 60.0;
 /// The backoff doubles from `ProviderSettings::backoff` up to this factor (0.5 s → 8 s).

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use revis_fixtures::mlflow::MlflowServer;
 use serde_json::{Value, json};
 
-use super::test_server::MlflowServer;
 use super::*;
 
 const EXPERIMENT: &str = "revis-unit";
@@ -26,32 +26,22 @@ fn env_value(env: &[(String, String)], key: &str) -> String {
     env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("{key} missing in {env:?}"))
 }
 
-async fn api(server: &MlflowServer, endpoint: &str, body: Value) -> Value {
-    let url = format!("{}/api/2.0/mlflow/{endpoint}", server.uri);
-    let response = reqwest::Client::new().post(url).json(&body).send().await.expect("request");
-    let status = response.status();
-    let answer: Value = response.json().await.expect("json answer");
-    assert!(status.is_success(), "{endpoint}: {status} {answer}");
-    answer
+fn get_run(server: &MlflowServer, run_id: &str) -> Value {
+    server.get(&format!("runs/get?run_id={run_id}"))
 }
 
-async fn get_run(server: &MlflowServer, run_id: &str) -> Value {
-    let url = format!("{}/api/2.0/mlflow/runs/get?run_id={run_id}", server.uri);
-    reqwest::Client::new().get(url).send().await.expect("request").json().await.expect("json")
-}
-
-async fn log_losses(server: &MlflowServer, run_id: &str, extra: &[(&str, Value)]) {
+fn log_losses(server: &MlflowServer, run_id: &str, extra: &[(&str, Value)]) {
     let mut metrics: Vec<Value> = [0.9, 0.7, 0.4, 0.3]
         .iter()
         .enumerate()
         .map(|(step, v)| json!({"key": "val_loss", "value": v, "timestamp": 1000 + step, "step": step}))
         .collect();
     metrics.extend(extra.iter().map(|(k, v)| json!({"key": k, "value": v, "timestamp": 2000, "step": 0})));
-    api(server, "runs/log-batch", json!({"run_id": run_id, "metrics": metrics})).await;
+    server.post("runs/log-batch", &json!({"run_id": run_id, "metrics": metrics}));
 }
 
-async fn set_status(server: &MlflowServer, run_id: &str, status: &str) {
-    api(server, "runs/update", json!({"run_id": run_id, "status": status, "end_time": 3000})).await;
+fn set_status(server: &MlflowServer, run_id: &str, status: &str) {
+    server.post("runs/update", &json!({"run_id": run_id, "status": status, "end_time": 3000}));
 }
 
 fn tag(run: &Value, key: &str) -> Option<String> {
@@ -65,16 +55,17 @@ fn tag(run: &Value, key: &str) -> Option<String> {
 
 #[tokio::test]
 async fn against_a_real_tracking_server() {
-    let server = MlflowServer::start().await;
+    let server = MlflowServer::start();
+    let uri = server.uri();
     let source = Mlflow::new().with_wait(Duration::from_secs(20));
 
     // prepare: the experiment is created and a tagged RUNNING run is handed to the training.
-    let first = ctx(&server.uri, "unit-i1-a1", 1);
+    let first = ctx(&uri, "unit-i1-a1", 1);
     let env = source.prepare(&first).await.expect("prepare");
-    assert_eq!(env_value(&env, "MLFLOW_TRACKING_URI"), server.uri);
+    assert_eq!(env_value(&env, "MLFLOW_TRACKING_URI"), uri);
     assert_eq!(env_value(&env, "MLFLOW_EXPERIMENT_NAME"), EXPERIMENT);
     let run_id = env_value(&env, "MLFLOW_RUN_ID");
-    let run = get_run(&server, &run_id).await;
+    let run = get_run(&server, &run_id);
     assert_eq!(run.pointer("/run/info/status").and_then(Value::as_str), Some("RUNNING"), "{run}");
     assert_eq!(
         run.pointer("/run/info/experiment_id").and_then(Value::as_str),
@@ -91,9 +82,9 @@ async fn against_a_real_tracking_server() {
 
     // collect waits while the run is RUNNING, then reads latest values and the curve. The
     // restarted source finds the run by its tag alone.
-    log_losses(&server, &run_id, &[("grad_norm", json!("NaN")), ("epoch", json!(3)), ("lr", json!(0.01))]).await;
+    log_losses(&server, &run_id, &[("grad_norm", json!("NaN")), ("epoch", json!(3)), ("lr", json!(0.01))]);
     let finisher = {
-        let uri = server.uri.clone();
+        let uri = uri.clone();
         let run_id = run_id.clone();
         tokio::spawn(async move {
             let body = json!({"run_id": run_id, "status": "FINISHED", "end_time": 3000});
@@ -108,7 +99,7 @@ async fn against_a_real_tracking_server() {
     assert!(collected.warnings.is_empty(), "{:?}", collected.warnings);
 
     // The real client resumes the prepared run through MLFLOW_RUN_ID and ends it itself.
-    let second = ctx(&server.uri, "unit-i2-a1", 2);
+    let second = ctx(&uri, "unit-i2-a1", 2);
     let env = source.prepare(&second).await.expect("prepare 2");
     let script = "import mlflow\nwith mlflow.start_run():\n    for s in range(5):\n        mlflow.log_metric('val_loss', 1.0 / (s + 1), step=s)\n";
     let output = std::process::Command::new("python3")
@@ -122,42 +113,42 @@ async fn against_a_real_tracking_server() {
     assert_eq!(collected.history.as_ref().map(Vec::len), Some(5));
 
     // Rule: a run the training marked FAILED or KILLED is a failed iteration.
-    let failed = ctx(&server.uri, "unit-i3-a1", 3);
+    let failed = ctx(&uri, "unit-i3-a1", 3);
     let env = source.prepare(&failed).await.expect("prepare 3");
-    set_status(&server, &env_value(&env, "MLFLOW_RUN_ID"), "FAILED").await;
+    set_status(&server, &env_value(&env, "MLFLOW_RUN_ID"), "FAILED");
     let error = source.collect(&failed).await.expect_err("failed run").to_string();
     assert!(error.starts_with("mlflow: ") && error.contains("ended FAILED"), "{error}");
 
     // Rule: a run left RUNNING after the training ended counts with its latest metrics (and a
     // warning), and Revis closes it; without metrics it is an error and the run is KILLED.
     let quick = Mlflow::new().with_wait(Duration::from_millis(500));
-    let dangling = ctx(&server.uri, "unit-i4-a1", 4);
+    let dangling = ctx(&uri, "unit-i4-a1", 4);
     let env = quick.prepare(&dangling).await.expect("prepare 4");
     let dangling_run = env_value(&env, "MLFLOW_RUN_ID");
-    log_losses(&server, &dangling_run, &[]).await;
+    log_losses(&server, &dangling_run, &[]);
     let collected = quick.collect(&dangling).await.expect("dangling with metrics");
     assert_eq!(collected.metrics["val_loss"], 0.3);
     assert!(collected.warnings.iter().any(|w| w.contains("still RUNNING")), "{:?}", collected.warnings);
-    let run = get_run(&server, &dangling_run).await;
+    let run = get_run(&server, &dangling_run);
     assert_eq!(run.pointer("/run/info/status").and_then(Value::as_str), Some("FINISHED"));
 
-    let empty = ctx(&server.uri, "unit-i5-a1", 5);
+    let empty = ctx(&uri, "unit-i5-a1", 5);
     let env = quick.prepare(&empty).await.expect("prepare 5");
     let error = quick.collect(&empty).await.expect_err("no metrics").to_string();
     assert!(error.contains("still RUNNING with no metrics"), "{error}");
-    let run = get_run(&server, &env_value(&env, "MLFLOW_RUN_ID")).await;
+    let run = get_run(&server, &env_value(&env, "MLFLOW_RUN_ID"));
     assert_eq!(run.pointer("/run/info/status").and_then(Value::as_str), Some("KILLED"));
 
     // A run Revis never prepared is an error naming the tag it looked for.
-    let error = Mlflow::new().collect(&ctx(&server.uri, "never-prepared", 6)).await.expect_err("unknown").to_string();
+    let error = Mlflow::new().collect(&ctx(&uri, "never-prepared", 6)).await.expect_err("unknown").to_string();
     assert!(error.contains("revis.run_id=never-prepared"), "{error}");
 
     // Discovery for init: real experiment names and objective-like metric keys only.
-    let names = experiments(&server.uri).await.expect("experiments");
+    let names = experiments(&uri).await.expect("experiments");
     assert!(names.iter().any(|n| n == EXPERIMENT), "{names:?}");
-    let keys = metric_keys(&server.uri, EXPERIMENT).await.expect("metric keys");
+    let keys = metric_keys(&uri, EXPERIMENT).await.expect("metric keys");
     assert_eq!(keys, vec!["grad_norm".to_string(), "val_loss".to_string()]);
-    let error = metric_keys(&server.uri, "no-such-experiment").await.expect_err("unknown experiment").to_string();
+    let error = metric_keys(&uri, "no-such-experiment").await.expect_err("unknown experiment").to_string();
     assert!(error.contains("no-such-experiment"), "{error}");
 }
 
@@ -174,7 +165,7 @@ async fn missing_unsupported_and_unreachable_servers_are_clear_errors() {
         assert!(error.contains("metrics.tracking_uri"), "{error}");
     }
 
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).expect("port").port();
+    let port = revis_fixtures::wait::closed_port();
     let gone = ctx(&format!("http://user:secret@127.0.0.1:{port}"), "r", 1);
     let error = source.prepare(&gone).await.expect_err("nothing listens").to_string();
     assert!(error.contains("unreachable"), "{error}");

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use revis_fixtures::wandb::{FakeWandb, history_reply, null_run, run_reply};
 use serde_json::json;
 
-use super::fake::{FakeWandb, history_reply, null_run, run_reply};
 use super::*;
 use crate::metrics::{MetricsError, MetricsSource, RunContext};
 
@@ -79,8 +79,7 @@ async fn finished_run_gives_summary_metrics_and_the_primary_curve() {
         "run" => run_reply(RUN_ID, "finished", &summary(), 3),
         "history" => history_reply(&history_rows()),
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let c = collect(&ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &server.url)])).await.unwrap();
     assert_eq!(c.metrics.len(), 2, "{:?}", c.metrics);
@@ -107,8 +106,7 @@ async fn a_running_run_is_polled_until_it_finishes() {
             run_reply(RUN_ID, state, &json!({"val_loss": value}), 0)
         }
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let c = collect(&ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &server.url)])).await.unwrap();
     assert_eq!(c.metrics["val_loss"], 0.25, "the final summary, not one read while running");
@@ -122,8 +120,7 @@ async fn a_run_stuck_in_running_is_used_with_a_warning_after_the_deadline() {
     let server = FakeWandb::start(|r| match r.kind() {
         "run" => run_reply(RUN_ID, "running", &json!({"val_loss": 0.5}), 0),
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let source = Wandb::with_timing(Timing { finish: Duration::from_millis(100), ..fast() });
     let c = source
@@ -136,7 +133,7 @@ async fn a_run_stuck_in_running_is_used_with_a_warning_after_the_deadline() {
 
 #[tokio::test]
 async fn unauthorized_is_a_clear_error_without_retries() {
-    let server = FakeWandb::start(|_| (401, r#"{"errors":[{"message":"user is not logged in"}]}"#.into())).await;
+    let server = FakeWandb::start(|_| (401, r#"{"errors":[{"message":"user is not logged in"}]}"#.into()));
     let dir = tempfile::tempdir().unwrap();
     let err = message(
         collect(&ctx(dir.path(), &[("WANDB_API_KEY", "sekrit-key-xyz"), ("WANDB_BASE_URL", &server.url)])).await,
@@ -160,14 +157,13 @@ async fn server_errors_are_retried() {
             "history" => history_reply(&history_rows()),
             _ => (400, "{}".into()),
         }
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let c = collect(&ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &server.url)])).await.unwrap();
     assert_eq!(c.metrics["val_loss"], 0.25);
     assert_eq!(server.count("run"), 2);
 
-    let failing = FakeWandb::start(|_| (503, "maintenance".into())).await;
+    let failing = FakeWandb::start(|_| (503, "maintenance".into()));
     let err =
         message(collect(&ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &failing.url)])).await);
     assert!(err.contains("HTTP 503 after 3 attempts: maintenance"), "{err}");
@@ -179,8 +175,7 @@ async fn a_run_that_never_appears_fails_after_the_deadline() {
     let server = FakeWandb::start(|r| match r.kind() {
         "run" => null_run(),
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let err = message(collect(&ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &server.url)])).await);
@@ -196,8 +191,7 @@ async fn netrc_entry_for_the_host_is_used_and_the_entity_defaults_to_the_viewer(
         "run" if r.var("entity") == "me" && r.var("project") == "proj2" => run_reply(RUN_ID, "finished", &summary(), 0),
         "run" => null_run(),
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let dir = tempfile::tempdir().unwrap();
     let port = server.url.rsplit(':').next().unwrap().to_string();
     std::fs::write(
@@ -223,7 +217,7 @@ fn write_offline_run(worktree: &Path, prefix: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn offline_run_files_are_read_without_the_api() {
-    let server = FakeWandb::start(|_| (500, "must not be called".into())).await;
+    let server = FakeWandb::start(|_| (500, "must not be called".into()));
     let dir = tempfile::tempdir().unwrap();
     let context = ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &server.url)]);
     let run = write_offline_run(&context.worktree, "offline-run");
@@ -265,7 +259,7 @@ async fn offline_run_log_gives_summary_and_history() {
 #[tokio::test]
 async fn unreachable_api_falls_back_to_the_online_run_dir() {
     // A port that was just free: connection refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = revis_fixtures::wait::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let context =
         ctx(dir.path(), &[("WANDB_API_KEY", "KEY123"), ("WANDB_BASE_URL", &format!("http://127.0.0.1:{port}"))]);
@@ -310,8 +304,7 @@ async fn discovery_lists_projects_across_pages_and_objective_like_keys() {
             (200, json!({"data": {"project": {"runs": {"edges": edges}}}}).to_string())
         }
         _ => (400, "{}".into()),
-    })
-    .await;
+    });
     let connection = Connection { base_url: server.url.clone(), api_key: Some("KEY123".into()) };
     assert_eq!(projects(&connection, Some("team")).await.unwrap(), vec!["a", "b"]);
     assert_eq!(metric_keys(&connection, Some("team"), "p").await.unwrap(), vec!["eval.acc", "f1", "val_loss"]);

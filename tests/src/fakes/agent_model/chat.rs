@@ -6,10 +6,10 @@
 
 use serde_json::{Value, json};
 
-use super::super::http::HttpResponse;
 use super::super::openai;
 use super::sse::{EventStream, halves};
 use super::{Answered, Ctx, EditTask, Mode, NO_OP_TEXT, Turn};
+use revis_fixtures::http::HttpResponse;
 
 pub(super) fn answer(ctx: &Ctx<'_>, violations: &mut Vec<String>) -> Answered {
     if ctx.body["messages"].as_array().is_none_or(Vec::is_empty) {

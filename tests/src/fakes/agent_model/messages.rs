@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use super::super::anthropic;
-use super::super::http::HttpResponse;
 use super::super::provider::IssuedCall;
 use super::sse::{EventStream, halves};
 use super::{Answered, Ctx, Mode, NO_OP_TEXT, Turn, chat};
+use revis_fixtures::http::HttpResponse;
 
 pub(super) fn answer(ctx: &Ctx<'_>, violations: &mut Vec<String>) -> Answered {
     check(ctx.body, violations);

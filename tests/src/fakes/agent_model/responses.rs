@@ -8,9 +8,9 @@
 
 use serde_json::{Value, json};
 
-use super::super::http::HttpResponse;
 use super::sse::{EventStream, halves};
 use super::{Answered, Ctx, EditTask, Mode, NO_OP_TEXT, Turn, Usage};
+use revis_fixtures::http::HttpResponse;
 
 pub(super) fn answer(ctx: &Ctx<'_>, violations: &mut Vec<String>) -> Answered {
     check(ctx.body, violations);

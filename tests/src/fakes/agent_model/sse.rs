@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::super::http::HttpResponse;
+use revis_fixtures::http::HttpResponse;
 
 #[derive(Default)]
 pub(super) struct EventStream {
