@@ -45,6 +45,13 @@ pub trait CodingAgent: Send + Sync {
 
     /// What its stdout says. `truncated`: the start was dropped, so the first line may be cut.
     fn read(&self, stdout: &str, truncated: bool) -> Report;
+
+    /// Whether the agent has a login of its own (so a session's key need not be handed to
+    /// it). `home` is the agent's home directory as `coding_agent.env` sets it, if it does.
+    fn has_own_login(&self, home: Option<String>) -> bool {
+        let _ = home;
+        false
+    }
 }
 
 /// What an agent's output says, before the exit status is taken into account.

@@ -22,6 +22,16 @@ use crate::config::schema::{AgentArgs, CodingAgentType};
 pub(super) struct Codex;
 
 impl CodingAgent for Codex {
+    /// `auth.json` in the CODEX_HOME the agent will have (`coding_agent.env`, else the
+    /// daemon's), else in `~/.codex`.
+    fn has_own_login(&self, home: Option<String>) -> bool {
+        let home = home
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("CODEX_HOME").map(std::path::PathBuf::from))
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".codex")));
+        home.is_some_and(|dir| dir.join("auth.json").is_file())
+    }
+
     fn kind(&self) -> AgentKind {
         AgentKind::Codex
     }

@@ -196,18 +196,14 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
         llm_model: &h.config.llm.model,
         api_base: agent.api_base.as_deref(),
         env: &agent.env,
-        codex_logged_in: h.kind == AgentKind::Codex && {
-            // coding_agent.env may move codex's home (a value, or a name from the session).
+        codex_logged_in: {
+            // coding_agent.env may move the agent's home (a value, or a name from the session).
             let configured = agent.env.get("CODEX_HOME").map(|v| v.clone().or_else(|| credentials.get("CODEX_HOME")));
-            codex_login_exists(configured.flatten())
+            coding::agent(h.kind).has_own_login(configured.flatten())
         },
     };
     let settings = coding::settings(h.kind, &options, &|name| credentials.get(name));
-    let extra_args = match h.kind {
-        AgentKind::ClaudeCode => agent.args.claude_code.clone(),
-        AgentKind::Codex => agent.args.codex.clone(),
-        AgentKind::Aider => agent.args.aider.clone(),
-    };
+    let extra_args = coding::agent(h.kind).configured_args(&agent.args).to_vec();
     let agent_run = coding::AgentRun {
         kind: h.kind,
         worktree: view.dir.clone(),
@@ -292,16 +288,6 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
         }),
         cost_usd,
     })
-}
-
-/// Whether codex has a login of its own, where it keeps it: `auth.json` in the CODEX_HOME the
-/// agent will have (`coding_agent.env`, else the daemon's), else in `~/.codex`.
-fn codex_login_exists(configured: Option<String>) -> bool {
-    let home = configured
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("CODEX_HOME").map(std::path::PathBuf::from))
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".codex")));
-    home.is_some_and(|dir| dir.join("auth.json").is_file())
 }
 
 /// Replaces every path-like word of `text` that names a denied file (or lies under a denied

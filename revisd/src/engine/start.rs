@@ -267,8 +267,6 @@ impl Engine {
         Err(EngineError::Internal("could not find a free session name; pass --name".into()))
     }
 
-    /// Records a stop request; the actor acts on it (now: kill the run; after_run: at the end of
-
     /// Writes revis.yaml for a project (non-interactive init) and ignores `.revis/` in git.
     pub async fn init_project(
         &self,

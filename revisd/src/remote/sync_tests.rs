@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::Remote;
 use super::sync::{self, SyncProbe};
-use super::test_sshd::{KeyKind, TestSshd, test_options};
+use super::test_sshd::{KeyKind, SshdExt, TestSshd, test_options};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
