@@ -139,8 +139,8 @@ pub trait Executor: Send + Sync {
 
     fn status<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, RunStatus>;
 
-    /// Waits for the run to end. At `deadline` the run's process group is killed and the
-    /// outcome is `TimedOut`.
+    /// Waits for the run to end (then `collect` brings its output). At `deadline` the run's
+    /// process group is killed and the outcome is `TimedOut`.
     fn wait<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, deadline: Option<Instant>) -> ExecFuture<'a, RunOutcome>;
 
     /// SIGTERM to the run's process group, SIGKILL after `grace`, then the tmux session goes.
@@ -178,6 +178,13 @@ pub trait Executor: Send + Sync {
             }
             self.status(run_id, run_dir).await.map(Some)
         })
+    }
+
+    /// Brings what a finished run produced into `run_dir`'s output directory, where the metrics
+    /// sources read it. Local runs write there directly; remote executors copy it back.
+    fn collect<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, ()> {
+        let _ = (run_id, run_dir);
+        Box::pin(async { Ok(()) })
     }
 
     /// Whether `start` already ran for this run directory (so a restarted daemon re-attaches

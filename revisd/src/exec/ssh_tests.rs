@@ -55,8 +55,13 @@ impl World {
         }
     }
 
+    /// Waits for the run, then collects its output as the engine does.
     async fn wait(&self, spec: &RunSpec) -> RunOutcome {
-        self.exec.wait(&spec.run_id, &spec.run_dir, Some(Instant::now() + LONG)).await.expect("wait")
+        let outcome = self.exec.wait(&spec.run_id, &spec.run_dir, Some(Instant::now() + LONG)).await.expect("wait");
+        if matches!(outcome, RunOutcome::Exited { .. }) {
+            self.exec.collect(&spec.run_id, &spec.run_dir).await.expect("collect");
+        }
+        outcome
     }
 }
 
@@ -191,6 +196,7 @@ async fn run_survives_a_dropped_connection_and_a_new_executor_reattaches() {
     assert_eq!(outcome, RunOutcome::Exited { code: 0 });
     let log = std::fs::read_to_string(spec.run_dir.join("train.log")).expect("log");
     assert_eq!(log, "before\nafter\n", "mirrored once, in order");
+    w.exec.collect(&spec.run_id, &spec.run_dir).await.expect("collect");
     assert!(spec.output_dir.join("eval.json").exists());
 }
 

@@ -84,7 +84,11 @@ impl Actor {
                     faults::point("train_ended", Some(number));
                     return match outcome? {
                         RunOutcome::Exited { code } => {
-                            let reason = (code != 0).then(|| exit_reason(code));
+                            let mut reason = (code != 0).then(|| exit_reason(code));
+                            if let Err(e) = exec.collect(&spec.run_id, &spec.run_dir).await {
+                                let collected = format!("its output could not be collected: {e}");
+                                reason = Some(reason.map_or(collected.clone(), |r| format!("{r}; {collected}")));
+                            }
                             self.record_run_end(it, Some(code), reason).await
                         }
                         RunOutcome::TimedOut | RunOutcome::Vanished => {

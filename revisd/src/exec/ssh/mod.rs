@@ -281,6 +281,11 @@ impl Executor for SshExecutor {
         Box::pin(self.run_status(run_id))
     }
 
+    /// Copies the remote output directory back (eval.json and whatever else the run wrote).
+    fn collect<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, ()> {
+        Box::pin(self.collect_run(run_id, run_dir))
+    }
+
     fn wait<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, deadline: Option<Instant>) -> ExecFuture<'a, RunOutcome> {
         Box::pin(self.wait_run(run_id, run_dir, deadline))
     }

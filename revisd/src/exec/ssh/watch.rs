@@ -135,10 +135,8 @@ impl SshExecutor {
                 None => watch.await,
             };
             match watched {
-                Ok(RunStatus::Exited { code }) => {
-                    self.finish(&run, &state).await?;
-                    return Ok(RunOutcome::Exited { code });
-                }
+                // Its output directory comes back with `collect`.
+                Ok(RunStatus::Exited { code }) => return Ok(RunOutcome::Exited { code }),
                 // The log was streamed to its end before the verdict.
                 Ok(RunStatus::Vanished) => return Ok(RunOutcome::Vanished),
                 Ok(RunStatus::Running) => {
@@ -179,6 +177,12 @@ impl SshExecutor {
 
     /// After the run: its output directory, retried across drops. (The log is complete: the
     /// watch streamed it before the verdict.)
+    pub(super) async fn collect_run(&self, run_id: &str, run_dir: &Path) -> Result<(), ExecError> {
+        let run = self.run_paths(run_id).await?;
+        let state = read_local_state(run_dir);
+        self.finish(&run, &state).await
+    }
+
     async fn finish(&self, run: &RemoteRun, state: &LocalRunState) -> Result<(), ExecError> {
         let mut failures = 0u32;
         let started = Instant::now();
