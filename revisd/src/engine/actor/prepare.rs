@@ -18,12 +18,21 @@ impl Actor {
             return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
         }
         let number = it.number();
-        let rerun_commit = {
-            let (project, branch) = (self.project.clone(), self.branch.clone());
-            blocking(move || workspace::find_commit_with_trailer(&project, &branch, RERUN_TRAILER, &number.to_string()))
+        let mut problem = self.workspace_problem(session, None).await?;
+        if problem.is_some() {
+            // A re-run commit made just before a crash is where Revis left the branch too.
+            let rerun_commit = {
+                let (project, branch) = (self.project.clone(), self.branch.clone());
+                blocking(move || {
+                    workspace::find_commit_with_trailer(&project, &branch, RERUN_TRAILER, &number.to_string())
+                })
                 .await??
-        };
-        if let Some(problem) = self.workspace_problem(session, rerun_commit.as_deref()).await? {
+            };
+            if rerun_commit.is_some() {
+                problem = self.workspace_problem(session, rerun_commit.as_deref()).await?;
+            }
+        }
+        if let Some(problem) = problem {
             return self.end(SessionState::Failed, StopReason::Error, problem).await;
         }
         self.report_config_edits(session).await?;
@@ -32,7 +41,7 @@ impl Actor {
         {
             return self.end(SessionState::Completed, StopReason::Budget, "the time budget is used up".into()).await;
         }
-        let head = self.check_out_iteration(&it).await?;
+        let head = self.check_out_iteration(session, &it).await?;
         let replicate = if it.replicate > 1 { format!("-r{}", it.replicate) } else { String::new() };
         let run_id = format!("{}-i{number}{replicate}-a{}", run_key(self.id, &self.name), it.attempt);
         it.frozen_hash = {
@@ -74,8 +83,12 @@ impl Actor {
     /// stopped session resumes: stopping put the best measured state back on the branch, so
     /// the interrupted iteration's state is checked out again (one commit with a trailer, found
     /// again after a crash). Returns the new head when it made one.
-    async fn check_out_iteration(&mut self, it: &IterationRow) -> Result<Option<String>> {
+    async fn check_out_iteration(&mut self, session: &SessionRow, it: &IterationRow) -> Result<Option<String>> {
         let Some(commit) = it.commit_sha.clone() else { return Ok(None) };
+        // The common case, without a look at git: the head is the iteration's own commit.
+        if session.head_commit.as_deref() == Some(commit.as_str()) {
+            return Ok(None);
+        }
         let worktree = self.worktree.clone();
         let same = {
             let (worktree, commit) = (worktree.clone(), commit.clone());
