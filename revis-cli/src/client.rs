@@ -186,7 +186,9 @@ async fn probe(socket: &Path, hello_timeout: Duration) -> Result<Probe, CliError
     // A plain connect first tells "nobody home" apart from real errors (permissions, ...).
     match UnixStream::connect(socket).await {
         Ok(_) => {}
-        Err(e) if is_absent(&e) => return Ok(Probe::Absent),
+        // A daemon that is starting or going away may reset a connection it never accepted:
+        // nobody answers yet, so the caller waits (or starts one) as for an absent daemon.
+        Err(e) if is_absent(&e) || e.kind() == ErrorKind::ConnectionReset => return Ok(Probe::Absent),
         Err(source) => {
             return Err(CliError::Connect { socket: socket.to_path_buf(), source });
         }
