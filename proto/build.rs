@@ -31,6 +31,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     (".revis.v1.Iteration.outcome", "outcome"),
     (".revis.v1.Iteration.phase", "phase"),
     (".revis.v1.Event.final_state", "opt_session_state"),
+    (".revis.v1.SlotTrial.phase", "phase_value"),
 ];
 
 #[allow(unsafe_code)]

@@ -12,6 +12,7 @@ mod idle;
 mod loop_overhead;
 mod machine;
 mod outcome;
+mod parallel;
 mod report;
 mod scale;
 mod world;
@@ -31,6 +32,7 @@ enum Bench {
     Idle,
     Scale,
     Outcome,
+    Parallel,
 }
 
 /// Measure Revis: CLI round trip, loop overhead, event latency, idle cost, scale, search outcome.
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
             Bench::Idle => idle::run(args.idle_seconds),
             Bench::Scale => scale::run(),
             Bench::Outcome => outcome::run(args.seeds),
+            Bench::Parallel => parallel::run(args.seeds),
         };
         match result {
             Ok(mut report) => {

@@ -131,8 +131,10 @@ impl SessionState {
 }
 
 words! {
-    /// The step an iteration is at: `prepare → train → collect → advise → apply → commit`, then
-    /// `done` once the next iteration exists.
+    /// The step an iteration is at: `prepare → train → collect` as a trial in its slot, then
+    /// `advise → apply → commit` while its decision makes the next trial (in a free slot), then
+    /// `done`. With several slots a judged iteration may go back to `advise` to fill another
+    /// free slot.
     Phase {
         Prepare = "prepare",
         Train = "train",
@@ -145,6 +147,16 @@ words! {
 }
 
 impl Phase {
+    /// The iteration is a trial that holds its slot (about to run, running, being collected).
+    pub fn holds_slot(self) -> bool {
+        matches!(self, Phase::Prepare | Phase::Train | Phase::Collect)
+    }
+
+    /// The iteration is judged and its decision is being made or applied.
+    pub fn is_deciding(self) -> bool {
+        matches!(self, Phase::Advise | Phase::Apply | Phase::Commit)
+    }
+
     /// A run of this iteration has ended (or never started again): its log is complete.
     pub fn run_is_over(self) -> bool {
         !matches!(self, Phase::Prepare | Phase::Train)

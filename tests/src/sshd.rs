@@ -175,6 +175,37 @@ impl SshServer {
     pub fn log(&self) -> String {
         self.sshd.log()
     }
+
+    /// Stops the listener and every session: the host is gone until the test ends.
+    pub fn stop(&mut self) {
+        self.sshd.stop();
+    }
+
+    /// The server's own directory (keys, authorized_keys, config, log).
+    pub fn dir(&self) -> PathBuf {
+        self.sshd.dir().to_path_buf()
+    }
+
+    /// Lets `other`'s client key log in here and makes `other`'s home trust this host under
+    /// `alias`: one daemon home that reaches several servers.
+    pub fn serve_also(&self, other: &SshServer, alias: &str) {
+        let public = fs::read_to_string(public_path(&other.client_key)).expect("client public key");
+        let mut keys = fs::OpenOptions::new().append(true).open(self.dir().join("authorized_keys")).expect("keys");
+        std::io::Write::write_all(&mut keys, public.as_bytes()).expect("authorize");
+        let line = self.sshd.known_hosts_line().expect("host key");
+        let mut known = fs::OpenOptions::new().append(true).open(other.known_hosts()).expect("known_hosts");
+        std::io::Write::write_all(&mut known, format!("{line}\n").as_bytes()).expect("trust");
+        let user = current_user().unwrap_or_else(|_| "root".into());
+        let key = other.home().join(".ssh/id_ed25519");
+        let entry = format!(
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {}\n  User {user}\n  IdentityFile {}\n\n",
+            self.port(),
+            key.display()
+        );
+        let config = other.home().join(".ssh/config");
+        let existing = fs::read_to_string(&config).unwrap_or_default();
+        fs::write(&config, format!("{entry}{existing}")).expect("ssh config");
+    }
 }
 
 impl Drop for SshServer {

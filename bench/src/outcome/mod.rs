@@ -7,9 +7,9 @@
 //! "best true value after 20 iterations", the best being the best *observed* point (for the
 //! noisy objective, its noise-free value).
 
-mod python;
+pub(crate) mod python;
 mod revis;
-mod score;
+pub(crate) mod score;
 
 use std::fmt::Write as _;
 

@@ -25,9 +25,12 @@ pub struct LoopArgs {
     /// Stop after this many training runs, the baseline included.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
-    /// Stop once LLM spend reaches this many US dollars.
+    /// Stop once spend reaches this many US dollars (LLM, coding agent and GPU time).
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+    /// Run up to N trials at once (overrides revis.yaml's `parallel`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
     /// How the next change is chosen (default: the project's setting).
     #[arg(long, value_enum)]
     pub advisor: Option<Advisor>,
@@ -63,6 +66,7 @@ fn request(args: &LoopArgs, project_dir: String, env: HashMap<String, String>) -
         max_cost: args.max_cost,
         advisor: args.advisor.map(|advisor| states::word(advisor.proto())).unwrap_or_default(),
         env,
+        parallel: args.parallel,
     }
 }
 

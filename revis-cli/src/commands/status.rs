@@ -7,7 +7,7 @@ use revis_proto::v1::ListSessionsRequest;
 
 use super::{Context, out, out_json};
 use crate::error::CliError;
-use crate::render::session::summary_table;
+use crate::render::session::summary_table_at;
 
 /// Show live sessions (queued, running, paused) of all projects.
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, CliError> 
     } else if sessions.is_empty() {
         out("No live sessions.\n")?;
     } else {
-        out(&summary_table(&sessions, true, &ctx.palette))?;
+        out(&summary_table_at(&sessions, true, &ctx.palette, Some(chrono::Utc::now())))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,6 +71,12 @@ pub fn report_page(d: &SessionDetail, diffs: &[Option<Diff>], generated_at: &str
     page.push_str(&header(d, generated_at));
     page.push_str("<h2>Primary metric</h2>\n");
     page.push_str(&svg_chart(&series(&d.iterations), s.minimize, &s.primary_metric));
+    let timeline = super::session::timeline(d, 80);
+    if !timeline.is_empty() {
+        page.push_str("<h2>Trials by slot</h2>\n<pre class=\"timeline\">");
+        page.push_str(&escape(&timeline.join("\n")));
+        page.push_str("</pre>\n");
+    }
     page.push_str("<h2>Iterations</h2>\n");
     page.push_str(&iteration_table(d));
     for (i, it) in d.iterations.iter().enumerate() {
@@ -144,17 +150,24 @@ fn summary(it: &Iteration) -> String {
 }
 
 fn iteration_table(d: &SessionDetail) -> String {
+    let with_slot = d.head().slots > 1;
     let mut html = String::from(
         "<table class=\"iterations\">\n<tr><th class=\"num\">#</th><th>Outcome</th><th class=\"num\">Primary</th>\
-         <th>Change</th><th class=\"num\">Duration</th><th>Commit</th></tr>\n",
+         <th>Change</th><th class=\"num\">Duration</th><th>Commit</th>",
     );
+    html.push_str(if with_slot { "<th>Slot</th></tr>\n" } else { "</tr>\n" });
     for it in &d.iterations {
+        let slot = match (with_slot, it.gpus.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => format!("<td>{}</td>", it.slot),
+            (true, false) => format!("<td>{} (gpu {})</td>", it.slot, escape(&it.gpus)),
+        };
         let primary = it.primary.map_or_else(|| "-".to_string(), value::metric);
         let duration = it.duration_seconds.map_or_else(|| "-".to_string(), time::duration);
         let commit = it.commit.as_deref().map_or("-", short);
         html.push_str(&format!(
             "<tr><td class=\"num\"><a href=\"#iteration-{n}\">{n}</a></td><td class=\"{o}\">{o}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>\n",
+             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td>{slot}</tr>\n",
             escape(&primary),
             escape(&summary(it)),
             escape(&duration),

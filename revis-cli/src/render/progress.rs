@@ -3,7 +3,7 @@
 //! parameter and nothing is printed here.
 
 use chrono::{DateTime, Utc};
-use revis_proto::v1::{Iteration, IterationState, Phase, SessionDetail, SessionState};
+use revis_proto::v1::{Iteration, IterationState, Phase, SessionDetail, SessionState, SessionSummary};
 
 use super::chart::{series, sparkline};
 use super::session::budget_left;
@@ -28,6 +28,45 @@ pub fn current(d: &SessionDetail) -> Option<&Iteration> {
 /// a line only when this changes.
 pub fn progress_key(d: &SessionDetail) -> Option<(u32, Phase)> {
     current(d).map(|it| (it.number, it.phase()))
+}
+
+/// One line per slot of a session that runs several trials at once (none for one slot):
+/// `slot 1 · gpu 2,3 · #7 train 4m 12s`, or `slot 2 · idle` while its next trial is decided.
+/// Elapsed times need `now`.
+pub fn slot_lines(s: &SessionSummary, now: Option<DateTime<Utc>>) -> Vec<String> {
+    if s.slots <= 1 || !s.state.eq(&(SessionState::Running as i32)) && !s.state.eq(&(SessionState::Paused as i32)) {
+        return Vec::new();
+    }
+    (0..s.slots)
+        .map(|slot| {
+            let mut parts = vec![format!("slot {slot}")];
+            let trial = s.trials.iter().find(|t| t.slot == slot);
+            if let Some(host) = trial.map(|t| t.host.as_str()).filter(|h| !h.is_empty()) {
+                parts.push(host.to_string());
+            }
+            if let Some(gpus) = trial.map(|t| t.gpus.as_str()).filter(|g| !g.is_empty()) {
+                parts.push(format!("gpu {gpus}"));
+            }
+            match trial {
+                Some(t) => {
+                    let mut what = format!("#{} {}", t.iteration, word(t.phase()));
+                    let started = t.started_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
+                    if let (Some(now), Some(started), true) = (now, started, t.phase() != Phase::Prepare) {
+                        let elapsed = (now - started.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0;
+                        what.push_str(&format!(" {}", time::duration(elapsed.max(0.0))));
+                    }
+                    parts.push(what);
+                }
+                None => parts.push("idle".to_string()),
+            }
+            parts.join(" · ")
+        })
+        .collect()
+}
+
+/// What identifies the slot lines without their clocks: (slot, iteration, phase) per slot.
+pub fn slots_key(s: &SessionSummary) -> Vec<(u32, u32, i32)> {
+    s.trials.iter().map(|t| (t.slot, t.iteration, t.phase)).collect()
 }
 
 /// The progress line of a running session; None when nothing runs.
@@ -81,7 +120,7 @@ mod tests {
                 state: state as i32,
                 best: Some(Best { iteration: 0, value: 2.0 }),
                 budget,
-                spend: Some(Spend { active_seconds: 600.0, llm_usd: 0.0 }),
+                spend: Some(Spend { active_seconds: 600.0, llm_usd: 0.0, ..Default::default() }),
                 ..Default::default()
             }),
             iterations,

@@ -87,7 +87,7 @@ pub fn budget_left(budget: Option<&Budget>, spend: Option<&Spend>, iterations_ru
         parts.push(format!("{left} run{}", if left == 1 { "" } else { "s" }));
     }
     if let Some(max_cost) = budget.max_cost {
-        parts.push(value::usd((max_cost - spend.llm_usd).max(0.0)));
+        parts.push(value::usd((max_cost - spend.llm_usd - spend.compute_usd).max(0.0)));
     }
     if parts.is_empty() { "-".to_string() } else { parts.join(", ") }
 }
@@ -105,6 +105,17 @@ fn opt_metric(v: Option<f64>) -> String {
 
 /// The table of `status` and `list`.
 pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &Palette) -> String {
+    summary_table_at(sessions, with_project, palette, None)
+}
+
+/// [`summary_table`], with each running trial's elapsed time as of `now` (when given) on the
+/// lines of a session that runs several trials at once.
+pub fn summary_table_at(
+    sessions: &[SessionSummary],
+    with_project: bool,
+    palette: &Palette,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
     let mut headers = vec!["NAME", "STATE", "ITER", "BEST", "BASELINE", "ACTIVE", "BUDGET LEFT"];
     if with_project {
         headers.push("PROJECT");
@@ -132,7 +143,13 @@ pub fn summary_table(sessions: &[SessionSummary], with_project: bool, palette: &
         // The summary carries no stop_detail: the line says what is awaited and `show` says why.
         let waiting = paused_text(s.state(), states::stop_reason(s), None, &s.worktree, &s.name)
             .map(|text| Cell::styled(format!("paused — {text}"), Some(Style::Yellow)));
-        table.push_with_detail(row, waiting);
+        let slots = super::progress::slot_lines(s, now);
+        let detail = match (waiting, slots.is_empty()) {
+            (waiting, true) => waiting,
+            (Some(w), false) => Some(Cell::styled(format!("{}\n    {}", w.text, slots.join("\n    ")), w.style)),
+            (None, false) => Some(Cell::new(slots.join("\n    "))),
+        };
+        table.push_with_detail(row, detail);
     }
     table.render(palette)
 }
@@ -153,9 +170,50 @@ pub fn detail_with_chart(d: &SessionDetail, palette: &Palette, chart: Option<&st
     if d.iterations.is_empty() {
         out.push_str("No iterations yet.\n");
     } else {
+        let lines = timeline(d, TIMELINE_WIDTH);
+        if !lines.is_empty() {
+            out.push_str(&lines.join("\n"));
+            out.push_str("\n\n");
+        }
         out.push_str(&iteration_table(d, palette));
     }
     out
+}
+
+/// Columns of the trials' timeline in `show`.
+const TIMELINE_WIDTH: usize = 60;
+
+/// Trials on a time axis, one line per slot, for a session that runs several at once: each
+/// trial's run is drawn from its start to its end with its number's last digit, so overlapping
+/// trials show as overlapping bars. Empty for a single slot or before any run ended.
+pub fn timeline(d: &SessionDetail, width: usize) -> Vec<String> {
+    let slots = d.head().slots;
+    if slots <= 1 {
+        return Vec::new();
+    }
+    let span = |it: &Iteration| {
+        let start = it.started_at.as_deref().and_then(time::parse_rfc3339)?;
+        let end = it.ended_at.as_deref().and_then(time::parse_rfc3339)?;
+        Some((it.slot, it.number, start.timestamp_millis(), end.timestamp_millis()))
+    };
+    let spans: Vec<(u32, u32, i64, i64)> = d.iterations.iter().filter_map(span).collect();
+    let (Some(first), Some(last)) = (spans.iter().map(|s| s.2).min(), spans.iter().map(|s| s.3).max()) else {
+        return Vec::new();
+    };
+    let total = (last - first).max(1) as f64;
+    let column = |at: i64| (((at - first) as f64 / total) * (width - 1) as f64).round() as usize;
+    let mut lines = vec![format!("timeline  {} across {width} columns", time::duration(total / 1000.0))];
+    for slot in 0..slots {
+        let mut row = vec!['·'; width];
+        for (_, number, start, end) in spans.iter().filter(|s| s.0 == slot) {
+            let mark = char::from_digit(number % 10, 10).unwrap_or('#');
+            for cell in row.iter_mut().take(column(*end) + 1).skip(column(*start)) {
+                *cell = mark;
+            }
+        }
+        lines.push(format!("  slot {slot:<3} {}", row.into_iter().collect::<String>()));
+    }
+    lines
 }
 
 fn header(d: &SessionDetail, palette: &Palette) -> String {
@@ -193,7 +251,17 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
     field("result", result_text(d));
     field("budget", budget_used(d));
     let spend = s.spend.unwrap_or_default();
-    field("spend", format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd)));
+    let mut spent = format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd));
+    if spend.gpu_hours > 0.0 {
+        spent.push_str(&format!(", {:.2} GPU-hours", spend.gpu_hours));
+        if spend.compute_usd > 0.0 {
+            spent.push_str(&format!(" ({})", value::usd(spend.compute_usd)));
+        }
+    }
+    field("spend", spent);
+    if s.slots > 1 {
+        field("slots", format!("{} trials at once", s.slots));
+    }
     let advisor = word(s.advisor());
     if !advisor.is_empty() {
         field("advisor", advisor);
@@ -256,7 +324,7 @@ fn budget_used(d: &SessionDetail) -> String {
         parts.push(format!("{} of {max} runs", d.iterations.len()));
     }
     if let Some(max_cost) = budget.max_cost {
-        parts.push(format!("{} of {}", value::usd(spend.llm_usd), value::usd(max_cost)));
+        parts.push(format!("{} of {}", value::usd(spend.llm_usd + spend.compute_usd), value::usd(max_cost)));
     }
     if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
 }
@@ -269,9 +337,13 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     // The LLM column only when some decision was made by a model (search costs nothing) or a
     // coding agent reported what it cost.
     let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || agent_cost(it).is_some());
+    let with_slot = d.head().slots > 1;
     let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
     if with_cost {
         headers.push("LLM");
+    }
+    if with_slot {
+        headers.push("SLOT");
     }
     let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4).align_right(6);
     let best = d.head().best.as_ref().map(|b| b.iteration);
@@ -293,6 +365,12 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
         ];
         if with_cost {
             row.push(cost_text(it).into());
+        }
+        if with_slot {
+            row.push(match it.gpus.is_empty() {
+                true => it.slot.to_string().into(),
+                false => format!("{} (gpu {})", it.slot, it.gpus).into(),
+            });
         }
         table.push_with_detail(row, detail);
     }

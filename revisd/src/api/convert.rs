@@ -102,7 +102,14 @@ pub fn summary(session: &SessionHead, facts: &IterationFacts) -> pb::SessionSumm
             .zip(facts.best_value)
             .map(|(number, value)| pb::Best { iteration: u32_of(number), value }),
         baseline: facts.baseline_value,
-        spend: Some(pb::Spend { active_seconds: session.active_seconds_now(), llm_usd: session.llm_usd }),
+        spend: Some(pb::Spend {
+            active_seconds: session.active_seconds_now(),
+            llm_usd: session.llm_usd,
+            gpu_hours: session.gpu_seconds / 3600.0,
+            compute_usd: session.compute_usd,
+        }),
+        slots: u32_of(session.slots.max(1)),
+        trials: Vec::new(),
         budget: Some(pb::Budget {
             wall_seconds: session.budget_seconds,
             max_iterations: session.max_iterations.map(u32_of),
@@ -117,6 +124,18 @@ pub fn summary(session: &SessionHead, facts: &IterationFacts) -> pb::SessionSumm
         stop_requested: session.stop_requested.is_some(),
         warnings: Vec::new(),
         stop_detail: session.stop_detail.clone(),
+    }
+}
+
+/// A trial holding its slot, for `status` and `watch`.
+pub fn slot_trial(t: &crate::store::iterations::SlotTrial) -> pb::SlotTrial {
+    pb::SlotTrial {
+        slot: u32_of(t.slot),
+        gpus: t.gpus.clone().unwrap_or_default(),
+        host: t.host.clone().unwrap_or_default(),
+        iteration: u32_of(t.number),
+        phase: phase(t.phase) as i32,
+        started_at: t.started_at.clone(),
     }
 }
 
@@ -152,6 +171,9 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
         .transpose()?
         .unwrap_or_default();
     Ok(pb::Iteration {
+        slot: u32_of(it.slot),
+        gpus: it.gpus.clone().unwrap_or_default(),
+        host: it.host.clone().unwrap_or_default(),
         number: it.number(),
         state: iteration_state(it.state) as i32,
         outcome: it.outcome.map(|o| outcome(o) as i32),

@@ -37,7 +37,12 @@ impl RevisService {
 
     async fn summary(&self, session: &SessionRow) -> Result<pb::SessionSummary, Status> {
         let facts = self.engine.facts(session).await?;
-        Ok(convert::summary(&crate::engine::records::SessionHead::from(session), &facts))
+        let mut summary = convert::summary(&crate::engine::records::SessionHead::from(session), &facts);
+        if session.is_live() {
+            let trials = self.engine.slot_trials(Some(session.id)).await?;
+            summary.trials = trials.iter().map(convert::slot_trial).collect();
+        }
+        Ok(summary)
     }
 }
 
@@ -203,6 +208,7 @@ impl Revis for RevisService {
                 max_cost: req.max_cost,
                 advisor: Some(req.advisor).filter(|a| !a.is_empty()),
                 env: req.env.into_iter().collect(),
+                parallel: req.parallel,
             })
             .await?;
         for warning in &started.warnings {
@@ -220,7 +226,18 @@ impl Revis for RevisService {
     ) -> Result<Response<pb::ListSessionsReply>, Status> {
         let req = request.into_inner();
         let rows = self.engine.list_summaries(&req.project_dir, req.live_only).await?;
-        let sessions = rows.iter().map(|row| convert::summary(&row.session, &row.facts)).collect();
+        let trials = match rows.iter().any(|row| row.session.is_live()) {
+            true => self.engine.slot_trials(None).await?,
+            false => Vec::new(),
+        };
+        let sessions = rows
+            .iter()
+            .map(|row| {
+                let mut summary = convert::summary(&row.session, &row.facts);
+                summary.trials = trials.iter().filter(|t| t.session_id == row.id).map(convert::slot_trial).collect();
+                summary
+            })
+            .collect();
         Ok(Response::new(pb::ListSessionsReply { sessions }))
     }
 
@@ -234,6 +251,27 @@ impl Revis for RevisService {
         let iterations = self.engine.iterations(&session).await?;
         let facts = self.engine.facts(&session).await?;
         let mut detail = convert::detail(&session, &facts, &iterations)?;
+        if session.is_live()
+            && let Some(summary) = detail.summary.as_mut()
+        {
+            let mut trials: Vec<pb::SlotTrial> = iterations
+                .iter()
+                .filter(|it| it.phase.holds_slot() && it.state != crate::states::IterationState::Interrupted)
+                .map(|it| {
+                    convert::slot_trial(&crate::store::iterations::SlotTrial {
+                        session_id: it.session_id,
+                        number: it.number,
+                        slot: it.slot,
+                        gpus: it.gpus.clone(),
+                        host: it.host.clone(),
+                        phase: it.phase,
+                        started_at: it.started_at.clone(),
+                    })
+                })
+                .collect();
+            trials.sort_by_key(|t| t.slot);
+            summary.trials = trials;
+        }
         if req.trace {
             let mut traces = self.engine.traces(&session, &iterations).await;
             for it in detail.iterations.iter_mut() {

@@ -57,6 +57,13 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     load_str(&text, path)
 }
 
+/// A problem found after loading (one that needs the machine: a GPU that does not exist),
+/// located at `key`'s line in `text` when the key is written there.
+pub fn located_error(path: &Path, text: &str, key: &str, message: String) -> ConfigError {
+    let pos = tree::parse(text).ok().and_then(|root| index::KeyIndex::build(&root).pos(key));
+    ConfigError::invalid(path, pos, Some(key), message)
+}
+
 /// Parses and validates `text`; `path` is only used to name the file in errors and warnings.
 ///
 /// Beyond the schema's defaults, a search-space range without `type` gets `int` when both

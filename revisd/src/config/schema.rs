@@ -26,6 +26,10 @@ pub struct Config {
     pub search: Search,
     #[serde(default)]
     pub workspace: Workspace,
+    /// At most this many trials at once (`revis loop --parallel` overrides it); absent: as
+    /// many as the executor's slots hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<u32>,
     /// Inert sections of the earlier implementation: accepted with a warning.
     #[serde(default, skip_serializing)]
     pub artifacts: Option<serde_norway::Value>,
@@ -69,6 +73,158 @@ pub struct Executor {
     pub key_path: Option<String>,
     #[serde(default)]
     pub work_dir: Option<String>,
+    /// The GPUs trials may use (`all`: every device `nvidia-smi -L` lists). Absent: trials
+    /// get no `CUDA_VISIBLE_DEVICES` and run one at a time unless `slots` says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Gpus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_per_trial: Option<u32>,
+    /// Trials at once on a machine without GPUs (`gpus` sets the slots when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
+    /// Dollars per GPU-hour: trials' GPU time counts toward `--max-cost` at this price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_gpu_hour: Option<f64>,
+    /// Several SSH boxes, each with its own GPUs (`type: ssh`; instead of `host`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Host>,
+    /// How long a host of `hosts` may stay unreachable before its slots are retired (its
+    /// running trials fail; the connection is retried with backoff). Default 2m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_timeout: Option<String>,
+}
+
+/// One SSH box of `executor.hosts`. Unset connection fields fall back to `executor`'s own.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Gpus>,
+    /// Trials at once on this host when it has no `gpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_gpu_hour: Option<f64>,
+}
+
+impl Executor {
+    /// The SSH boxes trials run on: `hosts`, or the one `host` (with `gpus` and `slots`).
+    /// Empty for local runs.
+    pub fn boxes(&self) -> Vec<Host> {
+        if self.kind != ExecutorType::Ssh {
+            return Vec::new();
+        }
+        if !self.hosts.is_empty() {
+            return self.hosts.clone();
+        }
+        self.host
+            .iter()
+            .map(|host| Host {
+                host: host.clone(),
+                user: None,
+                port: None,
+                key_path: None,
+                work_dir: None,
+                gpus: self.gpus.clone(),
+                slots: self.slots,
+                cost_per_gpu_hour: self.cost_per_gpu_hour,
+            })
+            .collect()
+    }
+
+    /// The executor settings of one box: its connection fields over this executor's.
+    pub fn for_box(&self, b: &Host) -> Executor {
+        Executor {
+            kind: ExecutorType::Ssh,
+            host: Some(b.host.clone()),
+            user: b.user.clone().or_else(|| self.user.clone()),
+            port: b.port.or(self.port),
+            key_path: b.key_path.clone().or_else(|| self.key_path.clone()),
+            work_dir: b.work_dir.clone().or_else(|| self.work_dir.clone()),
+            gpus: b.gpus.clone(),
+            gpus_per_trial: self.gpus_per_trial,
+            slots: b.slots,
+            cost_per_gpu_hour: b.cost_per_gpu_hour.or(self.cost_per_gpu_hour),
+            hosts: Vec::new(),
+            host_timeout: self.host_timeout.clone(),
+        }
+    }
+}
+
+/// `executor.gpus`: `all`, or the devices by index or UUID (`[0, 1]`, `["GPU-6f1c…"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gpus {
+    All,
+    List(Vec<String>),
+}
+
+impl Serialize for Gpus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Gpus::All => serializer.serialize_str("all"),
+            Gpus::List(ids) => ids.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Gpus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct GpusVisitor;
+        impl<'de> serde::de::Visitor<'de> for GpusVisitor {
+            type Value = Gpus;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("'all' or a list of GPU indexes or UUIDs")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Gpus, E> {
+                if v == "all" { Ok(Gpus::All) } else { Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)) }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gpus, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<GpuId>()? {
+                    ids.push(id.0);
+                }
+                Ok(Gpus::List(ids))
+            }
+        }
+        deserializer.deserialize_any(GpusVisitor)
+    }
+}
+
+/// One device of `executor.gpus`: an index (`0`) or a UUID or MIG name (a string).
+struct GpuId(String);
+
+impl<'de> Deserialize<'de> for GpuId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = GpuId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a GPU index or UUID")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GpuId, E> {
+                Ok(GpuId(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GpuId, E> {
+                if v < 0 {
+                    return Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self));
+                }
+                Ok(GpuId(v.to_string()))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GpuId, E> {
+                Ok(GpuId(v.trim().to_string()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

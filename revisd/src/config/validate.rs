@@ -35,9 +35,14 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         return Err(Issue::new("metrics.target", "metrics.target must be a finite number"));
     }
     let host_missing = config.executor.host.as_deref().is_none_or(|h| h.trim().is_empty());
-    if config.executor.kind == ExecutorType::Ssh && host_missing {
-        return Err(Issue::new("executor.type", "executor.type is ssh but executor.host is not set"));
+    if config.executor.kind == ExecutorType::Ssh && host_missing && config.executor.hosts.is_empty() {
+        return Err(Issue::new(
+            "executor.type",
+            "executor.type is ssh but executor.host is not set (name one host, or several under executor.hosts)",
+        ));
     }
+    check_hosts(config)?;
+    check_slots(config)?;
     let max_run_duration = check_guardrails(config)?;
     for (list, patterns) in [("deny", &config.context.deny), ("frozen", &config.context.frozen)] {
         for (i, pattern) in patterns.iter().enumerate() {
@@ -128,6 +133,130 @@ fn check_entry(config: &Config) -> Result<(), Issue> {
             return Err(Issue::new(
                 format!("entry.env_passthrough[{i}]"),
                 format!("entry.env_passthrough: '{name}' is not a valid environment variable name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `executor.hosts`: SSH only, instead of `host`, each box named once with sound slots.
+fn check_hosts(config: &Config) -> Result<(), Issue> {
+    let e = &config.executor;
+    if e.hosts.is_empty() {
+        return Ok(());
+    }
+    if e.kind != ExecutorType::Ssh {
+        return Err(Issue::new("executor.hosts", "executor.hosts needs executor.type: ssh"));
+    }
+    if e.host.is_some() {
+        return Err(Issue::new("executor.host", "give executor.host or executor.hosts, not both"));
+    }
+    if e.gpus.is_some() || e.slots.is_some() {
+        let key = if e.gpus.is_some() { "executor.gpus" } else { "executor.slots" };
+        return Err(Issue::new(key, format!("with executor.hosts, set {} on each host", &key["executor.".len()..])));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, b) in e.hosts.iter().enumerate() {
+        let key = format!("executor.hosts[{i}]");
+        if b.host.trim().is_empty() {
+            return Err(Issue::new(format!("{key}.host"), "executor.hosts: a host with an empty name"));
+        }
+        let id = (b.host.trim().to_string(), b.user.clone().or(e.user.clone()), b.port.or(e.port));
+        if !seen.insert(id) {
+            return Err(Issue::new(format!("{key}.host"), format!("executor.hosts lists {} twice", b.host)));
+        }
+        let one = e.for_box(b);
+        check_devices(&one, &key)?;
+    }
+    if let Some(t) = &e.host_timeout {
+        match parse_duration(t) {
+            Ok(d) if !d.is_zero() => {}
+            _ => {
+                return Err(Issue::new(
+                    "executor.host_timeout",
+                    format!("executor.host_timeout: '{t}' is not a positive duration"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `parallel`, `executor.gpus`, `gpus_per_trial`, `slots` and `cost_per_gpu_hour` describe
+/// slots that can exist. Whether the named devices exist on the machine is checked when a
+/// session starts (`engine::slots`), where `nvidia-smi` can be asked.
+fn check_slots(config: &Config) -> Result<(), Issue> {
+    let e = &config.executor;
+    if config.parallel == Some(0) {
+        return Err(Issue::new("parallel", "parallel must be at least 1 (it is how many trials run at once)"));
+    }
+    if e.gpus_per_trial == Some(0) {
+        return Err(Issue::new("executor.gpus_per_trial", "executor.gpus_per_trial must be at least 1"));
+    }
+    if e.gpus_per_trial.is_some() && e.gpus.is_none() && e.hosts.iter().all(|h| h.gpus.is_none()) {
+        return Err(Issue::new(
+            "executor.gpus_per_trial",
+            "executor.gpus_per_trial needs executor.gpus (the devices to share out)",
+        ));
+    }
+    if e.hosts.is_empty() {
+        check_devices(e, "executor")?;
+    }
+    if let Some(price) = e.cost_per_gpu_hour
+        && !(price.is_finite() && price >= 0.0)
+    {
+        return Err(Issue::new(
+            "executor.cost_per_gpu_hour",
+            "executor.cost_per_gpu_hour must be a non-negative number",
+        ));
+    }
+    Ok(())
+}
+
+/// The slots of one machine: `gpus` or `slots`, the devices each named once, enough of them
+/// for a trial. `at` is where they are written (`executor`, `executor.hosts[1]`).
+fn check_devices(e: &super::schema::Executor, at: &str) -> Result<(), Issue> {
+    if e.slots == Some(0) {
+        return Err(Issue::new(format!("{at}.slots"), format!("{at}.slots must be at least 1")));
+    }
+    if let Some(price) = e.cost_per_gpu_hour
+        && !(price.is_finite() && price >= 0.0)
+    {
+        return Err(Issue::new(
+            format!("{at}.cost_per_gpu_hour"),
+            format!("{at}.cost_per_gpu_hour must be a non-negative number"),
+        ));
+    }
+    if e.slots.is_some() && e.gpus.is_some() {
+        return Err(Issue::new(
+            format!("{at}.slots"),
+            format!(
+                "{at}.slots and {at}.gpus both set the slots: give `gpus` (one slot per gpus_per_trial devices) \
+                 or `slots` (a machine without GPUs), not both"
+            ),
+        ));
+    }
+    if let Some(super::schema::Gpus::List(ids)) = &e.gpus {
+        if ids.is_empty() {
+            return Err(Issue::new(
+                format!("{at}.gpus"),
+                format!("{at}.gpus is empty: list devices, write `all`, or remove it"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            if id.is_empty() {
+                return Err(Issue::new(format!("{at}.gpus[{i}]"), format!("{at}.gpus: an empty device name")));
+            }
+            if !seen.insert(id.as_str()) {
+                return Err(Issue::new(format!("{at}.gpus[{i}]"), format!("{at}.gpus lists GPU {id} twice")));
+            }
+        }
+        let per_trial = e.gpus_per_trial.unwrap_or(1) as usize;
+        if per_trial > ids.len() {
+            return Err(Issue::new(
+                "executor.gpus_per_trial",
+                format!("executor.gpus_per_trial is {per_trial}, but {at}.gpus lists only {} GPUs", ids.len()),
             ));
         }
     }

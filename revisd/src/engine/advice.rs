@@ -28,12 +28,25 @@ pub(crate) struct AdviceRequest<'a> {
     pub worktree: &'a Path,
     /// Every iteration so far.
     pub iterations: &'a [IterationRow],
-    /// Trials started and not yet judged: a proposal should not repeat what they try.
-    pub running: &'a [IterationRow],
+    /// Trials started and not yet judged, and decisions not yet trials: a proposal should not
+    /// repeat what they try.
+    pub running: &'a [RunningTrial],
     /// The iteration the decision follows.
     pub current: &'a IterationRow,
     /// The state the changes apply to (the best so far).
     pub base: &'a IterationRow,
+}
+
+/// A trial in flight beside the one being decided.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningTrial {
+    /// `None` for a decision whose trial has no number yet.
+    pub number: Option<u32>,
+    pub slot: u32,
+    /// Every searched parameter's value in that trial.
+    pub params: IndexMap<String, serde_json::Value>,
+    /// Its change (or the decision's rationale), for a model to read.
+    pub summary: String,
 }
 
 /// What an advisor said.
@@ -86,15 +99,13 @@ impl Advisor for Search {
                     primary: i.primary_value,
                 });
             }
-            let running = req
-                .running
-                .iter()
-                .map(|i| stored::parse(&i.params_json, "params_json", i))
-                .collect::<Result<Vec<IndexMap<String, serde_json::Value>>>>()?;
+            let running: Vec<IndexMap<String, serde_json::Value>> =
+                req.running.iter().map(|r| r.params.clone()).collect();
             let current: IndexMap<String, serde_json::Value> =
                 stored::parse(&req.base.params_json, "params_json", req.base)?;
-            // One proposal per call whatever `n`: the model of the space is refit on each judged
-            // trial, and the points still running are never proposed again.
+            // One proposal per call whatever `n`: each free slot asks in turn, and the points
+            // still running count as "liars" (see `SearchAdvisor::propose_beside`), so the
+            // proposals of one batch spread out.
             let _ = n;
             let proposal = match advisor.propose_beside(&history, &running, &current, req.session.minimize) {
                 SearchProposal::Params { params, rationale, hypothesis } => Proposal::Decisions(vec![Decision {
@@ -124,6 +135,7 @@ impl Advisor for Llm {
                 iterations: req.iterations,
                 current: req.current,
                 base: req.base,
+                running: req.running,
             };
             let advice = llm_advice::decide(req.engine, request).await?;
             let proposal = match advice.decision {

@@ -65,6 +65,9 @@ pub struct Handoff<'a> {
     pub hypothesis: Option<String>,
     /// The training command the change will run with.
     pub command: String,
+    /// Where the verify run goes: the slot's executor settings and its remote directory key.
+    pub executor: crate::config::Executor,
+    pub remote_key: String,
 }
 
 pub struct Outcome {
@@ -339,10 +342,10 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
         ("REVIS_VERIFY".to_string(), "1".to_string()),
     ];
     env.extend(h.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let session = super::run_key(h.session.id, &h.session.name);
+    let session = h.remote_key.clone();
     let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir, session };
-    let exec = h.engine.executor_for(h.config).await?;
-    let state_dir = h.engine.home().runs().join(super::run_key(h.session.id, &h.session.name));
+    let exec = h.engine.executor_for(&h.executor).await?;
+    let state_dir = h.engine.home().runs().join(&h.remote_key);
     if let Err(e) = exec.prepare_workdir(h.worktree, &spec.session, &h.config.workspace.link, &state_dir).await {
         return Ok(Err(format!("verify could not sync the worktree: {e}")));
     }

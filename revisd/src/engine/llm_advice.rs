@@ -59,6 +59,8 @@ pub struct Request<'a> {
     pub current: &'a IterationRow,
     /// The state the change will apply to (the best so far).
     pub base: &'a IterationRow,
+    /// Trials in flight in other slots.
+    pub(crate) running: &'a [super::advice::RunningTrial],
 }
 
 pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
@@ -93,13 +95,18 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
         noise_floor: req.session.noise_floor,
         command: &req.base.command,
         failed_log_tail,
-        iterations_left: req
-            .session
-            .max_iterations
-            .and_then(|m| u32::try_from(m - i64::from(req.current.number()) - 1).ok()),
+        iterations_left: req.session.max_iterations.and_then(|m| u32::try_from(m - req.session.last_number - 1).ok()),
         seconds_left: req.session.budget_seconds.map(|b| (b - req.session.active_seconds_now()).max(0.0)),
-        usd_left: req.session.max_cost.map(|m| (m - req.session.llm_usd).max(0.0)),
+        usd_left: req.session.max_cost.map(|m| (m - req.session.spent_usd()).max(0.0)),
         previous_failure,
+        running: req
+            .running
+            .iter()
+            .map(|r| match r.number {
+                Some(n) => format!("iteration {n} (slot {}): {}", r.slot, r.summary),
+                None => format!("decided for slot {}: {}", r.slot, r.summary),
+            })
+            .collect(),
     };
     let history_source = History { entries: &history };
     let workspace = tools::Workspace { root: req.worktree, deny: &deny, logs: &logs, history: &history_source };

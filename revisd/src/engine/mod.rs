@@ -20,6 +20,7 @@ mod names;
 mod queries;
 pub mod records;
 pub mod rules;
+pub mod slots;
 mod start;
 mod stored;
 mod streams;
@@ -162,12 +163,8 @@ impl Engine {
     }
 
     /// The executor a session's runs use, from its `executor:` section.
-    pub(crate) async fn executor_for(&self, config: &crate::config::Config) -> Result<Arc<dyn Executor>> {
-        self.inner
-            .executors
-            .for_config(&config.executor)
-            .await
-            .map_err(|e| EngineError::FailedPrecondition(e.to_string()))
+    pub(crate) async fn executor_for(&self, executor: &crate::config::Executor) -> Result<Arc<dyn Executor>> {
+        self.inner.executors.for_config(executor).await.map_err(|e| EngineError::FailedPrecondition(e.to_string()))
     }
 
     pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {

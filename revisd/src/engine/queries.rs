@@ -47,6 +47,11 @@ impl Engine {
         Ok(store::sessions::list_summaries(self.store().pool(), project.as_deref(), live_only).await?)
     }
 
+    /// The trials holding a slot in the live sessions (or in `session` only).
+    pub async fn slot_trials(&self, session: Option<i64>) -> Result<Vec<store::iterations::SlotTrial>> {
+        Ok(store::iterations::slot_trials(self.store().pool(), session).await?)
+    }
+
     pub async fn iterations(&self, session: &SessionRow) -> Result<Vec<IterationRow>> {
         Ok(store::iterations::list(self.store().pool(), session.id).await?)
     }

@@ -21,6 +21,8 @@ pub struct StartOptions {
     pub max_iterations: Option<u32>,
     pub max_cost: Option<f64>,
     pub advisor: Option<String>,
+    /// Trials at once (`--parallel`), over revis.yaml's `parallel`.
+    pub parallel: Option<u32>,
     /// Provider variables from the CLI's environment (kept in memory only).
     pub env: Vec<(String, String)>,
 }
@@ -28,6 +30,40 @@ pub struct StartOptions {
 pub struct Started {
     pub session: SessionRow,
     pub warnings: Vec<String>,
+}
+
+/// The config a new session stores: `--parallel` applied and `executor.gpus` made concrete
+/// (checked against the machine's devices), so the session's slots never change after a restart.
+async fn session_config(loaded: &Loaded, parallel: Option<u32>, text: Option<&str>) -> Result<config::Config> {
+    let mut cfg = loaded.config.clone();
+    if parallel == Some(0) {
+        return Err(EngineError::InvalidArgument("--parallel must be at least 1".into()));
+    }
+    if parallel.is_some() {
+        cfg.parallel = parallel;
+    }
+    if cfg.executor.gpus.is_none() {
+        return Ok(cfg);
+    }
+    let locate = |(key, message): (String, String)| {
+        EngineError::from(config::located_error(&loaded.path, text.unwrap_or_default(), &key, message))
+    };
+    let devices = match cfg.executor.kind {
+        config::ExecutorType::Local => blocking(super::slots::local_devices)
+            .await?
+            .map_err(|e| locate(("executor.gpus".into(), format!("executor.gpus: {e}"))))?,
+        config::ExecutorType::Ssh if cfg.executor.gpus == Some(config::Gpus::All) => {
+            return Err(locate((
+                "executor.gpus".into(),
+                "executor.gpus: `all` is resolved on the daemon's machine only; list the remote host's devices \
+                 (`gpus: [0, 1]`)"
+                    .into(),
+            )));
+        }
+        config::ExecutorType::Ssh => None,
+    };
+    super::slots::resolve_gpus(&mut cfg, devices.as_ref()).map_err(locate)?;
+    Ok(cfg)
 }
 
 /// Loads the project's revis.yaml, with a pointer to `revis init` when there is none.
@@ -160,7 +196,7 @@ impl Engine {
             None => self.free_name(&project).await?,
         };
 
-        let cfg = loaded.config.clone();
+        let cfg = session_config(&loaded, opts.parallel, config_text.as_deref()).await?;
         let mut warnings = loaded.warnings.clone();
         let dirty = {
             let project = project.clone();
@@ -208,6 +244,7 @@ impl Engine {
             max_iterations: opts.max_iterations,
             max_cost: opts.max_cost,
             config_text,
+            slots: u32::try_from(super::slots::plan(&cfg).len()).unwrap_or(1),
         };
         let mut tx = self.store().begin().await?;
         let id = store::sessions::insert(&mut tx, &new).await?;

@@ -122,6 +122,16 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// The host the run is on could not be reached (no connection, a timeout, a dropped link):
+    /// nothing is known about the run itself.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ExecError::Remote { source, .. } => source.is_transient(),
+            ExecError::Sync(e) => matches!(e.as_ref(), crate::remote::sync::SyncError::Remote(r) if r.is_transient()),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         Self::Io { action, path: path.to_path_buf(), source }
     }

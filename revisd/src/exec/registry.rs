@@ -46,14 +46,26 @@ impl Executors {
             .ok_or_else(|| SetupError("HOME is not set: cannot read ~/.ssh".into()))?;
         let target = crate::remote::resolve(executor, &home).map_err(|e| SetupError(e.to_string()))?;
         let work_dir = executor.work_dir.clone().unwrap_or_else(|| "~/revis-work".to_string());
-        let key = format!("{}:{work_dir}", target.display());
+        // How long a lost connection is retried during a run before the run is given up on.
+        let window = match executor.host_timeout.as_deref() {
+            Some(text) => Some(
+                config::duration::parse_duration(text)
+                    .map_err(|e| SetupError(format!("executor.host_timeout: {e}")))?,
+            ),
+            None => None,
+        };
+        let key = format!("{}:{work_dir}:{window:?}", target.display());
         if let Some(exec) = self.remotes.lock().await.get(&key) {
             return Ok(exec.clone());
         }
         // Connected without the lock: a slow or unreachable host must not hold up the sessions
         // of every other host. Two sessions connecting to one host at once keep the first.
         let remote = crate::remote::Remote::connect(target, home).await.map_err(|e| SetupError(e.to_string()))?;
-        let exec: Arc<dyn Executor> = Arc::new(SshExecutor::new(remote, work_dir));
+        let exec = SshExecutor::new(remote, work_dir);
+        let exec: Arc<dyn Executor> = Arc::new(match window {
+            Some(window) => exec.with_reconnect_window(window),
+            None => exec,
+        });
         Ok(self.remotes.lock().await.entry(key).or_insert(exec).clone())
     }
 }

@@ -42,6 +42,10 @@ pub struct IterationRow {
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub duration_seconds: Option<f64>,
+    pub slot: i64,
+    pub gpus: Option<String>,
+    pub host: Option<String>,
+    pub target_slot: Option<i64>,
 }
 
 impl IterationRow {
@@ -63,13 +67,14 @@ pub struct NewIteration {
     pub params_json: String,
     pub llm_json: Option<String>,
     pub agent_json: Option<String>,
+    pub slot: u32,
 }
 
 pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
-                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json, slot) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
@@ -85,6 +90,7 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     .bind(if it.params_json.is_empty() { "{}" } else { &it.params_json })
     .bind(&it.llm_json)
     .bind(&it.agent_json)
+    .bind(i64::from(it.slot))
     .execute(&mut **tx)
     .await
     .doing("creating an iteration")?;
@@ -96,8 +102,8 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
                 "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
-                  pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ? \
-         WHERE session_id = ? AND number = ?",
+                  pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ?, \
+         slot = ?, gpus = ?, host = ?, target_slot = ? WHERE session_id = ? AND number = ?",
     )
     .bind(it.phase)
     .bind(it.state)
@@ -131,6 +137,10 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.started_at)
     .bind(&it.ended_at)
     .bind(it.duration_seconds)
+    .bind(it.slot)
+    .bind(&it.gpus)
+    .bind(&it.host)
+    .bind(it.target_slot)
     .bind(it.session_id)
     .bind(it.number)
     .execute(&mut **tx)
@@ -145,6 +155,20 @@ pub async fn list(pool: &SqlitePool, session_id: i64) -> Result<Vec<IterationRow
         .fetch_all(pool)
         .await
         .doing("listing iterations")
+}
+
+/// The session and its iterations as of one moment (one read transaction), for decisions that
+/// count what other steps reserve concurrently.
+pub async fn snapshot(pool: &SqlitePool, session_id: i64) -> Result<Option<(super::SessionRow, Vec<IterationRow>)>> {
+    let mut tx = pool.begin().await.doing("starting a read")?;
+    let Some(session) = super::sessions::get_tx(&mut tx, session_id).await? else { return Ok(None) };
+    let iterations = sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? ORDER BY number")
+        .bind(session_id)
+        .fetch_all(&mut *tx)
+        .await
+        .doing("listing iterations")?;
+    tx.commit().await.doing("ending a read")?;
+    Ok(Some((session, iterations)))
 }
 
 pub async fn latest(pool: &SqlitePool, session_id: i64) -> Result<Option<IterationRow>> {
@@ -162,6 +186,51 @@ pub async fn get(pool: &SqlitePool, session_id: i64, number: u32) -> Result<Opti
         .fetch_optional(pool)
         .await
         .doing("reading an iteration")
+}
+
+/// The iterations not yet done: trials in their slots (prepare, train, collect) and judged
+/// trials whose decision is being made or applied (advise, apply, commit), by number.
+pub async fn active(pool: &SqlitePool, session_id: i64) -> Result<Vec<IterationRow>> {
+    sqlx::query_as("SELECT * FROM iterations WHERE session_id = ? AND phase != ? ORDER BY number")
+        .bind(session_id)
+        .bind(Phase::Done)
+        .fetch_all(pool)
+        .await
+        .doing("reading the iterations in progress")
+}
+
+/// A trial holding its slot, as `status` and `watch` show it.
+#[derive(Debug, Clone, FromRow)]
+pub struct SlotTrial {
+    pub session_id: i64,
+    pub number: i64,
+    pub slot: i64,
+    pub gpus: Option<String>,
+    pub host: Option<String>,
+    pub phase: Phase,
+    pub started_at: Option<String>,
+}
+
+/// The trials holding a slot in the live sessions (`session`: in that one only), by slot.
+pub async fn slot_trials(pool: &SqlitePool, session: Option<i64>) -> Result<Vec<SlotTrial>> {
+    use crate::states::SessionState;
+    sqlx::query_as(
+        "SELECT i.session_id, i.number, i.slot, i.gpus, i.host, i.phase, i.started_at FROM iterations i \
+         JOIN sessions s ON s.id = i.session_id \
+         WHERE s.state IN (?2, ?3, ?4) AND i.phase IN (?5, ?6, ?7) AND i.state != ?8 \
+         AND (?1 IS NULL OR s.id = ?1) ORDER BY i.session_id, i.slot",
+    )
+    .bind(session)
+    .bind(SessionState::Queued)
+    .bind(SessionState::Running)
+    .bind(SessionState::Paused)
+    .bind(Phase::Prepare)
+    .bind(Phase::Train)
+    .bind(Phase::Collect)
+    .bind(IterationState::Interrupted)
+    .fetch_all(pool)
+    .await
+    .doing("reading the trials in slots")
 }
 
 /// The latest iteration that started a training run.
@@ -220,5 +289,9 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         started_at: None,
         ended_at: None,
         duration_seconds: None,
+        slot: 0,
+        gpus: None,
+        host: None,
+        target_slot: None,
     }
 }

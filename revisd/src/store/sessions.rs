@@ -38,9 +38,18 @@ pub struct SessionRow {
     pub pr_url: Option<String>,
     pub created_at: String,
     pub ended_at: Option<String>,
+    pub last_number: i64,
+    pub gpu_seconds: f64,
+    pub compute_usd: f64,
+    pub slots: i64,
 }
 
 impl SessionRow {
+    /// Everything the session spent, in dollars: LLM and coding agents, and GPU time.
+    pub fn spent_usd(&self) -> f64 {
+        self.llm_usd + self.compute_usd
+    }
+
     /// Active time so far: banked seconds plus the current running stretch.
     pub fn active_seconds_now(&self) -> f64 {
         active_seconds_now(self.active_seconds, self.active_since.as_deref())
@@ -80,6 +89,9 @@ pub struct SessionHead {
     pub best_iteration: Option<i64>,
     pub created_at: String,
     pub ended_at: Option<String>,
+    pub slots: i64,
+    pub gpu_seconds: f64,
+    pub compute_usd: f64,
 }
 
 /// [`SessionHead`]'s columns, and whether each is REAL (see [`json_value`]).
@@ -104,6 +116,9 @@ const HEAD_COLUMNS: &[(&str, Kind)] = &[
     ("best_iteration", Kind::Other),
     ("created_at", Kind::Other),
     ("ended_at", Kind::Other),
+    ("slots", Kind::Other),
+    ("gpu_seconds", Kind::Real),
+    ("compute_usd", Kind::Real),
 ];
 
 #[derive(Clone, Copy)]
@@ -156,6 +171,9 @@ impl From<&SessionRow> for SessionHead {
             best_iteration: s.best_iteration,
             created_at: s.created_at.clone(),
             ended_at: s.ended_at.clone(),
+            slots: s.slots,
+            gpu_seconds: s.gpu_seconds,
+            compute_usd: s.compute_usd,
         }
     }
 }
@@ -177,13 +195,14 @@ pub struct NewSession {
     pub max_iterations: Option<u32>,
     pub max_cost: Option<f64>,
     pub config_text: Option<String>,
+    pub slots: u32,
 }
 
 pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
     let id = sqlx::query(
         "INSERT INTO sessions (name, project, branch, worktree, base_branch, base_commit, state, advisor, \
                   config_json, primary_metric, minimize, target, budget_seconds, max_iterations, max_cost, created_at, \
-                  head_commit, config_text, active_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  head_commit, config_text, active_since, slots) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.name)
     .bind(&s.project)
@@ -204,6 +223,7 @@ pub async fn insert(tx: &mut Tx, s: &NewSession) -> Result<i64> {
         .bind(&s.base_commit)
     .bind(&s.config_text)
     .bind(super::now())
+    .bind(i64::from(s.slots.max(1)))
     .execute(&mut **tx)
     .await
     .doing("creating a session")?
@@ -261,7 +281,7 @@ pub struct SummaryRow {
     #[serde(rename = "head")]
     pub session: SessionHead,
     pub facts: IterationFacts,
-    id: i64,
+    pub id: i64,
 }
 
 /// [`IterationFacts`] as kept on the session row by the triggers of migration
@@ -483,6 +503,29 @@ pub async fn add_llm_usd(tx: &mut Tx, id: i64, usd: f64) -> Result<()> {
     Ok(())
 }
 
+/// Gives out the next iteration number (see `last_number`).
+pub async fn reserve_number(tx: &mut Tx, id: i64) -> Result<u32> {
+    let number: i64 =
+        sqlx::query_scalar("UPDATE sessions SET last_number = last_number + 1 WHERE id = ? RETURNING last_number")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await
+            .doing("reserving an iteration number")?;
+    Ok(u32::try_from(number).unwrap_or(u32::MAX))
+}
+
+/// Books a finished run's GPU time and its price.
+pub async fn add_compute(tx: &mut Tx, id: i64, gpu_seconds: f64, usd: f64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET gpu_seconds = gpu_seconds + ?, compute_usd = compute_usd + ? WHERE id = ?")
+        .bind(gpu_seconds)
+        .bind(usd)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording GPU time")?;
+    Ok(())
+}
+
 /// A session row for tests.
 #[cfg(test)]
 pub(crate) fn sample(name: &str, project: &str) -> NewSession {
@@ -502,6 +545,7 @@ pub(crate) fn sample(name: &str, project: &str) -> NewSession {
         max_iterations: Some(3),
         max_cost: None,
         config_text: None,
+        slots: 1,
     }
 }
 

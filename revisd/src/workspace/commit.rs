@@ -110,7 +110,7 @@ fn changed_paths(repo: &Repository, meta: &SessionMeta, worktree: &Path) -> Resu
 }
 
 /// The repository's configured user, else `Revis <revis@localhost>`.
-fn signature(repo: &Repository) -> Result<Signature<'static>, WorkspaceError> {
+pub(super) fn signature(repo: &Repository) -> Result<Signature<'static>, WorkspaceError> {
     match repo.signature() {
         Ok(signature) => Ok(signature),
         Err(_) => Signature::now("Revis", "revis@localhost").git(|| "make a signature".into()),

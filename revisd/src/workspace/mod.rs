@@ -11,6 +11,7 @@ mod links;
 mod meta;
 mod root;
 mod session;
+mod slots;
 mod trailers;
 pub mod view;
 
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 pub use commit::{branch_head, commit_all, diff_patch, diff_stat, head_commit, head_has_tree_of, restore_tree};
 pub use root::{project_root, uncommitted_changes};
 pub use session::{create, open, remove};
+pub use slots::{check_out_detached, clear_stale_locks, commit_onto_branch, create_slot, remove_slots, slot_path};
 pub use trailers::{commit_message, find_commit_with_trailer};
 
 /// A session's worktree as `create` made it.

@@ -11,7 +11,7 @@ use super::{GitContext, SessionWorkspace, WorkspaceError, branch_name, validate_
 
 /// The worktree's admin dir under `.git/worktrees/`; prefixed so it never collides with a
 /// worktree the user made by hand.
-fn admin_name(name: &str) -> String {
+pub(super) fn admin_name(name: &str) -> String {
     format!("revis-{name}")
 }
 
@@ -119,6 +119,7 @@ pub fn open(project: &Path, name: &str) -> Result<SessionWorkspace, WorkspaceErr
 /// already gone is skipped, so a half-finished removal can simply be repeated.
 pub fn remove(project: &Path, name: &str, keep_branch: bool) -> Result<(), WorkspaceError> {
     validate_name(name)?;
+    super::slots::remove_slots(project, name)?;
     let (repo, root) = open_main(project)?;
     let worktree = worktree_path(&root, name);
     if worktree.symlink_metadata().is_ok() {

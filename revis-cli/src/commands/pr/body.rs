@@ -221,7 +221,7 @@ mod tests {
                 minimize: true,
                 baseline: Some(2.0),
                 best: Some(Best { iteration: 1, value: 1.0 }),
-                spend: Some(Spend { active_seconds: 125.0, llm_usd: 0.42 }),
+                spend: Some(Spend { active_seconds: 125.0, llm_usd: 0.42, ..Default::default() }),
                 ..Default::default()
             }),
             base_branch: "main".into(),

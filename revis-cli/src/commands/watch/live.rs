@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use revis_proto::v1::{Phase, SessionDetail};
 
-use crate::render::progress::{progress_key, progress_line};
+use crate::render::progress::{progress_key, progress_line, slot_lines, slots_key};
 use crate::render::table::truncate;
 
 /// Back to the start of the line and erase it.
@@ -16,53 +16,72 @@ pub struct Live {
     terminal: bool,
     /// Terminal columns: a longer line would wrap and `\r` could no longer erase it.
     width: usize,
-    /// The progress line on screen now (terminal only).
-    shown: Option<String>,
-    /// (iteration, phase) of the last plain progress line.
-    last_key: Option<(u32, Phase)>,
+    /// The progress lines on screen now (terminal only): the progress line, then one line per
+    /// slot of a session that runs several trials at once.
+    shown: Vec<String>,
+    /// What the last plain progress lines showed, without their clocks.
+    last_key: Option<ProgressKey>,
 }
+
+/// The progress line's (iteration, phase) and each busy slot's (slot, iteration, phase).
+type ProgressKey = (Option<(u32, Phase)>, Vec<(u32, u32, i32)>);
+
+/// Erases `n` lines drawn last (the cursor is at the end of the last one).
+fn clear(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!("{CLEAR_LINE}{}", format!("{CURSOR_UP}{CLEAR_LINE}").repeat(n - 1)),
+    }
+}
+
+/// Up one line.
+const CURSOR_UP: &str = "\x1b[1A";
 
 impl Live {
     pub fn new(terminal: bool, width: usize) -> Self {
-        Self { terminal, width, shown: None, last_key: None }
+        Self { terminal, width, shown: Vec::new(), last_key: None }
     }
 
-    /// Text that prints one event line, keeping the progress line under it.
+    /// Text that prints one event line, keeping the progress lines under it.
     pub fn event(&mut self, line: &str) -> String {
-        match &self.shown {
-            Some(progress) => format!("{CLEAR_LINE}{line}\n{progress}"),
-            None => format!("{line}\n"),
+        match self.shown.is_empty() {
+            false => format!("{}{line}\n{}", clear(self.shown.len()), self.shown.join("\n")),
+            true => format!("{line}\n"),
         }
     }
 
     /// Text that shows the session's progress as of `now` (empty when nothing changes).
     pub fn session(&mut self, d: &SessionDetail, now: DateTime<Utc>) -> String {
         let line = progress_line(d, now);
+        let slots = slot_lines(d.head(), Some(now));
         if self.terminal {
-            let line = line.map(|l| truncate(&format!("▶ {l}"), self.width.saturating_sub(1).max(1)));
-            let text = match (&line, &self.shown) {
-                (Some(line), Some(shown)) if line == shown => String::new(),
-                (Some(line), _) => format!("{CLEAR_LINE}{line}"),
-                (None, Some(_)) => CLEAR_LINE.to_string(),
-                (None, None) => String::new(),
-            };
-            self.shown = line;
+            let width = self.width.saturating_sub(1).max(1);
+            let mut lines: Vec<String> = line.map(|l| truncate(&format!("▶ {l}"), width)).into_iter().collect();
+            lines.extend(slots.iter().map(|l| truncate(&format!("  {l}"), width)));
+            if lines == self.shown {
+                return String::new();
+            }
+            let text = format!("{}{}", clear(self.shown.len().max(1)), lines.join("\n"));
+            self.shown = lines;
             return text;
         }
-        let key = progress_key(d);
-        if key.is_none() || key == self.last_key {
+        let key = (progress_key(d), slots_key(d.head()));
+        if key.0.is_none() || Some(&key) == self.last_key.as_ref() {
             return String::new();
         }
-        self.last_key = key;
-        line.map(|l| format!("progress  {l}\n")).unwrap_or_default()
+        self.last_key = Some(key);
+        let mut text = line.map(|l| format!("progress  {l}\n")).unwrap_or_default();
+        for slot in slot_lines(d.head(), None) {
+            text.push_str(&format!("progress  {slot}\n"));
+        }
+        text
     }
 
     /// Text that leaves the terminal clean for what follows the stream.
     pub fn finish(&mut self) -> String {
-        match self.shown.take() {
-            Some(_) => CLEAR_LINE.to_string(),
-            None => String::new(),
-        }
+        let n = self.shown.len();
+        self.shown.clear();
+        clear(n)
     }
 }
 
@@ -114,6 +133,41 @@ mod tests {
         let text = live.session(&running(12345, Phase::Collect), at(5));
         assert_eq!(text.trim_start_matches("\r\x1b[K").chars().count(), 9, "{text:?}");
         assert_eq!(live.finish(), "\r\x1b[K");
+    }
+
+    fn parallel(trials: &[(u32, u32, Phase)]) -> SessionDetail {
+        let mut d = running(trials.iter().map(|t| t.1).max().unwrap_or(0), Phase::Train);
+        if let Some(s) = d.summary.as_mut() {
+            s.slots = 2;
+            s.trials = trials
+                .iter()
+                .map(|(slot, iteration, phase)| revis_proto::v1::SlotTrial {
+                    slot: *slot,
+                    gpus: slot.to_string(),
+                    iteration: *iteration,
+                    phase: *phase as i32,
+                    started_at: Some("2024-05-01T10:00:00Z".into()),
+                    host: String::new(),
+                })
+                .collect();
+        }
+        d
+    }
+
+    #[test]
+    fn a_session_with_several_slots_shows_one_line_per_slot_redrawn_together() {
+        let mut live = Live::new(true, 80);
+        let text = live.session(&parallel(&[(0, 3, Phase::Train), (1, 4, Phase::Train)]), at(5));
+        assert_eq!(text, "\r\x1b[K▶ #4 train 5.0s\n  slot 0 · gpu 0 · #3 train 5.0s\n  slot 1 · gpu 1 · #4 train 5.0s");
+        // An event goes above all three lines: two lines up, then the event, then them again.
+        let event = live.event("e");
+        assert!(event.starts_with("\r\x1b[K\x1b[1A\r\x1b[K\x1b[1A\r\x1b[Ke\n▶ #4"), "{event:?}");
+        let text = live.session(&parallel(&[(0, 3, Phase::Collect)]), at(6));
+        assert!(text.contains("slot 1 · idle"), "{text:?}");
+        let mut plain = Live::new(false, 80);
+        let text = plain.session(&parallel(&[(0, 3, Phase::Train), (1, 4, Phase::Train)]), at(5));
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert_eq!(plain.session(&parallel(&[(0, 3, Phase::Train), (1, 4, Phase::Train)]), at(9)), "");
     }
 
     #[test]

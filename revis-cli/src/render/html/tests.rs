@@ -40,7 +40,7 @@ fn session() -> SessionDetail {
             minimize: true,
             baseline: Some(2.0),
             best: Some(Best { iteration: 1, value: 1.0 }),
-            spend: Some(Spend { active_seconds: 95.0, llm_usd: 0.12 }),
+            spend: Some(Spend { active_seconds: 95.0, llm_usd: 0.12, ..Default::default() }),
             advisor: Advisor::Search as i32,
             ..Default::default()
         }),

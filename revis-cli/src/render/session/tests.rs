@@ -12,7 +12,7 @@ fn summary(name: &str) -> SessionSummary {
         minimize: true,
         best: Some(Best { iteration: 2, value: 0.41 }),
         baseline: Some(0.5),
-        spend: Some(Spend { active_seconds: 192.0, llm_usd: 0.0 }),
+        spend: Some(Spend { active_seconds: 192.0, llm_usd: 0.0, ..Default::default() }),
         budget: Some(Budget { wall_seconds: Some(3600.0), max_iterations: Some(10), max_cost: None }),
         iterations_run: 3,
         phase: Some(Phase::Train as i32),
@@ -36,7 +36,7 @@ fn budget_left_lists_each_limit() {
     let s = summary("a");
     assert_eq!(budget_left(s.budget.as_ref(), s.spend.as_ref(), 3), "56m 48s, 7 runs");
     let cost = Budget { wall_seconds: None, max_iterations: Some(3), max_cost: Some(5.0) };
-    let spend = Spend { active_seconds: 0.0, llm_usd: 1.25 };
+    let spend = Spend { active_seconds: 0.0, llm_usd: 1.25, ..Default::default() };
     assert_eq!(budget_left(Some(&cost), Some(&spend), 2), "1 run, $3.75");
     assert_eq!(budget_left(Some(&Budget::default()), None, 0), "-");
     assert_eq!(budget_left(None, None, 0), "-");
@@ -75,7 +75,7 @@ fn detail() -> SessionDetail {
             minimize: true,
             best: Some(Best { iteration: 1, value: 0.4 }),
             baseline: Some(0.5),
-            spend: Some(Spend { active_seconds: 75.0, llm_usd: 0.0 }),
+            spend: Some(Spend { active_seconds: 75.0, llm_usd: 0.0, ..Default::default() }),
             budget: Some(Budget { wall_seconds: Some(14400.0), max_iterations: None, max_cost: None }),
             advisor: Advisor::Search as i32,
             ..Default::default()

@@ -37,6 +37,8 @@ pub struct Situation<'a> {
     pub usd_left: Option<f64>,
     /// Problems with the previous try, when the last decision failed.
     pub previous_failure: Option<String>,
+    /// Trials running in other slots (or decided and about to): one line each.
+    pub running: Vec<String>,
 }
 
 /// Caps that keep the dynamic part bounded.
@@ -131,6 +133,17 @@ pub fn dynamic_prompt(config: &Config, situation: &Situation<'_>, primary: &str)
     }
     if !left.is_empty() {
         let _ = writeln!(s, "Budget left: {}.", left.join(", "));
+    }
+
+    if !situation.running.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Trials running now in other slots ({}); their results are not in yet: propose something else",
+            situation.running.len()
+        );
+        for line in &situation.running {
+            let _ = writeln!(s, "- {}", cap(line, LINE_CAP));
+        }
     }
 
     if !older.is_empty() {
@@ -237,6 +250,7 @@ mod tests {
             seconds_left: None,
             usd_left: None,
             previous_failure: None,
+            running: Vec::new(),
         }
     }
 

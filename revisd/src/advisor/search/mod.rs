@@ -75,7 +75,9 @@ impl SearchAdvisor {
     ) -> Proposal {
         let visited: HashSet<String> =
             history.iter().map(|o| &o.params).chain(running).map(|params| self.space.point_key(params)).collect();
-        let mut rng = Rng::new(self.seed, history.len() as u64);
+        // Trials still running count as drawn: a batch of proposals gets distinct draws.
+        let seen = history.len() + running.len();
+        let mut rng = Rng::new(self.seed, seen as u64);
         let next = history.last().map_or(0, |o| o.iteration + 1);
         let best = best_so_far(history, minimize);
         let direction = if minimize { "lower" } else { "raise" };
@@ -102,8 +104,12 @@ impl SearchAdvisor {
             }
             SearchStrategy::Tpe => {
                 let startup = tpe::startup_trials(&self.space);
-                let model = if history.len() >= startup {
-                    tpe::propose(&self.space, history, minimize, &mut rng, &visited)
+                // Constant liar: each running point is taken as if it had scored the worst value
+                // seen so far, so the model steers the next proposal away from it (Ginsbourger
+                // et al.; Optuna's `constant_liar`). With nothing running this is plain TPE.
+                let fitted = with_liars(history, running, minimize);
+                let model = if seen >= startup && history.len() >= 2 {
+                    tpe::propose(&self.space, &fitted, minimize, &mut rng, &visited)
                 } else {
                     None
                 };
@@ -118,14 +124,14 @@ impl SearchAdvisor {
                     None => {
                         // Warm-up draws cover each parameter's range evenly (a Latin hypercube),
                         // which random draws do poorly with so few points.
-                        let design = (history.len() < startup && !history.is_empty())
-                            .then(|| random::design_point(&self.space, self.seed, startup - 1, history.len() - 1))
+                        let design = (seen < startup && seen > 0)
+                            .then(|| random::design_point(&self.space, self.seed, startup - 1, seen - 1))
                             .filter(|p| !visited.contains(&self.space.point_key(p)));
                         let Some(params) = design.or_else(|| random::propose(&self.space, &mut rng, &visited)) else {
                             return self.exhausted();
                         };
-                        let label = if history.len() < startup {
-                            format!("TPE warm-up, space-filling draw {} of {}", history.len().max(1), startup - 1)
+                        let label = if seen < startup {
+                            format!("TPE warm-up, space-filling draw {} of {}", seen.max(1), startup - 1)
                         } else {
                             "TPE fallback to a random draw".to_string()
                         };
@@ -156,6 +162,25 @@ impl SearchAdvisor {
         };
         Proposal::Exhausted { reason }
     }
+}
+
+/// The history plus one observation per running point, valued at the worst result so far (no
+/// result yet: the points are left out).
+fn with_liars(history: &[Observation], running: &[IndexMap<String, Value>], minimize: bool) -> Vec<Observation> {
+    let worst = history.iter().filter_map(|o| o.primary.filter(|p| p.is_finite())).reduce(|a, b| {
+        let worse = if minimize { b > a } else { b < a };
+        if worse { b } else { a }
+    });
+    let mut fitted = history.to_vec();
+    if let Some(worst) = worst {
+        let next = history.last().map_or(0, |o| o.iteration + 1);
+        fitted.extend(running.iter().zip(next..).map(|(params, iteration)| Observation {
+            iteration,
+            params: params.clone(),
+            primary: Some(worst),
+        }));
+    }
+    fitted
 }
 
 /// The best primary value and the iteration that reached it.

@@ -6,17 +6,23 @@ use crate::advisor::{Action, Decision};
 use crate::states::{Phase, SessionState, StopReason};
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
 
-use super::super::advice::{self, AdviceRequest, Proposal};
+use super::super::advice::{self, AdviceRequest, Proposal, RunningTrial};
 use super::super::llm_advice::LlmSpend;
 use super::super::{Result, faults, rules, stored};
 use super::{Actor, Flow};
 
 impl Actor {
-    pub(super) async fn advise(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+    pub(super) async fn advise(&mut self, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
-        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+        // The session and its iterations from one moment: a number another slot reserves
+        // meanwhile is counted once, never twice or not at all.
+        let (session, iterations) = store::iterations::snapshot(self.engine.store().pool(), self.id)
+            .await?
+            .ok_or_else(|| super::super::EngineError::NotFound("the session was deleted".into()))?;
+        let session = &session;
         let best = session.best_iteration.and_then(|b| iterations.iter().find(|i| i.number == b));
-        if let Some((state, reason, detail)) = self.stop_rule(session, number, &iterations, best) {
+        let decided = decided_without_number(&it, &iterations)?;
+        if let Some((state, reason, detail)) = self.stop_rule(session, &iterations, best, decided) {
             return self.end(state, reason, detail).await;
         }
 
@@ -25,13 +31,14 @@ impl Actor {
             // A decision made before a restart is kept, never re-drawn.
             Some(decision) => decision,
             None => {
+                let running = running_beside(&it, &iterations)?;
                 let request = AdviceRequest {
                     engine: &self.engine,
                     session,
                     config: &self.config,
                     worktree: &self.worktree,
                     iterations: &iterations,
-                    running: &[],
+                    running: &running,
                     current: &it,
                     base,
                 };
@@ -51,7 +58,7 @@ impl Actor {
                         }
                         None => {
                             let reason = "the advisor proposed nothing".to_string();
-                            self.decision_failed(session, &it, reason, usd).await?;
+                            self.decision_failed(&it, reason, usd).await?;
                             return Ok(Flow::Continue);
                         }
                     },
@@ -70,7 +77,7 @@ impl Actor {
                         return self.pause(&mut it, StopReason::NeedsCredentials, detail).await;
                     }
                     Proposal::Failed(reason) => {
-                        self.decision_failed(session, &it, reason, usd).await?;
+                        self.decision_failed(&it, reason, usd).await?;
                         return Ok(Flow::Continue);
                     }
                 }
@@ -101,9 +108,9 @@ impl Actor {
     fn stop_rule(
         &self,
         session: &SessionRow,
-        number: u32,
         iterations: &[IterationRow],
         best: Option<&IterationRow>,
+        decided: i64,
     ) -> Option<(SessionState, StopReason, String)> {
         let g = &self.config.guardrails;
         let best_value = best.and_then(|b| b.primary_value);
@@ -121,8 +128,10 @@ impl Actor {
         {
             return Some((SessionState::Completed, StopReason::Budget, "the time budget is used up".into()));
         }
+        // Trials numbered so far count (the baseline included), and the decisions other slots
+        // made that will be trials.
         if let Some(max) = session.max_iterations
-            && i64::from(number) + 1 >= max
+            && session.last_number + decided + 1 >= max
         {
             return Some((
                 SessionState::Completed,
@@ -131,9 +140,9 @@ impl Actor {
             ));
         }
         if let Some(max_cost) = session.max_cost
-            && session.llm_usd >= max_cost
+            && session.spent_usd() >= max_cost
         {
-            let detail = format!("spent ${:.2} of ${max_cost:.2}", session.llm_usd);
+            let detail = format!("spent ${:.2} of ${max_cost:.2}", session.spent_usd());
             return Some((SessionState::Completed, StopReason::MaxCost, detail));
         }
         if session.consecutive_failures >= i64::from(g.retry_budget) {
@@ -167,17 +176,11 @@ impl Actor {
 
     /// The advisor did not decide: the try counts as a consecutive failure (the retry budget
     /// bounds the tries) and the event says why, with its dollars, in one transaction.
-    async fn decision_failed(
-        &mut self,
-        session: &SessionRow,
-        it: &IterationRow,
-        reason: String,
-        usd: f64,
-    ) -> Result<()> {
+    async fn decision_failed(&mut self, it: &IterationRow, reason: String, usd: f64) -> Result<()> {
         let event =
             NewEvent::new("decision_failed", Some(it.number()), format!("the advisor did not decide: {reason}"))
                 .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries}));
-        self.record_failed_try(session, it, usd, event).await
+        self.record_failed_try(it, usd, event).await
     }
 
     /// Pauses the session for a human; `revis resume` (or `approve`) continues it.
@@ -198,13 +201,11 @@ impl Actor {
 
     /// A decision or handoff that did not work out: its cost is booked, it counts as a
     /// consecutive failure (the retry budget bounds the tries), and the event says why.
-    pub(super) async fn record_failed_try(
-        &mut self,
-        session: &SessionRow,
-        it: &IterationRow,
-        usd: f64,
-        event: NewEvent,
-    ) -> Result<()> {
+    pub(super) async fn record_failed_try(&mut self, it: &IterationRow, usd: f64, event: NewEvent) -> Result<()> {
+        // The session as it stands under the judge lock: a trial judged meanwhile counts.
+        let shared = self.shared.clone();
+        let _judge = shared.judge.lock().await;
+        let session = &self.reload().await?;
         let failures = session.consecutive_failures + 1;
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, it).await?;
@@ -219,6 +220,55 @@ impl Actor {
         let event = self.event(&mut tx, event).await?;
         self.finish(tx, vec![event]).await
     }
+}
+
+/// Decisions of other judged trials that will become trials but have no number yet.
+fn decided_without_number(it: &IterationRow, iterations: &[IterationRow]) -> Result<i64> {
+    let mut count = 0;
+    for other in iterations.iter().filter(|o| o.number != it.number) {
+        let numbered = match other.phase {
+            Phase::Apply => false,
+            Phase::Commit => {
+                stored::parse_opt::<super::apply::Pending>(other.pending_json.as_deref(), "pending_json", other)?
+                    .is_some_and(|p| p.number.is_some())
+            }
+            _ => continue,
+        };
+        if !numbered {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// The trials a decision must not repeat: those in their slots (about to run, running, being
+/// judged), and the decisions other judged trials made that are not trials yet.
+fn running_beside(it: &IterationRow, iterations: &[IterationRow]) -> Result<Vec<RunningTrial>> {
+    let mut running = Vec::new();
+    for other in iterations.iter().filter(|o| o.number != it.number) {
+        if other.phase.holds_slot() && other.state != crate::states::IterationState::Interrupted {
+            running.push(RunningTrial {
+                number: Some(other.number()),
+                slot: u32::try_from(other.slot).unwrap_or(0),
+                params: stored::parse(&other.params_json, "params_json", other)?,
+                summary: other.change_summary.clone().unwrap_or_default(),
+            });
+        } else if matches!(other.phase, Phase::Apply | Phase::Commit)
+            && let Some(decision) =
+                stored::parse_opt::<Decision>(other.decision_json.as_deref(), "decision_json", other)?
+        {
+            let mut params: indexmap::IndexMap<String, serde_json::Value> =
+                stored::parse(&other.params_json, "params_json", other)?;
+            params.extend(decision.params.clone());
+            running.push(RunningTrial {
+                number: None,
+                slot: other.target_slot.map_or(0, |s| u32::try_from(s).unwrap_or(0)),
+                params,
+                summary: decision.rationale.clone(),
+            });
+        }
+    }
+    Ok(running)
 }
 
 /// Adds a model's try to the iteration (numbered: its transcript is `decision-<try>.json`; its

@@ -34,6 +34,9 @@ pub(super) struct Pending {
     pub agent: Option<AgentRecord>,
     #[serde(default)]
     pub agent_cost: f64,
+    /// The number the trial gets, given out just before its commit.
+    #[serde(default)]
+    pub number: Option<u32>,
 }
 
 /// The state a decision applies to, and the decision as applied there.
@@ -49,7 +52,12 @@ impl Actor {
         let decision: Decision = stored::parse_opt(it.decision_json.as_deref(), "decision_json", &it)?
             .ok_or_else(|| EngineError::Internal(format!("iteration {number} is at apply without a decision")))?;
         let session = self.reload().await?;
-        if let Some(problem) = self.workspace_problem(&session, None).await? {
+        let problem = {
+            let shared = self.shared.clone();
+            let _branch = shared.branch.lock().await;
+            self.workspace_problem(None).await?
+        };
+        if let Some(problem) = problem {
             return self.end(SessionState::Failed, StopReason::Error, problem).await;
         }
         let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
@@ -80,7 +88,7 @@ impl Actor {
         };
         let has_code = decision.changes.iter().any(|c| matches!(c, Change::Code { .. }));
         if !has_code && changes_nothing(&applied, &base.command) {
-            return self.refuse_no_op(&session, it, &applied).await;
+            return self.refuse_no_op(it, &applied).await;
         }
         let mut params: IndexMap<String, serde_json::Value> = stored::parse(&base.params_json, "params_json", &base)?;
         params.extend(decision.params.clone());
@@ -94,6 +102,7 @@ impl Actor {
             fingerprint: None,
             agent: None,
             agent_cost: 0.0,
+            number: None,
         };
         if has_code {
             let applying = Applying { decision: &decision, base_commit: &base_commit, iterations: &iterations };
@@ -134,12 +143,7 @@ impl Actor {
     /// it. The advisor decides again and is told why (as it is told of a failed code change);
     /// the refusal counts against the retry budget, so an advisor that keeps repeating itself
     /// cannot spin forever.
-    async fn refuse_no_op(
-        &mut self,
-        session: &store::SessionRow,
-        mut it: IterationRow,
-        applied: &changes::Applied,
-    ) -> Result<Flow> {
+    async fn refuse_no_op(&mut self, mut it: IterationRow, applied: &changes::Applied) -> Result<Flow> {
         let number = it.number();
         let same: Vec<String> = applied.applied.iter().map(|a| a.summary.clone()).collect();
         let reason = if same.is_empty() {
@@ -158,7 +162,7 @@ impl Actor {
         it.phase = Phase::Advise;
         let event = NewEvent::new("decision_refused", Some(number), format!("decision refused: {reason}"))
             .with_data(serde_json::json!({"reason": reason}));
-        self.record_failed_try(session, &it, 0.0, event).await?;
+        self.record_failed_try(&it, 0.0, event).await?;
         Ok(Flow::Continue)
     }
 }

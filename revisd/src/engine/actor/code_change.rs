@@ -47,6 +47,9 @@ impl Actor {
                 Ok(Some(self.pause(it, StopReason::AwaitingApproval, detail).await?))
             }
             Ok(Some(kind)) => {
+                // One coding agent at a time; config trials go on in the other slots meanwhile.
+                let shared = self.shared.clone();
+                let _agent = shared.agent.lock().await;
                 let outcome = handoff::run(handoff::Handoff {
                     engine: &self.engine,
                     session,
@@ -59,6 +62,8 @@ impl Actor {
                     files,
                     hypothesis: applying.decision.hypothesis.clone(),
                     command: pending.command.clone(),
+                    executor: self.executor_settings(),
+                    remote_key: self.remote_key(),
                 })
                 .await?;
                 match outcome.result {
@@ -71,9 +76,8 @@ impl Actor {
                         Ok(None)
                     }
                     Err(reason) => {
-                        let flow = self
-                            .handoff_failed(session, it.clone(), applying.base_commit, reason, outcome.cost_usd)
-                            .await?;
+                        let flow =
+                            self.handoff_failed(it.clone(), applying.base_commit, reason, outcome.cost_usd).await?;
                         Ok(Some(flow))
                     }
                 }
@@ -107,7 +111,6 @@ impl Actor {
     /// given to the advisor, and it counts against the retry budget.
     async fn handoff_failed(
         &mut self,
-        session: &SessionRow,
         mut it: IterationRow,
         base_commit: &str,
         reason: String,
@@ -126,7 +129,7 @@ impl Actor {
         let event =
             NewEvent::new("handoff_failed", Some(number), format!("code change failed and was reverted: {reason}"))
                 .with_data(serde_json::json!({"reason": reason, "cost_usd": cost_usd}));
-        self.record_failed_try(session, &it, cost_usd, event).await?;
+        self.record_failed_try(&it, cost_usd, event).await?;
         Ok(Flow::Continue)
     }
 }

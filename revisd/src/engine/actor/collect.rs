@@ -10,8 +10,13 @@ use super::super::{Result, faults, rules, stored};
 use super::{Actor, Flow};
 
 impl Actor {
-    pub(super) async fn collect(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
+    pub(super) async fn collect(&mut self, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
+        // Judging reads and writes the session's progress (best, failures): one at a time,
+        // from the session as it stands under the lock.
+        let shared = self.shared.clone();
+        let _judge = shared.judge.lock().await;
+        let session = &self.reload().await?;
         let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
         let baseline = iterations.iter().find(|i| i.number == 0).and_then(|i| i.primary_value);
         let mut warnings: Vec<String> = Vec::new();

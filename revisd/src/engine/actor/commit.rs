@@ -11,14 +11,30 @@ use crate::workspace;
 use super::super::worktree::{blocking, short};
 use super::super::{EngineError, Result, faults, stored};
 use super::apply::Pending;
-use super::{Actor, Flow, truncate};
+use super::{Actor, Flow, slot_of, truncate};
 
 impl Actor {
     pub(super) async fn commit(&mut self, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
-        let next = number + 1;
-        let pending: Pending = stored::parse_opt(it.pending_json.as_deref(), "pending_json", &it)?
+        let mut pending: Pending = stored::parse_opt(it.pending_json.as_deref(), "pending_json", &it)?
             .ok_or_else(|| EngineError::Internal(format!("iteration {number} is at commit without its changes")))?;
+        // The branch and the recorded head move together (see `Shared::branch`).
+        let shared = self.shared.clone();
+        let _branch = shared.branch.lock().await;
+        // The trial's number is given out (and kept) before its commit is made, so the commit
+        // is found again by it after a crash.
+        let next = match pending.number {
+            Some(next) => next,
+            None => {
+                let mut tx = self.begin().await?;
+                let next = store::sessions::reserve_number(&mut tx, self.id).await?;
+                pending.number = Some(next);
+                it.pending_json = Some(stored::to_json(&pending, "the applied changes")?);
+                store::iterations::save(&mut tx, &it).await?;
+                self.finish(tx, vec![]).await?;
+                next
+            }
+        };
         let decision: Option<Decision> = stored::parse_opt(it.decision_json.as_deref(), "decision_json", &it)?;
         let session = self.reload().await?;
         let summary = if pending.summaries.is_empty() { "no change".to_string() } else { pending.summaries.join(", ") };
@@ -36,7 +52,7 @@ impl Actor {
             // Committed before a crash: never commit twice.
             Some(sha) => sha,
             None => {
-                if let Some(problem) = self.workspace_problem(&session, None).await? {
+                if let Some(problem) = self.workspace_problem(None).await? {
                     return self.end(SessionState::Failed, StopReason::Error, problem).await;
                 }
                 let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
@@ -53,13 +69,39 @@ impl Actor {
                     session: &self.name,
                 })?;
                 let worktree = self.worktree.clone();
-                let sha = blocking(move || workspace::commit_all(&worktree, &message)).await??;
+                let sha = match self.parallel() {
+                    true => {
+                        let (session_worktree, branch) = (self.session_worktree.clone(), self.branch.clone());
+                        blocking(move || workspace::commit_onto_branch(&worktree, &session_worktree, &branch, &message))
+                            .await??
+                    }
+                    false => blocking(move || workspace::commit_all(&worktree, &message)).await??,
+                };
                 faults::point("commit", Some(number));
                 sha
             }
         };
 
-        it.phase = Phase::Done;
+        // With a slot still free (and not wanted by another judged trial waiting to decide),
+        // this judged trial decides again for it; else it is done.
+        let slot = self.slot.index;
+        let active = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let others = active.iter().filter(|r| r.number != it.number);
+        let taken: std::collections::HashSet<u32> = others
+            .clone()
+            .filter_map(|r| if r.phase.holds_slot() { Some(slot_of(r.slot)) } else { r.target_slot.map(slot_of) })
+            .chain([slot])
+            .collect();
+        let waiting = others.filter(|r| r.phase == Phase::Advise && r.target_slot.is_none()).count();
+        let free = self.slots.iter().filter(|s| !taken.contains(&s.index)).count() > waiting;
+        it.phase = if free { Phase::Advise } else { Phase::Done };
+        it.target_slot = None;
+        if free {
+            it.decision_json = None;
+            it.pending_json = None;
+            it.handoff_json = None;
+            it.decision_llm_json = None;
+        }
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
         store::sessions::set_head_commit(&mut tx, self.id, &sha).await?;
@@ -82,6 +124,7 @@ impl Actor {
                     .as_ref()
                     .map(|a| stored::to_json(a, "the coding agent's record"))
                     .transpose()?,
+                slot,
             },
         )
         .await?;

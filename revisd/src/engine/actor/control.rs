@@ -2,8 +2,6 @@
 //! is checked against the session as it stands now (the actor owns it, so nothing changes in
 //! between) and its effect is recorded with its event in one transaction.
 
-use std::path::PathBuf;
-
 use crate::advisor::{Change, Decision};
 use crate::states::{IterationState, Phase, SessionState, StopReason, StopRequest};
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
@@ -12,8 +10,8 @@ use crate::{config, workspace};
 use super::super::commands::Command;
 use super::super::handoff::HandoffState;
 use super::super::worktree::{blocking, fingerprint};
-use super::super::{Engine, EngineError, Result, stored};
-use super::{Actor, Flow};
+use super::super::{EngineError, Result, stored};
+use super::{Actor, Ending, Flow};
 
 impl Actor {
     /// Answers one command. Refusals and errors go to the requester; only a failure that
@@ -34,7 +32,12 @@ impl Actor {
                 if session.state == SessionState::Paused {
                     // Nothing runs: the session stops at once, whatever the request said.
                     self.stop_waiters.push(reply);
-                    self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await?;
+                    let ending = Ending {
+                        state: SessionState::Stopped,
+                        reason: StopReason::User,
+                        detail: "stopped by the user".into(),
+                    };
+                    self.end_session(ending).await?;
                 } else if after_run {
                     let _ = reply.send(self.reload().await);
                 } else {
@@ -112,23 +115,25 @@ impl Actor {
                 session.name
             )));
         }
-        let latest = store::iterations::latest(self.engine.store().pool(), self.id)
-            .await?
-            .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
+        let active = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let waiting = waiting_iteration(&active, paused_for);
         if !skip && paused_for == Some(StopReason::AwaitingChange) {
-            self.check_manual_change(&session, &latest).await?;
+            let waiting = waiting.ok_or_else(|| EngineError::Internal("no iteration waits for the change".into()))?;
+            self.check_manual_change(&session, waiting).await?;
         }
         let mut tx = self.begin().await?;
         let mut skipped = None;
         if skip {
-            let mut it = latest.clone();
+            let mut it =
+                waiting.cloned().ok_or_else(|| EngineError::Internal("no iteration waits for a change".into()))?;
             skipped = Some(drop_code_change(&mut it)?);
             store::iterations::save(&mut tx, &it).await?;
         }
-        if latest.state == IterationState::Interrupted
-            || (latest.phase == Phase::Train && latest.state == IterationState::Running)
-        {
-            let mut rerun = latest.clone();
+        // Every trial a stop (or a crash of the session) cut short runs again, as a new attempt.
+        for interrupted in active.iter().filter(|it| {
+            it.state == IterationState::Interrupted || (it.phase == Phase::Train && it.state == IterationState::Running)
+        }) {
+            let mut rerun = interrupted.clone();
             rerun.phase = Phase::Prepare;
             rerun.state = IterationState::Pending;
             rerun.outcome = None;
@@ -181,9 +186,10 @@ impl Actor {
                 session.stop_reason.map(|r| format!(", {r}")).unwrap_or_default()
             )));
         }
-        let mut it = store::iterations::latest(self.engine.store().pool(), self.id)
-            .await?
-            .ok_or_else(|| EngineError::Internal(format!("session '{}' has no iterations", session.name)))?;
+        let active = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let mut it = waiting_iteration(&active, Some(StopReason::AwaitingApproval))
+            .cloned()
+            .ok_or_else(|| EngineError::Internal(format!("session '{}' has no change waiting", session.name)))?;
         let mut state = HandoffState::of(&it)?;
         state.approved = true;
         it.handoff_json = Some(stored::to_json(&state, "the handoff state")?);
@@ -210,12 +216,14 @@ impl Actor {
         let pending: Option<serde_json::Value> =
             stored::parse_opt(latest.pending_json.as_deref(), "pending_json", latest)?;
         let left = pending.as_ref().and_then(|p| p.get("fingerprint")).and_then(|f| f.as_str()).map(str::to_string);
-        let worktree = PathBuf::from(&session.worktree);
+        let slot = latest.target_slot.map_or(0, |s| u32::try_from(s).unwrap_or(0));
+        let worktree = self.worker(slot).worktree;
+        let shown = worktree.display().to_string();
         let now = blocking(move || fingerprint(&worktree)).await??;
         if left.as_deref() == Some(now.as_str()) {
             return Err(EngineError::FailedPrecondition(format!(
-                "nothing changed in {}: make the requested code change there, then run `revis resume {}` again",
-                session.worktree, session.name
+                "nothing changed in {shown}: make the requested code change there, then run `revis resume {}` again",
+                session.name
             )));
         }
         Ok(())
@@ -225,16 +233,21 @@ impl Actor {
     /// files go.
     async fn delete(&mut self, keep_branch: bool) -> Result<()> {
         let session = self.reload().await?;
-        if session.state.is_live()
-            && let Some(it) = store::iterations::latest(self.engine.store().pool(), self.id).await?
-            && let Some(run_id) = &it.run_id
-        {
-            let run_dir = self.engine.iteration_run_dir(self.id, &self.name, &it);
-            // An executor that cannot be reached leaves its run behind; the local one is tried
+        let running = match session.state.is_live() {
+            true => store::iterations::active(self.engine.store().pool(), self.id).await?,
+            false => Vec::new(),
+        };
+        if !running.is_empty() {
+            // An executor that cannot be reached leaves its runs behind; the local one is tried
             // so a session whose remote is gone can still be deleted.
-            let exec = self.exec().await.unwrap_or_else(|_| self.engine.exec().clone());
-            if let Err(e) = exec.kill(run_id, &run_dir, self.kill_grace).await {
-                tracing::warn!(session = %self.name, error = %e, "could not kill the run of a deleted session");
+            for it in running.iter().filter(|it| it.phase == Phase::Train) {
+                let Some(run_id) = &it.run_id else { continue };
+                let mut worker = self.worker(super::slot_of(it.slot));
+                let exec = worker.exec().await.unwrap_or_else(|_| self.engine.exec().clone());
+                let run_dir = self.engine.iteration_run_dir(self.id, &self.name, it);
+                if let Err(e) = exec.kill(run_id, &run_dir, self.kill_grace).await {
+                    tracing::warn!(session = %self.name, error = %e, "could not kill the run of a deleted session");
+                }
             }
         }
         if self.project.exists() {
@@ -255,25 +268,15 @@ impl Actor {
     }
 }
 
-/// Records a stop that arrived while a step runs (see `Actor::step`). It only touches a session
-/// still running, so a step that ends the session first leaves no stale request behind.
-pub(super) async fn record_stop_while_running(engine: Engine, id: i64, after_run: bool) {
-    let request = if after_run { StopRequest::AfterRun } else { StopRequest::Now };
-    let result: Result<()> = async {
-        let mut tx = engine.store().begin().await?;
-        if store::sessions::request_stop_if_running(&mut tx, id, request).await? {
-            let event =
-                store::events::append(&mut tx, id, NewEvent::new("stop_requested", None, stop_message(request)))
-                    .await?;
-            tx.commit().await.map_err(|e| EngineError::Internal(format!("recording a stop request: {e}")))?;
-            engine.bus().publish(event);
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(session_id = id, error = %e, "could not record a stop request; the session stops after its step");
-    }
+/// The iteration a paused session waits on: the decision paused for a human (a code change to
+/// approve or make, an escalation, a key), found by the phase that reason pauses at.
+fn waiting_iteration(active: &[IterationRow], reason: Option<StopReason>) -> Option<&IterationRow> {
+    let phase = match reason? {
+        StopReason::AwaitingApproval => Phase::Apply,
+        StopReason::AwaitingChange => Phase::Commit,
+        _ => Phase::Advise,
+    };
+    active.iter().rev().find(|it| it.phase == phase)
 }
 
 fn stop_message(request: StopRequest) -> &'static str {

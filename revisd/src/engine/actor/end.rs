@@ -2,19 +2,24 @@
 //! branch head holds the best measured state: an unmeasured change is never left there for
 //! `revis pr` to push.
 
-use crate::states::SessionState;
-use crate::states::StopReason;
-use crate::store::{self};
+use crate::states::{IterationState, Phase, SessionState};
+use crate::store::{self, IterationRow};
 use crate::workspace;
 
 use super::super::worktree::{blocking, short};
 use super::super::{Result, faults};
-use super::{Actor, Flow, ended_event};
+use super::{Actor, Ending, Flow, ended_event, slot_of};
 
 impl Actor {
-    /// Ends the session, with the best measured state at the branch head (one restore commit
-    /// when the last commit is not it), and answers the `revis stop`s waiting for the end.
-    pub(super) async fn end(&mut self, state: SessionState, reason: StopReason, detail: String) -> Result<Flow> {
+    /// Ends the session: every trial still running is killed (its whole process group, after
+    /// the kill grace) and recorded as interrupted, the best measured state goes to the branch
+    /// head (one restore commit when the last commit is not it), and the `revis stop`s waiting
+    /// for the end are answered.
+    pub(super) async fn end_session(&mut self, ending: Ending) -> Result<Flow> {
+        let Ending { state, reason, detail } = ending;
+        self.interrupt_running(&detail).await?;
+        let shared = self.shared.clone();
+        let _branch = shared.branch.lock().await;
         let mut restore_note = None;
         if self.worktree.join(".git").exists() {
             let worktree = self.worktree.clone();
@@ -56,6 +61,38 @@ impl Actor {
         let session = self.reload().await?;
         self.answer_stop_waiters(&session);
         Ok(Flow::Continue)
+    }
+
+    /// Kills the runs still going (all at once: each waits out its own kill grace) and records
+    /// them as interrupted with `why`.
+    async fn interrupt_running(&mut self, why: &str) -> Result<()> {
+        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let running: Vec<IterationRow> = rows
+            .into_iter()
+            .filter(|r| r.phase == Phase::Train && r.state == IterationState::Running && r.run_id.is_some())
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        let mut kills = Vec::new();
+        for it in &running {
+            // Each run on its own slot's executor (a box of executor.hosts has its own).
+            let mut worker = self.worker(slot_of(it.slot));
+            let (spec, grace) = (worker.spec(it), self.kill_grace);
+            kills.push(async move {
+                let exec = worker.exec().await.map_err(|e| e.to_string())?;
+                exec.kill(&spec.run_id, &spec.run_dir, grace).await.map_err(|e| e.to_string())
+            });
+        }
+        for (it, killed) in running.iter().zip(futures::future::join_all(kills).await) {
+            if let Err(e) = killed {
+                tracing::warn!(session = %self.name, iteration = it.number, error = %e, "could not kill a run");
+            }
+        }
+        for mut it in running {
+            self.interrupt(&mut it, why).await?;
+        }
+        Ok(())
     }
 
     /// Makes the branch head hold the best state found (one extra commit) when the last

@@ -20,26 +20,58 @@ mod prepare;
 mod run_spec;
 mod train;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::metrics::MetricsSource;
-use crate::states::{Phase, SessionState, StopReason};
+use crate::states::{IterationState, Phase, SessionState, StopReason, StopRequest};
 use crate::store::{self, EventRow, IterationRow, NewEvent, SessionRow, Tx};
+use crate::workspace;
 
 use super::commands::{Command, Reply};
+use super::slots::{self, Slot};
 use super::supervisor::Inbox;
-use super::{Engine, EngineError, Result};
+use super::worktree::blocking;
+use super::{Engine, EngineError, Result, stored};
 
 /// What the drive loop does after a step or a command.
 pub(super) enum Flow {
     Continue,
     /// The session was deleted: the actor has nothing left to drive.
     Deleted,
+    /// The session should end: at once (a user's stop, the time budget, an error) or once
+    /// the trials still running are done (a stop rule, the advisor's stop).
+    End(Ending),
+    /// A box of `executor.hosts` cannot be reached: its slots retire until it answers again.
+    HostDown {
+        host: usize,
+        reason: String,
+    },
+    /// A retired box answers again.
+    HostUp {
+        host: usize,
+    },
+}
+
+/// How a session ends.
+#[derive(Debug, Clone)]
+pub(super) struct Ending {
+    pub state: SessionState,
+    pub reason: StopReason,
+    pub detail: String,
+}
+
+impl Ending {
+    /// Ends that do not wait for the trials still running: they are killed.
+    fn is_immediate(&self) -> bool {
+        matches!(self.reason, StopReason::User | StopReason::Budget | StopReason::Error)
+    }
 }
 
 pub(super) async fn run(engine: Engine, id: i64, mut inbox: Inbox) {
@@ -106,7 +138,9 @@ fn ended_event(state: SessionState, reason: StopReason, detail: &str) -> NewEven
     }))
 }
 
-/// Loads the session and drives it while it runs, answering commands between and during steps.
+/// Loads the session and drives it while it runs: every iteration in progress gets a step of
+/// its own (a trial in each busy slot, a decision for a free one), run concurrently and
+/// answered between with the commands. See `schedule` for what may step when.
 async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
     let Some(session) = store::sessions::get(engine.store().pool(), id).await? else {
         while let Ok(command) = inbox.rx.try_recv() {
@@ -115,28 +149,164 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
         return Ok(());
     };
     let mut actor = Actor::load(engine, &session)?;
+    let mut ending: Option<Ending> = None;
+    if session.state.is_live() {
+        actor.clear_stale_locks().await;
+        ending = actor.record_commit_made_before_a_crash().await?;
+    }
+    // Steps are tasks of their own: one that holds a transaction keeps going while the
+    // drive loop awaits the store itself (a step polled only from here would deadlock it).
+    let mut steps: Steps = JoinSet::new();
+    let mut busy: HashMap<u32, Phase> = HashMap::new();
+    let mut draining: Option<Ending> = None;
+    let mut retired: HashMap<usize, Retired> = HashMap::new();
     loop {
         while let Some(command) = actor.held.pop_front().or_else(|| inbox.rx.try_recv().ok()) {
+            if matches!(command, Command::Delete { .. }) {
+                // Every step can be redone, as after a crash: a delete never waits for one.
+                steps.abort_all();
+                busy.clear();
+            }
             if let Flow::Deleted = actor.handle(command).await? {
                 return Ok(());
             }
         }
         let session = actor.reload().await?;
-        if session.state == SessionState::Paused && session.stop_requested.is_some() {
-            actor.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await?;
-            continue;
+        if !session.state.is_live() {
+            if steps.is_empty() {
+                actor.answer_stop_waiters(&session);
+                return Ok(());
+            }
+            actor.halt(&format!("the session ended ({})", session.state));
         }
-        if !session.state.is_active() {
-            actor.answer_stop_waiters(&session);
-            return Ok(());
+        if session.stop_requested == Some(StopRequest::Now) && ending.is_none() {
+            ending = Some(Ending {
+                state: SessionState::Stopped,
+                reason: StopReason::User,
+                detail: "stopped by the user".into(),
+            });
         }
-        let it = store::iterations::latest(actor.engine.store().pool(), actor.id)
-            .await?
-            .ok_or_else(|| EngineError::Internal("the session has no iteration".into()))?;
-        if let Flow::Deleted = actor.step(&session, it, inbox).await? {
-            return Ok(());
+        if let Some(e) = &ending {
+            actor.halt(&e.detail);
+        }
+        if session.state.is_live() {
+            let plan =
+                Schedule { session: &session, ending: ending.as_ref(), draining: draining.as_ref(), retired: &retired };
+            actor.schedule(&plan, &mut steps, &mut busy).await?;
+            if ending.is_none() && actor.every_slot_retired(&retired) && busy.keys().all(|k| *k >= PROBE_KEYS) {
+                ending = Some(Ending {
+                    state: SessionState::Failed,
+                    reason: StopReason::Error,
+                    detail: "no slot is left: every host of executor.hosts cannot be reached".into(),
+                });
+                steps.abort_all();
+                busy.clear();
+                continue;
+            }
+        }
+        if steps.is_empty() {
+            let end = ending
+                .take()
+                .or_else(|| {
+                    session.stop_requested.map(|_| Ending {
+                        state: SessionState::Stopped,
+                        reason: StopReason::User,
+                        detail: "stopped by the user after the run".into(),
+                    })
+                })
+                .or_else(|| draining.take());
+            match end {
+                Some(end) if session.state.is_live() => {
+                    actor.end_session(end).await?;
+                    continue;
+                }
+                _ if session.state == SessionState::Paused || !session.state.is_live() => {
+                    actor.answer_stop_waiters(&session);
+                    return Ok(());
+                }
+                _ => {
+                    return Err(EngineError::Internal(
+                        "the session runs but has no trial in progress and no decision to make".into(),
+                    ));
+                }
+            }
+        }
+        let next_retry = retired.values().map(|r| r.retry_at).min();
+        tokio::select! {
+            Some(joined) = steps.join_next() => {
+                let (number, flow) = joined.map_err(|e| match e.try_into_panic() {
+                    Ok(panic) => EngineError::Internal(format!("a step panicked: {}", panic_message(panic.as_ref()))),
+                    Err(e) => EngineError::Internal(format!("a step was cancelled: {e}")),
+                })?;
+                busy.remove(&number);
+                match flow? {
+                    Flow::Continue | Flow::Deleted => {}
+                    Flow::HostDown { host, reason } => actor.retire_host(&mut retired, host, &reason).await?,
+                    Flow::HostUp { host } => {
+                        if retired.remove(&host).is_some() {
+                            actor.host_restored(host).await?;
+                        }
+                    }
+                    Flow::End(end) if end.is_immediate() => {
+                        if ending.is_none() {
+                            ending = Some(end);
+                        }
+                    }
+                    Flow::End(end) => {
+                        if draining.is_none() {
+                            draining = Some(end);
+                        }
+                    }
+                }
+            }
+            Some(command) = inbox.rx.recv() => actor.held.push_back(command),
+            _ = tokio::time::sleep_until(next_retry.unwrap_or_else(far_future)), if next_retry.is_some() => {}
         }
     }
+}
+
+/// Keys of the connection probes of retired boxes in the scheduler's busy map (iteration
+/// numbers stay far below).
+const PROBE_KEYS: u32 = u32::MAX - 1024;
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
+}
+
+/// A box of `executor.hosts` that could not be reached, and when its connection is tried again.
+struct Retired {
+    retry_at: tokio::time::Instant,
+    failures: u32,
+}
+
+/// Waits between connection attempts to a retired box: 5 s, doubling, at most 5 minutes.
+fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1 << failures.min(6).saturating_sub(1)).min(300))
+}
+
+/// The steps in flight, each answering with its iteration (or probe) key and how it went.
+type Steps = JoinSet<(u32, Result<Flow>)>;
+
+/// What the scheduler knows when it looks for work.
+struct Schedule<'a> {
+    session: &'a SessionRow,
+    ending: Option<&'a Ending>,
+    draining: Option<&'a Ending>,
+    /// Boxes that cannot be reached: their slots take no new trial.
+    retired: &'a HashMap<usize, Retired>,
+}
+
+/// Locks shared by the steps of one session.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// The session branch and `head_commit` move together: commits, restores, the check that
+    /// nobody else moved the branch.
+    branch: tokio::sync::Mutex<()>,
+    /// Judging a run (best so far, consecutive failures) reads and writes the session's
+    /// progress: one at a time.
+    judge: tokio::sync::Mutex<()>,
+    /// One coding agent at a time.
+    agent: tokio::sync::Mutex<()>,
 }
 
 pub(super) struct Actor {
@@ -148,8 +318,17 @@ pub(super) struct Actor {
     worktree: PathBuf,
     project: PathBuf,
     branch: String,
-    metrics: Box<dyn MetricsSource>,
+    metrics: Arc<dyn MetricsSource>,
     kill_grace: Duration,
+    /// The session's own worktree, where its branch is checked out. `worktree` is the one a
+    /// step works in: the slot's (the same one when the session has a single slot).
+    session_worktree: PathBuf,
+    slots: Arc<Vec<Slot>>,
+    /// The slot this actor's step works for (slot 0 for the session's own actor).
+    slot: Slot,
+    shared: Arc<Shared>,
+    /// Set when the session ends at once: running trials kill their run (the text is why).
+    halt: tokio::sync::watch::Sender<Option<String>>,
     /// Where this session's runs happen (local tmux, or a remote over SSH); set up on first use,
     /// so answering a command of an ended session never connects anywhere.
     exec: Option<Arc<dyn crate::exec::Executor>>,
@@ -168,13 +347,20 @@ impl Actor {
             .map_err(|e| EngineError::Internal(format!("guardrails.max_run_duration: {e}")))?;
         let kill_grace = crate::config::duration::parse_duration(&config.guardrails.kill_grace)
             .map_err(|e| EngineError::Internal(format!("guardrails.kill_grace: {e}")))?;
+        let slots = Arc::new(slots::plan(&config));
+        let slot = slots.first().cloned().unwrap_or(Slot::local(0));
         Ok(Self {
             name: session.name.clone(),
             worktree: PathBuf::from(&session.worktree),
+            session_worktree: PathBuf::from(&session.worktree),
+            slots,
+            slot,
+            shared: Arc::new(Shared::default()),
+            halt: tokio::sync::watch::Sender::new(None),
             project: PathBuf::from(&session.project),
             branch: session.branch.clone(),
             id: session.id,
-            metrics: crate::metrics::source_for(config.metrics.source),
+            metrics: Arc::from(crate::metrics::source_for(config.metrics.source)),
             engine,
             config,
             max_run,
@@ -193,65 +379,289 @@ impl Actor {
         if let Some(exec) = &self.exec {
             return Ok(exec.clone());
         }
-        let exec = self.engine.executor_for(&self.config).await?;
+        let exec = self.engine.executor_for(&self.executor_settings()).await?;
         self.exec = Some(exec.clone());
         Ok(exec)
     }
 
-    /// One step of the latest iteration. Training takes commands itself (a stop kills the run);
-    /// during the other steps commands are held and answered right after the step, except
-    /// those that need no state (a resume of a running session is refused at once).
-    async fn step(&mut self, session: &SessionRow, it: IterationRow, inbox: &mut Inbox) -> Result<Flow> {
-        if it.phase == Phase::Train {
-            return self.train(session, it, inbox).await;
-        }
-        let engine = self.engine.clone();
-        let id = self.id;
-        let mut held = Vec::new();
-        let outcome = {
-            let step = self.phase_step(session, it);
-            tokio::pin!(step);
-            loop {
-                tokio::select! {
-                    flow = &mut step => break Ok(flow),
-                    Some(command) = inbox.rx.recv() => match command {
-                        Command::Resume { reply, .. } | Command::Approve { reply, .. } => {
-                            let _ = reply.send(Err(EngineError::FailedPrecondition("the session is already running".into())));
-                        }
-                        // The step is dropped, as a crash would end it (every step can be redone):
-                        // a delete must not wait for a long LLM decision or coding agent.
-                        delete @ Command::Delete { .. } => break Err(delete),
-                        command => {
-                            if let Command::Stop { after_run, .. } = &command {
-                                // Recorded at once (so a daemon restart keeps it) by a task of its
-                                // own: the step may hold the write lock until it is polled again.
-                                tokio::spawn(control::record_stop_while_running(engine.clone(), id, *after_run));
-                            }
-                            held.push(command);
-                        }
-                    },
-                }
+    /// The executor settings of this actor's slot: its box's, for a slot on one of
+    /// `executor.hosts` (unreachable after `host_timeout`, 2 minutes by default).
+    pub(super) fn executor_settings(&self) -> crate::config::Executor {
+        let e = &self.config.executor;
+        match self.slot.host.and_then(|h| e.hosts.get(h)) {
+            Some(b) => {
+                let mut one = e.for_box(b);
+                one.host_timeout.get_or_insert_with(|| DEFAULT_HOST_TIMEOUT.to_string());
+                one
             }
-        };
-        self.held.extend(held);
-        match outcome {
-            Ok(flow) => flow,
-            Err(delete) => self.handle(delete).await,
+            None => e.clone(),
         }
+    }
+
+    /// An actor for one step of slot `index`: the same session, that slot's worktree.
+    fn worker(&self, index: u32) -> Actor {
+        let slot = self.slots.get(index as usize).cloned().unwrap_or(Slot::local(index));
+        Actor {
+            engine: self.engine.clone(),
+            id: self.id,
+            name: self.name.clone(),
+            config: self.config.clone(),
+            max_run: self.max_run,
+            worktree: slot.worktree(&self.session_worktree, self.slots.len()),
+            session_worktree: self.session_worktree.clone(),
+            project: self.project.clone(),
+            branch: self.branch.clone(),
+            metrics: self.metrics.clone(),
+            kill_grace: self.kill_grace,
+            // Each box has its executor; the session's one serves every slot otherwise.
+            exec: if self.config.executor.hosts.is_empty() { self.exec.clone() } else { None },
+            slots: self.slots.clone(),
+            slot,
+            shared: self.shared.clone(),
+            halt: self.halt.clone(),
+            held: std::collections::VecDeque::new(),
+            stop_waiters: Vec::new(),
+        }
+    }
+
+    /// Whether the session runs several trials at once (each slot in a worktree of its own).
+    fn parallel(&self) -> bool {
+        self.slots.len() > 1
+    }
+
+    /// Tells every running trial to kill its run: the session is ending now.
+    fn halt(&self, why: &str) {
+        self.halt.send_if_modified(|halt| {
+            if halt.is_some() {
+                return false;
+            }
+            *halt = Some(why.to_string());
+            true
+        });
+    }
+
+    /// Starts a step for every iteration in progress that may take one now and has none:
+    /// - trials being run or collected always (a paused session finishes them), unless the
+    ///   session is ending at once;
+    /// - a decided trial (applied, committed, about to start) while the session runs with no
+    ///   stop pending, and a new decision only while no stop rule holds either;
+    /// - one decision at a time, each for a free slot it claims first (so a proposal sees
+    ///   every trial running or decided before it).
+    async fn schedule(&mut self, plan: &Schedule<'_>, steps: &mut Steps, busy: &mut HashMap<u32, Phase>) -> Result<()> {
+        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let session = plan.session;
+        let runs_go_on = plan.ending.is_none();
+        // Decided trials are carried through to their runs while the session runs with no stop
+        // pending (a stop rule that holds still counts them: they were numbered before it);
+        // no new decision is made once a stop rule holds.
+        let carry_on = runs_go_on && session.state == SessionState::Running && session.stop_requested.is_none();
+        let new_work = carry_on && plan.draining.is_none();
+        let mut taken: std::collections::HashSet<u32> = rows
+            .iter()
+            .filter_map(|r| if r.phase.holds_slot() { Some(slot_of(r.slot)) } else { r.target_slot.map(slot_of) })
+            .collect();
+        let slots = self.slots.clone();
+        let down =
+            |slot: u32| slots.get(slot as usize).and_then(|s| s.host).is_some_and(|h| plan.retired.contains_key(&h));
+        // A retired box's slots are never free, and its trials wait before they start.
+        taken.extend(self.slots.iter().map(|s| s.index).filter(|k| down(*k)));
+        let mut deciding = busy.values().any(|p| *p == Phase::Advise);
+        for row in rows {
+            let (number, phase) = (row.number(), row.phase);
+            if busy.contains_key(&number) || row.state == IterationState::Interrupted {
+                continue;
+            }
+            let slot = match row.phase {
+                Phase::Train | Phase::Collect if runs_go_on => slot_of(row.slot),
+                Phase::Prepare if carry_on && !down(slot_of(row.slot)) => slot_of(row.slot),
+                Phase::Apply | Phase::Commit if carry_on => row.target_slot.map_or(slot_of(row.slot), slot_of),
+                Phase::Advise if new_work && !deciding => match row.target_slot {
+                    Some(slot) => slot_of(slot),
+                    None => {
+                        let free = self.slots.iter().map(|s| s.index).find(|k| !taken.contains(k));
+                        let mut row = row;
+                        match free {
+                            Some(slot) => row.target_slot = Some(i64::from(slot)),
+                            // Every slot is busy: the trials running will each decide after
+                            // themselves; this one has nothing left to fill.
+                            None => row.phase = Phase::Done,
+                        }
+                        let mut tx = self.begin().await?;
+                        store::iterations::save(&mut tx, &row).await?;
+                        self.finish(tx, vec![]).await?;
+                        let Some(slot) = free else { continue };
+                        taken.insert(slot);
+                        slot
+                    }
+                },
+                _ => continue,
+            };
+            if phase == Phase::Advise {
+                deciding = true;
+            }
+            busy.insert(number, phase);
+            let mut worker = self.worker(slot);
+            let session = session.clone();
+            steps.spawn(async move {
+                let flow = match worker.ensure_worktree().await {
+                    Ok(()) => {
+                        let it = store::iterations::get(worker.engine.store().pool(), worker.id, number).await;
+                        match it {
+                            Ok(Some(it)) => worker.phase_step(&session, it).await,
+                            Ok(None) => Ok(Flow::Continue),
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                (number, flow)
+            });
+        }
+        self.probe_retired(plan.retired, steps, busy);
+        Ok(())
+    }
+
+    /// Tries the connection of each retired box whose wait is over (one probe at a time each).
+    fn probe_retired(&self, retired: &HashMap<usize, Retired>, steps: &mut Steps, busy: &mut HashMap<u32, Phase>) {
+        let now = tokio::time::Instant::now();
+        for (host, r) in retired {
+            let key = PROBE_KEYS + u32::try_from(*host).unwrap_or(0).min(1023);
+            if r.retry_at > now || busy.contains_key(&key) {
+                continue;
+            }
+            let Some(slot) = self.slots.iter().find(|s| s.host == Some(*host)) else { continue };
+            busy.insert(key, Phase::Done);
+            let mut worker = self.worker(slot.index);
+            let host = *host;
+            steps.spawn(async move {
+                let probe = async {
+                    let exec = worker.exec().await?;
+                    exec.is_alive("revis-probe").await?;
+                    Ok::<(), EngineError>(())
+                };
+                let flow = match probe.await {
+                    Ok(()) => Flow::HostUp { host },
+                    Err(e) => Flow::HostDown { host, reason: e.to_string() },
+                };
+                (key, Ok(flow))
+            });
+        }
+    }
+
+    /// Whether every slot is on a retired box.
+    fn every_slot_retired(&self, retired: &HashMap<usize, Retired>) -> bool {
+        !retired.is_empty() && self.slots.iter().all(|s| s.host.is_some_and(|h| retired.contains_key(&h)))
+    }
+
+    /// Retires a box's slots after a failure to reach it (again: the wait before the next try
+    /// doubles). The first failure is an event naming the slots.
+    async fn retire_host(&mut self, retired: &mut HashMap<usize, Retired>, host: usize, reason: &str) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        if let Some(r) = retired.get_mut(&host) {
+            r.failures += 1;
+            r.retry_at = now + retry_delay(r.failures);
+            tracing::info!(session = %self.name, host, error = %reason, "a retired host still cannot be reached");
+            return Ok(());
+        }
+        let delay = retry_delay(1);
+        retired.insert(host, Retired { retry_at: now + delay, failures: 1 });
+        let name = self.config.executor.hosts.get(host).map(|h| h.host.clone()).unwrap_or_default();
+        let slots: Vec<String> =
+            self.slots.iter().filter(|s| s.host == Some(host)).map(|s| s.index.to_string()).collect();
+        let message = format!(
+            "host {name} cannot be reached: slot{} {} retired ({reason}); the connection is tried again in {}s",
+            if slots.len() == 1 { "" } else { "s" },
+            slots.join(", "),
+            delay.as_secs()
+        );
+        let event = NewEvent::new("slots_retired", None, message)
+            .with_data(serde_json::json!({"host": name, "slots": slots, "reason": reason}));
+        let mut tx = self.begin().await?;
+        let event = self.event(&mut tx, event).await?;
+        self.finish(tx, vec![event]).await
+    }
+
+    async fn host_restored(&mut self, host: usize) -> Result<()> {
+        let name = self.config.executor.hosts.get(host).map(|h| h.host.clone()).unwrap_or_default();
+        let event = NewEvent::new("slots_restored", None, format!("host {name} answers again: its slots take trials"))
+            .with_data(serde_json::json!({"host": name}));
+        let mut tx = self.begin().await?;
+        let event = self.event(&mut tx, event).await?;
+        self.finish(tx, vec![event]).await
+    }
+
+    /// With several slots, a commit a crash cut off from its record moved the branch where
+    /// every other step would see "moved outside Revis": its own step records it first. (It
+    /// is at most one: commits are made one at a time.) With one slot that step is next anyway.
+    async fn record_commit_made_before_a_crash(&mut self) -> Result<Option<Ending>> {
+        if !self.parallel() {
+            return Ok(None);
+        }
+        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        for row in rows.into_iter().filter(|r| r.phase == Phase::Commit) {
+            let pending: Option<apply::Pending> = stored::parse_opt(row.pending_json.as_deref(), "pending_json", &row)?;
+            let Some(number) = pending.and_then(|p| p.number) else { continue };
+            let (project, branch) = (self.project.clone(), self.branch.clone());
+            let made = blocking(move || {
+                workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &number.to_string())
+            })
+            .await??;
+            if made.is_none() {
+                continue;
+            }
+            let mut worker = self.worker(row.target_slot.map_or(slot_of(row.slot), slot_of));
+            worker.ensure_worktree().await?;
+            if let Flow::End(ending) = worker.commit(row).await? {
+                return Ok(Some(ending));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Git lock files a killed daemon left in this session's worktrees would fail its next
+    /// commit or checkout; none of its steps runs yet, so every one found is stale.
+    async fn clear_stale_locks(&self) {
+        if !self.project.exists() {
+            return;
+        }
+        let (project, name, branch) = (self.project.clone(), self.name.clone(), self.branch.clone());
+        match blocking(move || workspace::clear_stale_locks(&project, &name, &branch)).await {
+            Ok(Ok(removed)) if !removed.is_empty() => {
+                tracing::info!(session = %self.name, locks = ?removed, "removed stale git locks left by a crash");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(session = %self.name, error = %e, "could not look for stale git locks"),
+            Err(e) => tracing::warn!(session = %self.name, error = %e, "could not look for stale git locks"),
+        }
+    }
+
+    /// A slot's worktree is made the first time a step needs it (and again if it was deleted).
+    async fn ensure_worktree(&mut self) -> Result<()> {
+        if !self.parallel() {
+            return Ok(());
+        }
+        let head = self.reload().await?.head_commit.unwrap_or_default();
+        let (project, name, index) = (self.project.clone(), self.name.clone(), self.slot.index);
+        blocking(move || workspace::create_slot(&project, &name, index, &head)).await??;
+        Ok(())
     }
 
     async fn phase_step(&mut self, session: &SessionRow, it: IterationRow) -> Result<Flow> {
         match it.phase {
             Phase::Prepare => self.prepare(session, it).await,
-            Phase::Collect => self.collect(session, it).await,
-            Phase::Advise => self.advise(session, it).await,
+            Phase::Train => self.train(session, it).await,
+            Phase::Collect => self.collect(it).await,
+            Phase::Advise => self.advise(it).await,
             Phase::Apply => self.apply(it).await,
             Phase::Commit => self.commit(it).await,
-            Phase::Train => Err(EngineError::Internal("training is driven with the inbox".into())),
-            Phase::Done => {
-                Err(EngineError::Internal(format!("iteration {} is done but no later iteration exists", it.number)))
-            }
+            Phase::Done => Ok(Flow::Continue),
         }
+    }
+
+    /// A step's way to end the session: the scheduler ends it (at once, or once the trials
+    /// still running are done: see `Ending::is_immediate`).
+    pub(super) async fn end(&mut self, state: SessionState, reason: StopReason, detail: String) -> Result<Flow> {
+        Ok(Flow::End(Ending { state, reason, detail }))
     }
 
     // ---- transactions -------------------------------------------------------------------
@@ -287,6 +697,14 @@ impl Actor {
             let _ = waiter.send(Ok(session.clone()));
         }
     }
+}
+
+/// How long a box of `executor.hosts` may be unreachable before its slots retire.
+const DEFAULT_HOST_TIMEOUT: &str = "2m";
+
+/// A stored slot number (never negative: written from a `u32`).
+fn slot_of(slot: i64) -> u32 {
+    u32::try_from(slot).unwrap_or(0)
 }
 
 fn first_line(text: &str) -> &str {

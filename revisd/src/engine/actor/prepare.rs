@@ -18,8 +18,11 @@ impl Actor {
             return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
         }
         let number = it.number();
-        let mut problem = self.workspace_problem(session, None).await?;
-        if problem.is_some() {
+        // The branch and the recorded head move together (see `Shared::branch`).
+        let shared = self.shared.clone();
+        let _branch = shared.branch.lock().await;
+        let mut problem = self.workspace_problem(None).await?;
+        if problem.is_some() && !self.parallel() {
             // A re-run commit made just before a crash is where Revis left the branch too.
             let rerun_commit = {
                 let (project, branch) = (self.project.clone(), self.branch.clone());
@@ -29,7 +32,7 @@ impl Actor {
                 .await??
             };
             if rerun_commit.is_some() {
-                problem = self.workspace_problem(session, rerun_commit.as_deref()).await?;
+                problem = self.workspace_problem(rerun_commit.as_deref()).await?;
             }
         }
         if let Some(problem) = problem {
@@ -41,7 +44,15 @@ impl Actor {
         {
             return self.end(SessionState::Completed, StopReason::Budget, "the time budget is used up".into()).await;
         }
-        let head = self.check_out_iteration(session, &it).await?;
+        let head = match self.parallel() {
+            true => {
+                self.check_out_in_slot(&it).await?;
+                None
+            }
+            false => self.check_out_iteration(session, &it).await?,
+        };
+        it.gpus = (!self.slot.gpus.is_empty()).then(|| self.slot.gpus.join(","));
+        it.host = self.on_box().and_then(|h| self.config.executor.hosts.get(h)).map(|b| b.host.clone());
         let replicate = if it.replicate > 1 { format!("-r{}", it.replicate) } else { String::new() };
         let run_id = format!("{}-i{number}{replicate}-a{}", run_key(self.id, &self.name), it.attempt);
         it.frozen_hash = {
@@ -77,6 +88,20 @@ impl Actor {
         self.finish(tx, vec![event]).await?;
         faults::point("prepare", Some(number));
         Ok(Flow::Continue)
+    }
+
+    /// A slot's worktree gets the trial's commit (detached): the branch already has it.
+    async fn check_out_in_slot(&mut self, it: &IterationRow) -> Result<()> {
+        let Some(commit) = it.commit_sha.clone() else { return Ok(()) };
+        let worktree = self.worktree.clone();
+        blocking(move || -> std::result::Result<(), workspace::WorkspaceError> {
+            if workspace::head_commit(&worktree)? == commit && workspace::diff_stat(&worktree)?.is_empty() {
+                return Ok(());
+            }
+            workspace::check_out_detached(&worktree, &commit)
+        })
+        .await??;
+        Ok(())
     }
 
     /// Makes the branch head hold the iteration's own state. It always does, except when a
@@ -117,18 +142,16 @@ impl Actor {
     /// Why the session cannot go on in its workspace, if it cannot: the worktree is gone, or
     /// the branch points somewhere Revis did not put it. `also_ok` is a head that is fine too
     /// (a commit made just before a crash).
-    pub(super) async fn workspace_problem(
-        &self,
-        session: &SessionRow,
-        also_ok: Option<&str>,
-    ) -> Result<Option<String>> {
-        if !self.worktree.join(".git").exists() {
+    /// The caller holds the branch lock (`Shared::branch`), so the recorded head is current.
+    pub(super) async fn workspace_problem(&self, also_ok: Option<&str>) -> Result<Option<String>> {
+        if !self.session_worktree.join(".git").exists() {
             return Ok(Some(format!(
                 "the session's worktree {} was deleted; `revis delete {}` cleans up",
-                self.worktree.display(),
+                self.session_worktree.display(),
                 self.name
             )));
         }
+        let session = self.reload().await?;
         let Some(expected) = session.head_commit.clone() else { return Ok(None) };
         let (project, branch) = (self.project.clone(), self.branch.clone());
         let actual = blocking(move || workspace::branch_head(&project, &branch)).await??;

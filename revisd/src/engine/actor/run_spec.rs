@@ -45,7 +45,13 @@ impl Actor {
             ("REVIS_SESSION".into(), self.name.clone()),
             ("REVIS_ITERATION".into(), number.to_string()),
             ("REVIS_RUN_ID".into(), run_id.clone()),
+            ("REVIS_SLOT".into(), self.slot.index.to_string()),
         ];
+        // The slot's devices, and only those: two trials never share a GPU. Set before
+        // `entry.env`, which may still override it on purpose.
+        if !self.slot.gpus.is_empty() {
+            env.push(("CUDA_VISIBLE_DEVICES".into(), self.slot.gpus.join(",")));
+        }
         for name in &self.config.entry.env_passthrough {
             if let Ok(value) = std::env::var(name) {
                 env.push((name.clone(), value));
@@ -60,7 +66,16 @@ impl Actor {
             command: it.command.clone(),
             env,
             output_dir,
-            session: run_key(self.id, &self.name),
+            session: self.remote_key(),
+        }
+    }
+
+    /// The key of this slot's directory on a remote executor (and of its sync state here):
+    /// each slot has its own checkout.
+    pub(super) fn remote_key(&self) -> String {
+        match self.parallel() {
+            true => format!("{}-slot{}", run_key(self.id, &self.name), self.slot.index),
+            false => run_key(self.id, &self.name),
         }
     }
 }

@@ -8,22 +8,27 @@ use crate::exec::{RunOutcome, RunStatus};
 use crate::states::{IterationState, Outcome, Phase, SessionState, StopReason, StopRequest};
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
 
-use super::super::commands::Command;
-use super::super::supervisor::Inbox;
-use super::super::{EngineError, Result, faults, run_key};
+use super::super::{Result, faults};
 use super::{Actor, Flow};
 
 impl Actor {
-    pub(super) async fn train(
-        &mut self,
-        session: &SessionRow,
-        mut it: IterationRow,
-        inbox: &mut Inbox,
-    ) -> Result<Flow> {
+    pub(super) async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
         let mut spec = self.spec(&it);
-        let exec = self.exec().await?;
-        let attached = exec.attach(&spec.run_id, &spec.run_dir).await?;
+        let exec = match self.exec().await {
+            Ok(exec) => exec,
+            Err(e) => match self.on_box() {
+                Some(host) => return self.host_down(it, host, e.to_string()).await,
+                None => return Err(e),
+            },
+        };
+        let attached = match exec.attach(&spec.run_id, &spec.run_dir).await {
+            Ok(attached) => attached,
+            Err(e) => match self.on_box().filter(|_| e.is_unreachable()) {
+                Some(host) => return self.host_down(it, host, e.to_string()).await,
+                None => return Err(e.into()),
+            },
+        };
         // A stop recorded before a restart (the daemon died during the kill grace, say) is
         // acted on now: the run is killed, never waited for.
         if session.stop_requested == Some(StopRequest::Now) {
@@ -36,7 +41,7 @@ impl Actor {
         match attached {
             None => {
                 // A remote executor ships the worktree first (only what changed since last time).
-                let state_dir = self.engine.home().runs().join(run_key(self.id, &self.name));
+                let state_dir = self.engine.home().runs().join(&spec.session);
                 let links = self.config.workspace.link.clone();
                 match exec.prepare_workdir(&self.worktree, &spec.session, &links, &state_dir).await {
                     Ok(Some(report)) => tracing::info!(
@@ -48,6 +53,9 @@ impl Actor {
                     ),
                     Ok(None) => {}
                     Err(e) => {
+                        if let Some(host) = self.on_box().filter(|_| e.is_unreachable()) {
+                            return self.host_down(it, host, e.to_string()).await;
+                        }
                         return self.record_run_end(it, None, Some(format!("could not sync the worktree: {e}"))).await;
                     }
                 }
@@ -57,6 +65,9 @@ impl Actor {
                     Err(e) => return self.record_run_end(it, None, Some(e.to_string())).await,
                 }
                 if let Err(e) = exec.start(&spec).await {
+                    if let Some(host) = self.on_box().filter(|_| e.is_unreachable()) {
+                        return self.host_down(it, host, e.to_string()).await;
+                    }
                     return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
                 }
                 faults::point("train_started", Some(number));
@@ -76,13 +87,20 @@ impl Actor {
         let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(left);
 
+        let mut halt = self.halt.subscribe();
         let wait = exec.wait(&spec.run_id, &spec.run_dir, None);
         tokio::pin!(wait);
-        loop {
-            tokio::select! {
+        tokio::select! {
                 outcome = &mut wait => {
                     faults::point("train_ended", Some(number));
-                    return match outcome? {
+                    let outcome = match outcome {
+                        Ok(outcome) => outcome,
+                        Err(e) => match self.on_box().filter(|_| e.is_unreachable()) {
+                            Some(host) => return self.host_down(it, host, e.to_string()).await,
+                            None => return Err(e.into()),
+                        },
+                    };
+                    match outcome {
                         RunOutcome::Exited { code } => {
                             let mut reason = (code != 0).then(|| exit_reason(code));
                             if let Err(e) = exec.collect(&spec.run_id, &spec.run_dir).await {
@@ -95,7 +113,7 @@ impl Actor {
                             let why = "the run disappeared without recording an exit code (its tmux session ended)";
                             self.record_run_end(it, None, Some(why.into())).await
                         }
-                    };
+                    }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     // The whole process group: SIGTERM, then SIGKILL after kill_grace.
@@ -109,38 +127,16 @@ impl Actor {
                     }
                     let limit = crate::config::duration::format_duration(self.max_run);
                     let why = format!("timed out after {limit} (guardrails.max_run_duration); the run was killed");
-                    return self.record_run_end(it, None, Some(why)).await;
+                    self.record_run_end(it, None, Some(why)).await
                 }
-                Some(command) = inbox.rx.recv() => match command {
-                    Command::Stop { after_run: false, reply } => {
-                        // Recorded before the kill, so a daemon that dies during the kill grace
-                        // leaves a request the next one honours.
-                        let session = self.reload().await?;
-                        self.record_stop_request(&session, StopRequest::Now).await?;
-                        self.stop_waiters.push(reply);
-                        exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
-                        self.interrupt(&mut it, "stopped by the user").await?;
-                        return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
-                    }
-                    Command::Stop { after_run: true, reply } => {
-                        let session = self.reload().await?;
-                        self.record_stop_request(&session, StopRequest::AfterRun).await?;
-                        let _ = reply.send(self.reload().await);
-                    }
-                    Command::Delete { keep_branch, reply } => {
-                        // `delete` kills the run itself; the session goes with it.
-                        return self.handle(Command::Delete { keep_branch, reply }).await;
-                    }
-                    Command::Resume { reply, .. } | Command::Approve { reply, .. } => {
-                        let _ = reply.send(Err(EngineError::FailedPrecondition(
-                            format!("session '{}' is already running", self.name),
-                        )));
-                    }
-                    command @ Command::SetPullRequest { .. } => {
-                        self.handle(command).await?;
-                    }
-                },
-            }
+                why = wait_for_halt(&mut halt) => {
+                    // The session ends at once (a stop, the budget, an error elsewhere): the run's
+                    // whole process group goes, and the trial is recorded as interrupted.
+                    exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                    faults::point("train_ended", Some(number));
+                    self.interrupt(&mut it, &why).await?;
+                    Ok(Flow::Continue)
+                }
         }
     }
 
@@ -149,15 +145,47 @@ impl Actor {
         it.outcome = Some(Outcome::Interrupted);
         it.failure_reason = Some(why.to_string());
         stamp_end(it);
-        self.record(
-            it,
-            NewEvent::new(
-                "iteration_interrupted",
-                Some(it.number()),
-                format!("iteration {} interrupted: {why}", it.number),
-            ),
-        )
-        .await
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        self.book_compute(&mut tx, it).await?;
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new(
+                    "iteration_interrupted",
+                    Some(it.number()),
+                    format!("iteration {} interrupted: {why}", it.number),
+                ),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await
+    }
+
+    /// The box of `executor.hosts` this slot is on: its failures retire that box's slots
+    /// instead of failing the session. `None` on this machine or the one `executor.host`.
+    pub(super) fn on_box(&self) -> Option<usize> {
+        self.slot.host.filter(|_| !self.config.executor.hosts.is_empty())
+    }
+
+    /// The trial's host cannot be reached: the trial fails with the reason and the scheduler
+    /// retires the host's slots.
+    async fn host_down(&mut self, it: IterationRow, host: usize, what: String) -> Result<Flow> {
+        let name = self.config.executor.hosts.get(host).map(|h| h.host.clone()).unwrap_or_default();
+        let reason = format!("host {name} cannot be reached: {what}");
+        self.record_run_end(it, None, Some(reason.clone())).await?;
+        Ok(Flow::HostDown { host, reason })
+    }
+
+    /// Books a run's GPU time (its duration × its slot's GPUs) and, at
+    /// `executor.cost_per_gpu_hour`, its dollars, in the transaction that records its end.
+    async fn book_compute(&self, tx: &mut store::Tx, it: &IterationRow) -> Result<()> {
+        let gpus = it.gpus.as_deref().map_or(0, |g| g.split(',').filter(|d| !d.is_empty()).count());
+        let seconds = it.duration_seconds.unwrap_or(0.0).max(0.0) * gpus as f64;
+        if seconds <= 0.0 {
+            return Ok(());
+        }
+        let usd = self.executor_settings().cost_per_gpu_hour.unwrap_or(0.0) * seconds / 3600.0;
+        Ok(store::sessions::add_compute(tx, self.id, seconds, usd).await?)
     }
 
     pub(super) async fn record_run_end(
@@ -172,6 +200,7 @@ impl Actor {
         stamp_end(&mut it);
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
+        self.book_compute(&mut tx, &it).await?;
         let message = match (&it.failure_reason, it.duration_seconds) {
             (Some(reason), _) => format!("iteration {}: run failed: {reason}", it.number),
             (None, Some(d)) => format!("iteration {}: run finished in {d:.1}s", it.number),
@@ -186,6 +215,19 @@ impl Actor {
             .await?;
         self.finish(tx, vec![event]).await?;
         Ok(Flow::Continue)
+    }
+}
+
+/// Waits until the session is told to end at once, and says why.
+async fn wait_for_halt(halt: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(why) = halt.borrow_and_update().clone() {
+            return why;
+        }
+        if halt.changed().await.is_err() {
+            // The sender lives as long as the session's actor; without it nothing halts.
+            std::future::pending::<()>().await;
+        }
     }
 }
 
