@@ -387,11 +387,7 @@ fn slot_settings_that_cannot_work_are_refused_with_file_line_and_key_before_anyt
         ("executor:\n  gpus: [0, 1]\n  gpus_per_trial: 3\n", "gpus_per_trial:", "gpus_per_trial is 3"),
         ("executor:\n  gpus: [0, 0]\n", "gpus:", "GPU 0 twice"),
         ("parallel: 0\n", "parallel:", "parallel must be at least 1"),
-        (
-            "executor:\n  type: ssh\n  hosts:\n    - {host: a}\n    - {host: a}\n",
-            "- {host: a}",
-            "lists a twice",
-        ),
+        ("executor:\n  type: ssh\n  hosts:\n    - {host: a}\n    - {host: a}\n", "- {host: a}", "lists a twice"),
     ] {
         let yaml = format!("{}{settings}", script_yaml("sh train.sh", &[]));
         env.project.write("revis.yaml", &yaml);
@@ -400,7 +396,8 @@ fn slot_settings_that_cannot_work_are_refused_with_file_line_and_key_before_anyt
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!out.status.success(), "{settings}: must be refused");
         assert!(err.contains(needle), "{settings}: {err}");
-        let line = env.project.read("revis.yaml").lines().rposition(|l| l.trim_start().starts_with(key)).map_or(0, |i| i + 1);
+        let lines: Vec<String> = env.project.read("revis.yaml").lines().map(str::to_string).collect();
+        let line = lines.iter().rposition(|l| l.trim_start().starts_with(key)).map_or(0, |i| i + 1);
         assert!(err.contains(&format!("revis.yaml:{line}:")), "{settings}: the line of {key} ({line}): {err}");
     }
     let out = loop_with_path(&env, &bin, &["loop", "--name", "zero", "--parallel", "0"]);
@@ -408,4 +405,43 @@ fn slot_settings_that_cannot_work_are_refused_with_file_line_and_key_before_anyt
     let listed = env.revis_ok(&["list", "--all"]);
     assert!(!listed.contains("nogpu") && !listed.contains("bad"), "no session was created: {listed}");
     assert!(!env.project.path().join(".revis/worktrees/nogpu").exists(), "no worktree was made");
+}
+
+#[test]
+fn the_llm_advisor_proposes_for_every_free_slot_in_one_decision() {
+    use revis_tests::fakes::{FakeLlm, Reply, change, config_edit, submit};
+    use revis_tests::llm::{env_of, fake_key, llm_project};
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-batch"));
+    let mut decision = change(
+        "lower lr",
+        "a smaller step settles lower",
+        vec![config_edit("config.json", "lr", serde_json::json!(0.5))],
+    );
+    decision["more"] = serde_json::json!([
+        {"rationale": "much lower lr", "hypothesis": "the smallest step is best",
+         "changes": [config_edit("config.json", "lr", serde_json::json!(0.05))]},
+        {"rationale": "a middle lr", "hypothesis": "between the two",
+         "changes": [config_edit("config.json", "lr", serde_json::json!(0.2))]},
+    ]);
+    fake.script([Reply::call(submit(decision))]);
+    let project = llm_project(&[], "llm:\n  model: anthropic/claude-sonnet-4-5\nexecutor:\n  slots: 3\n", &[]);
+    let env = TestEnv::new(project);
+    env.start_llm_loop("batch", &["--max-iterations", "4"], &env_of(&[&fake]));
+    let s = env.wait_ended("batch");
+    assert_eq!((state(&s), stop_reason(&s)), ("completed", "max_iterations"), "{}", pretty(&s));
+
+    let calls = fake.requests();
+    assert_eq!(calls.len(), 1, "one decision filled the three free slots");
+    assert!(calls[0].raw.contains("3 slots are free"), "the model is told how many it may propose");
+    let its = revis_tests::session::iterations(&s);
+    let trials: Vec<&serde_json::Value> = its.iter().filter(|it| it["number"] != 0).collect();
+    assert_eq!(trials.len(), 3, "{}", pretty(&s));
+    let hypotheses: std::collections::BTreeSet<&str> =
+        trials.iter().filter_map(|it| it["hypothesis"].as_str()).collect();
+    assert_eq!(hypotheses.len(), 3, "each trial keeps its own hypothesis: {hypotheses:?}");
+    let slots: std::collections::BTreeSet<u64> = trials.iter().filter_map(|it| it["slot"].as_u64()).collect();
+    assert_eq!(slots.len(), 3, "one trial per slot: {}", pretty(&s));
+    for it in &trials {
+        assert_eq!(it["state"], "succeeded", "{}", pretty(it));
+    }
 }

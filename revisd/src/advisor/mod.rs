@@ -23,6 +23,10 @@ pub struct Decision {
     /// stored so the advisor can learn from the iteration the decision produced.
     #[serde(default)]
     pub params: IndexMap<String, serde_json::Value>,
+    /// Further changes the LLM advisor proposed at once for other free slots (trials running in
+    /// parallel), each its own trial with its own rationale and hypothesis. Never nested.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Decision>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,6 +35,8 @@ pub(crate) struct AdviceRequest<'a> {
     pub current: &'a IterationRow,
     /// The state the changes apply to (the best so far).
     pub base: &'a IterationRow,
+    /// Slots free for new trials now, this one included: an advisor may propose that many.
+    pub free_slots: usize,
 }
 
 /// A trial in flight beside the one being decided.
@@ -114,6 +116,7 @@ impl Advisor for Search {
                     rationale,
                     hypothesis: Some(hypothesis),
                     params,
+                    more: Vec::new(),
                 }]),
                 SearchProposal::Exhausted { reason } => Proposal::Exhausted(reason),
             };
@@ -136,6 +139,7 @@ impl Advisor for Llm {
                 current: req.current,
                 base: req.base,
                 running: req.running,
+                free_slots: req.free_slots,
             };
             let advice = llm_advice::decide(req.engine, request).await?;
             let proposal = match advice.decision {

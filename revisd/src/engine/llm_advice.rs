@@ -61,6 +61,8 @@ pub struct Request<'a> {
     pub base: &'a IterationRow,
     /// Trials in flight in other slots.
     pub(crate) running: &'a [super::advice::RunningTrial],
+    /// Slots free for new trials now, this one included.
+    pub free_slots: usize,
 }
 
 pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
@@ -99,6 +101,7 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
         seconds_left: req.session.budget_seconds.map(|b| (b - req.session.active_seconds_now()).max(0.0)),
         usd_left: req.session.max_cost.map(|m| (m - req.session.spent_usd()).max(0.0)),
         previous_failure,
+        free_slots: req.free_slots,
         running: req
             .running
             .iter()

@@ -56,14 +56,16 @@ impl Engine {
         Ok(store::iterations::list(self.store().pool(), session.id).await?)
     }
 
-    /// The LLM transcripts of the decisions behind `iterations`: iteration n was produced by
-    /// the decision made after iteration n - 1. Files are read off the async workers.
+    /// The LLM transcripts of the decisions behind `iterations`: each was produced by the
+    /// decision of the judged trial it names (`decided_by`; iteration n - 1 for sessions from
+    /// before parallel trials). Files are read off the async workers.
     pub async fn traces(&self, session: &SessionRow, iterations: &[IterationRow]) -> Trace {
         let dirs: Vec<(u32, PathBuf)> = iterations
             .iter()
             .filter(|it| it.number > 0)
             .filter_map(|it| {
-                let after = iterations.iter().find(|row| row.number == it.number - 1)?;
+                let by = it.decided_by.unwrap_or(it.number - 1);
+                let after = iterations.iter().find(|row| row.number == by)?;
                 Some((it.number(), llm_advice::decision_dir(self, session, after)))
             })
             .collect();

@@ -46,6 +46,7 @@ pub struct IterationRow {
     pub gpus: Option<String>,
     pub host: Option<String>,
     pub target_slot: Option<i64>,
+    pub decided_by: Option<i64>,
 }
 
 impl IterationRow {
@@ -68,13 +69,15 @@ pub struct NewIteration {
     pub llm_json: Option<String>,
     pub agent_json: Option<String>,
     pub slot: u32,
+    /// The judged trial whose decision this is (absent for the baseline).
+    pub decided_by: Option<u32>,
 }
 
 pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
-                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json, slot) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json, slot, decided_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
@@ -91,6 +94,7 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     .bind(&it.llm_json)
     .bind(&it.agent_json)
     .bind(i64::from(it.slot))
+    .bind(it.decided_by.map(i64::from))
     .execute(&mut **tx)
     .await
     .doing("creating an iteration")?;
@@ -293,5 +297,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         gpus: None,
         host: None,
         target_slot: None,
+        decided_by: None,
     }
 }

@@ -42,6 +42,7 @@ pub struct SessionRow {
     pub gpu_seconds: f64,
     pub compute_usd: f64,
     pub slots: i64,
+    pub decision_queue: String,
 }
 
 impl SessionRow {
@@ -512,6 +513,17 @@ pub async fn reserve_number(tx: &mut Tx, id: i64) -> Result<u32> {
             .await
             .doing("reserving an iteration number")?;
     Ok(u32::try_from(number).unwrap_or(u32::MAX))
+}
+
+/// The decisions waiting for free slots (JSON list).
+pub async fn set_decision_queue(tx: &mut Tx, id: i64, queue: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET decision_queue = ? WHERE id = ?")
+        .bind(queue)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .doing("recording the decision queue")?;
+    Ok(())
 }
 
 /// Books a finished run's GPU time and its price.

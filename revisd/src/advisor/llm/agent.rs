@@ -60,6 +60,20 @@ struct SubmitArgs {
     hypothesis: Option<String>,
     #[serde(default)]
     changes: Vec<Change>,
+    #[serde(default)]
+    more: Vec<MoreArgs>,
+}
+
+/// One further change of a decision made for several free slots at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoreArgs {
+    #[serde(default)]
+    rationale: String,
+    #[serde(default)]
+    hypothesis: Option<String>,
+    #[serde(default)]
+    changes: Vec<Change>,
 }
 
 /// The decision in `args`, or every problem found with it.
@@ -73,15 +87,39 @@ pub fn parse_decision(args: &serde_json::Value) -> Result<Decision, Vec<String>>
     if parsed.action == Action::Change && parsed.changes.is_empty() {
         problems.push("action is \"change\" but changes is empty".to_string());
     }
+    if parsed.action != Action::Change && !parsed.more.is_empty() {
+        problems.push("`more` goes with action \"change\" only".to_string());
+    }
+    for (i, more) in parsed.more.iter().enumerate() {
+        if more.rationale.trim().is_empty() {
+            problems.push(format!("more[{i}].rationale is empty: say why this change should help"));
+        }
+        if more.changes.is_empty() {
+            problems.push(format!("more[{i}].changes is empty"));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
+    let more = parsed
+        .more
+        .into_iter()
+        .map(|m| Decision {
+            action: Action::Change,
+            rationale: m.rationale.trim().to_string(),
+            hypothesis: m.hypothesis.filter(|h| !h.trim().is_empty()),
+            changes: m.changes,
+            params: Default::default(),
+            more: Vec::new(),
+        })
+        .collect();
     Ok(Decision {
         action: parsed.action,
         rationale: parsed.rationale.trim().to_string(),
         hypothesis: parsed.hypothesis.filter(|h| !h.trim().is_empty()),
         changes: parsed.changes,
         params: Default::default(),
+        more,
     })
 }
 
@@ -95,6 +133,15 @@ pub fn accept_decision(
     let decision = parse_decision(args)?;
     if decision.action == Action::Change {
         validate(&decision)?;
+        let mut problems = Vec::new();
+        for (i, more) in decision.more.iter().enumerate() {
+            if let Err(found) = validate(more) {
+                problems.extend(found.into_iter().map(|p| format!("more[{i}]: {p}")));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
     }
     Ok(decision)
 }
@@ -293,5 +340,46 @@ mod tests {
         assert!(parse_decision(&json!({"action": "jump", "rationale": "x"})).is_err());
         let problems = parse_decision(&json!({"action": "change", "rationale": " ", "changes": []})).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn more_changes_for_free_slots_are_each_a_decision_of_their_own() {
+        let edit = |lr: f64| json!({"kind": "config_edit", "file": "c.yaml", "key": "lr", "value": lr});
+        let ok = parse_decision(&json!({
+            "action": "change",
+            "rationale": "lower lr",
+            "hypothesis": "less noise",
+            "changes": [edit(0.01)],
+            "more": [{"rationale": "much lower", "hypothesis": "even less", "changes": [edit(0.001)]},
+                     {"rationale": "higher", "changes": [edit(0.1)]}]
+        }))
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(ok.more.len(), 2);
+        assert_eq!(ok.more[0].hypothesis.as_deref(), Some("even less"));
+        assert_eq!(ok.more[1].action, Action::Change);
+        assert!(ok.more.iter().all(|m| m.more.is_empty()), "never nested");
+        let problems = parse_decision(&json!({
+            "action": "change", "rationale": "x", "changes": [edit(0.01)],
+            "more": [{"rationale": "", "changes": []}]
+        }))
+        .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            parse_decision(
+                &json!({"action": "stop", "rationale": "x", "more": [{"rationale": "y", "changes": [edit(1.0)]}]})
+            )
+            .is_err()
+        );
+        // Each further change is checked against the worktree like the first.
+        let reject_big = |d: &Decision| match d.changes.first() {
+            Some(Change::ConfigEdit { value, .. }) if value.as_f64().is_some_and(|v| v > 0.05) => {
+                Err(vec!["too big".to_string()])
+            }
+            _ => Ok(()),
+        };
+        let args = json!({"action": "change", "rationale": "x", "changes": [edit(0.01)],
+                          "more": [{"rationale": "y", "changes": [edit(0.1)]}]});
+        let problems = accept_decision(&args, &reject_big).unwrap_err();
+        assert_eq!(problems, vec!["more[0]: too big".to_string()]);
     }
 }

@@ -39,6 +39,8 @@ pub struct Situation<'a> {
     pub previous_failure: Option<String>,
     /// Trials running in other slots (or decided and about to): one line each.
     pub running: Vec<String>,
+    /// Slots free for new trials now, the one being decided included.
+    pub free_slots: usize,
 }
 
 /// Caps that keep the dynamic part bounded.
@@ -146,6 +148,17 @@ pub fn dynamic_prompt(config: &Config, situation: &Situation<'_>, primary: &str)
         }
     }
 
+    if situation.free_slots > 1 {
+        let _ = writeln!(
+            s,
+            "\n{} slots are free now: you may propose up to {} changes at once, the first in `changes` and up to {} \
+             more under `more`, each with its own rationale and hypothesis (they run at the same time).",
+            situation.free_slots,
+            situation.free_slots,
+            situation.free_slots - 1
+        );
+    }
+
     if !older.is_empty() {
         let _ = writeln!(s, "\n## Older iterations (summary of {})", older.len());
         let improved = older.iter().filter(|h| h.outcome == Some(crate::states::Outcome::Improved)).count();
@@ -251,6 +264,7 @@ mod tests {
             usd_left: None,
             previous_failure: None,
             running: Vec::new(),
+            free_slots: 1,
         }
     }
 

@@ -27,11 +27,22 @@ impl Actor {
         }
 
         let base = best.unwrap_or(&iterations[0]);
+        let queue: Vec<Decision> = stored::parse(&session.decision_queue, "decision_queue", &it)?;
+        // What is left of the queue once this decision is recorded (`None`: unchanged).
+        let mut queue_after: Option<Vec<Decision>> = None;
         let decision = match stored::parse_opt::<Decision>(it.decision_json.as_deref(), "decision_json", &it)? {
             // A decision made before a restart is kept, never re-drawn.
             Some(decision) => decision,
+            // A change the model proposed for this slot together with an earlier one.
+            None if !queue.is_empty() => {
+                let mut rest = queue.clone();
+                let first = rest.remove(0);
+                queue_after = Some(rest);
+                first
+            }
             None => {
                 let running = running_beside(&it, &iterations)?;
+                let free_slots = self.free_slots(&it, &iterations);
                 let request = AdviceRequest {
                     engine: &self.engine,
                     session,
@@ -41,12 +52,19 @@ impl Actor {
                     running: &running,
                     current: &it,
                     base,
+                    free_slots,
                 };
                 let advice = advice::advisor_for(session.advisor).propose(&request, 1).await?;
                 let usd = tally(&mut it, advice.asked_model, &advice.spend)?;
                 match advice.proposal {
                     Proposal::Decisions(decisions) => match decisions.into_iter().next() {
-                        Some(decision) => {
+                        Some(mut decision) => {
+                            // Changes for the other free slots wait in the session's queue.
+                            let more = std::mem::take(&mut decision.more);
+                            if !more.is_empty() {
+                                let keep = free_slots.saturating_sub(1);
+                                queue_after = Some(more.into_iter().take(keep).collect());
+                            }
                             if advice.asked_model {
                                 // The try and its dollars are booked before anything else happens.
                                 let mut tx = self.begin().await?;
@@ -94,12 +112,23 @@ impl Actor {
         it.decision_json = Some(stored::to_json(&decision, "a decision")?);
         it.phase = Phase::Apply;
         faults::point("advise", Some(number));
-        self.record(
-            &it,
-            NewEvent::new("decision", Some(number), format!("decision: {}", decision.rationale))
-                .with_data(serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes})),
-        )
-        .await?;
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, &it).await?;
+        if let Some(rest) = &queue_after {
+            store::sessions::set_decision_queue(&mut tx, self.id, &stored::to_json(rest, "the decision queue")?)
+                .await?;
+        }
+        let queued = queue_after.as_ref().map_or(0, Vec::len);
+        let note = if queued > 0 { format!(" ({queued} more queued for free slots)") } else { String::new() };
+        let event = self
+            .event(
+                &mut tx,
+                NewEvent::new("decision", Some(number), format!("decision: {}{note}", decision.rationale)).with_data(
+                    serde_json::json!({"hypothesis": decision.hypothesis, "changes": decision.changes, "queued": queued}),
+                ),
+            )
+            .await?;
+        self.finish(tx, vec![event]).await?;
         Ok(Flow::Continue)
     }
 
@@ -219,6 +248,21 @@ impl Actor {
         .await?;
         let event = self.event(&mut tx, event).await?;
         self.finish(tx, vec![event]).await
+    }
+}
+
+impl Actor {
+    /// Slots no trial holds or a decision has claimed, this decision's own included.
+    fn free_slots(&self, it: &IterationRow, iterations: &[IterationRow]) -> usize {
+        let taken: std::collections::HashSet<u32> = iterations
+            .iter()
+            .filter(|o| o.number != it.number && o.state != crate::states::IterationState::Interrupted)
+            .filter_map(|o| {
+                let slot = |s: i64| u32::try_from(s).unwrap_or(0);
+                if o.phase.holds_slot() { Some(slot(o.slot)) } else { o.target_slot.map(slot) }
+            })
+            .collect();
+        self.slots.iter().filter(|s| !taken.contains(&s.index)).count().max(1)
     }
 }
 

@@ -125,6 +125,7 @@ impl Actor {
                     .map(|a| stored::to_json(a, "the coding agent's record"))
                     .transpose()?,
                 slot,
+                decided_by: Some(number),
             },
         )
         .await?;

@@ -114,7 +114,9 @@ fn submit_description() -> String {
      command (a boolean true makes it a bare flag, false removes it); `command` replaces the whole training \
      command; `code` asks for a code change described in `request`. The decision is checked before anything \
      is applied: if a file or key does not exist or a value has the wrong type, you get the list of problems \
-     back and can submit a corrected decision."
+     back and can submit a corrected decision. When the prompt says several slots are free (trials run in \
+     parallel), `more` may hold further changes to run at the same time, each its own trial with its own \
+     rationale and hypothesis."
         .to_string()
 }
 
@@ -161,7 +163,19 @@ fn submit_schema() -> Value {
             "action": {"type": "string", "enum": ["change", "stop", "escalate"]},
             "rationale": {"type": "string", "description": "Why, citing the evidence (metrics, logs, code)."},
             "hypothesis": {"type": "string", "description": "What you expect the change to do to the metric, and why."},
-            "changes": {"type": "array", "items": change, "description": "Required for `change`; empty otherwise."}
+            "changes": {"type": "array", "items": change.clone(), "description": "Required for `change`; empty otherwise."},
+            "more": {
+                "type": "array",
+                "description": "Only with `change`, and only when several slots are free: further changes to try at once, each its own trial. At most as many as the free slots less one.",
+                "items": object(
+                    json!({
+                        "rationale": {"type": "string", "description": "Why, citing the evidence."},
+                        "hypothesis": {"type": "string", "description": "What you expect this change to do, and why."},
+                        "changes": {"type": "array", "items": change}
+                    }),
+                    &["rationale", "changes"],
+                )
+            }
         }),
         &["action", "rationale"],
     )
