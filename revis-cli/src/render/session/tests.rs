@@ -323,3 +323,60 @@ fn an_agent_cost_alone_brings_the_llm_column() {
     let (head, _) = table_rows(&d);
     assert!(head.ends_with("COMMIT"), "{head}");
 }
+
+#[test]
+fn a_session_with_several_slots_lists_each_slot_under_its_row() {
+    let mut s = summary("wide");
+    s.slots = 3;
+    s.trials = vec![
+        revis_proto::v1::SlotTrial {
+            slot: 0,
+            gpus: "0,1".into(),
+            iteration: 7,
+            phase: Phase::Train as i32,
+            started_at: Some("2024-05-01T10:00:00Z".into()),
+            host: "gpu-a".into(),
+        },
+        revis_proto::v1::SlotTrial {
+            slot: 2,
+            gpus: String::new(),
+            iteration: 8,
+            phase: Phase::Collect as i32,
+            started_at: Some("2024-05-01T10:01:00Z".into()),
+            host: String::new(),
+        },
+    ];
+    let now = chrono::DateTime::parse_from_rfc3339("2024-05-01T10:02:00Z").map(|t| t.with_timezone(&chrono::Utc)).ok();
+    let text = summary_table_at(&[s.clone()], false, &Palette::plain(), now);
+    assert!(text.contains("    slot 0 · gpu-a · gpu 0,1 · #7 train 2m 00s"), "{text}");
+    assert!(text.contains("    slot 1 · idle"), "{text}");
+    assert!(text.contains("    slot 2 · #8 collect 1m 00s"), "{text}");
+    // One slot: the table is as it always was.
+    let one = summary_table(&[summary("narrow")], false, &Palette::plain());
+    assert!(!one.contains("slot"), "{one}");
+}
+
+#[test]
+fn the_timeline_draws_overlapping_trials_one_line_per_slot() {
+    let it = |number: u32, slot: u32, start: &str, end: &str| Iteration {
+        number,
+        slot,
+        started_at: Some(format!("2024-05-01T10:00:{start}Z")),
+        ended_at: Some(format!("2024-05-01T10:00:{end}Z")),
+        ..Default::default()
+    };
+    let d = SessionDetail {
+        summary: Some(SessionSummary { slots: 2, ..summary("t") }),
+        iterations: vec![it(0, 0, "00", "10"), it(1, 0, "10", "30"), it(2, 1, "10", "20"), it(3, 1, "20", "40")],
+        ..Default::default()
+    };
+    let lines = timeline(&d, 41);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].contains("40s"), "{lines:?}");
+    assert!(lines[1].starts_with("  slot 0   0000000000"), "{lines:?}");
+    assert!(lines[2].contains("2222222222"), "{lines:?}");
+    // Trials 1 and 2 overlap in time: both are drawn over the same columns.
+    let col = |line: &str, c: char| line.chars().position(|x| x == c);
+    assert!(col(&lines[1], '1') < col(&lines[2], '3'), "{lines:?}");
+    assert!(timeline(&SessionDetail { summary: Some(summary("one")), ..d.clone() }, 41).is_empty());
+}

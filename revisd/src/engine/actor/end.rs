@@ -65,7 +65,7 @@ impl Actor {
 
     /// Kills the runs still going (all at once: each waits out its own kill grace) and records
     /// them as interrupted with `why`.
-    async fn interrupt_running(&mut self, why: &str) -> Result<()> {
+    pub(super) async fn interrupt_running(&mut self, why: &str) -> Result<()> {
         let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
         let running: Vec<IterationRow> = rows
             .into_iter()

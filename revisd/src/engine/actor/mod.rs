@@ -110,6 +110,20 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Last resort: records an internal error as the session's end so it never hangs as "running".
 async fn fail_session(engine: &Engine, id: i64, reason: &str) {
+    // Runs still going would be left to nobody: they are killed (best effort) and recorded.
+    let stopped: Result<()> = async {
+        if let Some(session) = store::sessions::get(engine.store().pool(), id).await?
+            && session.state.is_live()
+        {
+            let mut actor = Actor::load(engine.clone(), &session)?;
+            actor.interrupt_running(&format!("the session failed: {reason}")).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = stopped {
+        tracing::warn!(session_id = id, error = %e, "could not stop the runs of a failed session");
+    }
     let result: Result<()> = async {
         let mut tx = engine.store().begin().await?;
         if store::sessions::get_tx(&mut tx, id).await?.is_none() {

@@ -18,9 +18,10 @@ impl Actor {
             return self.end(SessionState::Stopped, StopReason::User, "stopped by the user".into()).await;
         }
         let number = it.number();
-        // The branch and the recorded head move together (see `Shared::branch`).
+        // The branch and the recorded head move together (see `Shared::branch`). With several
+        // slots only the check needs the lock: this step never moves the branch then.
         let shared = self.shared.clone();
-        let _branch = shared.branch.lock().await;
+        let branch_lock = shared.branch.lock().await;
         let mut problem = self.workspace_problem(None).await?;
         if problem.is_some() && !self.parallel() {
             // A re-run commit made just before a crash is where Revis left the branch too.
@@ -38,6 +39,12 @@ impl Actor {
         if let Some(problem) = problem {
             return self.end(SessionState::Failed, StopReason::Error, problem).await;
         }
+        let _branch = if self.parallel() {
+            drop(branch_lock);
+            None
+        } else {
+            Some(branch_lock)
+        };
         self.report_config_edits(session).await?;
         if let Some(budget) = session.budget_seconds
             && session.active_seconds_now() >= budget
