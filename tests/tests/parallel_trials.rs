@@ -301,7 +301,7 @@ fn two_box_training(ctl: &Path) -> String {
     format!(
         r#"n=$REVIS_ITERATION
 x=$2
-echo "$n $REVIS_SLOT" >> {ctl}/runs.log
+echo "$n $REVIS_SLOT ${{CUDA_VISIBLE_DEVICES:-none}}" >> {ctl}/runs.log
 if [ "$REVIS_SLOT" = 1 ] && [ ! -e {ctl}/slot1-started ]; then
   touch {ctl}/slot1-started
   while [ ! -e {ctl}/never ]; do sleep 0.1; done
@@ -321,7 +321,9 @@ fn a_box_that_goes_away_retires_its_slots_and_the_session_finishes_on_the_other(
     let project = Project::new();
     let text = two_box_training(project.ctl());
     let yaml = format!(
-        "{}executor:\n  type: ssh\n  host_timeout: 3s\n  hosts:\n    - {{host: gpu-a, work_dir: {}}}\n    - {{host: gpu-b, work_dir: {}}}\n",
+        // gpu-a's device list is checked over SSH at `revis loop` (no nvidia-smi there: taken as
+        // written, and handed to its trials).
+        "{}executor:\n  type: ssh\n  host_timeout: 3s\n  hosts:\n    - {{host: gpu-a, gpus: [0], work_dir: {}}}\n    - {{host: gpu-b, work_dir: {}}}\n",
         script_yaml("sh train.sh", &[("retry_budget", "10")]),
         a.work_dir().display(),
         b.work_dir().display()
@@ -344,6 +346,8 @@ fn a_box_that_goes_away_retires_its_slots_and_the_session_finishes_on_the_other(
         assert!(reason.contains("gpu-b cannot be reached"), "{reason}");
     }
     let on_a = its.iter().filter(|it| it["host"] == "gpu-a" && it["state"] == "succeeded").count();
+    let ran = std::fs::read_to_string(env.project.ctl_file("runs.log")).unwrap_or_default();
+    assert!(ran.lines().all(|l| l.ends_with(" 0 0") || l.ends_with(" 1 none")), "slot 0 (gpu-a) sees GPU 0: {ran}");
     assert!(on_a >= 4, "the session went on on gpu-a: {}", pretty(&s));
     let events = a.revis_ok(&env, &["logs", "boxes"]);
     assert!(events.contains("host gpu-b cannot be reached") && events.contains("retired"), "{events}");

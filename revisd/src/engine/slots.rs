@@ -125,60 +125,51 @@ impl Devices {
     }
 }
 
-/// Asks the local `nvidia-smi -L` for the devices; `None` when it is not installed (a machine
-/// without NVIDIA's driver), an error when it runs and fails.
-pub fn local_devices() -> Result<Option<Devices>, String> {
-    match std::process::Command::new("nvidia-smi").arg("-L").output() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot run nvidia-smi: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "`nvidia-smi -L` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim().lines().next().unwrap_or("no message")
-        )),
-        Ok(out) => Ok(Some(parse_nvidia_smi(&String::from_utf8_lossy(&out.stdout)))),
-    }
-}
-
-/// Makes `executor.gpus` concrete for a new session: `all` becomes the listed devices, and a
-/// listed device the machine does not have is refused. Without `nvidia-smi` a list is taken as
-/// written (nothing can check it) and `all` is refused. Returns the key and message of a problem.
-pub fn resolve_gpus(config: &mut Config, devices: Option<&Devices>) -> Result<(), (String, String)> {
-    let per_trial = config.executor.gpus_per_trial.unwrap_or(1) as usize;
-    match (&config.executor.gpus, devices) {
+/// Makes one machine's `gpus` concrete for a new session: `all` becomes the listed devices, and
+/// a listed device the machine does not have is refused. Without `nvidia-smi` (`devices` is
+/// `None`) a list is taken as written (nothing can check it) and `all` is refused. `at` is
+/// where the machine's settings are written (`executor`, `executor.hosts[1]`). Returns the key
+/// and message of a problem.
+pub fn resolve_gpus(
+    gpus: &mut Option<Gpus>,
+    per_trial: Option<u32>,
+    devices: Option<&Devices>,
+    at: &str,
+) -> Result<(), (String, String)> {
+    let per_trial = per_trial.unwrap_or(1) as usize;
+    match (gpus.as_ref(), devices) {
         (None, _) => return Ok(()),
         (Some(Gpus::All), None) => {
             return Err((
-                "executor.gpus".into(),
-                "executor.gpus is `all`, but nvidia-smi is not on the daemon's PATH to list them; list the devices \
-                 (`gpus: [0, 1]`)"
-                    .into(),
+                format!("{at}.gpus"),
+                format!(
+                    "{at}.gpus is `all`, but nvidia-smi is not installed there to list them; list the devices (`gpus: [0, 1]`)"
+                ),
             ));
         }
         (Some(Gpus::All), Some(d)) => {
             if d.indexes.is_empty() {
-                return Err(("executor.gpus".into(), "executor.gpus is `all`, but nvidia-smi lists no GPU".into()));
+                return Err((format!("{at}.gpus"), format!("{at}.gpus is `all`, but nvidia-smi lists no GPU")));
             }
-            config.executor.gpus = Some(Gpus::List(d.indexes.clone()));
+            *gpus = Some(Gpus::List(d.indexes.clone()));
         }
         (Some(Gpus::List(ids)), Some(d)) => {
             if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| !d.has(id)) {
                 let known = if d.indexes.is_empty() { "none".to_string() } else { d.indexes.join(", ") };
                 return Err((
-                    format!("executor.gpus[{i}]"),
-                    format!(
-                        "executor.gpus names GPU {id}, which this machine does not have (nvidia-smi lists: {known})"
-                    ),
+                    format!("{at}.gpus[{i}]"),
+                    format!("{at}.gpus names GPU {id}, which that machine does not have (nvidia-smi lists: {known})"),
                 ));
             }
         }
         (Some(Gpus::List(_)), None) => {}
     }
-    if let Some(Gpus::List(ids)) = &config.executor.gpus
+    if let Some(Gpus::List(ids)) = gpus.as_ref()
         && per_trial > ids.len()
     {
         return Err((
             "executor.gpus_per_trial".into(),
-            format!("executor.gpus_per_trial is {per_trial}, but the machine has only {} GPUs", ids.len()),
+            format!("executor.gpus_per_trial is {per_trial}, but {at} has only {} GPUs", ids.len()),
         ));
     }
     Ok(())
@@ -245,18 +236,19 @@ mod tests {
     #[test]
     fn gpus_all_becomes_the_listed_devices_and_unknown_devices_are_refused() {
         let devices = parse_nvidia_smi("GPU 0: X (UUID: GPU-a)\nGPU 1: X (UUID: GPU-b)\n");
-        let mut c = config("executor:\n  gpus: all\n");
-        assert!(resolve_gpus(&mut c, Some(&devices)).is_ok());
-        assert_eq!(c.executor.gpus, Some(Gpus::List(vec!["0".into(), "1".into()])));
-        let mut c = config("executor:\n  gpus: [0, 3]\n");
-        let (key, message) = resolve_gpus(&mut c, Some(&devices)).err().unwrap_or_default();
+        let resolve = |text: &str, devices: Option<&Devices>| {
+            let c = config(text);
+            let mut gpus = c.executor.gpus.clone();
+            resolve_gpus(&mut gpus, c.executor.gpus_per_trial, devices, "executor").map(|()| gpus)
+        };
+        let all = resolve("executor:\n  gpus: all\n", Some(&devices));
+        assert_eq!(all, Ok(Some(Gpus::List(vec!["0".into(), "1".into()]))));
+        let (key, message) = resolve("executor:\n  gpus: [0, 3]\n", Some(&devices)).err().unwrap_or_default();
         assert_eq!(key, "executor.gpus[1]");
         assert!(message.contains("GPU 3") && message.contains("0, 1"), "{message}");
-        let mut c = config("executor:\n  gpus: all\n");
-        assert!(resolve_gpus(&mut c, None).is_err(), "`all` needs nvidia-smi");
-        let mut c = config("executor:\n  gpus: [0, 1]\n");
-        assert!(resolve_gpus(&mut c, None).is_ok(), "a list is taken as written without nvidia-smi");
-        let mut c = config("executor:\n  gpus: all\n  gpus_per_trial: 4\n");
-        assert!(resolve_gpus(&mut c, Some(&devices)).is_err(), "more GPUs per trial than the machine has");
+        assert!(resolve("executor:\n  gpus: all\n", None).is_err(), "`all` needs nvidia-smi");
+        assert!(resolve("executor:\n  gpus: [0, 1]\n", None).is_ok(), "a list is taken as written without nvidia-smi");
+        let more = resolve("executor:\n  gpus: all\n  gpus_per_trial: 4\n", Some(&devices));
+        assert!(more.is_err(), "more GPUs per trial than the machine has");
     }
 }

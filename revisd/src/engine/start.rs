@@ -32,40 +32,6 @@ pub struct Started {
     pub warnings: Vec<String>,
 }
 
-/// The config a new session stores: `--parallel` applied and `executor.gpus` made concrete
-/// (checked against the machine's devices), so the session's slots never change after a restart.
-async fn session_config(loaded: &Loaded, parallel: Option<u32>, text: Option<&str>) -> Result<config::Config> {
-    let mut cfg = loaded.config.clone();
-    if parallel == Some(0) {
-        return Err(EngineError::InvalidArgument("--parallel must be at least 1".into()));
-    }
-    if parallel.is_some() {
-        cfg.parallel = parallel;
-    }
-    if cfg.executor.gpus.is_none() {
-        return Ok(cfg);
-    }
-    let locate = |(key, message): (String, String)| {
-        EngineError::from(config::located_error(&loaded.path, text.unwrap_or_default(), &key, message))
-    };
-    let devices = match cfg.executor.kind {
-        config::ExecutorType::Local => blocking(super::slots::local_devices)
-            .await?
-            .map_err(|e| locate(("executor.gpus".into(), format!("executor.gpus: {e}"))))?,
-        config::ExecutorType::Ssh if cfg.executor.gpus == Some(config::Gpus::All) => {
-            return Err(locate((
-                "executor.gpus".into(),
-                "executor.gpus: `all` is resolved on the daemon's machine only; list the remote host's devices \
-                 (`gpus: [0, 1]`)"
-                    .into(),
-            )));
-        }
-        config::ExecutorType::Ssh => None,
-    };
-    super::slots::resolve_gpus(&mut cfg, devices.as_ref()).map_err(locate)?;
-    Ok(cfg)
-}
-
 /// Loads the project's revis.yaml, with a pointer to `revis init` when there is none.
 pub fn load_project_config(project: &Path) -> Result<Loaded> {
     let path = project.join(config::FILE_NAME);
@@ -155,6 +121,71 @@ impl Engine {
         blocking(move || session_variable_names(&project)).await
     }
 
+    /// The config a new session stores: `--parallel` applied and every machine's
+    /// `executor.gpus` made concrete (`all` listed, named devices checked with `nvidia-smi -L`
+    /// where the trials run, over SSH for a box), so the session's slots never change after a
+    /// restart.
+    async fn session_config(
+        &self,
+        loaded: &Loaded,
+        parallel: Option<u32>,
+        text: Option<&str>,
+    ) -> Result<config::Config> {
+        let mut cfg = loaded.config.clone();
+        if parallel == Some(0) {
+            return Err(EngineError::InvalidArgument("--parallel must be at least 1".into()));
+        }
+        if parallel.is_some() {
+            cfg.parallel = parallel;
+        }
+        let locate = |(key, message): (String, String)| {
+            EngineError::from(config::located_error(&loaded.path, text.unwrap_or_default(), &key, message))
+        };
+        let boxes = cfg.executor.boxes();
+        if boxes.is_empty() {
+            if cfg.executor.gpus.is_some() {
+                let devices = self.gpus_where(&cfg.executor, "executor", "this machine").await.map_err(locate)?;
+                let per_trial = cfg.executor.gpus_per_trial;
+                super::slots::resolve_gpus(&mut cfg.executor.gpus, per_trial, devices.as_ref(), "executor")
+                    .map_err(locate)?;
+            }
+            return Ok(cfg);
+        }
+        for (i, b) in boxes.iter().enumerate() {
+            if b.gpus.is_none() {
+                continue;
+            }
+            let at =
+                if cfg.executor.hosts.is_empty() { "executor".to_string() } else { format!("executor.hosts[{i}]") };
+            let devices = self.gpus_where(&cfg.executor.for_box(b), &at, &b.host).await.map_err(locate)?;
+            let per_trial = cfg.executor.gpus_per_trial;
+            let target = match cfg.executor.hosts.get_mut(i) {
+                Some(h) => &mut h.gpus,
+                None => &mut cfg.executor.gpus,
+            };
+            super::slots::resolve_gpus(target, per_trial, devices.as_ref(), &at).map_err(locate)?;
+        }
+        Ok(cfg)
+    }
+
+    /// The GPUs `nvidia-smi -L` lists where `executor` runs trials (`None`: no nvidia-smi
+    /// there). A problem is the key `at` and a message naming `machine`.
+    async fn gpus_where(
+        &self,
+        executor: &config::Executor,
+        at: &str,
+        machine: &str,
+    ) -> std::result::Result<Option<super::slots::Devices>, (String, String)> {
+        let key = || format!("{at}.gpus");
+        let exec = self
+            .executor_for(executor)
+            .await
+            .map_err(|e| (key(), format!("cannot reach {machine} to list its GPUs: {e}")))?;
+        let listing =
+            exec.gpu_listing().await.map_err(|e| (key(), format!("cannot list the GPUs of {machine}: {e}")))?;
+        Ok(listing.as_deref().map(super::slots::parse_nvidia_smi))
+    }
+
     pub async fn start_loop(&self, opts: StartOptions) -> Result<Started> {
         let project = super::project_of(&opts.project_dir)?;
         // The text as loaded is kept to notice later edits (reported, never applied).
@@ -196,7 +227,7 @@ impl Engine {
             None => self.free_name(&project).await?,
         };
 
-        let cfg = session_config(&loaded, opts.parallel, config_text.as_deref()).await?;
+        let cfg = self.session_config(&loaded, opts.parallel, config_text.as_deref()).await?;
         let mut warnings = loaded.warnings.clone();
         let dirty = {
             let project = project.clone();

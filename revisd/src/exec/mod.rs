@@ -119,6 +119,8 @@ pub enum ExecError {
     Sync(#[source] Box<crate::remote::sync::SyncError>),
     #[error("remote `{action}` for run {run_id} failed: {message}")]
     RemoteRun { action: &'static str, run_id: String, message: String },
+    #[error("`nvidia-smi -L` failed: {0}")]
+    GpuListing(String),
 }
 
 impl ExecError {
@@ -205,6 +207,21 @@ pub trait Executor: Send + Sync {
 
     fn log_path(&self, run_dir: &Path) -> PathBuf {
         wrapper::RunFiles::new(run_dir).log()
+    }
+
+    /// What `nvidia-smi -L` prints where this executor runs trials (the GPUs a slot may get);
+    /// `None` when nvidia-smi is not installed there. The default asks this machine.
+    fn gpu_listing(&self) -> ExecFuture<'_, Option<String>> {
+        Box::pin(async {
+            match tokio::process::Command::new("nvidia-smi").arg("-L").output().await {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(ExecError::io("run", Path::new("nvidia-smi"), e)),
+                Ok(out) if !out.status.success() => Err(ExecError::GpuListing(
+                    String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("no message").trim().to_string(),
+                )),
+                Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned())),
+            }
+        })
     }
 }
 

@@ -203,6 +203,51 @@ pub async fn active(pool: &SqlitePool, session_id: i64) -> Result<Vec<IterationR
         .doing("reading the iterations in progress")
 }
 
+/// What the scheduler needs of an iteration in progress (a few columns: it reads them after
+/// every step, and the rows' JSON columns are most of their bytes).
+#[derive(Debug, Clone, FromRow)]
+pub struct Progress {
+    pub number: i64,
+    pub phase: Phase,
+    pub state: IterationState,
+    pub slot: i64,
+    pub target_slot: Option<i64>,
+}
+
+impl Progress {
+    pub fn number(&self) -> u32 {
+        u32::try_from(self.number).unwrap_or(0)
+    }
+}
+
+/// [`active`], the scheduler's columns only.
+pub async fn progress(pool: &SqlitePool, session_id: i64) -> Result<Vec<Progress>> {
+    sqlx::query_as(
+        "SELECT number, phase, state, slot, target_slot FROM iterations WHERE session_id = ? AND phase != ? ORDER BY number",
+    )
+    .bind(session_id)
+    .bind(Phase::Done)
+    .fetch_all(pool)
+    .await
+    .doing("reading the iterations in progress")
+}
+
+/// A judged trial claims the free slot its decision's trial will take (or, with none free, is
+/// done deciding).
+pub async fn claim_slot(tx: &mut Tx, session_id: i64, number: u32, slot: Option<u32>) -> Result<()> {
+    let sql = match slot {
+        Some(_) => "UPDATE iterations SET target_slot = ? WHERE session_id = ? AND number = ?",
+        None => "UPDATE iterations SET phase = ? WHERE session_id = ? AND number = ?",
+    };
+    let query = sqlx::query(sql);
+    let query = match slot {
+        Some(slot) => query.bind(i64::from(slot)),
+        None => query.bind(Phase::Done),
+    };
+    query.bind(session_id).bind(i64::from(number)).execute(&mut **tx).await.doing("claiming a slot")?;
+    Ok(())
+}
+
 /// A trial holding its slot, as `status` and `watch` show it.
 #[derive(Debug, Clone, FromRow)]
 pub struct SlotTrial {

@@ -462,7 +462,7 @@ impl Actor {
     /// - one decision at a time, each for a free slot it claims first (so a proposal sees
     ///   every trial running or decided before it).
     async fn schedule(&mut self, plan: &Schedule<'_>, steps: &mut Steps, busy: &mut HashMap<u32, Phase>) -> Result<()> {
-        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let rows = store::iterations::progress(self.engine.store().pool(), self.id).await?;
         let session = plan.session;
         let runs_go_on = plan.ending.is_none();
         // Decided trials are carried through to their runs while the session runs with no stop
@@ -492,16 +492,11 @@ impl Actor {
                 Phase::Advise if new_work && !deciding => match row.target_slot {
                     Some(slot) => slot_of(slot),
                     None => {
+                        // With every slot busy, the trials running will each decide after
+                        // themselves: this one has nothing left to fill and is done.
                         let free = self.slots.iter().map(|s| s.index).find(|k| !taken.contains(k));
-                        let mut row = row;
-                        match free {
-                            Some(slot) => row.target_slot = Some(i64::from(slot)),
-                            // Every slot is busy: the trials running will each decide after
-                            // themselves; this one has nothing left to fill.
-                            None => row.phase = Phase::Done,
-                        }
                         let mut tx = self.begin().await?;
-                        store::iterations::save(&mut tx, &row).await?;
+                        store::iterations::claim_slot(&mut tx, self.id, number, free).await?;
                         self.finish(tx, vec![]).await?;
                         let Some(slot) = free else { continue };
                         taken.insert(slot);

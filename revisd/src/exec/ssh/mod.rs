@@ -298,6 +298,21 @@ impl Executor for SshExecutor {
         Box::pin(self.alive(run_id))
     }
 
+    /// `nvidia-smi -L` on the remote host; a shell that cannot find it (127) means no NVIDIA
+    /// driver there.
+    fn gpu_listing(&self) -> ExecFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let out = self.remote.exec("nvidia-smi -L", None).await.map_err(|e| remote_error("list the GPUs", e))?;
+            match out.status {
+                Some(0) => Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned())),
+                Some(127) => Ok(None),
+                _ => Err(ExecError::GpuListing(
+                    String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("no message").trim().to_string(),
+                )),
+            }
+        })
+    }
+
     fn prepare_workdir<'a>(
         &'a self,
         worktree: &'a Path,
