@@ -144,6 +144,9 @@ fn two_slots_on_two_gpus_run_trials_at_once_each_on_its_own_device_and_worktree(
     for it in revis_tests::session::iterations(&s) {
         assert_eq!(it["state"], "succeeded", "{}", pretty(&it));
     }
+    // The session's own worktree holds the branch head (the best state) once it ended.
+    let status = revis_tests::git::git(&dir.join(".revis/worktrees/pair"), &["status", "--porcelain"]);
+    assert!(status.trim().is_empty(), "the session's worktree must match its branch: {status}");
 
     // The slots' worktrees go with the session.
     env.revis_ok(&["delete", "pair"]);

@@ -81,15 +81,11 @@ pub fn check_out_detached(worktree: &Path, commit: &str) -> Result<(), Workspace
 }
 
 /// Commits what the slot's worktree holds onto `branch` (its head as the parent: commits stay
-/// in the order they are made), leaves the slot detached at that commit, and brings the
-/// session's worktree (`session_worktree`, where the branch is checked out) to it. The branch
-/// moves only if it is still where it was read, so nothing made elsewhere is ever lost.
-pub fn commit_onto_branch(
-    slot: &Path,
-    session_worktree: &Path,
-    branch: &str,
-    message: &str,
-) -> Result<String, WorkspaceError> {
+/// in the order they are made) and leaves the slot detached at that commit. The branch moves
+/// only if it is still where it was read, so nothing made elsewhere is ever lost. The
+/// session's worktree (where the branch is checked out) is not touched: its files are brought
+/// to the best state when the session ends, a checkout per trial saved.
+pub fn commit_onto_branch(slot: &Path, branch: &str, message: &str) -> Result<String, WorkspaceError> {
     let repo = meta::open_worktree(slot)?;
     let meta = meta::read(&repo)?.unwrap_or_default();
     let mut index = repo.index().git(|| format!("read the index of {}", slot.display()))?;
@@ -109,9 +105,7 @@ pub fn commit_onto_branch(
     repo.reference_matching(&refname, id, true, parent.id(), "revis: trial commit")
         .git(|| format!("move branch {branch} (it was moved by someone else)"))?;
     repo.set_head_detached(id).git(|| format!("detach HEAD of {}", slot.display()))?;
-    let sha = id.to_string();
-    restore_tree(session_worktree, &sha)?;
-    Ok(sha)
+    Ok(id.to_string())
 }
 
 /// Removes every slot worktree of session `name` (and its admin entry). Repeatable.

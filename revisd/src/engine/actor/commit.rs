@@ -71,9 +71,8 @@ impl Actor {
                 let worktree = self.worktree.clone();
                 let sha = match self.parallel() {
                     true => {
-                        let (session_worktree, branch) = (self.session_worktree.clone(), self.branch.clone());
-                        blocking(move || workspace::commit_onto_branch(&worktree, &session_worktree, &branch, &message))
-                            .await??
+                        let branch = self.branch.clone();
+                        blocking(move || workspace::commit_onto_branch(&worktree, &branch, &message)).await??
                     }
                     false => blocking(move || workspace::commit_all(&worktree, &message)).await??,
                 };

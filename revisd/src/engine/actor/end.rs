@@ -25,7 +25,9 @@ impl Actor {
             let worktree = self.worktree.clone();
             let edited =
                 blocking(move || workspace::diff_stat(&worktree)).await?.map(|d| !d.is_empty()).unwrap_or(false);
-            restore_note = if state == SessionState::Stopped && edited {
+            // With several slots a hand-made change is made in a slot's worktree; the session's
+            // own only follows the branch (and lags it during the session).
+            restore_note = if state == SessionState::Stopped && edited && !self.parallel() {
                 // Stopped while waiting for a hand-made change: the edits are the user's work and
                 // are never overwritten. The branch head is the last measured commit.
                 Some(
@@ -111,6 +113,10 @@ impl Actor {
             blocking(move || workspace::head_commit(&worktree)).await??
         };
         if head == best_commit {
+            if self.parallel() {
+                // The branch is right; the session's worktree lagged it during the session.
+                blocking(move || workspace::restore_tree(&worktree, &best_commit)).await??;
+            }
             return Ok(None);
         }
         // Restored already (the daemon died before recording the end): never twice.
