@@ -1,10 +1,12 @@
 //! The session actor: the one task that advances a session and answers its commands.
 //!
-//! Each step reads the latest iteration's phase from the store, does the phase's work, and
-//! records the transition (with its event) in one transaction, so a daemon killed at any point
-//! resumes at the phase it was in: a run still alive in tmux is waited for again, a finished one
-//! is collected, an advice or apply step is redone, and a commit is looked up by its trailer
-//! before it is made. One file per phase; `control` answers the commands.
+//! Every iteration in progress takes steps: a step reads the iteration's phase from the store,
+//! does the phase's work, and records the transition (with its event) in one transaction, so a
+//! daemon killed at any point resumes at the phase it was in: a run still alive in tmux is
+//! waited for again, a finished one is collected, an advice or apply step is redone, and a
+//! commit is looked up by its trailer before it is made. One file per phase; `schedule` decides
+//! which iterations step when (several trials run at once, one per slot), `recovery` sets right
+//! what a crash left mid-step, `control` answers the commands.
 //!
 //! An actor that fails or panics ends its session `failed` with the reason and an event; the
 //! commands waiting for it get the failure as their answer.
@@ -17,7 +19,9 @@ mod commit;
 mod control;
 mod end;
 mod prepare;
+mod recovery;
 mod run_spec;
+mod schedule;
 mod train;
 
 use std::collections::HashMap;
@@ -30,15 +34,14 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::metrics::MetricsSource;
-use crate::states::{IterationState, Phase, SessionState, StopReason, StopRequest};
+use crate::states::{Phase, SessionState, StopReason, StopRequest};
 use crate::store::{self, EventRow, IterationRow, NewEvent, SessionRow, Tx};
-use crate::workspace;
 
 use super::commands::{Command, Reply};
 use super::slots::{self, Slot};
 use super::supervisor::Inbox;
-use super::worktree::blocking;
-use super::{Engine, EngineError, Result, stored};
+use super::{Engine, EngineError, Result};
+use schedule::{PROBE_KEYS, Retired, Schedule, Steps, far_future};
 
 /// What the drive loop does after a step or a command.
 pub(super) enum Flow {
@@ -279,37 +282,6 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
     }
 }
 
-/// Keys of the connection probes of retired boxes in the scheduler's busy map (iteration
-/// numbers stay far below).
-const PROBE_KEYS: u32 = u32::MAX - 1024;
-
-fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(86_400)
-}
-
-/// A box of `executor.hosts` that could not be reached, and when its connection is tried again.
-struct Retired {
-    retry_at: tokio::time::Instant,
-    failures: u32,
-}
-
-/// Waits between connection attempts to a retired box: 5 s, doubling, at most 5 minutes.
-fn retry_delay(failures: u32) -> Duration {
-    Duration::from_secs(5u64.saturating_mul(1 << failures.min(6).saturating_sub(1)).min(300))
-}
-
-/// The steps in flight, each answering with its iteration (or probe) key and how it went.
-type Steps = JoinSet<(u32, Result<Flow>)>;
-
-/// What the scheduler knows when it looks for work.
-struct Schedule<'a> {
-    session: &'a SessionRow,
-    ending: Option<&'a Ending>,
-    draining: Option<&'a Ending>,
-    /// Boxes that cannot be reached: their slots take no new trial.
-    retired: &'a HashMap<usize, Retired>,
-}
-
 /// Locks shared by the steps of one session.
 #[derive(Default)]
 pub(super) struct Shared {
@@ -452,207 +424,6 @@ impl Actor {
             *halt = Some(why.to_string());
             true
         });
-    }
-
-    /// Starts a step for every iteration in progress that may take one now and has none:
-    /// - trials being run or collected always (a paused session finishes them), unless the
-    ///   session is ending at once;
-    /// - a decided trial (applied, committed, about to start) while the session runs with no
-    ///   stop pending, and a new decision only while no stop rule holds either;
-    /// - one decision at a time, each for a free slot it claims first (so a proposal sees
-    ///   every trial running or decided before it).
-    async fn schedule(&mut self, plan: &Schedule<'_>, steps: &mut Steps, busy: &mut HashMap<u32, Phase>) -> Result<()> {
-        let rows = store::iterations::progress(self.engine.store().pool(), self.id).await?;
-        let session = plan.session;
-        let runs_go_on = plan.ending.is_none();
-        // Decided trials are carried through to their runs while the session runs with no stop
-        // pending (a stop rule that holds still counts them: they were numbered before it);
-        // no new decision is made once a stop rule holds.
-        let carry_on = runs_go_on && session.state == SessionState::Running && session.stop_requested.is_none();
-        let new_work = carry_on && plan.draining.is_none();
-        let mut taken: std::collections::HashSet<u32> = rows
-            .iter()
-            .filter_map(|r| if r.phase.holds_slot() { Some(slot_of(r.slot)) } else { r.target_slot.map(slot_of) })
-            .collect();
-        let slots = self.slots.clone();
-        let down =
-            |slot: u32| slots.get(slot as usize).and_then(|s| s.host).is_some_and(|h| plan.retired.contains_key(&h));
-        // A retired box's slots are never free, and its trials wait before they start.
-        taken.extend(self.slots.iter().map(|s| s.index).filter(|k| down(*k)));
-        let mut deciding = busy.values().any(|p| *p == Phase::Advise);
-        for row in rows {
-            let (number, phase) = (row.number(), row.phase);
-            if busy.contains_key(&number) || row.state == IterationState::Interrupted {
-                continue;
-            }
-            let slot = match row.phase {
-                Phase::Train | Phase::Collect if runs_go_on => slot_of(row.slot),
-                Phase::Prepare if carry_on && !down(slot_of(row.slot)) => slot_of(row.slot),
-                Phase::Apply | Phase::Commit if carry_on => row.target_slot.map_or(slot_of(row.slot), slot_of),
-                Phase::Advise if new_work && !deciding => match row.target_slot {
-                    Some(slot) => slot_of(slot),
-                    None => {
-                        // With every slot busy, the trials running will each decide after
-                        // themselves: this one has nothing left to fill and is done.
-                        let free = self.slots.iter().map(|s| s.index).find(|k| !taken.contains(k));
-                        let mut tx = self.begin().await?;
-                        store::iterations::claim_slot(&mut tx, self.id, number, free).await?;
-                        self.finish(tx, vec![]).await?;
-                        let Some(slot) = free else { continue };
-                        taken.insert(slot);
-                        slot
-                    }
-                },
-                _ => continue,
-            };
-            if phase == Phase::Advise {
-                deciding = true;
-            }
-            busy.insert(number, phase);
-            let mut worker = self.worker(slot);
-            let session = session.clone();
-            steps.spawn(async move {
-                let flow = match worker.ensure_worktree().await {
-                    Ok(()) => {
-                        let it = store::iterations::get(worker.engine.store().pool(), worker.id, number).await;
-                        match it {
-                            Ok(Some(it)) => worker.phase_step(&session, it).await,
-                            Ok(None) => Ok(Flow::Continue),
-                            Err(e) => Err(e.into()),
-                        }
-                    }
-                    Err(e) => Err(e),
-                };
-                (number, flow)
-            });
-        }
-        self.probe_retired(plan.retired, steps, busy);
-        Ok(())
-    }
-
-    /// Tries the connection of each retired box whose wait is over (one probe at a time each).
-    fn probe_retired(&self, retired: &HashMap<usize, Retired>, steps: &mut Steps, busy: &mut HashMap<u32, Phase>) {
-        let now = tokio::time::Instant::now();
-        for (host, r) in retired {
-            let key = PROBE_KEYS + u32::try_from(*host).unwrap_or(0).min(1023);
-            if r.retry_at > now || busy.contains_key(&key) {
-                continue;
-            }
-            let Some(slot) = self.slots.iter().find(|s| s.host == Some(*host)) else { continue };
-            busy.insert(key, Phase::Done);
-            let mut worker = self.worker(slot.index);
-            let host = *host;
-            steps.spawn(async move {
-                let probe = async {
-                    let exec = worker.exec().await?;
-                    exec.is_alive("revis-probe").await?;
-                    Ok::<(), EngineError>(())
-                };
-                let flow = match probe.await {
-                    Ok(()) => Flow::HostUp { host },
-                    Err(e) => Flow::HostDown { host, reason: e.to_string() },
-                };
-                (key, Ok(flow))
-            });
-        }
-    }
-
-    /// Whether every slot is on a retired box.
-    fn every_slot_retired(&self, retired: &HashMap<usize, Retired>) -> bool {
-        !retired.is_empty() && self.slots.iter().all(|s| s.host.is_some_and(|h| retired.contains_key(&h)))
-    }
-
-    /// Retires a box's slots after a failure to reach it (again: the wait before the next try
-    /// doubles). The first failure is an event naming the slots.
-    async fn retire_host(&mut self, retired: &mut HashMap<usize, Retired>, host: usize, reason: &str) -> Result<()> {
-        let now = tokio::time::Instant::now();
-        if let Some(r) = retired.get_mut(&host) {
-            r.failures += 1;
-            r.retry_at = now + retry_delay(r.failures);
-            tracing::info!(session = %self.name, host, error = %reason, "a retired host still cannot be reached");
-            return Ok(());
-        }
-        let delay = retry_delay(1);
-        retired.insert(host, Retired { retry_at: now + delay, failures: 1 });
-        let name = self.config.executor.hosts.get(host).map(|h| h.host.clone()).unwrap_or_default();
-        let slots: Vec<String> =
-            self.slots.iter().filter(|s| s.host == Some(host)).map(|s| s.index.to_string()).collect();
-        let message = format!(
-            "host {name} cannot be reached: slot{} {} retired ({reason}); the connection is tried again in {}s",
-            if slots.len() == 1 { "" } else { "s" },
-            slots.join(", "),
-            delay.as_secs()
-        );
-        let event = NewEvent::new("slots_retired", None, message)
-            .with_data(serde_json::json!({"host": name, "slots": slots, "reason": reason}));
-        let mut tx = self.begin().await?;
-        let event = self.event(&mut tx, event).await?;
-        self.finish(tx, vec![event]).await
-    }
-
-    async fn host_restored(&mut self, host: usize) -> Result<()> {
-        let name = self.config.executor.hosts.get(host).map(|h| h.host.clone()).unwrap_or_default();
-        let event = NewEvent::new("slots_restored", None, format!("host {name} answers again: its slots take trials"))
-            .with_data(serde_json::json!({"host": name}));
-        let mut tx = self.begin().await?;
-        let event = self.event(&mut tx, event).await?;
-        self.finish(tx, vec![event]).await
-    }
-
-    /// With several slots, a commit a crash cut off from its record moved the branch where
-    /// every other step would see "moved outside Revis": its own step records it first. (It
-    /// is at most one: commits are made one at a time.) With one slot that step is next anyway.
-    async fn record_commit_made_before_a_crash(&mut self) -> Result<Option<Ending>> {
-        if !self.parallel() {
-            return Ok(None);
-        }
-        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
-        for row in rows.into_iter().filter(|r| r.phase == Phase::Commit) {
-            let pending: Option<apply::Pending> = stored::parse_opt(row.pending_json.as_deref(), "pending_json", &row)?;
-            let Some(number) = pending.and_then(|p| p.number) else { continue };
-            let (project, branch) = (self.project.clone(), self.branch.clone());
-            let made = blocking(move || {
-                workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &number.to_string())
-            })
-            .await??;
-            if made.is_none() {
-                continue;
-            }
-            let mut worker = self.worker(row.target_slot.map_or(slot_of(row.slot), slot_of));
-            worker.ensure_worktree().await?;
-            if let Flow::End(ending) = worker.commit(row).await? {
-                return Ok(Some(ending));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Git lock files a killed daemon left in this session's worktrees would fail its next
-    /// commit or checkout; none of its steps runs yet, so every one found is stale.
-    async fn clear_stale_locks(&self) {
-        if !self.project.exists() {
-            return;
-        }
-        let (project, name, branch) = (self.project.clone(), self.name.clone(), self.branch.clone());
-        match blocking(move || workspace::clear_stale_locks(&project, &name, &branch)).await {
-            Ok(Ok(removed)) if !removed.is_empty() => {
-                tracing::info!(session = %self.name, locks = ?removed, "removed stale git locks left by a crash");
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(session = %self.name, error = %e, "could not look for stale git locks"),
-            Err(e) => tracing::warn!(session = %self.name, error = %e, "could not look for stale git locks"),
-        }
-    }
-
-    /// A slot's worktree is made the first time a step needs it (and again if it was deleted).
-    async fn ensure_worktree(&mut self) -> Result<()> {
-        if !self.parallel() {
-            return Ok(());
-        }
-        let head = self.reload().await?.head_commit.unwrap_or_default();
-        let (project, name, index) = (self.project.clone(), self.name.clone(), self.slot.index);
-        blocking(move || workspace::create_slot(&project, &name, index, &head)).await??;
-        Ok(())
     }
 
     async fn phase_step(&mut self, session: &SessionRow, it: IterationRow) -> Result<Flow> {
