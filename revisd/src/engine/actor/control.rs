@@ -11,7 +11,7 @@ use super::super::commands::Command;
 use super::super::handoff::HandoffState;
 use super::super::worktree::{blocking, fingerprint};
 use super::super::{EngineError, Result, stored};
-use super::{Actor, Ending, Flow};
+use super::{Actor, Flow};
 
 impl Actor {
     /// Answers one command. Refusals and errors go to the requester; only a failure that
@@ -30,14 +30,10 @@ impl Actor {
                 let request = if after_run { StopRequest::AfterRun } else { StopRequest::Now };
                 self.record_stop_request(&session, request).await?;
                 if session.state == SessionState::Paused {
-                    // Nothing runs: the session stops at once, whatever the request said.
+                    // No new trial starts in a paused session: it stops at once, whatever the
+                    // request said. The drive loop ends it, after the trials still finishing
+                    // in other slots have killed their runs.
                     self.stop_waiters.push(reply);
-                    let ending = Ending {
-                        state: SessionState::Stopped,
-                        reason: StopReason::User,
-                        detail: "stopped by the user".into(),
-                    };
-                    self.end_session(ending).await?;
                 } else if after_run {
                     let _ = reply.send(self.reload().await);
                 } else {

@@ -196,7 +196,9 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
             }
             actor.halt(&format!("the session ended ({})", session.state));
         }
-        if session.stop_requested == Some(StopRequest::Now) && ending.is_none() {
+        let stop_now = session.stop_requested == Some(StopRequest::Now)
+            || (session.state == SessionState::Paused && session.stop_requested.is_some());
+        if stop_now && ending.is_none() {
             ending = Some(Ending {
                 state: SessionState::Stopped,
                 reason: StopReason::User,
