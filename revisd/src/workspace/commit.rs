@@ -15,16 +15,7 @@ use super::{GitContext, WorkspaceError, links};
 /// may change only the command line, and its commit carries the trailers.
 pub fn commit_all(worktree: &Path, message: &str) -> Result<String, WorkspaceError> {
     let repo = meta::open_worktree(worktree)?;
-    let meta = meta::read(&repo)?.unwrap_or_default();
-    let mut index = repo.index().git(|| format!("read the index of {}", worktree.display()))?;
-    // Returning 1 tells libgit2 to skip the path.
-    let mut skip_links = |path: &Path, _: &[u8]| i32::from(meta.is_link(path));
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_links))
-        .git(|| "stage new and changed files".into())?;
-    index.update_all(["*"], Some(&mut skip_links)).git(|| "stage deleted files".into())?;
-    index.write().git(|| "write the index".into())?;
-    let tree_id = index.write_tree().git(|| "write the tree".into())?;
+    let tree_id = stage_all(&repo, worktree)?;
     let tree = repo.find_tree(tree_id).git(|| format!("find tree {tree_id}"))?;
     let parent =
         repo.head().and_then(|h| h.peel_to_commit()).git(|| format!("resolve HEAD of {}", worktree.display()))?;
@@ -33,6 +24,21 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<String, WorkspaceErr
         .commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent])
         .git(|| format!("commit in {}", worktree.display()))?;
     Ok(id.to_string())
+}
+
+/// Stages everything in `worktree` (new, modified and deleted files; not ignored files, not the
+/// links) and writes the index's tree.
+pub(super) fn stage_all(repo: &Repository, worktree: &Path) -> Result<git2::Oid, WorkspaceError> {
+    let meta = meta::read(repo)?.unwrap_or_default();
+    let mut index = repo.index().git(|| format!("read the index of {}", worktree.display()))?;
+    // Returning 1 tells libgit2 to skip the path.
+    let mut skip_links = |path: &Path, _: &[u8]| i32::from(meta.is_link(path));
+    index
+        .add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_links))
+        .git(|| "stage new and changed files".into())?;
+    index.update_all(["*"], Some(&mut skip_links)).git(|| "stage deleted files".into())?;
+    index.write().git(|| "write the index".into())?;
+    index.write_tree().git(|| "write the tree".into())
 }
 
 /// Makes the worktree's files and index equal to `commit`'s tree without moving the branch,

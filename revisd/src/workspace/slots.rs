@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, IndexAddOption, Oid, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{BranchType, Oid, WorktreeAddOptions, WorktreePruneOptions};
 
-use super::commit::{restore_tree, signature};
+use super::commit::{restore_tree, signature, stage_all};
 use super::meta;
 use super::root::open_main;
 use super::session::admin_name;
@@ -87,15 +87,7 @@ pub fn check_out_detached(worktree: &Path, commit: &str) -> Result<(), Workspace
 /// to the best state when the session ends, a checkout per trial saved.
 pub fn commit_onto_branch(slot: &Path, branch: &str, message: &str) -> Result<String, WorkspaceError> {
     let repo = meta::open_worktree(slot)?;
-    let meta = meta::read(&repo)?.unwrap_or_default();
-    let mut index = repo.index().git(|| format!("read the index of {}", slot.display()))?;
-    let mut skip_links = |path: &Path, _: &[u8]| i32::from(meta.is_link(path));
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_links))
-        .git(|| "stage new and changed files".into())?;
-    index.update_all(["*"], Some(&mut skip_links)).git(|| "stage deleted files".into())?;
-    index.write().git(|| "write the index".into())?;
-    let tree_id = index.write_tree().git(|| "write the tree".into())?;
+    let tree_id = stage_all(&repo, slot)?;
     let tree = repo.find_tree(tree_id).git(|| format!("find tree {tree_id}"))?;
     let refname = format!("refs/heads/{branch}");
     let parent =
