@@ -164,3 +164,20 @@ pub fn wait_ticks(env: &TestEnv, at_least: u64, while_what: &str) {
         env.home.daemon_log()
     );
 }
+
+/// The fault points `revisd --fault-points` lists (the daemon the tests run is built with them).
+pub fn fault_points() -> Vec<String> {
+    let out = std::process::Command::new(crate::revisd_bin())
+        .arg("--fault-points")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run revisd --fault-points: {e}"));
+    assert!(out.status.success(), "revisd --fault-points failed (built without fault-injection?): {out:?}");
+    let points: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    assert!(!points.is_empty(), "revisd --fault-points printed no points");
+    points
+}

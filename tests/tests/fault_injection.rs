@@ -5,11 +5,10 @@
 use revis_tests::cli::{Running, describe, revis_command};
 use revis_tests::git::{commits, git};
 use revis_tests::process::{pid_alive, read_pid};
-use revis_tests::scripts::{iteration_commits, runs_log};
+use revis_tests::scripts::{fault_points, iteration_commits, runs_log};
 use revis_tests::session::{ENDED_STATES, iterations, numbers, pretty, state, stop_reason};
-use revis_tests::{COMMAND_DEADLINE, SESSION_DEADLINE, TestEnv, revisd_bin, standard_project, wait_until};
+use revis_tests::{COMMAND_DEADLINE, SESSION_DEADLINE, TestEnv, standard_project, wait_until};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::sync::Mutex;
 
 const NAME: &str = "faulty";
@@ -53,22 +52,6 @@ impl Outcome {
         check("diff", self.diff == other.diff);
         fields
     }
-}
-
-fn fault_points() -> Vec<String> {
-    let out = Command::new(revisd_bin())
-        .arg("--fault-points")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run revisd --fault-points: {e}"));
-    assert!(out.status.success(), "revisd --fault-points failed (built without fault-injection?): {out:?}");
-    let points: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    assert!(!points.is_empty(), "revisd --fault-points printed no points");
-    points
 }
 
 /// Runs the session, crashing the daemon at `fault` when given, and returns how it ended.

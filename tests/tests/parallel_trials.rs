@@ -13,9 +13,9 @@ use std::sync::Mutex;
 use revis_tests::cli::{Running, describe, revis_command};
 use revis_tests::process::{pid_alive, read_pid};
 use revis_tests::project::Project;
-use revis_tests::scripts::{iteration_commits, kill_daemon, runs_log, script_yaml};
+use revis_tests::scripts::{fault_points, iteration_commits, kill_daemon, runs_log, script_yaml};
 use revis_tests::session::{ENDED_STATES, iteration, numbers, pretty, state, stop_reason};
-use revis_tests::{COMMAND_DEADLINE, SESSION_DEADLINE, TestEnv, revisd_bin, wait_until};
+use revis_tests::{COMMAND_DEADLINE, SESSION_DEADLINE, TestEnv, wait_until};
 
 /// A training that logs `<iteration> <slot> <devices> <cwd>` to runs.log when it starts and
 /// `<iteration> <start ns> <end ns>` to times.log when it ends. Every trial but the baseline
@@ -252,17 +252,7 @@ fn a_daemon_killed_while_three_trials_run_reattaches_to_all_of_them() {
 
 #[test]
 fn a_crash_at_any_fault_point_with_three_trials_running_loses_and_repeats_nothing() {
-    let out = std::process::Command::new(revisd_bin())
-        .arg("--fault-points")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run revisd --fault-points: {e}"));
-    let points: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    assert!(!points.is_empty(), "revisd --fault-points printed no points");
+    let points = fault_points();
     // Armed for trial 2: trials 1 and 3 run beside it whenever it gets there. REVIS_TEST_FAULT
     // narrows the run to one point when a failure is being looked into.
     let only = std::env::var("REVIS_TEST_FAULT").ok();
