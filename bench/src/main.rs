@@ -15,6 +15,8 @@ mod outcome;
 mod parallel;
 mod report;
 mod scale;
+mod simulated;
+mod slot_scale;
 mod world;
 
 use std::process::ExitCode;
@@ -58,6 +60,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = simulated::main_if_asked() {
+        return code;
+    }
     let args = Args::parse();
     let started = Instant::now();
     let bin_dir = match bins::prepare(args.bin_dir.clone()) {

@@ -11,8 +11,6 @@
 //!   history, and a real session with 64 slots of a short training: the share of slot-time
 //!   kept busy and the daemon's CPU time and peak memory.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, ensure};
 use indexmap::IndexMap;
 use revis_tests::{Project, TestEnv};
@@ -24,6 +22,7 @@ use serde_json::Value;
 use crate::outcome::python::{self, Evaluator, Objective};
 use crate::outcome::score::{Trace, incumbent_truth, iterations_to_within};
 use crate::report::{Figure, Report, Target, percentile, trim};
+use crate::slot_scale;
 use crate::world::{instant_of, run_session, span, yaml};
 
 /// Trials after the baseline in the throughput sessions.
@@ -35,14 +34,15 @@ pub fn run(seeds: u64) -> anyhow::Result<Report> {
     let mut report = Report::new("Parallel trials (slots)");
     throughput(&mut report)?;
     search_efficiency(&mut report, seeds)?;
-    proposal_scale(&mut report)?;
-    session_scale(&mut report)?;
+    slot_scale::proposals(&mut report)?;
+    slot_scale::real_session(&mut report)?;
+    slot_scale::simulated_session(&mut report)?;
     Ok(report)
 }
 
 /// A project whose training sleeps `seconds` and writes a metric; `settings` go at the end of
 /// revis.yaml (slots, parallel).
-fn sleeping_project(seconds: f64, settings: &str) -> Project {
+pub(crate) fn sleeping_project(seconds: f64, settings: &str) -> Project {
     let project = Project::new();
     let train = format!(
         "#!/bin/sh\nx=$2\nsleep {seconds}\nmkdir -p \"$REVIS_OUTPUT_DIR\"\n\
@@ -180,96 +180,4 @@ fn search_efficiency(report: &mut Report, seeds: u64) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The advisor alone at the scale of 256 slots: a batch of 256 proposals, each beside the ones
-/// before it, with 5,000 trials of history.
-fn proposal_scale(report: &mut Report) -> anyhow::Result<()> {
-    let mut space = IndexMap::new();
-    for (name, low, high, log) in [("lr", 1e-5, 1e-1, true), ("wd", 1e-6, 1e-2, true), ("dropout", 0.0, 0.5, false)] {
-        let param =
-            serde_json::json!({"arg": format!("--{name}"), "low": low, "high": high, "log": log, "type": "float"});
-        space.insert(name.to_string(), serde_json::from_value(param).context("search parameter")?);
-    }
-    let search = Search { strategy: SearchStrategy::Tpe, seed: 7, space };
-    let advisor = SearchAdvisor::new(&search).context("bad space")?;
-    let history: Vec<Observation> = (0..5000u32)
-        .map(|i| {
-            let x = f64::from(i) / 5000.0;
-            let mut params = IndexMap::new();
-            params.insert("lr".to_string(), Value::from(1e-5 + x * 0.1));
-            params.insert("wd".to_string(), Value::from(1e-6 + (1.0 - x) * 0.01));
-            params.insert("dropout".to_string(), Value::from((x * 7.0).fract() * 0.5));
-            Observation { iteration: i, params, primary: Some(((x - 0.3) * 10.0).powi(2) + (x * 13.0).sin()) }
-        })
-        .collect();
-    let current = history[0].params.clone();
-    let start = Instant::now();
-    let mut running: Vec<IndexMap<String, Value>> = Vec::new();
-    for _ in 0..256 {
-        match advisor.propose_beside(&history, &running, &current, true) {
-            Proposal::Params { params, .. } => running.push(params),
-            Proposal::Exhausted { .. } => break,
-        }
-    }
-    let took = start.elapsed();
-    ensure!(running.len() == 256, "only {} proposals", running.len());
-    report.figure(Figure::new("batch of 256 proposals, 5,000 trials of history", took.as_secs_f64() * 1000.0, "ms"));
-    report.figure(Figure::new("one proposal at that scale", took.as_secs_f64() * 1000.0 / 256.0, "ms"));
-    Ok(())
-}
-
-/// A real session with many slots of a short training: how busy the slots are kept, and what
-/// the daemon spends doing it.
-fn session_scale(report: &mut Report) -> anyhow::Result<()> {
-    const SLOTS: u32 = 64;
-    const RUN: f64 = 8.0;
-    let trials = SLOTS * 3;
-    let env = TestEnv::new(sleeping_project(RUN, &format!("executor:\n  slots: {SLOTS}\n")));
-    env.revis_ok(&["status"]);
-    let pid = env.home.daemon_pid().context("no daemon")?;
-    let cpu_before = cpu_seconds(pid)?;
-    let started = Instant::now();
-    let session = run_session(&env, "wide", &["--max-iterations", &(trials + 1).to_string()])?;
-    let wall = started.elapsed();
-    let cpu = cpu_seconds(pid)? - cpu_before;
-    let peak_kib = peak_rss_kib(pid)?;
-    let its = session["iterations"].as_array().context("no iterations")?;
-    let baseline_end = instant_of(its[0]["ended_at"].as_str().context("baseline end")?)?;
-    let mut busy = 0.0;
-    let mut last_end = baseline_end;
-    for it in its.iter().skip(1) {
-        busy += span(it, "started_at", "ended_at")?;
-        last_end = last_end.max(instant_of(it["ended_at"].as_str().context("end")?)?);
-    }
-    let window = last_end.duration_since(baseline_end).unwrap_or(Duration::ZERO).as_secs_f64();
-    let share = busy / (window * f64::from(SLOTS));
-    report.note(format!(
-        "scale: {SLOTS} slots, {trials} trials of a {RUN} s training; session {:.1} s, slot-time window {window:.1} s",
-        wall.as_secs_f64()
-    ));
-    report.figure(
-        Figure::new(format!("{SLOTS} slots: share of slot-time busy"), share * 100.0, "%")
-            .target(Target::AtLeast(95.0)),
-    );
-    report.figure(Figure::new(format!("{SLOTS} slots: daemon CPU per trial"), cpu / f64::from(trials) * 1000.0, "ms"));
-    report.figure(Figure::new(format!("{SLOTS} slots: daemon peak memory"), peak_kib / 1024.0, "MiB"));
-    Ok(())
-}
-
-/// User + system CPU seconds of a process so far (from /proc).
-fn cpu_seconds(pid: i32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).context("bad stat")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 =
-        fields.get(11).context("utime")?.parse::<f64>()? + fields.get(12).context("stime")?.parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
-
-/// Peak resident memory of a process (VmHWM), KiB.
-fn peak_rss_kib(pid: i32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
-    Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
 }

@@ -16,7 +16,7 @@ use tonic::{Request, Status};
 
 use crate::api::RevisService;
 use crate::engine::Engine;
-use crate::exec::{LocalExecutor, TmuxServer};
+use crate::exec::{Executor, LocalExecutor, TmuxServer};
 use crate::paths::Home;
 use crate::store::Store;
 
@@ -58,14 +58,20 @@ fn check_peer(request: Request<()>) -> Result<Request<()>, Status> {
 
 /// Runs the daemon until SIGTERM, SIGINT or a Shutdown request.
 pub async fn run(home: Home) -> Result<(), DaemonError> {
+    let tmux = TmuxServer::for_home(home.root(), home.is_explicit());
+    run_with(home, Arc::new(LocalExecutor::new(tmux))).await
+}
+
+/// [`run`] with `local` running the trials of `type: local` sessions: the seam the scale
+/// benchmark uses to stand a simulated executor where tmux would be.
+pub async fn run_with(home: Home, local: Arc<dyn Executor>) -> Result<(), DaemonError> {
     home::prepare(home.root())?;
     let lock = pidfile::PidLock::acquire(&home.pid_file())?;
     let listener = socket::bind(&home.socket())?;
     tracing::info!(home = %home.root().display(), pid = std::process::id(), "revisd starting");
 
     let store = Store::open(&home.db()).await?;
-    let tmux = TmuxServer::for_home(home.root(), home.is_explicit());
-    let engine = Engine::new(store, home.clone(), Arc::new(LocalExecutor::new(tmux)));
+    let engine = Engine::new(store, home.clone(), local);
     let resumed = engine.resume_all().await?;
     if resumed > 0 {
         tracing::info!(sessions = resumed, "resumed sessions");

@@ -105,20 +105,26 @@ impl Advisor for Search {
                 req.running.iter().map(|r| r.params.clone()).collect();
             let current: IndexMap<String, serde_json::Value> =
                 stored::parse(&req.base.params_json, "params_json", req.base)?;
-            // One proposal per call whatever `n`: each free slot asks in turn, and the points
-            // still running count as "liars" (see `SearchAdvisor::propose_beside`), so the
-            // proposals of one batch spread out.
-            let _ = n;
-            let proposal = match advisor.propose_beside(&history, &running, &current, req.session.minimize) {
-                SearchProposal::Params { params, rationale, hypothesis } => Proposal::Decisions(vec![Decision {
-                    action: Action::Change,
-                    changes: changes::changes_for(&req.config.search.space, &current, &params),
-                    rationale,
-                    hypothesis: Some(hypothesis),
-                    params,
-                    more: Vec::new(),
-                }]),
-                SearchProposal::Exhausted { reason } => Proposal::Exhausted(reason),
+            // One proposal per free slot, each beside the ones before it and the points still
+            // running (the "liars" of `SearchAdvisor::propose_beside`), so a batch spreads out.
+            let mut decisions = Vec::new();
+            let mut exhausted = None;
+            for proposal in advisor.propose_batch(&history, &running, &current, req.session.minimize, n) {
+                match proposal {
+                    SearchProposal::Params { params, rationale, hypothesis } => decisions.push(Decision {
+                        action: Action::Change,
+                        changes: changes::changes_for(&req.config.search.space, &current, &params),
+                        rationale,
+                        hypothesis: Some(hypothesis),
+                        params,
+                        more: Vec::new(),
+                    }),
+                    SearchProposal::Exhausted { reason } => exhausted = Some(reason),
+                }
+            }
+            let proposal = match exhausted {
+                Some(reason) if decisions.is_empty() => Proposal::Exhausted(reason),
+                _ => Proposal::Decisions(decisions),
             };
             Ok(Advice { proposal, asked_model: false, spend: LlmSpend::default() })
         })
@@ -129,7 +135,7 @@ impl Advisor for Search {
 struct Llm;
 
 impl Advisor for Llm {
-    fn propose<'a>(&'a self, req: &'a AdviceRequest<'a>, _n: usize) -> BoxFuture<'a, Result<Advice>> {
+    fn propose<'a>(&'a self, req: &'a AdviceRequest<'a>, n: usize) -> BoxFuture<'a, Result<Advice>> {
         Box::pin(async move {
             let request = llm_advice::Request {
                 session: req.session,
@@ -143,7 +149,11 @@ impl Advisor for Llm {
             };
             let advice = llm_advice::decide(req.engine, request).await?;
             let proposal = match advice.decision {
-                Ok(decision) => Proposal::Decisions(vec![decision]),
+                // The changes the model proposed for other free slots are decisions of their own.
+                Ok(mut decision) => {
+                    let more = std::mem::take(&mut decision.more);
+                    Proposal::Decisions(std::iter::once(decision).chain(more).take(n.max(1)).collect())
+                }
                 Err(reason) if advice.missing_credentials => {
                     Proposal::NeedsCredentials(format!("{reason}; {}", advice.notes.join("; ")))
                 }

@@ -176,11 +176,6 @@ pub trait Executor: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
-    /// How many runs this executor holds at once (its slots): the engine never gives it more.
-    fn slots(&self) -> usize {
-        1
-    }
-
     /// A run after a daemon restart: `None` when `start` never ran for it (start it), else how
     /// it stands now (running: wait for it again; ended: collect it). Never starts anything.
     fn attach<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, Option<RunStatus>> {

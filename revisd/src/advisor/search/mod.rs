@@ -153,6 +153,36 @@ impl SearchAdvisor {
         Proposal::Params { params, rationale, hypothesis }
     }
 
+    /// Up to `n` points to evaluate at once beside the `running` ones, each proposed beside
+    /// those before it (so they spread out): what the engine asks when several slots are free.
+    /// An exhausted space ends the batch early; only an empty batch says why.
+    pub fn propose_batch(
+        &self,
+        history: &[Observation],
+        running: &[IndexMap<String, Value>],
+        current: &IndexMap<String, Value>,
+        minimize: bool,
+        n: usize,
+    ) -> Vec<Proposal> {
+        let mut beside = running.to_vec();
+        let mut batch = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            match self.propose_beside(history, &beside, current, minimize) {
+                Proposal::Params { params, rationale, hypothesis } => {
+                    beside.push(params.clone());
+                    batch.push(Proposal::Params { params, rationale, hypothesis });
+                }
+                exhausted @ Proposal::Exhausted { .. } => {
+                    if batch.is_empty() {
+                        batch.push(exhausted);
+                    }
+                    break;
+                }
+            }
+        }
+        batch
+    }
+
     fn exhausted(&self) -> Proposal {
         let reason = match self.space.finite_size() {
             Some(size) if size <= space::ENUMERABLE => {

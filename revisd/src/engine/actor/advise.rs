@@ -54,16 +54,15 @@ impl Actor {
                     base,
                     free_slots,
                 };
-                let advice = advice::advisor_for(session.advisor).propose(&request, 1).await?;
+                let advice = advice::advisor_for(session.advisor).propose(&request, free_slots).await?;
                 let usd = tally(&mut it, advice.asked_model, &advice.spend)?;
                 match advice.proposal {
-                    Proposal::Decisions(decisions) => match decisions.into_iter().next() {
-                        Some(mut decision) => {
+                    Proposal::Decisions(decisions) => match split_first(decisions) {
+                        Some((decision, rest)) => {
                             // Changes for the other free slots wait in the session's queue.
-                            let more = std::mem::take(&mut decision.more);
+                            let more: Vec<Decision> = rest.take(free_slots.saturating_sub(1)).collect();
                             if !more.is_empty() {
-                                let keep = free_slots.saturating_sub(1);
-                                queue_after = Some(more.into_iter().take(keep).collect());
+                                queue_after = Some(more);
                             }
                             if advice.asked_model {
                                 // The try and its dollars are booked before anything else happens.
@@ -264,6 +263,12 @@ impl Actor {
             .collect();
         self.slots.iter().filter(|s| !taken.contains(&s.index)).count().max(1)
     }
+}
+
+/// The first decision and an iterator over the others.
+fn split_first(decisions: Vec<Decision>) -> Option<(Decision, std::vec::IntoIter<Decision>)> {
+    let mut all = decisions.into_iter();
+    all.next().map(|first| (first, all))
 }
 
 /// Decisions of other judged trials that will become trials but have no number yet.
