@@ -35,6 +35,7 @@ enum Bench {
     Scale,
     Outcome,
     Parallel,
+    Slots,
 }
 
 /// Measure Revis: CLI round trip, loop overhead, event latency, idle cost, scale, search outcome.
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
             Bench::Scale => scale::run(),
             Bench::Outcome => outcome::run(args.seeds),
             Bench::Parallel => parallel::run(args.seeds),
+            Bench::Slots => slot_scale::run(),
         };
         match result {
             Ok(mut report) => {

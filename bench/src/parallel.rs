@@ -1,4 +1,5 @@
-//! Parallel trials: what several slots buy, measured three ways.
+//! Parallel trials: what several slots buy, measured two ways (how far one daemon goes with
+//! many slots is `slot_scale.rs`).
 //!
 //! - Throughput: a real session whose training sleeps a fixed 2 s, with 1 slot and with 4;
 //!   trials per hour after the baseline, and their ratio (target ≥ 3.6×).
@@ -7,9 +8,6 @@
 //!   makes it); trials until within 5 % of the optimum, medians over seeds with 95 % bootstrap
 //!   intervals, and the ratio of the medians (target ≤ 1.3×). These objectives are the ones
 //!   the advisor was tuned on: in-sample figures.
-//! - Scale: the time to propose a batch of 256 beside 255 running trials with 5,000 trials of
-//!   history, and a real session with 64 slots of a short training: the share of slot-time
-//!   kept busy and the daemon's CPU time and peak memory.
 
 use anyhow::{Context, ensure};
 use indexmap::IndexMap;
@@ -22,7 +20,6 @@ use serde_json::Value;
 use crate::outcome::python::{self, Evaluator, Objective};
 use crate::outcome::score::{Trace, incumbent_truth, iterations_to_within};
 use crate::report::{Figure, Report, Target, percentile, trim};
-use crate::slot_scale;
 use crate::world::{instant_of, run_session, span, yaml};
 
 /// Trials after the baseline in the throughput sessions.
@@ -34,9 +31,6 @@ pub fn run(seeds: u64) -> anyhow::Result<Report> {
     let mut report = Report::new("Parallel trials (slots)");
     throughput(&mut report)?;
     search_efficiency(&mut report, seeds)?;
-    slot_scale::proposals(&mut report)?;
-    slot_scale::real_session(&mut report)?;
-    slot_scale::simulated_session(&mut report)?;
     Ok(report)
 }
 

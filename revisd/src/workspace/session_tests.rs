@@ -148,3 +148,44 @@ fn project_root_from_subdir_and_from_inside_a_worktree() {
     let err = project_root(bare_dir.path());
     assert!(matches!(err, Err(WorkspaceError::Bare { .. })), "{err:?}");
 }
+
+/// `git` itself, in `dir`: what a user would see of the repository.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git").args(args).current_dir(dir).output().expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_slot_is_a_detached_worktree_git_knows_and_one_half_made_is_made_again() {
+    let t = TestRepo::new();
+    let ws = create(&t.root, "s1", &["data".into()]).expect("create");
+    let base = ws.base_commit.clone();
+
+    let slot = create_slot(&t.root, "s1", 3, &base).expect("create slot");
+    assert_eq!(slot, t.root.join(".revis/worktrees/s1.slot3"));
+    assert_eq!(read(&slot, "train.py"), "print('train')\n");
+    assert_eq!(head_commit(&slot).expect("head"), base);
+    // git sees a detached worktree, clean, with no branch of its own.
+    let listed = git(&t.root, &["worktree", "list", "--porcelain"]);
+    let entry = listed.split("\n\n").find(|e| e.contains("s1.slot3")).expect("git lists the slot");
+    assert!(entry.contains("detached") && entry.contains(&base), "{entry}");
+    assert_eq!(git(&slot, &["status", "--porcelain"]), "");
+    assert!(!git(&t.root, &["branch", "--list"]).contains("slot"));
+    // The session's links are there too.
+    assert!(slot.join("data").symlink_metadata().expect("link").file_type().is_symlink());
+
+    // Made again only when a crash cut it short: without its metadata the slot is not whole.
+    std::fs::write(slot.join("train.py"), "edited\n").expect("edit");
+    assert_eq!(create_slot(&t.root, "s1", 3, &base).expect("again"), slot);
+    assert_eq!(read(&slot, "train.py"), "edited\n", "a whole slot is left as it is");
+    let admin = t.root.join(".git/worktrees/revis-s1.slot3");
+    std::fs::remove_file(admin.join("revis.json")).expect("drop the metadata");
+    create_slot(&t.root, "s1", 3, &base).expect("made again");
+    assert_eq!(read(&slot, "train.py"), "print('train')\n");
+    assert_eq!(git(&slot, &["status", "--porcelain"]), "");
+
+    remove_slots(&t.root, "s1").expect("remove");
+    assert!(!slot.exists() && !admin.exists());
+    assert!(!git(&t.root, &["worktree", "list"]).contains("s1.slot3"));
+}

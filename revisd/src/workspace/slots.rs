@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{Oid, WorktreePruneOptions};
 
 use super::commit::{restore_tree, signature, stage_all};
 use super::meta;
@@ -24,22 +24,18 @@ pub fn slot_path(project: &Path, name: &str, index: u32) -> PathBuf {
 }
 
 /// Makes slot `index`'s worktree at `commit` (detached), with the session worktree's links.
-/// Nothing happens when it exists; a leftover admin entry of a deleted one is pruned first.
+/// Nothing happens when it exists; one a crash left half made, or a leftover admin entry of a
+/// deleted one, is made again.
 pub fn create_slot(project: &Path, name: &str, index: u32, commit: &str) -> Result<PathBuf, WorkspaceError> {
     let (repo, root) = open_main(project)?;
     let path = slot_path(&root, name, index);
-    // A worktree whose making a crash cut short (a `.git` file half written, no HEAD) is made
-    // again.
-    if path.join(".git").exists() && git2::Repository::open(&path).is_ok_and(|r| r.head().is_ok()) {
+    // Its metadata is written last: a slot that has it is whole.
+    let whole = path.join(".git").exists()
+        && git2::Repository::open(&path).is_ok_and(|r| r.head().is_ok() && meta::read(&r).is_ok_and(|m| m.is_some()));
+    if whole {
         return Ok(path);
     }
     let admin = admin_name(&slot_name(name, index));
-    if let Ok(wt) = repo.find_worktree(&admin) {
-        let mut opts = WorktreePruneOptions::new();
-        opts.valid(true).working_tree(true);
-        wt.prune(Some(&mut opts)).git(|| format!("prune the stale worktree entry {admin}"))?;
-    }
-    // An entry a crash left half made is not even a worktree to libgit2: it goes by hand.
     let admin_dir = repo.commondir().join("worktrees").join(&admin);
     if admin_dir.exists() {
         std::fs::remove_dir_all(&admin_dir).map_err(|e| WorkspaceError::io("remove", &admin_dir, e))?;
@@ -49,27 +45,31 @@ pub fn create_slot(project: &Path, name: &str, index: u32, commit: &str) -> Resu
     }
     let target =
         repo.revparse_single(commit).and_then(|o| o.peel_to_commit()).git(|| format!("find commit {commit}"))?;
-    // libgit2 adds a worktree on a branch; a short-lived one is made and dropped once HEAD is
-    // detached, so slots leave no branch of their own behind.
-    let temp = format!("revis-slot-{}", admin.trim_start_matches("revis-"));
-    let reference = repo.branch(&temp, &target, true).git(|| format!("create branch {temp}"))?.into_reference();
-    let mut opts = WorktreeAddOptions::new();
-    opts.reference(Some(&reference));
-    let added = repo.worktree(&admin, &path, Some(&opts)).git(|| format!("add worktree {}", path.display()));
-    let detached = added.and_then(|wt| {
-        let wt_repo = git2::Repository::open_from_worktree(&wt).git(|| format!("open worktree {}", path.display()))?;
-        wt_repo.set_head_detached(target.id()).git(|| format!("detach HEAD of {}", path.display()))?;
-        Ok(wt_repo)
-    });
-    if let Ok(mut b) = repo.find_branch(&temp, BranchType::Local) {
-        let _ = b.delete();
-    }
-    let wt_repo = detached?;
+    add_detached(&admin_dir, &path, target.id())?;
+    restore_tree(&path, &target.id().to_string())?;
+    let wt_repo = meta::open_worktree(&path)?;
     let session = meta::open_worktree(&worktree_path(&root, name))?;
     let session_meta = meta::read(&session)?.unwrap_or_default();
     let links = super::links::make(&path, &session_meta.links)?;
     meta::write(&wt_repo, &meta::SessionMeta { links, ..session_meta })?;
     Ok(path)
+}
+
+/// Registers `path` as a linked worktree detached at `commit`, in git's own layout
+/// (gitrepository-layout(5): `worktrees/<admin>/{gitdir,commondir,HEAD}` and the worktree's
+/// `.git` file), as `git worktree add --detach` does before its checkout. Not libgit2's
+/// `git_worktree_add`: that one only adds a worktree on a branch, and both adding it and
+/// deleting the branch afterwards open every other worktree of the repository to check that
+/// the branch is not checked out there, which made the slots of a wide session cost O(n²).
+fn add_detached(admin_dir: &Path, path: &Path, commit: Oid) -> Result<(), WorkspaceError> {
+    let write =
+        |file: PathBuf, text: String| std::fs::write(&file, text).map_err(|e| WorkspaceError::io("write", &file, e));
+    std::fs::create_dir_all(admin_dir).map_err(|e| WorkspaceError::io("create", admin_dir, e))?;
+    std::fs::create_dir_all(path).map_err(|e| WorkspaceError::io("create", path, e))?;
+    write(admin_dir.join("HEAD"), format!("{commit}\n"))?;
+    write(admin_dir.join("commondir"), "../..\n".to_string())?;
+    write(admin_dir.join("gitdir"), format!("{}\n", path.join(".git").display()))?;
+    write(path.join(".git"), format!("gitdir: {}\n", admin_dir.display()))
 }
 
 /// Makes a slot's files, index and HEAD those of `commit` (a trial about to run there).

@@ -60,13 +60,18 @@ impl Actor {
         if let Some(problem) = problem {
             return self.end(SessionState::Failed, StopReason::Error, problem).await;
         }
-        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
         // Ratchet: start from the best state (the baseline while nothing succeeded).
-        let base = session
-            .best_iteration
-            .and_then(|b| iterations.iter().find(|i| i.number == b))
-            .unwrap_or(&iterations[0])
-            .clone();
+        let pool = self.engine.store().pool();
+        let best = match session.best_iteration.and_then(|b| u32::try_from(b).ok()) {
+            Some(b) => store::iterations::get(pool, self.id, b).await?,
+            None => None,
+        };
+        let base = match best {
+            Some(best) => best,
+            None => store::iterations::get(pool, self.id, 0)
+                .await?
+                .ok_or_else(|| EngineError::Internal("the session has no baseline".into()))?,
+        };
         let base_commit = base
             .commit_sha
             .clone()
@@ -105,6 +110,7 @@ impl Actor {
             number: None,
         };
         if has_code {
+            let iterations = store::iterations::list(pool, self.id).await?;
             let applying = Applying { decision: &decision, base_commit: &base_commit, iterations: &iterations };
             if let Some(flow) = self.code_change(&session, &mut it, &applying, &mut pending).await? {
                 return Ok(flow);

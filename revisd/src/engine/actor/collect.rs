@@ -17,8 +17,14 @@ impl Actor {
         let shared = self.shared.clone();
         let _judge = shared.judge.lock().await;
         let session = &self.reload().await?;
-        let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
-        let baseline = iterations.iter().find(|i| i.number == 0).and_then(|i| i.primary_value);
+        let pool = self.engine.store().pool();
+        // Two rows, not the whole history: this runs once per trial.
+        let value_of = async |number: Option<i64>| -> Result<Option<f64>> {
+            let Some(number) = number.and_then(|n| u32::try_from(n).ok()) else { return Ok(None) };
+            Ok(store::iterations::get(pool, self.id, number).await?.and_then(|i| i.primary_value))
+        };
+        let baseline = value_of(Some(0)).await?;
+        let best_before = value_of(session.best_iteration).await?;
         let mut warnings: Vec<String> = Vec::new();
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
@@ -79,10 +85,6 @@ impl Actor {
             other => other,
         };
 
-        let best_before = session
-            .best_iteration
-            .and_then(|b| iterations.iter().find(|i| i.number == b))
-            .and_then(|i| i.primary_value);
         let threshold = self.config.guardrails.plateau_threshold;
         let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
         let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);

@@ -23,6 +23,9 @@ impl Actor {
         let _branch = shared.branch.lock().await;
         // The trial's number is given out (and kept) before its commit is made, so the commit
         // is found again by it after a crash.
+        // A number reserved by an earlier try of this step may have its commit already; one
+        // reserved just now cannot, and the branch's history is not walked for it.
+        let reserved_before = pending.number.is_some();
         let next = match pending.number {
             Some(next) => next,
             None => {
@@ -44,10 +47,15 @@ impl Actor {
         };
 
         let (project, branch) = (self.project.clone(), self.branch.clone());
-        let existing = blocking(move || {
-            workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string())
-        })
-        .await??;
+        let existing = match reserved_before {
+            true => {
+                blocking(move || {
+                    workspace::find_commit_with_trailer(&project, &branch, "Revis-Iteration", &next.to_string())
+                })
+                .await??
+            }
+            false => None,
+        };
         let sha = match existing {
             // Committed before a crash: never commit twice.
             Some(sha) => sha,
@@ -55,15 +63,14 @@ impl Actor {
                 if let Some(problem) = self.workspace_problem(None).await? {
                     return self.end(SessionState::Failed, StopReason::Error, problem).await;
                 }
-                let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
-                let parent = iterations.iter().find(|i| i.number() == pending.parent);
+                let parent = store::iterations::get(self.engine.store().pool(), self.id, pending.parent).await?;
                 let message = commit_text(&CommitText {
                     next,
                     number,
                     metric: &metric,
                     primary_metric: &session.primary_metric,
                     pending: &pending,
-                    parent,
+                    parent: parent.as_ref(),
                     decision: decision.as_ref(),
                     previous_command: &it.command,
                     session: &self.name,
@@ -84,7 +91,7 @@ impl Actor {
         // With a slot still free (and not wanted by another judged trial waiting to decide),
         // this judged trial decides again for it; else it is done.
         let slot = self.slot.index;
-        let active = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let active = store::iterations::progress(self.engine.store().pool(), self.id).await?;
         let others = active.iter().filter(|r| r.number != it.number);
         let taken: std::collections::HashSet<u32> = others
             .clone()

@@ -295,6 +295,9 @@ pub(super) struct Shared {
     judge: tokio::sync::Mutex<()>,
     /// One coding agent at a time.
     agent: tokio::sync::Mutex<()>,
+    /// Slots whose worktrees were found whole since this actor started: each step checks
+    /// only that the directory is still there, not the whole repository again.
+    slots_ready: std::sync::Mutex<std::collections::HashSet<u32>>,
 }
 
 pub(super) struct Actor {

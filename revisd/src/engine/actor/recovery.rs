@@ -61,9 +61,18 @@ impl Actor {
         if !self.parallel() {
             return Ok(());
         }
+        let index = self.slot.index;
+        let ready = |shared: &super::Shared| {
+            shared.slots_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&index)
+        };
+        if ready(&self.shared) && self.worktree.join(".git").exists() {
+            return Ok(());
+        }
         let head = self.reload().await?.head_commit.unwrap_or_default();
-        let (project, name, index) = (self.project.clone(), self.name.clone(), self.slot.index);
+        let (project, name) = (self.project.clone(), self.name.clone());
         blocking(move || workspace::create_slot(&project, &name, index, &head)).await??;
+        // The set is only ever added to: a lock poisoned by a panic elsewhere still tells true.
+        self.shared.slots_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index);
         Ok(())
     }
 }
