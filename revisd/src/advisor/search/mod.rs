@@ -106,10 +106,13 @@ impl SearchAdvisor {
                 let startup = tpe::startup_trials(&self.space);
                 // Constant liar: each running point is taken as if it had scored the worst value
                 // seen so far, so the model steers the next proposal away from it (Ginsbourger
-                // et al.; Optuna's `constant_liar`). With nothing running this is plain TPE.
+                // et al.; Optuna's `constant_liar`). The liars join the bad group only: the good
+                // group stays the best 15 % of the trials measured (counting the liars made it
+                // larger, which cost the most exploiting objective a third more trials with 4
+                // slots: docs/performance.md). With nothing running this is plain TPE.
                 let fitted = with_liars(history, running, minimize);
                 let model = if seen >= startup && history.len() >= 2 {
-                    tpe::propose(&self.space, &fitted, minimize, &mut rng, &visited)
+                    tpe::propose(&self.space, &fitted, history.len(), minimize, &mut rng, &visited)
                 } else {
                     None
                 };

@@ -363,3 +363,25 @@ fn a_batch_proposed_beside_running_trials_spreads_out() {
     }
     assert_eq!(again, batch);
 }
+
+/// Running trials are liars in the bad group only: the good group is the best 15 % of the trials
+/// measured, whatever runs beside them, and the rationale counts the measured ones.
+#[test]
+fn running_trials_do_not_enlarge_the_good_group() {
+    let s = search(SearchStrategy::Tpe, 5, vec![("x", range(0.0, 1.0))]);
+    let a = advisor(&s);
+    let f = |p: &IndexMap<String, Value>| Some((num(p, "x") - 0.3).powi(2));
+    let history = run(&a, point(&[("x", json!(0.9))]), 20, f);
+    let current = history[0].params.clone();
+    let label = |running: &[IndexMap<String, Value>]| match a.propose_beside(&history, running, &current, true) {
+        Proposal::Params { rationale, .. } => rationale,
+        Proposal::Exhausted { reason } => panic!("exhausted: {reason}"),
+    };
+    let alone = label(&[]);
+    assert!(alone.contains("best 4 of 21 runs"), "{alone}");
+    // Counted with the 21 measured, eight liars would make the good group 5 of 29.
+    let running: Vec<IndexMap<String, Value>> =
+        [0.05, 0.15, 0.45, 0.5, 0.6, 0.7, 0.8, 0.95].iter().map(|x| point(&[("x", json!(x))])).collect();
+    let beside = label(&running);
+    assert!(beside.contains("best 4 of 21 runs"), "liars must not change the good group: {beside}");
+}

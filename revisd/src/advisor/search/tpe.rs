@@ -47,8 +47,11 @@ fn loss(o: &Observation, minimize: bool) -> f64 {
     }
 }
 
-/// The good and bad groups, each in chronological order. `None` when nothing succeeded.
-fn split(history: &[Observation], minimize: bool) -> Option<(Vec<&Observation>, Vec<&Observation>)> {
+/// The good and bad groups, each in chronological order. `None` when nothing succeeded. The
+/// good group is the best `gamma(measured)`: the first `measured` observations were measured,
+/// the rest are liars (trials still running, valued at the worst), which join the bad group
+/// without making the good one larger.
+fn split(history: &[Observation], measured: usize, minimize: bool) -> Option<(Vec<&Observation>, Vec<&Observation>)> {
     let loss = |o: &Observation| loss(o, minimize);
     let successes = history.iter().filter(|o| loss(o).is_finite()).count();
     if successes == 0 {
@@ -56,7 +59,7 @@ fn split(history: &[Observation], minimize: bool) -> Option<(Vec<&Observation>, 
     }
     let mut ranked: Vec<usize> = (0..history.len()).collect();
     ranked.sort_by(|&a, &b| loss(&history[a]).total_cmp(&loss(&history[b])).then(a.cmp(&b)));
-    let n_below = gamma(history.len()).min(successes);
+    let n_below = gamma(measured.min(history.len())).min(successes);
     let mut below: Vec<usize> = ranked[..n_below].to_vec();
     let mut above: Vec<usize> = ranked[n_below..].to_vec();
     below.sort_unstable();
@@ -76,11 +79,12 @@ pub struct TpePoint {
 pub fn propose(
     space: &Space,
     history: &[Observation],
+    measured: usize,
     minimize: bool,
     rng: &mut Rng,
     visited: &HashSet<String>,
 ) -> Option<TpePoint> {
-    let (below, above) = split(history, minimize)?;
+    let (below, above) = split(history, measured, minimize)?;
     let good = Joint::new(space, &below, &rank_weights(&below, minimize));
     let bad = Joint::new(space, &above, &chronological_weights(above.len()));
     for _ in 0..ROUNDS {
@@ -95,7 +99,7 @@ pub fn propose(
         for (_, values) in scored {
             let params: IndexMap<String, Value> = space.dims.iter().map(|d| d.name.clone()).zip(values).collect();
             if !visited.contains(&space.point_key(&params)) {
-                return Some(TpePoint { params, good: below.len(), total: history.len() });
+                return Some(TpePoint { params, good: below.len(), total: measured.min(history.len()) });
             }
         }
     }
