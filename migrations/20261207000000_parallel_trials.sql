@@ -22,10 +22,4 @@ ALTER TABLE sessions ADD COLUMN last_number INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN gpu_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN compute_usd REAL NOT NULL DEFAULT 0;
 
--- Changes the LLM advisor proposed at once for other free slots, each its own trial: the next
--- judged trials deciding for a free slot take them in order (a JSON list of decisions).
-ALTER TABLE sessions ADD COLUMN decision_queue TEXT NOT NULL DEFAULT '[]';
--- The judged trial whose decision produced this trial (its transcripts are kept under it).
-ALTER TABLE iterations ADD COLUMN decided_by INTEGER;
-
 UPDATE sessions SET last_number = COALESCE((SELECT MAX(number) FROM iterations i WHERE i.session_id = sessions.id), 0);
