@@ -184,7 +184,8 @@ impl Executor for FixedDelay {
             }
             Ok(match self.status_now(run_id)? {
                 RunStatus::Exited { code } => RunOutcome::Exited { code },
-                RunStatus::Running | RunStatus::Vanished => RunOutcome::Vanished,
+                RunStatus::Ended { reason } => RunOutcome::Ended { reason },
+                RunStatus::Running | RunStatus::Queued { .. } | RunStatus::Vanished => RunOutcome::Vanished,
             })
         })
     }

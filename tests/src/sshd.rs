@@ -42,6 +42,11 @@ impl SshServer {
         server
     }
 
+    /// Every later SSH session gets `name=value` (see `Sshd::set_session_env`).
+    pub fn set_session_env(&mut self, name: &str, value: &str) {
+        self.sshd.set_session_env(name, value).unwrap_or_else(|e| panic!("cannot restart sshd: {e}"));
+    }
+
     pub fn port(&self) -> u16 {
         self.sshd.port()
     }

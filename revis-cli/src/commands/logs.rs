@@ -31,6 +31,9 @@ pub struct LogsArgs {
     /// iteration's training log).
     #[arg(short, long, value_name = "N")]
     pub iteration: Option<u32>,
+    /// Print the script the iteration ran (a Slurm job's job.sh) instead of its output.
+    #[arg(long, conflicts_with = "follow")]
+    pub script: bool,
 }
 
 pub async fn run(ctx: &Context, args: LogsArgs) -> Result<ExitCode, CliError> {
@@ -39,6 +42,7 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> Result<ExitCode, CliError> {
         project_dir: ctx.project_dir()?,
         iteration: args.iteration,
         follow: args.follow,
+        script: args.script,
         ..Default::default()
     };
     let print = |chunk: &LogChunk| out(&chunk_text(chunk, &ctx.palette));

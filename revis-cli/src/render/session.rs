@@ -338,12 +338,17 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     // coding agent reported what it cost.
     let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || agent_cost(it).is_some());
     let with_slot = d.head().slots > 1;
+    let with_job = d.iterations.iter().any(|it| it.job_id.is_some());
     let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
     if with_cost {
         headers.push("LLM");
     }
     if with_slot {
         headers.push("SLOT");
+    }
+    if with_job {
+        // Queue wait is its own figure: DURATION is the time the job ran.
+        headers.extend(["JOB", "QUEUED"]);
     }
     let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4).align_right(6);
     let best = d.head().best.as_ref().map(|b| b.iteration);
@@ -371,6 +376,10 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
                 true => it.slot.to_string().into(),
                 false => format!("{} (gpu {})", it.slot, it.gpus).into(),
             });
+        }
+        if with_job {
+            row.push(it.job_id.clone().unwrap_or_else(|| "-".into()).into());
+            row.push(it.queued_seconds.map_or_else(|| "-".to_string(), time::duration).into());
         }
         table.push_with_detail(row, detail);
     }

@@ -174,6 +174,8 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
         slot: u32_of(it.slot),
         gpus: it.gpus.clone().unwrap_or_default(),
         host: it.host.clone().unwrap_or_default(),
+        job_id: it.job_id.clone(),
+        queued_seconds: it.queued_seconds,
         number: it.number(),
         state: iteration_state(it.state) as i32,
         outcome: it.outcome.map(|o| outcome(o) as i32),

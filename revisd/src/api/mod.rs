@@ -359,6 +359,11 @@ impl Revis for RevisService {
     async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
         let session = self.session(&req.name, &req.project_dir).await?;
+        if req.script {
+            let text = self.engine.run_script(&session, req.iteration).await.map_err(Status::from)?;
+            let chunk = pb::LogChunk { source: "script".into(), iteration: req.iteration, text, ..Default::default() };
+            return Ok(Response::new(Box::pin(tokio_stream::iter([Ok(chunk)]))));
+        }
         let resume = LogsResume {
             after_seq: i64::try_from(req.after_seq).unwrap_or(i64::MAX),
             train: req.resume_iteration.map(|n| (n, i64::from(req.resume_attempt.max(1)), req.resume_offset)),

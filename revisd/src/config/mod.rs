@@ -10,6 +10,7 @@ pub mod duration;
 mod error;
 mod index;
 pub mod schema;
+pub mod slurm;
 mod space;
 pub mod template;
 mod tree;

@@ -56,6 +56,8 @@ pub enum ExecutorType {
     #[default]
     Local,
     Ssh,
+    /// Each trial a Slurm job (`sbatch`), here or through the `login` host.
+    Slurm,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -92,6 +94,38 @@ pub struct Executor {
     /// running trials fail; the connection is retried with backoff). Default 2m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_timeout: Option<String>,
+    /// `type: slurm`: the SSH alias (or host) where `sbatch` runs; absent: this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<String>,
+    /// `--gres` as written (`gpu:a100:1`); instead of `gpus_per_trial`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gres: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_per_task: Option<u32>,
+    /// `--mem` as Slurm reads it (`64G`, `500M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// The job's time limit (`2h`, or Slurm's own `1-12:00:00`); default
+    /// `guardrails.max_run_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// Shell lines the job runs before the training command (`module load cuda/12.4`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// Further `sbatch` options, passed through as `#SBATCH` lines (`--exclusive`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sbatch: Vec<String>,
+    /// How often a Slurm job's state and log are looked at (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<String>,
 }
 
 /// One SSH box of `executor.hosts`. Unset connection fields fall back to `executor`'s own.
@@ -156,6 +190,7 @@ impl Executor {
             cost_per_gpu_hour: b.cost_per_gpu_hour.or(self.cost_per_gpu_hour),
             hosts: Vec::new(),
             host_timeout: self.host_timeout.clone(),
+            ..Executor::default()
         }
     }
 }

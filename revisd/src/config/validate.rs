@@ -42,6 +42,7 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         ));
     }
     check_hosts(config)?;
+    super::slurm::check(config)?;
     check_slots(config)?;
     let max_run_duration = check_guardrails(config)?;
     for (list, patterns) in [("deny", &config.context.deny), ("frozen", &config.context.frozen)] {
@@ -193,7 +194,12 @@ fn check_slots(config: &Config) -> Result<(), Issue> {
     if e.gpus_per_trial == Some(0) {
         return Err(Issue::new("executor.gpus_per_trial", "executor.gpus_per_trial must be at least 1"));
     }
-    if e.gpus_per_trial.is_some() && e.gpus.is_none() && e.hosts.iter().all(|h| h.gpus.is_none()) {
+    // Slurm allocates each job's GPUs itself: there `gpus_per_trial` is the job's `--gres`.
+    if e.kind != ExecutorType::Slurm
+        && e.gpus_per_trial.is_some()
+        && e.gpus.is_none()
+        && e.hosts.iter().all(|h| h.gpus.is_none())
+    {
         return Err(Issue::new(
             "executor.gpus_per_trial",
             "executor.gpus_per_trial needs executor.gpus (the devices to share out)",

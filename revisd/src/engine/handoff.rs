@@ -344,7 +344,8 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
     env.extend(h.config.entry.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let session = h.remote_key.clone();
     let spec = RunSpec { run_id, run_dir, workdir: h.worktree.to_path_buf(), command, env, output_dir, session };
-    let exec = h.engine.executor_for(&h.executor).await?;
+    let max_run = parse_duration(&h.config.guardrails.max_run_duration).unwrap_or(limit);
+    let exec = h.engine.executor_for(&h.executor, max_run).await?;
     let state_dir = h.engine.home().runs().join(&h.remote_key);
     if let Err(e) = exec.prepare_workdir(h.worktree, &spec.session, &h.config.workspace.link, &state_dir).await {
         return Ok(Err(format!("verify could not sync the worktree: {e}")));
@@ -368,6 +369,7 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
         RunOutcome::TimedOut => Err(format!("verify failed: {what} did not finish within {}s", limit.as_secs())),
         RunOutcome::Exited { code } => Err(format!("verify failed: {what} exited with code {code}:\n{}", tail())),
         RunOutcome::Vanished => Err(format!("verify failed: {what} disappeared:\n{}", tail())),
+        RunOutcome::Ended { reason } => Err(format!("verify failed: {what} did not finish: {reason}:\n{}", tail())),
     })
 }
 

@@ -162,9 +162,28 @@ impl Engine {
         self.lock_credentials().get(&id).cloned().unwrap_or_default()
     }
 
-    /// The executor a session's runs use, from its `executor:` section.
-    pub(crate) async fn executor_for(&self, executor: &crate::config::Executor) -> Result<Arc<dyn Executor>> {
-        self.inner.executors.for_config(executor).await.map_err(|e| EngineError::FailedPrecondition(e.to_string()))
+    /// The executor a session's runs use, from its `executor:` section; `max_run` is a batch
+    /// job's time limit unless the section sets one.
+    pub(crate) async fn executor_for(
+        &self,
+        executor: &crate::config::Executor,
+        max_run: std::time::Duration,
+    ) -> Result<Arc<dyn Executor>> {
+        self.inner
+            .executors
+            .for_config(executor, max_run)
+            .await
+            .map_err(|e| EngineError::FailedPrecondition(e.to_string()))
+    }
+
+    /// Whether the cluster of a `type: slurm` executor takes the jobs it describes: the key and
+    /// message of a problem.
+    pub(crate) async fn check_slurm(
+        &self,
+        executor: &crate::config::Executor,
+        max_run: std::time::Duration,
+    ) -> std::result::Result<(), (String, String)> {
+        self.inner.executors.check_slurm(executor, max_run).await
     }
 
     pub(crate) async fn lock_workspaces(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -141,6 +141,14 @@ impl Engine {
         let locate = |(key, message): (String, String)| {
             EngineError::from(config::located_error(&loaded.path, text.unwrap_or_default(), &key, message))
         };
+        if cfg.executor.kind == config::ExecutorType::Slurm {
+            // The cluster is asked now, so a partition, account or GRES it would refuse is
+            // reported with its key before the baseline is submitted.
+            let max_run = config::duration::parse_duration(&cfg.guardrails.max_run_duration)
+                .map_err(|e| EngineError::InvalidArgument(format!("guardrails.max_run_duration: {e}")))?;
+            self.check_slurm(&cfg.executor, max_run).await.map_err(locate)?;
+            return Ok(cfg);
+        }
         let boxes = cfg.executor.boxes();
         if boxes.is_empty() {
             if cfg.executor.gpus.is_some() {
@@ -178,7 +186,7 @@ impl Engine {
     ) -> std::result::Result<Option<super::slots::Devices>, (String, String)> {
         let key = || format!("{at}.gpus");
         let exec = self
-            .executor_for(executor)
+            .executor_for(executor, std::time::Duration::ZERO)
             .await
             .map_err(|e| (key(), format!("cannot reach {machine} to list its GPUs: {e}")))?;
         let listing =

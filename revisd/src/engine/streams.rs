@@ -138,6 +138,29 @@ impl Engine {
         Ok(newest.len() == 1 && newest[0].kind == "session_ended")
     }
 
+    /// The script an iteration's run ran (default: the latest that started): a batch job's
+    /// job.sh, else the wrapper and the command. Neither holds the environment (secrets).
+    pub async fn run_script(&self, session: &SessionRow, iteration: Option<u32>) -> Result<String> {
+        let pool = self.store().pool();
+        let it = match iteration {
+            Some(n) => store::iterations::get(pool, session.id, n)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(format!("session '{}' has no iteration {n}", session.name)))?,
+            None => latest_started(self, session.id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(format!("session '{}' has not run anything yet", session.name)))?,
+        };
+        let dir = self.iteration_run_dir(session.id, &session.name, &it);
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        if let Some(job) = read(crate::exec::slurm::JOB_SCRIPT) {
+            return Ok(job);
+        }
+        match (read("run.sh"), read("command.sh")) {
+            (Some(run), Some(command)) => Ok(format!("# run.sh\n{run}\n# command.sh\n{command}")),
+            _ => Err(EngineError::NotFound(format!("iteration {} has no run script (it has not started)", it.number))),
+        }
+    }
+
     /// Logs: with an iteration, that iteration's training log; without, the event log and then
     /// the training log of the latest iteration that ran. `follow` keeps streaming until the
     /// session (or the chosen iteration's run) ends.

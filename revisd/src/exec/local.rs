@@ -130,8 +130,9 @@ impl LocalExecutor {
             if now >= next_liveness {
                 next_liveness = now + LIVENESS_POLL;
                 match self.run_status(run_id, run_dir).await? {
-                    RunStatus::Running => {}
+                    RunStatus::Running | RunStatus::Queued { .. } => {}
                     RunStatus::Exited { code } => return Ok(RunOutcome::Exited { code }),
+                    RunStatus::Ended { reason } => return Ok(RunOutcome::Ended { reason }),
                     RunStatus::Vanished => return Ok(RunOutcome::Vanished),
                 }
             }

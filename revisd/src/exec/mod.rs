@@ -8,6 +8,7 @@
 pub mod local;
 pub(crate) mod process_group;
 pub mod registry;
+pub mod slurm;
 pub mod ssh;
 mod tail;
 pub mod tmux;
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 pub use local::LocalExecutor;
 pub use registry::Executors;
+pub use slurm::SlurmExecutor;
 pub use ssh::SshExecutor;
 pub use tail::tail_lines;
 pub use tmux::TmuxServer;
@@ -54,21 +56,35 @@ pub struct RunSpec {
 }
 
 /// A point-in-time look at a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunStatus {
+    /// Waiting in a batch scheduler's queue (a Slurm job PENDING, or requeued), with the
+    /// scheduler's reason (`Resources`, `Priority`).
+    Queued {
+        reason: String,
+    },
     Running,
     Exited {
         code: i32,
+    },
+    /// Ended by its scheduler rather than by its own exit (a time limit, out of memory, a
+    /// node failure, a cancellation outside Revis): why, in words.
+    Ended {
+        reason: String,
     },
     /// The tmux session is gone and no exit file was written (killed, host rebooted, ...).
     Vanished,
 }
 
 /// How `Executor::wait` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     Exited {
         code: i32,
+    },
+    /// Its scheduler ended it (see `RunStatus::Ended`).
+    Ended {
+        reason: String,
     },
     /// The deadline passed; the run's process group has been killed.
     TimedOut,
@@ -119,6 +135,8 @@ pub enum ExecError {
     Sync(#[source] Box<crate::remote::sync::SyncError>),
     #[error("remote `{action}` for run {run_id} failed: {message}")]
     RemoteRun { action: &'static str, run_id: String, message: String },
+    #[error("sbatch refused the job of run {run_id}: {message}")]
+    Submit { run_id: String, message: String },
     #[error("`nvidia-smi -L` failed: {0}")]
     GpuListing(String),
 }
@@ -202,6 +220,19 @@ pub trait Executor: Send + Sync {
 
     fn log_path(&self, run_dir: &Path) -> PathBuf {
         wrapper::RunFiles::new(run_dir).log()
+    }
+
+    /// The batch scheduler's id of the job `start` submitted for this run (`None`: runs that
+    /// are not batch jobs).
+    fn job_id(&self, run_dir: &Path) -> Option<String> {
+        let _ = run_dir;
+        None
+    }
+
+    /// For runs that may wait in a scheduler's queue before they run: how often to look
+    /// whether they started (`status` says `Queued` until then). `None`: runs start at once.
+    fn queue_poll(&self) -> Option<Duration> {
+        None
     }
 
     /// What `nvidia-smi -L` prints where this executor runs trials (the GPUs a slot may get);

@@ -10,6 +10,7 @@
 mod connect;
 mod link;
 pub mod session;
+pub mod shell;
 pub mod sync;
 pub mod target;
 
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 pub use connect::{ConnectOptions, known_hosts_path, trust_host};
 pub use russh::keys::PublicKey;
 pub use session::{Follow, FollowEvent, Output, Remote};
+pub use shell::{LocalShell, Shell};
 pub use target::{SshTarget, list_hosts, resolve};
 
 /// Everything that can go wrong reaching or talking to a remote host. Variants name the
@@ -86,6 +88,12 @@ pub enum RemoteError {
     },
     #[error("connection to {target} dropped while running `{command}`")]
     Disconnected { target: String, command: String },
+    #[error("cannot run `{command}` on this machine: {source}")]
+    Local {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("output of `{command}` on {target} exceeded {limit} bytes")]
     OutputTooLarge { target: String, command: String, limit: usize },
 }
@@ -155,6 +163,9 @@ impl RemoteError {
             },
             RemoteError::Disconnected { target, command } => {
                 RemoteError::Disconnected { target: target.clone(), command: command.clone() }
+            }
+            RemoteError::Local { command, source } => {
+                RemoteError::Local { command: command.clone(), source: io(source) }
             }
             RemoteError::OutputTooLarge { target, command, limit } => {
                 RemoteError::OutputTooLarge { target: target.clone(), command: command.clone(), limit: *limit }

@@ -47,6 +47,10 @@ pub struct IterationRow {
     pub host: Option<String>,
     pub target_slot: Option<i64>,
     pub decided_by: Option<i64>,
+    /// The batch scheduler's id of the trial's job (Slurm), once submitted.
+    pub job_id: Option<String>,
+    /// How long the trial's job waited in the scheduler's queue before it ran.
+    pub queued_seconds: Option<f64>,
 }
 
 impl IterationRow {
@@ -107,7 +111,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ?, \
-         slot = ?, gpus = ?, host = ?, target_slot = ? WHERE session_id = ? AND number = ?",
+         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ? WHERE session_id = ? AND number = ?",
     )
     .bind(it.phase)
     .bind(it.state)
@@ -145,6 +149,8 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.gpus)
     .bind(&it.host)
     .bind(it.target_slot)
+    .bind(&it.job_id)
+    .bind(it.queued_seconds)
     .bind(it.session_id)
     .bind(it.number)
     .execute(&mut **tx)
@@ -343,5 +349,7 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         host: None,
         target_slot: None,
         decided_by: None,
+        job_id: None,
+        queued_seconds: None,
     }
 }

@@ -19,6 +19,7 @@ mod commit;
 mod control;
 mod end;
 mod prepare;
+mod queue;
 mod recovery;
 mod run_spec;
 mod schedule;
@@ -370,7 +371,7 @@ impl Actor {
         if let Some(exec) = &self.exec {
             return Ok(exec.clone());
         }
-        let exec = self.engine.executor_for(&self.executor_settings()).await?;
+        let exec = self.engine.executor_for(&self.executor_settings(), self.max_run).await?;
         self.exec = Some(exec.clone());
         Ok(exec)
     }

@@ -71,6 +71,7 @@ impl Actor {
                     return self.record_run_end(it, None, Some(format!("could not start training: {e}"))).await;
                 }
                 faults::point("train_started", Some(number));
+                self.record_job(&exec, &spec, &mut it).await?;
             }
             Some(RunStatus::Running) => {
                 tracing::info!(session = %self.name, iteration = number, "re-attached to a running training run");
@@ -78,10 +79,19 @@ impl Actor {
             Some(_) => {}
         }
 
-        // Deadlines count from when the run started, so a restarted daemon keeps them.
+        if let Some(flow) = self.wait_in_queue(&exec, &spec, session, &mut it).await? {
+            return Ok(flow);
+        }
+
+        // Deadlines count from when the run started, so a restarted daemon keeps them. A
+        // batch job's time limit is its scheduler's to enforce (`executor.time`, by default
+        // this same limit), so only the budget bounds it here.
         let ran_for =
             it.started_at.as_deref().map(|s| store::seconds_between(s, &store::now()).max(0.0)).unwrap_or(0.0);
-        let run_left = self.max_run.as_secs_f64() - ran_for;
+        let run_left = match exec.queue_poll() {
+            Some(_) => f64::from(u32::MAX),
+            None => self.max_run.as_secs_f64() - ran_for,
+        };
         let budget_left = session.budget_seconds.map(|b| b - session.active_seconds_now());
         let budget_bounds = budget_left.is_some_and(|b| b < run_left);
         let left = budget_left.map_or(run_left, |b| b.min(run_left)).max(0.0);
@@ -109,8 +119,12 @@ impl Actor {
                             }
                             self.record_run_end(it, Some(code), reason).await
                         }
+                        RunOutcome::Ended { reason } => self.record_run_end(it, None, Some(reason)).await,
                         RunOutcome::TimedOut | RunOutcome::Vanished => {
-                            let why = "the run disappeared without recording an exit code (its tmux session ended)";
+                            let why = match exec.queue_poll() {
+                                Some(_) => "the job left the queue without a recorded state or exit code",
+                                None => "the run disappeared without recording an exit code (its tmux session ended)",
+                            };
                             self.record_run_end(it, None, Some(why.into())).await
                         }
                     }
@@ -179,7 +193,11 @@ impl Actor {
     /// Books a run's GPU time (its duration × its slot's GPUs) and, at
     /// `executor.cost_per_gpu_hour`, its dollars, in the transaction that records its end.
     async fn book_compute(&self, tx: &mut store::Tx, it: &IterationRow) -> Result<()> {
-        let gpus = it.gpus.as_deref().map_or(0, |g| g.split(',').filter(|d| !d.is_empty()).count());
+        let gpus = match self.config.executor.kind {
+            // Slurm allocates each job's GPUs: as many as the job asks for.
+            crate::config::ExecutorType::Slurm => self.config.executor.job_gpus() as usize,
+            _ => it.gpus.as_deref().map_or(0, |g| g.split(',').filter(|d| !d.is_empty()).count()),
+        };
         let seconds = it.duration_seconds.unwrap_or(0.0).max(0.0) * gpus as f64;
         if seconds <= 0.0 {
             return Ok(());
@@ -219,7 +237,7 @@ impl Actor {
 }
 
 /// Waits until the session is told to end at once, and says why.
-async fn wait_for_halt(halt: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+pub(super) async fn wait_for_halt(halt: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
     loop {
         if let Some(why) = halt.borrow_and_update().clone() {
             return why;

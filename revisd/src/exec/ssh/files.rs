@@ -113,17 +113,17 @@ pub(super) fn local_len(path: &Path) -> u64 {
 
 /// The local copy of the remote train.log, appended to as the remote log grows. The file is
 /// opened on the first bytes, once per watch.
-pub(super) struct LogMirror<'a> {
+pub(crate) struct LogMirror<'a> {
     path: &'a Path,
     file: Option<File>,
 }
 
 impl<'a> LogMirror<'a> {
-    pub(super) fn new(path: &'a Path) -> Self {
+    pub(crate) fn new(path: &'a Path) -> Self {
         LogMirror { path, file: None }
     }
 
-    pub(super) fn append(&mut self, data: &[u8]) -> Result<(), ExecError> {
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<(), ExecError> {
         if data.is_empty() {
             return Ok(());
         }

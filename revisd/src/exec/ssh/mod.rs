@@ -16,6 +16,8 @@
 mod files;
 mod watch;
 
+pub(crate) use files::LogMirror;
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -139,7 +139,8 @@ impl SshExecutor {
                 Ok(RunStatus::Exited { code }) => return Ok(RunOutcome::Exited { code }),
                 // The log was streamed to its end before the verdict.
                 Ok(RunStatus::Vanished) => return Ok(RunOutcome::Vanished),
-                Ok(RunStatus::Running) => {
+                Ok(RunStatus::Ended { reason }) => return Ok(RunOutcome::Ended { reason }),
+                Ok(RunStatus::Running | RunStatus::Queued { .. }) => {
                     return Err(ExecError::RemoteRun {
                         action: "watch",
                         run_id: run_id.to_string(),

@@ -29,7 +29,7 @@ use archive::Stopped;
 use manifest::manifest;
 
 use super::session::shell_quote;
-use super::{Output, Remote, RemoteError};
+use super::{Output, RemoteError, Shell};
 
 /// What one sync shipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,7 +131,7 @@ pub fn remote_path(dir: &str) -> String {
 
 /// Brings `remote_dir` up to date with `worktree`; see the module comment.
 pub async fn sync(
-    remote: &Remote,
+    remote: &impl Shell,
     worktree: &Path,
     remote_dir: &str,
     state_file: &Path,
@@ -143,7 +143,7 @@ pub async fn sync(
 }
 
 pub(crate) async fn sync_with(
-    remote: &Remote,
+    remote: &impl Shell,
     worktree: &Path,
     remote_dir: &str,
     state_file: &Path,
@@ -201,7 +201,7 @@ pub(crate) async fn sync_with(
 /// Streams the tar of `files` into the remote `tar -x` while a blocking thread produces it,
 /// then records `token` remotely. Returns the archive's size.
 async fn send_archive(
-    remote: &Remote,
+    remote: &impl Shell,
     worktree: &Path,
     dir: &str,
     remote_dir: &str,
@@ -257,7 +257,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Fails with the names of the `links` that do not exist under `remote_dir`.
-pub async fn check_links(remote: &Remote, remote_dir: &str, links: &[String]) -> Result<(), SyncError> {
+pub async fn check_links(remote: &impl Shell, remote_dir: &str, links: &[String]) -> Result<(), SyncError> {
     if links.is_empty() {
         return Ok(());
     }
@@ -277,7 +277,7 @@ pub async fn check_links(remote: &Remote, remote_dir: &str, links: &[String]) ->
     })
 }
 
-async fn remote_token(remote: &Remote, dir: &str, remote_dir: &str) -> Result<Option<String>, SyncError> {
+async fn remote_token(remote: &impl Shell, dir: &str, remote_dir: &str) -> Result<Option<String>, SyncError> {
     let out = run_checked(remote, &format!("cat {dir}/{MARKER} 2>/dev/null || true"), None, "read marker", remote_dir)
         .await?;
     let token = String::from_utf8_lossy(&out).trim().to_string();
@@ -285,7 +285,7 @@ async fn remote_token(remote: &Remote, dir: &str, remote_dir: &str) -> Result<Op
 }
 
 async fn run_checked(
-    remote: &Remote,
+    remote: &impl Shell,
     command: &str,
     stdin: Option<Vec<u8>>,
     what: &'static str,

@@ -1,0 +1,4 @@
+-- Trials run as batch jobs (Slurm): the scheduler's job id, recorded with the phase it was
+-- submitted in, and the time the job waited in the queue (not counted as run time).
+ALTER TABLE iterations ADD COLUMN job_id TEXT;
+ALTER TABLE iterations ADD COLUMN queued_seconds REAL;
