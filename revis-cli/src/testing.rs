@@ -179,6 +179,12 @@ impl Revis for Service {
     async fn probe_host(&self, _: Request<ProbeHostRequest>) -> Result<Response<ProbeHostReply>, Status> {
         unimplemented()
     }
+    async fn probe_slurm(
+        &self,
+        _: Request<revis_proto::v1::ProbeSlurmRequest>,
+    ) -> Result<Response<revis_proto::v1::ProbeSlurmReply>, Status> {
+        unimplemented()
+    }
     async fn discover(&self, _: Request<DiscoverRequest>) -> Result<Response<DiscoverReply>, Status> {
         unimplemented()
     }

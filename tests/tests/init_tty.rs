@@ -145,6 +145,40 @@ fn a_full_eval_json_run_writes_a_config_that_loads_and_an_existing_one_is_kept()
     assert_eq!(env.project.read("revis.yaml"), before);
 }
 
+/// Where `sinfo` answers, init offers Slurm and lists the partitions; the file it writes runs
+/// each trial as a job in the chosen one.
+#[test]
+fn where_slurm_answers_init_offers_it_and_lists_the_partitions() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: a real Slurm needs root here");
+        return;
+    }
+    let cluster = revis_fixtures::slurm::SlurmCluster::start().unwrap_or_else(|e| panic!("cannot start Slurm: {e}"));
+    let env = TestEnv::new(project());
+    let home = home_dir(&env);
+    let conf = cluster.conf().display().to_string();
+    let mut tty = Tty::spawn(&env, &home, &[("SLURM_CONF", &conf)]);
+    tty.answer("Training command", "python3 train.py\r");
+    tty.answer("eval.json (manual)", ENTER);
+    tty.answer("Primary metric to optimize", "loss\r");
+    tty.answer("maximize", ENTER);
+    tty.expect("Slurm answers on this machine. Run trials as Slurm jobs?");
+    tty.answer("No, run trials directly on this machine", ENTER);
+    tty.expect("Partition:");
+    tty.answer("debug (gpu; time limit unlimited, default)", ENTER);
+    tty.answer("none (pause for manual changes)", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
+    tty.answer("Yes, select files to hide", ENTER);
+    tty.expect("Revis initialized!");
+    let (code, transcript) = tty.finish();
+    assert_eq!(code, 0, "{transcript}\ndaemon log:\n{}", env.home.daemon_log());
+    let config = env.written_config();
+    assert_eq!(config.executor.kind, revisd::config::schema::ExecutorType::Slurm, "{transcript}");
+    assert_eq!(config.executor.partition.as_deref(), Some("debug"));
+    assert_eq!(config.executor.login, None);
+    drop(env);
+    drop(cluster);
+}
+
 /// A W&B GraphQL server: entity `team` has projects alpha and beta-proj; runs report accuracy
 /// and val_loss (plus bookkeeping keys discovery leaves out). Requests are kept.
 fn fake_wandb() -> FakeWandb {

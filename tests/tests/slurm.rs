@@ -36,12 +36,16 @@ struct SlurmEnv {
 
 /// `None` (with a note) where this process cannot run Slurm.
 fn cluster() -> Option<(SlurmCluster, MutexGuard<'static, ()>)> {
+    start_cluster(SlurmCluster::start)
+}
+
+fn start_cluster(start: fn() -> Result<SlurmCluster, String>) -> Option<(SlurmCluster, MutexGuard<'static, ()>)> {
     if !nix::unistd::getuid().is_root() {
         eprintln!("skipped: a real Slurm needs root here (slurmd starts jobs as their submitter)");
         return None;
     }
     let turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    let cluster = SlurmCluster::start().unwrap_or_else(|e| panic!("cannot start Slurm: {e}"));
+    let cluster = start().unwrap_or_else(|e| panic!("cannot start Slurm: {e}"));
     Some((cluster, turn))
 }
 
@@ -79,6 +83,16 @@ impl SlurmEnv {
     /// A project whose revis.yaml runs [`training`] as Slurm jobs with `executor` lines added.
     fn new(executor: &str, top: &str, guardrails: &[(&str, &str)]) -> Option<Self> {
         let (cluster, turn) = cluster()?;
+        Some(Self::on(cluster, turn, executor, top, guardrails))
+    }
+
+    fn on(
+        cluster: SlurmCluster,
+        turn: MutexGuard<'static, ()>,
+        executor: &str,
+        top: &str,
+        guardrails: &[(&str, &str)],
+    ) -> Self {
         let work = tempfile::Builder::new().prefix("revis-slurm-work-").tempdir().expect("work dir");
         let project = Project::new();
         let yaml = format!(
@@ -88,7 +102,7 @@ impl SlurmEnv {
         );
         project.write("train.sh", &training(project.ctl())).write("revis.yaml", &yaml);
         project.commit("slurm executor");
-        Some(Self { env: TestEnv::new(project), work, cluster, _turn: turn })
+        Self { env: TestEnv::new(project), work, cluster, _turn: turn }
     }
 
     /// `revis args...` with the cluster's `SLURM_CONF`, which a daemon it starts inherits.
@@ -305,6 +319,44 @@ fn stop_cancels_the_running_job_and_its_processes() {
 }
 
 #[test]
+fn a_job_waiting_in_the_queue_shows_its_wait_and_a_stop_cancels_it() {
+    let Some(env) = SlurmEnv::new("  sbatch: [\"--begin=now+3600\"]\n", "", &[]) else { return };
+    env.start_loop("later", "2");
+    let s = env.wait_show("later", SESSION_DEADLINE, "the baseline's job to wait in the queue", |s| {
+        iteration(s, 0).is_some_and(|it| it["queue_reason"] == "BeginTime")
+    });
+    let job = iteration(&s, 0).and_then(|it| it["job_id"].as_str().map(str::to_string)).expect("job id");
+    assert!(env.squeue().contains(&format!("{job}|revis-")), "{}", env.squeue());
+    let status = env.revis_ok(&["status"]);
+    assert!(status.contains("running (queued: BeginTime)"), "status shows the wait: {status}");
+    env.revis_ok(&["stop", "later"]);
+    let s = env.wait_ended("later", SESSION_DEADLINE);
+    assert_eq!(state(&s), "stopped", "{}", pretty(&s));
+    assert!(wait_until(SESSION_DEADLINE, || !env.squeue().contains(&format!("{job}|"))), "{}", env.squeue());
+    assert!(runs_log(&env.env.project, "runs.log").is_empty(), "nothing ran");
+}
+
+#[test]
+fn delete_cancels_the_sessions_job() {
+    let Some(env) = SlurmEnv::new("", "", &[("kill_grace", "2s")]) else { return };
+    env.touch("hold-1");
+    env.start_loop("gone", "3");
+    env.wait_ctl("pid-1");
+    let job = env.job_of(1);
+    let pid = revis_tests::process::read_pid(&env.ctl("pid-1")).expect("pid");
+    env.revis_ok(&["delete", "gone"]);
+    assert!(
+        wait_until(SESSION_DEADLINE, || !env.squeue().contains(&format!("{job}|"))),
+        "job {job} outlived its session:\n{}",
+        env.squeue()
+    );
+    assert!(
+        wait_until(SESSION_DEADLINE, || !revis_tests::process::pid_alive(pid)),
+        "the training outlived its session"
+    );
+}
+
+#[test]
 fn a_daemon_killed_during_a_job_reattaches_by_job_id_and_never_resubmits() {
     let Some(env) = SlurmEnv::new("", "", &[]) else { return };
     env.touch("hold-1");
@@ -390,6 +442,59 @@ fn what_the_cluster_would_refuse_is_refused_before_anything_runs() {
     if !ENDED_STATES.contains(&state(&env.env.show("refused"))) {
         env.revis_ok(&["stop", "refused"]);
     }
+}
+
+#[test]
+fn with_accounting_the_account_is_checked_and_a_job_slurmctld_forgot_is_looked_up_in_sacct() {
+    let Some((cluster, turn)) = start_cluster(SlurmCluster::start_with_accounting) else { return };
+    let env = SlurmEnv::on(cluster, turn, "  account: nosuch\n", "", &[]);
+    let out = env.revis(&["loop", "--name", "bad", "--advisor", "search", "--max-iterations", "1"]);
+    let printed = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "an account the user has no association with is refused: {printed}");
+    assert!(printed.contains("executor.account: you have no association with account 'nosuch'"), "{printed}");
+    let (cluster, turn) = (env.cluster, env._turn);
+    drop(env.env);
+
+    let env = SlurmEnv::on(cluster, turn, &format!("  account: {}\n", revis_fixtures::slurm::ACCOUNT), "", &[]);
+    env.touch("hold-1");
+    env.start_loop("acct", "3");
+    env.wait_ctl("pid-1");
+    let job = env.job_of(1);
+    // The job is cancelled while no daemon watches, and slurmctld forgets it: only accounting
+    // still knows what became of it.
+    kill_daemon(&env.env.home);
+    let out = env.cluster.run("scancel", &[&job]).expect("scancel");
+    assert!(out.status.success(), "scancel: {}", describe(&out));
+    let forgotten = wait_until(Duration::from_secs(180), || {
+        env.cluster.run("scontrol", &["show", "job", &job]).is_ok_and(|o| !o.status.success())
+    });
+    assert!(forgotten, "slurmctld still remembers job {job}");
+    env.revis_ok(&["daemon", "start"]);
+    let s = env.wait_ended("acct", SESSION_DEADLINE * 2);
+    let one = iteration(&s, 1).expect("iteration 1");
+    assert!(failure(&one).contains("cancelled outside Revis (CANCELLED)"), "sacct said how it ended: {}", pretty(&one));
+    let ran = runs_log(&env.env.project, "runs.log");
+    assert_eq!(ran.iter().filter(|n| **n == 1).count(), 1, "never resubmitted: {ran:?}");
+    assert_eq!(iteration(&s, 2).expect("iteration 2")["state"], "succeeded", "{}", pretty(&s));
+}
+
+#[test]
+fn init_with_flags_asks_slurm_and_writes_a_slurm_executor() {
+    let Some(env) = SlurmEnv::new("", "", &[]) else { return };
+    std::fs::remove_file(env.env.project.path().join("revis.yaml")).expect("remove revis.yaml");
+    let base = ["init", "--yes", "--train", "sh train.sh", "--primary", "val_loss", "--slurm"];
+    let out = env.revis(&[&base[..], &["--partition", "gpu"]].concat());
+    let printed = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success() && printed.contains("no partition 'gpu' on this machine (it has: debug)"),
+        "{printed}"
+    );
+    let work = env.work.path().display().to_string();
+    env.revis_ok(&[&base[..], &["--partition", "debug", "--work-dir", &work]].concat());
+    let config = env.env.written_config();
+    assert_eq!(config.executor.kind, revisd::config::schema::ExecutorType::Slurm);
+    assert_eq!(config.executor.partition.as_deref(), Some("debug"));
+    assert_eq!(config.executor.work_dir.as_deref(), Some(work.as_str()));
 }
 
 #[test]

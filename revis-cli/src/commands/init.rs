@@ -13,7 +13,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Args;
-use revis_proto::v1::InitProjectRequest;
+use revis_proto::v1::{InitProjectRequest, ProbeSlurmRequest};
 
 use super::{Context, out};
 use crate::client::Client;
@@ -89,9 +89,17 @@ pub struct InitArgs {
     /// connection is tested first. Default: local (tmux).
     #[arg(long, value_name = "HOST")]
     pub ssh: Option<String>,
-    /// Where sessions live on the SSH host (default ~/revis-work).
-    #[arg(long, value_name = "DIR", requires = "ssh")]
+    /// Where sessions live on the SSH host, or on the cluster's shared filesystem with
+    /// --slurm (default ~/revis-work).
+    #[arg(long, value_name = "DIR")]
     pub work_dir: Option<String>,
+    /// Run each trial as a Slurm job: sbatch on this machine, or on the --ssh host as the
+    /// login node. Slurm is asked first (sinfo).
+    #[arg(long)]
+    pub slurm: bool,
+    /// The Slurm partition (default: the cluster's default).
+    #[arg(long, value_name = "NAME", requires = "slurm")]
+    pub partition: Option<String>,
     /// Record the SSH host's key in ~/.ssh/known_hosts if it is not known yet (check its
     /// fingerprint first: init prints it).
     #[arg(long, requires = "ssh")]
@@ -149,8 +157,10 @@ fn wizard_request(project_dir: String, args: &InitArgs, answers: Answers) -> Ini
         maximize: answers.maximize,
         target: args.target,
         force: args.force || answers.replace,
-        work_dir: answers.ssh_host.as_ref().and(args.work_dir.clone()),
+        work_dir: (answers.ssh_host.is_some() || answers.slurm).then(|| args.work_dir.clone()).flatten(),
         ssh_host: answers.ssh_host,
+        slurm: answers.slurm,
+        partition: answers.partition,
         metrics_source: answers.source.wire().to_string(),
         metrics_project: answers.project,
         metrics_entity: answers.entity,
@@ -167,6 +177,9 @@ async fn run_with_flags(ctx: &Context, args: &InitArgs) -> Result<ExitCode, CliE
     if let Some(host) = &args.ssh {
         check_host(&mut conn.client, host, args.trust_host).await?;
     }
+    if args.slurm {
+        check_slurm(&mut conn.client, args).await?;
+    }
     let agent = answers.agent;
     let request = flags_request(ctx.project_dir()?, args, answers);
     let reply = conn.client.init_project(request).await.map_err(refused_flag)?.into_inner();
@@ -181,6 +194,25 @@ async fn run_with_flags(ctx: &Context, args: &InitArgs) -> Result<ExitCode, CliE
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--slurm`: sinfo must answer where jobs would be submitted, and know `--partition`.
+async fn check_slurm(client: &mut Client, args: &InitArgs) -> Result<(), CliError> {
+    let reply = client.probe_slurm(ProbeSlurmRequest { login: args.ssh.clone() }).await?.into_inner();
+    let place = args.ssh.as_deref().unwrap_or("this machine");
+    if !reply.available {
+        return Err(CliError::Usage(format!("--slurm: Slurm does not answer on {place}: {}", reply.message)));
+    }
+    if let Some(p) = &args.partition
+        && !reply.partitions.iter().any(|q| &q.name == p)
+    {
+        let names: Vec<&str> = reply.partitions.iter().map(|q| q.name.as_str()).collect();
+        return Err(CliError::Usage(format!(
+            "--partition: no partition '{p}' on {place} (it has: {})",
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// InitProject from the flags of `--yes`.
 fn flags_request(project_dir: String, args: &InitArgs, answers: FlagAnswers) -> InitProjectRequest {
     InitProjectRequest {
@@ -192,6 +224,8 @@ fn flags_request(project_dir: String, args: &InitArgs, answers: FlagAnswers) -> 
         force: args.force,
         ssh_host: args.ssh.clone(),
         work_dir: args.work_dir.clone(),
+        slurm: args.slurm,
+        partition: args.partition.clone(),
         metrics_source: answers.source.wire().to_string(),
         metrics_project: answers.project,
         metrics_entity: answers.entity,
@@ -269,6 +303,8 @@ mod tests {
             force: false,
             ssh: None,
             work_dir: None,
+            slurm: false,
+            partition: None,
             trust_host: false,
         }
     }
@@ -352,6 +388,8 @@ mod tests {
             primary: "accuracy".into(),
             maximize: true,
             ssh_host: None,
+            slurm: false,
+            partition: None,
             coding_agent: "none".into(),
             deny: vec!["data/**".into()],
         }

@@ -49,7 +49,10 @@ pub fn slot_lines(s: &SessionSummary, now: Option<DateTime<Utc>>) -> Vec<String>
             }
             match trial {
                 Some(t) => {
-                    let mut what = format!("#{} {}", t.iteration, word(t.phase()));
+                    let mut what = match &t.queue_reason {
+                        Some(reason) => format!("#{} queued ({reason})", t.iteration),
+                        None => format!("#{} {}", t.iteration, word(t.phase())),
+                    };
                     let started = t.started_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
                     if let (Some(now), Some(started), true) = (now, started, t.phase() != Phase::Prepare) {
                         let elapsed = (now - started.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0;
@@ -72,7 +75,11 @@ pub fn slots_key(s: &SessionSummary) -> Vec<(u32, u32, i32)> {
 /// The progress line of a running session; None when nothing runs.
 pub fn progress_line(d: &SessionDetail, now: DateTime<Utc>) -> Option<String> {
     let it = current(d)?;
-    let mut head = format!("#{} {}", it.number, word(it.phase()));
+    let mut head = match &it.queue_reason {
+        // A batch job not started yet: its wait is queue time, not run time.
+        Some(reason) => format!("#{} queued ({reason})", it.number),
+        None => format!("#{} {}", it.number, word(it.phase())),
+    };
     let started = it.started_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
     if let Some(started) = started {
         let elapsed = (now - started.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0;
@@ -147,6 +154,15 @@ mod tests {
         let line = progress_line(&d, now());
         assert_eq!(line.as_deref(), Some("#2 train 1m 12s · left 50m, 2 runs · ▄✗ best 2 (#0)"));
         assert_eq!(progress_key(&d), Some((2, Phase::Train)));
+    }
+
+    #[test]
+    fn a_job_waiting_in_its_queue_shows_the_wait_and_its_reason_not_a_run() {
+        let waiting =
+            Iteration { queue_reason: Some("Resources".into()), ..it(2, IterationState::Running, Phase::Train, None) };
+        let d = running(vec![it(0, IterationState::Succeeded, Phase::Done, Some(2.0)), waiting]);
+        let line = progress_line(&d, now()).unwrap_or_default();
+        assert!(line.starts_with("#2 queued (Resources) 1m 12s · "), "{line}");
     }
 
     #[test]

@@ -122,7 +122,15 @@ pub fn summary_table_at(
     }
     let mut table = Table::new(headers).align_right(2).align_right(3).align_right(4).align_right(5);
     for s in sessions {
-        let state = state_text(s.state(), states::stop_reason(s), states::phase(s), s.stop_requested);
+        let mut state = state_text(s.state(), states::stop_reason(s), states::phase(s), s.stop_requested);
+        // One trial, its batch job still in the queue: that is what the session waits on.
+        if let [trial] = s.trials.as_slice()
+            && let Some(reason) = &trial.queue_reason
+            && s.state() == SessionState::Running
+            && !s.stop_requested
+        {
+            state = format!("running (queued: {reason})");
+        }
         let best = s
             .best
             .as_ref()

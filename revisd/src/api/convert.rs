@@ -136,6 +136,7 @@ pub fn slot_trial(t: &crate::store::iterations::SlotTrial) -> pb::SlotTrial {
         iteration: u32_of(t.number),
         phase: phase(t.phase) as i32,
         started_at: t.started_at.clone(),
+        queue_reason: t.queue_reason.clone(),
     }
 }
 
@@ -176,6 +177,7 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
         host: it.host.clone().unwrap_or_default(),
         job_id: it.job_id.clone(),
         queued_seconds: it.queued_seconds,
+        queue_reason: it.queue_reason.clone(),
         number: it.number(),
         state: iteration_state(it.state) as i32,
         outcome: it.outcome.map(|o| outcome(o) as i32),

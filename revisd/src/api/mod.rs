@@ -111,6 +111,8 @@ impl Revis for RevisService {
             tracking_uri: req.tracking_uri.filter(|u| !u.is_empty()),
             coding_agent: Some(req.coding_agent).filter(|c| !c.is_empty()),
             deny: req.deny,
+            slurm: req.slurm,
+            partition: req.partition.filter(|p| !p.is_empty()),
         };
         if let Err(refused) = crate::config::template::check_answers(&opts) {
             return Err(refused_answer(refused));
@@ -167,6 +169,30 @@ impl Revis for RevisService {
             target: probe.target,
             message: probe.message,
             unknown_fingerprint: probe.unknown_fingerprint,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn probe_slurm(
+        &self,
+        request: Request<pb::ProbeSlurmRequest>,
+    ) -> Result<Response<pb::ProbeSlurmReply>, Status> {
+        let req = request.into_inner();
+        let probe = crate::engine::hosts::probe_slurm(req.login.filter(|l| !l.is_empty()).as_deref()).await?;
+        Ok(Response::new(pb::ProbeSlurmReply {
+            available: probe.is_ok(),
+            message: probe.as_ref().err().cloned().unwrap_or_default(),
+            partitions: probe
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| pb::SlurmPartition {
+                    max_time: p.max_time.map_or_else(|| "unlimited".into(), crate::config::duration::format_duration),
+                    name: p.name,
+                    default: p.default,
+                    up: p.up,
+                    gres: p.gres,
+                })
+                .collect(),
         }))
     }
 
@@ -266,6 +292,7 @@ impl Revis for RevisService {
                         host: it.host.clone(),
                         phase: it.phase,
                         started_at: it.started_at.clone(),
+                        queue_reason: it.queue_reason.clone(),
                     })
                 })
                 .collect();

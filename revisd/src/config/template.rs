@@ -24,6 +24,9 @@ pub struct InitOptions {
     pub coding_agent: Option<String>,
     /// context.deny globs.
     pub deny: Vec<String>,
+    /// `executor: slurm` (with `ssh_host` as its login host when set).
+    pub slurm: bool,
+    pub partition: Option<String>,
 }
 
 /// A double-quoted YAML scalar: safe for any text (quotes, `#`, `: `, `$`, newlines, control or
@@ -96,10 +99,34 @@ fn answer_field(key: &str) -> Option<&'static str> {
         "metrics.tracking_uri" => "tracking_uri",
         "executor.type" | "executor.host" => "ssh_host",
         "executor.work_dir" => "work_dir",
+        "executor.login" => "ssh_host",
+        "executor.partition" => "partition",
         "coding_agent.type" => "coding_agent",
         "context.deny" => "deny",
         _ => return None,
     })
+}
+
+/// `executor: slurm`: each trial a job, submitted here or through the login host.
+fn slurm_executor(opts: &InitOptions) -> String {
+    let login = match &opts.ssh_host {
+        Some(host) => format!("  login: {}   # where sbatch runs (an alias from ~/.ssh/config)\n", quote(host)),
+        None => "  # login: hpc-login          # where sbatch runs; absent: this machine\n".to_string(),
+    };
+    let partition = match &opts.partition {
+        Some(p) => format!("  partition: {}\n", quote(p)),
+        None => "  # partition: gpu\n".to_string(),
+    };
+    format!(
+        "executor:\n  type: slurm                   # local | ssh | slurm: each trial a Slurm job\n{login}  \
+         work_dir: {}   # on the cluster's shared filesystem\n{partition}  \
+         # account: my-lab\n  # qos: normal\n  gpus_per_trial: 1             # --gres=gpu:1 (or gres: \"gpu:a100:1\")\n  \
+         # cpus_per_task: 8\n  # mem: 64G\n  # time: 2h                    # default: guardrails.max_run_duration\n  \
+         # constraint: a100\n  # setup: [\"module load cuda/12.4\", \"source .venv/bin/activate\"]\n  \
+         # sbatch: [\"--exclusive\"]     # any other sbatch options\n\
+         # parallel: 8                   # jobs in flight at once\n",
+        quote(opts.work_dir.as_deref().unwrap_or("~/revis-work"))
+    )
 }
 
 pub fn render_init(opts: &InitOptions) -> String {
@@ -110,6 +137,7 @@ pub fn render_init(opts: &InitOptions) -> String {
         _ => "  # target: 0.25             # optional: stop the session once this value is reached\n".to_string(),
     };
     let executor = match &opts.ssh_host {
+        _ if opts.slurm => slurm_executor(opts),
         Some(host) => format!(
             "executor:\n  type: ssh                     # local | ssh\n  host: {}   # a host or an alias from ~/.ssh/config\n  \
              # user: ubuntu\n  # port: 22\n  # key_path: ~/.ssh/id_ed25519\n  work_dir: {}   # where sessions live on the host\n",
@@ -218,7 +246,28 @@ mod tests {
             tracking_uri: None,
             coding_agent: None,
             deny: Vec::new(),
+            slurm: false,
+            partition: None,
         }
+    }
+
+    #[test]
+    fn a_slurm_executor_is_written_with_its_login_host_and_partition() -> Result<(), ConfigError> {
+        let text = render_init(&InitOptions {
+            slurm: true,
+            ssh_host: Some("hpc-login".into()),
+            partition: Some("gpu".into()),
+            work_dir: Some("/scratch/me/revis".into()),
+            ..opts("python train.py")
+        });
+        let loaded = load_str(&text, Path::new("revis.yaml"))?;
+        let e = &loaded.config.executor;
+        assert_eq!(e.kind, crate::config::ExecutorType::Slurm);
+        assert_eq!((e.login.as_deref(), e.partition.as_deref()), (Some("hpc-login"), Some("gpu")));
+        assert_eq!((e.work_dir.as_deref(), e.gpus_per_trial), (Some("/scratch/me/revis"), Some(1)));
+        let here = render_init(&InitOptions { slurm: true, ..opts("python train.py") });
+        assert_eq!(load_str(&here, Path::new("revis.yaml"))?.config.executor.login, None);
+        Ok(())
     }
 
     #[test]
@@ -236,6 +285,8 @@ mod tests {
             tracking_uri: None,
             coding_agent: Some("none".into()),
             deny: vec![".env".into(), "data/**".into()],
+            slurm: false,
+            partition: None,
         });
         let loaded = load_str(&text, Path::new("revis.yaml"))?;
         assert_eq!(loaded.config.executor.host.as_deref(), Some("gpu-box"));

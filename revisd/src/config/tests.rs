@@ -11,7 +11,7 @@ const SPEC_EXAMPLE: &str = r#"entry:
   env_passthrough: [HF_HOME]                          # copied from the daemon's environment
   smoke: python train.py --config configs/base.yaml --max-steps 20   # used by verify; optional
 executor:
-  type: local            # local | ssh  (slurm later)
+  type: local            # local | ssh | slurm
   host: gpu-box          # ssh: a host or an alias from ~/.ssh/config
   user: ubuntu
   port: 22

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use crate::config::{Executor, ExecutorType};
-use crate::remote::{self, Remote, RemoteError};
+use crate::exec::slurm::Cluster;
+use crate::exec::slurm::check::Partition;
+use crate::remote::{self, LocalShell, Remote, RemoteError, Shell};
 
 use super::{EngineError, Result};
 
@@ -71,5 +73,36 @@ pub async fn probe(host: &str, trust: bool) -> Result<Probe> {
             }
         }
         Err(e) => Probe { ok: false, target: shown, message: e.to_string(), unknown_fingerprint: None },
+    })
+}
+
+/// Whether Slurm answers (`sinfo`) on this machine (`login` absent) or on the login host, and
+/// its partitions; `Err` says why not.
+pub async fn probe_slurm(login: Option<&str>) -> Result<std::result::Result<Vec<Partition>, String>> {
+    let cluster = match login {
+        None => Cluster::Here(LocalShell),
+        Some(host) => {
+            let home = home()?;
+            let executor = Executor { kind: ExecutorType::Ssh, host: Some(host.to_string()), ..Executor::default() };
+            let target = remote::resolve(&executor, &home).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+            match Remote::connect(target, home).await {
+                Ok(remote) => Cluster::Login(remote),
+                Err(e) => return Ok(Err(e.to_string())),
+            }
+        }
+    };
+    // A configured controller that does not answer makes sinfo retry for long: init waits
+    // this long at most.
+    let found =
+        tokio::time::timeout(std::time::Duration::from_secs(20), crate::exec::slurm::check::partitions(&cluster))
+            .await
+            .unwrap_or(None);
+    if let Cluster::Login(remote) = &cluster {
+        remote.disconnect().await;
+    }
+    Ok(match found {
+        Some(parts) if !parts.is_empty() => Ok(parts),
+        Some(_) => Err(format!("sinfo lists no partition on {}", cluster.place())),
+        None => Err(format!("sinfo does not answer on {}", cluster.place())),
     })
 }

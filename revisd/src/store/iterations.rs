@@ -51,6 +51,8 @@ pub struct IterationRow {
     pub job_id: Option<String>,
     /// How long the trial's job waited in the scheduler's queue before it ran.
     pub queued_seconds: Option<f64>,
+    /// While the job waits in the queue: the scheduler's reason.
+    pub queue_reason: Option<String>,
 }
 
 impl IterationRow {
@@ -111,7 +113,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ?, \
-         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ? WHERE session_id = ? AND number = ?",
+         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ?, queue_reason = ? WHERE session_id = ? AND number = ?",
     )
     .bind(it.phase)
     .bind(it.state)
@@ -151,6 +153,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(it.target_slot)
     .bind(&it.job_id)
     .bind(it.queued_seconds)
+    .bind(&it.queue_reason)
     .bind(it.session_id)
     .bind(it.number)
     .execute(&mut **tx)
@@ -264,13 +267,14 @@ pub struct SlotTrial {
     pub host: Option<String>,
     pub phase: Phase,
     pub started_at: Option<String>,
+    pub queue_reason: Option<String>,
 }
 
 /// The trials holding a slot in the live sessions (`session`: in that one only), by slot.
 pub async fn slot_trials(pool: &SqlitePool, session: Option<i64>) -> Result<Vec<SlotTrial>> {
     use crate::states::SessionState;
     sqlx::query_as(
-        "SELECT i.session_id, i.number, i.slot, i.gpus, i.host, i.phase, i.started_at FROM iterations i \
+        "SELECT i.session_id, i.number, i.slot, i.gpus, i.host, i.phase, i.started_at, i.queue_reason FROM iterations i \
          JOIN sessions s ON s.id = i.session_id \
          WHERE s.state IN (?2, ?3, ?4) AND i.phase IN (?5, ?6, ?7) AND i.state != ?8 \
          AND (?1 IS NULL OR s.id = ?1) ORDER BY i.session_id, i.slot",
@@ -351,5 +355,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         decided_by: None,
         job_id: None,
         queued_seconds: None,
+        queue_reason: None,
     }
 }

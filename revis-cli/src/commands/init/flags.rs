@@ -60,6 +60,9 @@ pub fn check(args: &InitArgs) -> Result<(), CliError> {
             return Err(usage(format!("{flag} needs a value")));
         }
     }
+    if args.work_dir.is_some() && args.ssh.is_none() && !args.slurm {
+        return Err(usage("--work-dir needs --ssh or --slurm (it is where sessions live there)".to_string()));
+    }
     check_source_flags(args)?;
     if let Some(uri) = given(&args.tracking_uri)
         && !is_http_url(&uri)

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use revis_proto::v1::{DiscoverReply, DiscoverRequest, ListHostsRequest, ProbeHostRequest};
+use revis_proto::v1::{DiscoverReply, DiscoverRequest, ListHostsRequest, ProbeHostRequest, ProbeSlurmRequest};
 
 use super::InitArgs;
 use super::ask::{self, Result, WizardError, interruptible, note};
@@ -30,6 +30,9 @@ pub struct Answers {
     pub primary: String,
     pub maximize: bool,
     pub ssh_host: Option<String>,
+    /// Trials as Slurm jobs (through `ssh_host` when set), in this partition.
+    pub slurm: bool,
+    pub partition: Option<String>,
     pub coding_agent: String,
     pub deny: Vec<String>,
 }
@@ -71,6 +74,7 @@ pub async fn run(client: &mut Client, args: &InitArgs, root: &Path) -> Result<Ou
     let objective = ask::select("Objective:", vec!["minimize".into(), "maximize".into()], usize::from(maximize_first))?;
 
     let ssh_host = choose_place(discovery.client, args).await?;
+    let (slurm, partition) = choose_slurm(discovery.client, args, ssh_host.as_deref()).await?;
     let coding_agent = discovery.coding_agent(args.agent).await?;
     let deny = choose_hidden(root, &flags::hide_patterns(&args.hide)?)?;
     Ok(Outcome::Answers(Box::new(Answers {
@@ -83,6 +87,8 @@ pub async fn run(client: &mut Client, args: &InitArgs, root: &Path) -> Result<Ou
         primary,
         maximize: objective == 1,
         ssh_host,
+        slurm,
+        partition,
         coding_agent,
         deny,
     })))
@@ -266,6 +272,51 @@ async fn choose_place(client: &mut Client, args: &InitArgs) -> Result<Option<Str
             }
         }
     }
+}
+
+/// Where `sbatch` answers (this machine, or the chosen host as a login node), offers to run
+/// each trial as a Slurm job and lists the partitions (the default first).
+async fn choose_slurm(client: &mut Client, args: &InitArgs, login: Option<&str>) -> Result<(bool, Option<String>)> {
+    let request = ProbeSlurmRequest { login: login.map(str::to_string) };
+    let reply = match interruptible(client.probe_slurm(request)).await {
+        Ok(reply) => reply.into_inner(),
+        Err(WizardError::Cli(_)) if !args.slurm => return Ok((false, None)),
+        Err(e) => return Err(e),
+    };
+    let place = login.unwrap_or("this machine");
+    if !reply.available {
+        if args.slurm {
+            note(&format!("warning: --slurm, but Slurm does not answer on {place}: {}", reply.message));
+        }
+        return Ok((false, None));
+    }
+    let labels = vec![
+        format!("Yes, submit each trial as a Slurm job (sbatch on {place})"),
+        format!("No, run trials directly on {place}"),
+    ];
+    // Where sbatch answers and lists partitions, this is a cluster: jobs are the likely choice.
+    if ask::select(&format!("Slurm answers on {place}. Run trials as Slurm jobs?"), labels, 0)? != 0 {
+        return Ok((false, None));
+    }
+    let mut parts = reply.partitions;
+    parts.sort_by_key(|p| !p.default);
+    let labels = parts
+        .iter()
+        .map(|p| {
+            let gres = if p.gres.is_empty() { "no GRES".to_string() } else { p.gres.join(", ") };
+            let flags = [(p.default, "default"), (!p.up, "down")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, w)| *w)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let flags = if flags.is_empty() { String::new() } else { format!(", {flags}") };
+            format!("{} ({gres}; time limit {}{flags})", p.name, p.max_time)
+        })
+        .collect();
+    let start = args.partition.as_ref().and_then(|want| parts.iter().position(|p| &p.name == want)).unwrap_or(0);
+    let chosen = ask::select("Partition:", labels, start)?;
+    Ok((true, parts.get(chosen).map(|p| p.name.clone())))
 }
 
 /// Tests the connection; an unknown host key is trusted only after the user saw its

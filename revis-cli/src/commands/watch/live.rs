@@ -148,6 +148,7 @@ mod tests {
                     phase: *phase as i32,
                     started_at: Some("2024-05-01T10:00:00Z".into()),
                     host: String::new(),
+                    queue_reason: None,
                 })
                 .collect();
         }

@@ -336,6 +336,7 @@ fn a_session_with_several_slots_lists_each_slot_under_its_row() {
             phase: Phase::Train as i32,
             started_at: Some("2024-05-01T10:00:00Z".into()),
             host: "gpu-a".into(),
+            queue_reason: None,
         },
         revis_proto::v1::SlotTrial {
             slot: 2,
@@ -344,6 +345,7 @@ fn a_session_with_several_slots_lists_each_slot_under_its_row() {
             phase: Phase::Collect as i32,
             started_at: Some("2024-05-01T10:01:00Z".into()),
             host: String::new(),
+            queue_reason: None,
         },
     ];
     let now = chrono::DateTime::parse_from_rfc3339("2024-05-01T10:02:00Z").map(|t| t.with_timezone(&chrono::Utc)).ok();

@@ -65,7 +65,9 @@ impl Actor {
             };
             if said.as_deref() != Some(reason.as_str()) {
                 let job = it.job_id.clone().unwrap_or_default();
+                it.queue_reason = Some(reason.clone());
                 let mut tx = self.begin().await?;
+                store::iterations::save(&mut tx, it).await?;
                 let event = self
                     .event(
                         &mut tx,
@@ -108,6 +110,7 @@ impl Actor {
         let waited = store::seconds_between(it.started_at.as_deref().unwrap_or(&queued_since), &now).max(0.0);
         it.queued_seconds = Some(it.queued_seconds.unwrap_or(0.0) + waited);
         it.started_at = Some(now);
+        it.queue_reason = None;
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, it).await?;
         let job = it.job_id.clone().unwrap_or_default();
