@@ -420,6 +420,15 @@ fn what_the_cluster_would_refuse_is_refused_before_anything_runs() {
         assert!(env.squeue().trim().is_empty(), "nothing was submitted: {}", env.squeue());
         drop(env);
     }
+    // A login host that does not answer.
+    let closed = revis_tests::closed_port();
+    let Some(env) = SlurmEnv::new(&format!("  login: 127.0.0.1\n  port: {closed}\n"), "", &[]) else { return };
+    let out = env.revis(&["loop", "--name", "bad", "--advisor", "search", "--max-iterations", "1"]);
+    let printed = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{printed}");
+    assert!(printed.contains("executor.login 127.0.0.1") && printed.contains(&closed.to_string()), "{printed}");
+    drop(env);
+
     // A time limit that is not one is refused when the file is read.
     let project = Project::new();
     let yaml = format!("{}executor:\n  type: slurm\n  time: soon\n", script_yaml("sh train.sh", &[]));
