@@ -8,6 +8,7 @@
 pub mod local;
 pub(crate) mod process_group;
 pub mod registry;
+mod remote_files;
 pub mod slurm;
 pub mod ssh;
 mod tail;

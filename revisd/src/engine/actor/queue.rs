@@ -24,19 +24,21 @@ impl Actor {
             return Ok(());
         };
         it.job_id = Some(job.clone());
+        let message = format!("iteration {}: submitted as Slurm job {job}", it.number);
+        self.save_with_event(it, "job_submitted", message, serde_json::json!({"job_id": job})).await
+    }
+
+    /// Saves the iteration with one event, in one transaction.
+    async fn save_with_event(
+        &mut self,
+        it: &IterationRow,
+        kind: &'static str,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, it).await?;
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new(
-                    "job_submitted",
-                    Some(it.number()),
-                    format!("iteration {}: submitted as Slurm job {job}", it.number),
-                )
-                .with_data(serde_json::json!({"job_id": job})),
-            )
-            .await?;
+        let event = self.event(&mut tx, NewEvent::new(kind, Some(it.number()), message).with_data(data)).await?;
         self.finish(tx, vec![event]).await
     }
 
@@ -66,20 +68,9 @@ impl Actor {
             if said.as_deref() != Some(reason.as_str()) {
                 let job = it.job_id.clone().unwrap_or_default();
                 it.queue_reason = Some(reason.clone());
-                let mut tx = self.begin().await?;
-                store::iterations::save(&mut tx, it).await?;
-                let event = self
-                    .event(
-                        &mut tx,
-                        NewEvent::new(
-                            "job_queued",
-                            Some(it.number()),
-                            format!("iteration {}: Slurm job {job} waits in the queue ({reason})", it.number),
-                        )
-                        .with_data(serde_json::json!({"job_id": job, "reason": reason})),
-                    )
-                    .await?;
-                self.finish(tx, vec![event]).await?;
+                let message = format!("iteration {}: Slurm job {job} waits in the queue ({reason})", it.number);
+                let data = serde_json::json!({"job_id": job, "reason": reason});
+                self.save_with_event(it, "job_queued", message, data).await?;
                 said = Some(reason);
             }
             let budget_left = session.budget_seconds.map(|b| b - session.active_seconds_now());
@@ -104,28 +95,17 @@ impl Actor {
         if said.is_none() {
             return Ok(None);
         }
-        // The run's clock starts now; the wait is booked as queue time.
-        // Counted from the run's start (the submission, or before a daemon restart).
+        // The run's clock starts now; the wait, counted from the run's start (the submission,
+        // or before a daemon restart), is booked as queue time.
         let now = store::now();
         let waited = store::seconds_between(it.started_at.as_deref().unwrap_or(&queued_since), &now).max(0.0);
         it.queued_seconds = Some(it.queued_seconds.unwrap_or(0.0) + waited);
         it.started_at = Some(now);
         it.queue_reason = None;
-        let mut tx = self.begin().await?;
-        store::iterations::save(&mut tx, it).await?;
         let job = it.job_id.clone().unwrap_or_default();
-        let event = self
-            .event(
-                &mut tx,
-                NewEvent::new(
-                    "job_started",
-                    Some(it.number()),
-                    format!("iteration {}: Slurm job {job} started after {waited:.0}s in the queue", it.number),
-                )
-                .with_data(serde_json::json!({"job_id": job, "queued_seconds": waited})),
-            )
-            .await?;
-        self.finish(tx, vec![event]).await?;
+        let message = format!("iteration {}: Slurm job {job} started after {waited:.0}s in the queue", it.number);
+        let data = serde_json::json!({"job_id": job, "queued_seconds": waited});
+        self.save_with_event(it, "job_started", message, data).await?;
         Ok(None)
     }
 }

@@ -137,7 +137,7 @@ impl SlurmExecutor {
         let workdir = format!("{}/{}", self.base_dir().await?, spec.session);
         let job = script::job_script(spec, &self.settings, &run.dir, &workdir);
         prepare_local(spec, &job)?;
-        let bundle = script::bundle(spec, &job, &run.output)?;
+        let bundle = super::remote_files::bundle(spec, &run.output, JOB_SCRIPT, &job)?;
         let name = sh_quote(&job_name(&run.id));
         // One command does it all, so a submission is recorded beside the job where it
         // happens. A job already submitted for this run (by a daemon that died before it
@@ -268,32 +268,7 @@ impl SlurmExecutor {
     async fn collect_output(&self, run_id: &str, run_dir: &Path) -> Result<(), ExecError> {
         let run = self.run_paths(run_id).await?;
         let local = read_local(run_dir).map_or_else(|| run_dir.join("output"), |j| j.output_dir);
-        let out_dir = sh_quote(&run.output);
-        let full = format!("cd {out_dir} 2>/dev/null || exit 0\ntar -cf - .");
-        let archive = match self.cluster.exec(&full, None).await {
-            Ok(out) if out.success() => out.stdout,
-            Ok(out) => {
-                return Err(ExecError::RemoteRun {
-                    action: "copy the output directory",
-                    run_id: run.id.clone(),
-                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            // Checkpoints too large for one transfer: eval.json is what the metrics need.
-            Err(RemoteError::OutputTooLarge { .. }) => {
-                let small =
-                    format!("cd {out_dir} 2>/dev/null || exit 0\n[ -f eval.json ] && tar -cf - eval.json || true");
-                self.exec("copy eval.json", &small, None).await?.stdout
-            }
-            Err(e) => return Err(ExecError::Remote { action: "copy the output directory", source: Box::new(e) }),
-        };
-        fs::create_dir_all(&local).map_err(|e| ExecError::io("create", &local, e))?;
-        if archive.is_empty() {
-            return Ok(());
-        }
-        let mut archive = tar::Archive::new(archive.as_slice());
-        archive.set_overwrite(true);
-        archive.unpack(&local).map_err(|e| ExecError::io("unpack the job's output into", &local, e))
+        super::remote_files::fetch_output(&self.cluster, &run.id, &run.output, &local).await
     }
 
     async fn in_queue(&self, run_id: &str) -> Result<bool, ExecError> {

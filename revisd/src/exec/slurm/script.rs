@@ -2,12 +2,11 @@
 //! command, shipped with the env file and command.sh as a tar stream into the run directory on
 //! the cluster. The script is also kept in the local run directory (`revis logs --script`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::config;
-use crate::exec::wrapper::{sh_quote, validate_env};
-use crate::exec::{ExecError, RunSpec};
+use crate::exec::RunSpec;
+use crate::exec::wrapper::sh_quote;
 
 /// The job script's name, in both run directories.
 pub const JOB_SCRIPT: &str = "job.sh";
@@ -117,33 +116,6 @@ pub fn job_script(spec: &RunSpec, settings: &JobSettings, run_dir: &str, workdir
 /// recorded the id is found again instead of submitted twice.
 pub fn job_name(run_id: &str) -> String {
     format!("revis-{run_id}")
-}
-
-/// env, command.sh and job.sh as a tar stream for the run directory on the cluster.
-pub fn bundle(spec: &RunSpec, job: &str, output_dir: &str) -> Result<Vec<u8>, ExecError> {
-    validate_env(&spec.env)?;
-    let mut env = String::from("# Written by revisd: the run's environment. May hold secrets.\n");
-    env.push_str(&format!("unset {}\n", crate::secrets::PROVIDER_VARIABLES.join(" ")));
-    for (name, value) in &spec.env {
-        env.push_str(&format!("export {name}={}\n", sh_quote(value)));
-    }
-    // Last, so it wins over the daemon's local path in `spec.env`.
-    env.push_str(&format!("export REVIS_OUTPUT_DIR={}\n", sh_quote(output_dir)));
-    let mut command = spec.command.clone();
-    if !command.ends_with('\n') {
-        command.push('\n');
-    }
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, content, mode) in
-        [("env", env.as_bytes(), 0o600), ("command.sh", command.as_bytes(), 0o700), (JOB_SCRIPT, job.as_bytes(), 0o700)]
-    {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(mode);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, content).map_err(|e| ExecError::io("archive", Path::new(name), e))?;
-    }
-    builder.into_inner().map_err(|e| ExecError::io("archive", &spec.run_dir, e))
 }
 
 #[cfg(test)]

@@ -56,18 +56,6 @@ pub(super) fn read_local_state(run_dir: &Path) -> LocalRunState {
 
 /// run.sh, command.sh and env as a tar stream for the remote run directory.
 pub(super) fn wrapper_bundle(spec: &RunSpec, run: &RemoteRun, workdir: &str) -> Result<Vec<u8>, ExecError> {
-    crate::exec::wrapper::validate_env(&spec.env)?;
-    let mut env = String::from("# Written by revisd: the run's environment. May hold secrets.\n");
-    env.push_str(&format!("unset {}\n", crate::secrets::PROVIDER_VARIABLES.join(" ")));
-    for (name, value) in &spec.env {
-        env.push_str(&format!("export {name}={}\n", sh_quote(value)));
-    }
-    // Last, so it wins over the daemon's local path in `spec.env`.
-    env.push_str(&format!("export REVIS_OUTPUT_DIR={}\n", sh_quote(&run.output)));
-    let mut command = spec.command.clone();
-    if !command.ends_with('\n') {
-        command.push('\n');
-    }
     let (pid_tmp, pid, env_file, cmd, log, code_tmp, code) = (
         run.file("pid.tmp"),
         run.file("pid"),
@@ -92,19 +80,7 @@ pub(super) fn wrapper_bundle(spec: &RunSpec, run: &RemoteRun, workdir: &str) -> 
          printf '%s\\n' \"$code\" > {code_tmp} && mv -f {code_tmp} {code}\n",
         id = run.id,
     );
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, content, mode) in [
-        ("env", env.as_bytes(), 0o600),
-        ("command.sh", command.as_bytes(), 0o700),
-        ("run.sh", run_sh.as_bytes(), 0o700),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(mode);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, content).map_err(|e| ExecError::io("archive", Path::new(name), e))?;
-    }
-    builder.into_inner().map_err(|e| ExecError::io("archive", &spec.run_dir, e))
+    crate::exec::remote_files::bundle(spec, &run.output, "run.sh", &run_sh)
 }
 
 pub(super) fn local_len(path: &Path) -> u64 {

@@ -200,36 +200,8 @@ impl SshExecutor {
         }
     }
 
-    /// Copies the remote output directory into `local`. An output too large for one transfer
-    /// (checkpoints) falls back to eval.json alone: that is what the metrics need.
     async fn fetch_output(&self, run: &RemoteRun, local: &Path) -> Result<(), ExecError> {
-        let out_dir = sh_quote(&run.output);
-        let full = format!("cd {out_dir} 2>/dev/null || exit 0\ntar -cf - .");
-        let archive = match self.remote.exec(&full, None).await {
-            Ok(out) if out.success() => out.stdout,
-            Ok(out) => {
-                return Err(ExecError::RemoteRun {
-                    action: "copy the output directory",
-                    run_id: run.id.clone(),
-                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            Err(RemoteError::OutputTooLarge { .. }) => {
-                tracing::warn!(run_id = %run.id, "remote output directory too large to copy; fetching eval.json only");
-                let small =
-                    format!("cd {out_dir} 2>/dev/null || exit 0\n[ -f eval.json ] && tar -cf - eval.json || true");
-                self.exec("copy eval.json", &small, None).await?.stdout
-            }
-            Err(e) => return Err(remote_error("copy the output directory", e)),
-        };
-        std::fs::create_dir_all(local).map_err(|e| ExecError::io("create", local, e))?;
-        if archive.is_empty() {
-            return Ok(());
-        }
-        let mut archive = tar::Archive::new(archive.as_slice());
-        archive.set_overwrite(true);
-        // `unpack` refuses entries that would land outside `local`.
-        archive.unpack(local).map_err(|e| ExecError::io("unpack the remote output into", local, e))
+        crate::exec::remote_files::fetch_output(&self.remote, &run.id, &run.output, local).await
     }
 }
 
