@@ -113,6 +113,15 @@ pub(super) fn check(config: &Config) -> Result<(), Issue> {
             ));
         }
     }
+    // Its paths go into `#SBATCH` lines, which sbatch splits at blanks.
+    if let Some(dir) = &e.work_dir
+        && dir.contains(char::is_whitespace)
+    {
+        return Err(Issue::new(
+            "executor.work_dir",
+            format!("executor.work_dir: '{dir}' has a blank, which #SBATCH lines cannot carry; choose a path without one"),
+        ));
+    }
     if e.gres.is_some() && e.gpus_per_trial.is_some() {
         return Err(Issue::new("executor.gres", "give executor.gres or executor.gpus_per_trial, not both"));
     }
