@@ -187,6 +187,8 @@ words! {
         Baseline = "baseline",
         Improved = "improved",
         NoImprovement = "no_improvement",
+        /// Its first run beat the best, its confirmation runs together did not.
+        NotConfirmed = "not_confirmed",
         Failed = "failed",
         Interrupted = "interrupted",
     }

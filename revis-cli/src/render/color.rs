@@ -83,7 +83,8 @@ pub fn outcome_style(standing: Standing) -> Option<Style> {
     match standing {
         Standing::Outcome(Outcome::Improved) => Some(Style::Green),
         Standing::Outcome(Outcome::Failed) | Standing::Run(IterationState::Failed) => Some(Style::Red),
-        Standing::Outcome(Outcome::Interrupted) | Standing::Run(IterationState::Interrupted) => Some(Style::Yellow),
+        Standing::Outcome(Outcome::Interrupted | Outcome::NotConfirmed)
+        | Standing::Run(IterationState::Interrupted) => Some(Style::Yellow),
         Standing::Run(IterationState::Running) => Some(Style::Cyan),
         Standing::Outcome(Outcome::Baseline) => Some(Style::Bold),
         _ => None,

@@ -70,6 +70,7 @@ fn outcome(o: Outcome) -> pb::Outcome {
         Outcome::Baseline => pb::Outcome::Baseline,
         Outcome::Improved => pb::Outcome::Improved,
         Outcome::NoImprovement => pb::Outcome::NoImprovement,
+        Outcome::NotConfirmed => pb::Outcome::NotConfirmed,
         Outcome::Failed => pb::Outcome::Failed,
         Outcome::Interrupted => pb::Outcome::Interrupted,
     }

@@ -48,6 +48,10 @@ pub struct Entry {
     pub env_passthrough: Vec<String>,
     #[serde(default)]
     pub smoke: Option<String>,
+    /// The training's seed argument (`--seed`): every run gets `<seed_arg> <REVIS_SEED>`
+    /// appended, so replicate and confirmation runs differ only in their seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_arg: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -319,6 +323,18 @@ pub struct Guardrails {
     /// the training to save a checkpoint.
     #[serde(default = "default_kill_grace")]
     pub kill_grace: String,
+    /// A trial that would become the new best is run this many more times (each with its own
+    /// `REVIS_SEED`) and promoted only when the mean of its runs beats the best beyond the
+    /// noise under Welch's t-test at `alpha`. 0: one run decides.
+    #[serde(default)]
+    pub confirm: u32,
+    /// The significance level of that test.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+fn default_alpha() -> f64 {
+    0.05
 }
 
 impl Default for Guardrails {
@@ -334,6 +350,8 @@ impl Default for Guardrails {
             plateau_detection_enabled: true,
             replicates: 1,
             kill_grace: default_kill_grace(),
+            confirm: 0,
+            alpha: default_alpha(),
         }
     }
 }

@@ -119,7 +119,9 @@ pub(super) fn check(config: &Config) -> Result<(), Issue> {
     {
         return Err(Issue::new(
             "executor.work_dir",
-            format!("executor.work_dir: '{dir}' has a blank, which #SBATCH lines cannot carry; choose a path without one"),
+            format!(
+                "executor.work_dir: '{dir}' has a blank, which #SBATCH lines cannot carry; choose a path without one"
+            ),
         ));
     }
     if e.gres.is_some() && e.gpus_per_trial.is_some() {

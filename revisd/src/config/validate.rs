@@ -292,6 +292,26 @@ fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
             ));
         }
     }
+    if !(g.alpha.is_finite() && g.alpha > 0.0 && g.alpha < 1.0) {
+        return Err(Issue::new(
+            "guardrails.alpha",
+            format!("guardrails.alpha must be between 0 and 1, e.g. 0.05 (got {})", g.alpha),
+        ));
+    }
+    if g.confirm > 50 {
+        return Err(Issue::new(
+            "guardrails.confirm",
+            format!("guardrails.confirm is {}: at most 50 confirmation runs per trial", g.confirm),
+        ));
+    }
+    if let Some(arg) = &config.entry.seed_arg
+        && (!arg.starts_with('-') || arg.contains(char::is_whitespace) || arg.contains(['\'', '"', '$', '`', ';']))
+    {
+        return Err(Issue::new(
+            "entry.seed_arg",
+            format!("entry.seed_arg: '{arg}' is not a command-line option (write it as the training reads it: --seed)"),
+        ));
+    }
     if !(g.plateau_threshold.is_finite() && g.plateau_threshold >= 0.0) {
         return Err(Issue::new(
             "guardrails.plateau_threshold",

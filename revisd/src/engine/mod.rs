@@ -20,6 +20,7 @@ mod names;
 mod queries;
 pub mod records;
 pub mod rules;
+pub mod significance;
 pub mod slots;
 mod start;
 mod stored;

@@ -1,11 +1,14 @@
 //! collect: the run's metrics from the session's source, judged (missing, NaN, diverged), the
 //! baseline's replicates folded into their mean and noise floor, and progress measured against
-//! the best so far beyond the threshold and the noise.
+//! the best so far beyond the threshold and the noise. With `guardrails.confirm`, a trial whose
+//! first run would be the new best runs again with other seeds, and is promoted only when the
+//! mean of its runs beats the best's under Welch's t-test (`significance`).
 
 use crate::metrics::{self, Assessment};
 use crate::states::{IterationState, Outcome, Phase};
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
 
+use super::super::significance::{self, Comparison};
 use super::super::{Result, faults, rules, stored};
 use super::{Actor, Flow};
 
@@ -24,7 +27,11 @@ impl Actor {
             Ok(store::iterations::get(pool, self.id, number).await?.and_then(|i| i.primary_value))
         };
         let baseline = value_of(Some(0)).await?;
-        let best_before = value_of(session.best_iteration).await?;
+        let best_row = match session.best_iteration.and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => store::iterations::get(pool, self.id, n).await?,
+            None => None,
+        };
+        let best_before = best_row.as_ref().and_then(|b| b.primary_value);
         let mut warnings: Vec<String> = Vec::new();
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
@@ -86,6 +93,42 @@ impl Actor {
         };
 
         let threshold = self.config.guardrails.plateau_threshold;
+        let beats_best = |value: f64| {
+            best_before
+                .is_none_or(|b| rules::gain(value, b, session.minimize) > rules::margin(b, threshold, noise_floor))
+        };
+        // A trial whose first run would be the new best runs `confirm` more times; with all its
+        // runs in, their mean is what counts, tested against the best's own runs.
+        let runs = i64::from(self.config.guardrails.confirm) + 1;
+        let mut confirmation: Option<Comparison> = None;
+        let verdict = match verdict {
+            Ok(value) if number != 0 && runs > 1 && (it.replicate > 1 || beats_best(value)) => {
+                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
+                values.push(value);
+                if (values.len() as i64) < runs {
+                    return self.next_replicate(session, it, values, runs).await;
+                }
+                it.replicates_json = serde_json::json!(values).to_string();
+                let mean = rules::mean(&values);
+                if let Some(best) = &best_row {
+                    let mut incumbent: Vec<f64> = stored::parse(&best.replicates_json, "replicates_json", best)?;
+                    if incumbent.is_empty() {
+                        incumbent.extend(best.primary_value);
+                    }
+                    confirmation = Some(significance::compare(&values, &incumbent, session.minimize));
+                }
+                let mut metrics: serde_json::Map<String, serde_json::Value> =
+                    stored::parse(&it.metrics_json, "metrics_json", &it)?;
+                metrics.insert(session.primary_metric.clone(), serde_json::json!(mean));
+                it.metrics_json = serde_json::Value::Object(metrics).to_string();
+                Ok(mean)
+            }
+            Err(reason) if number != 0 && it.replicate > 1 => {
+                Err(format!("confirmation run {} of {runs} failed: {reason}", it.replicate))
+            }
+            other => other,
+        };
+        let alpha = self.config.guardrails.alpha;
         let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
         let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);
         let message;
@@ -95,22 +138,42 @@ impl Actor {
                 it.state = IterationState::Succeeded;
                 it.primary_value = Some(value);
                 failures = 0;
-                // Progress is a gain larger than both the threshold and the measured noise.
-                let improved = best_before
-                    .is_none_or(|b| rules::gain(value, b, session.minimize) > rules::margin(b, threshold, noise_floor));
+                // Progress is a gain larger than both the threshold and the measured noise (and,
+                // for a confirmed trial, one the test says is not chance).
+                let significant = confirmation.is_none_or(|c| c.p < alpha);
+                let improved = beats_best(value) && significant;
                 it.outcome = Some(if number == 0 {
                     Outcome::Baseline
                 } else if improved {
                     Outcome::Improved
+                } else if confirmation.is_some() {
+                    Outcome::NotConfirmed
                 } else {
                     Outcome::NoImprovement
                 });
+                if let Some(c) = &confirmation {
+                    let runs = it.replicate;
+                    let verdict = if improved { "confirmed" } else { "not confirmed" };
+                    warnings.push(format!(
+                        "{verdict}: mean {} over {runs} runs vs {} for the best (Welch t = {:.2}, df = {:.1}, one-sided p = {:.3}, alpha {alpha})",
+                        c.candidate_mean, c.incumbent_mean, c.t, c.df, c.p
+                    ));
+                }
                 if improved {
                     best_iteration = Some(number);
                 }
                 kind = "metrics";
                 let note = match (number, improved, best_before) {
                     (0, _, _) => "baseline".to_string(),
+                    (_, false, Some(b)) if confirmation.is_some() => {
+                        format!(
+                            "not confirmed: the mean of {} runs does not beat the best ({b}) beyond chance",
+                            it.replicate
+                        )
+                    }
+                    (_, true, Some(b)) if confirmation.is_some() => {
+                        format!("improved on the best ({b}), confirmed over {} runs", it.replicate)
+                    }
                     (_, true, Some(b)) => format!("improved on the best ({b})"),
                     (_, true, None) => "first successful result".to_string(),
                     (_, false, Some(b)) if rules::is_better(value, b, session.minimize) => {
@@ -147,6 +210,7 @@ impl Actor {
                     "outcome": it.outcome,
                     "failure_reason": it.failure_reason,
                     "warnings": warnings,
+                    "confirmation": confirmation,
                 })),
             )
             .await?;
@@ -154,7 +218,8 @@ impl Actor {
         Ok(Flow::Continue)
     }
 
-    /// Records one finished baseline replicate and sets iteration 0 up for the next one.
+    /// Records one finished run of several (the baseline's replicates, a trial's confirmation
+    /// runs) and sets the iteration up for the next one.
     async fn next_replicate(
         &mut self,
         session: &SessionRow,
@@ -174,15 +239,21 @@ impl Actor {
         it.ended_at = None;
         it.exit_code = None;
         it.failure_reason = None;
-        faults::point("collect", Some(0));
+        let number = it.number();
+        faults::point("collect", Some(number));
+        let message = match number {
+            0 => format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
+            n if done == 1 => format!(
+                "iteration {n}: {}={value} would be the new best; confirming it with {} more runs",
+                session.primary_metric,
+                wanted - 1
+            ),
+            n => format!("iteration {n}: confirmation run {done} of {wanted}: {}={value}", session.primary_metric),
+        };
         self.record(
             &it,
-            NewEvent::new(
-                "replicate",
-                Some(0),
-                format!("baseline run {done} of {wanted}: {}={value}", session.primary_metric),
-            )
-            .with_data(serde_json::json!({"replicate": done, "primary": value})),
+            NewEvent::new("replicate", Some(number), message)
+                .with_data(serde_json::json!({"replicate": done, "primary": value})),
         )
         .await?;
         Ok(Flow::Continue)

@@ -82,6 +82,9 @@ impl Actor {
         let label = match number {
             0 if replicates > 1 => format!("baseline (run {} of {replicates})", it.replicate),
             0 => "baseline".to_string(),
+            n if it.replicate > 1 => {
+                format!("iteration {n} (confirmation run {} of {})", it.replicate, self.config.guardrails.confirm + 1)
+            }
             n => format!("iteration {n}"),
         };
         let attempt = if it.attempt > 1 { format!(" (attempt {})", it.attempt) } else { String::new() };

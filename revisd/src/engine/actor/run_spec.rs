@@ -46,6 +46,10 @@ impl Actor {
             ("REVIS_ITERATION".into(), number.to_string()),
             ("REVIS_RUN_ID".into(), run_id.clone()),
             ("REVIS_SLOT".into(), self.slot.index.to_string()),
+            // The run's place among the runs of its iteration (baseline replicates, a trial's
+            // confirmation runs): trials share seeds run for run, so they differ only in the
+            // change they test.
+            ("REVIS_SEED".into(), it.replicate.max(1).to_string()),
         ];
         // The slot's devices, and only those: two trials never share a GPU. Set before
         // `entry.env`, which may still override it on purpose.
@@ -63,7 +67,10 @@ impl Actor {
             run_id,
             run_dir,
             workdir: self.worktree.clone(),
-            command: it.command.clone(),
+            command: match &self.config.entry.seed_arg {
+                Some(arg) => format!("{} {arg} {}", it.command, it.replicate.max(1)),
+                None => it.command.clone(),
+            },
             env,
             output_dir,
             session: self.remote_key(),
