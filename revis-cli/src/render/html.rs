@@ -155,6 +155,10 @@ fn iteration_table(d: &SessionDetail) -> String {
         "<table class=\"iterations\">\n<tr><th class=\"num\">#</th><th>Outcome</th><th class=\"num\">Primary</th>\
          <th>Change</th><th class=\"num\">Duration</th><th>Commit</th>",
     );
+    let with_holdout = d.holdout_metric.is_some();
+    if with_holdout {
+        html.push_str("<th class=\"num\">Holdout</th>");
+    }
     html.push_str(if with_slot { "<th>Slot</th></tr>\n" } else { "</tr>\n" });
     for it in &d.iterations {
         let slot = match (with_slot, it.gpus.is_empty()) {
@@ -165,9 +169,13 @@ fn iteration_table(d: &SessionDetail) -> String {
         let primary = it.primary.map_or_else(|| "-".to_string(), value::metric);
         let duration = it.duration_seconds.map_or_else(|| "-".to_string(), time::duration);
         let commit = it.commit.as_deref().map_or("-", short);
+        let holdout = match with_holdout {
+            true => format!("<td class=\"num\">{}</td>", it.holdout.map_or_else(|| "-".to_string(), value::metric)),
+            false => String::new(),
+        };
         html.push_str(&format!(
             "<tr><td class=\"num\"><a href=\"#iteration-{n}\">{n}</a></td><td class=\"{o}\">{o}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td>{slot}</tr>\n",
+             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td>{holdout}{slot}</tr>\n",
             escape(&primary),
             escape(&summary(it)),
             escape(&duration),
@@ -190,6 +198,9 @@ fn iteration_section(it: &Iteration, diff: Option<&Diff>) -> String {
     let mut fields: Vec<(&str, String)> = Vec::new();
     if let Some(primary) = it.primary {
         fields.push(("Primary", value::metric(primary)));
+    }
+    if let Some(holdout) = it.holdout {
+        fields.push(("Holdout", value::metric(holdout)));
     }
     if let Some(reason) = it.failure_reason.as_deref().filter(|r| !r.is_empty()) {
         fields.push(("Failure", reason.to_string()));

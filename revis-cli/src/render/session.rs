@@ -256,6 +256,9 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
     let direction = if s.minimize { "minimize" } else { "maximize" };
     let target = d.target.map(|t| format!(", target {}", value::metric(t))).unwrap_or_default();
     field("metric", format!("{} ({direction}{target})", s.primary_metric));
+    if let Some(holdout) = &d.holdout_metric {
+        field("holdout", format!("{holdout} (never shown to the advisor; kept for promoted trials: HOLDOUT)"));
+    }
     field("result", result_text(d));
     field("budget", budget_used(d));
     let spend = s.spend.unwrap_or_default();
@@ -347,6 +350,8 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || agent_cost(it).is_some());
     let with_slot = d.head().slots > 1;
     let with_job = d.iterations.iter().any(|it| it.job_id.is_some());
+    // The metric the advisor never sees, for promoted trials (named above the table).
+    let with_holdout = d.holdout_metric.is_some();
     let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
     if with_cost {
         headers.push("LLM");
@@ -354,10 +359,14 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     if with_slot {
         headers.push("SLOT");
     }
+    if with_holdout {
+        headers.push("HOLDOUT");
+    }
     if with_job {
         // Queue wait is its own figure: DURATION is the time the job ran.
         headers.extend(["JOB", "QUEUED"]);
     }
+
     let mut table = Table::new(headers).align_right(0).align_right(2).align_right(4).align_right(6);
     let best = d.head().best.as_ref().map(|b| b.iteration);
     for it in &d.iterations {
@@ -384,6 +393,9 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
                 true => it.slot.to_string().into(),
                 false => format!("{} (gpu {})", it.slot, it.gpus).into(),
             });
+        }
+        if with_holdout {
+            row.push(it.holdout.map_or_else(|| "-".to_string(), value::metric).into());
         }
         if with_job {
             row.push(it.job_id.clone().unwrap_or_else(|| "-".into()).into());

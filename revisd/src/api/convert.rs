@@ -179,6 +179,12 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
         job_id: it.job_id.clone(),
         queued_seconds: it.queued_seconds,
         queue_reason: it.queue_reason.clone(),
+        holdout: it
+            .holdout_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Vec<f64>>(j).ok())
+            .filter(|v| !v.is_empty())
+            .map(|v| crate::engine::rules::mean(&v)),
         number: it.number(),
         state: iteration_state(it.state) as i32,
         outcome: it.outcome.map(|o| outcome(o) as i32),
@@ -252,6 +258,9 @@ pub fn detail(
         consecutive_failures: u32_of(session.consecutive_failures),
         noise_floor: session.noise_floor,
         pr_url: session.pr_url.clone(),
+        holdout_metric: serde_json::from_str::<crate::config::Config>(&session.config_json)
+            .ok()
+            .and_then(|c| c.metrics.holdout),
     })
 }
 

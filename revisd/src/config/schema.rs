@@ -291,6 +291,11 @@ pub struct Metrics {
     pub minimize: bool,
     #[serde(default)]
     pub target: Option<f64>,
+    /// A second metric the advisor never sees (not in prompts, history, tools or the logs it
+    /// reads), kept for promoted trials only and shown beside the primary: a check that gains
+    /// on the primary are not overfitting to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -31,6 +31,17 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
     if config.metrics.primary.trim().is_empty() {
         return Err(Issue::new("metrics.primary", "metrics.primary must not be empty"));
     }
+    if let Some(holdout) = &config.metrics.holdout {
+        if holdout.trim().is_empty() {
+            return Err(Issue::new("metrics.holdout", "metrics.holdout must not be empty"));
+        }
+        if holdout == &config.metrics.primary {
+            return Err(Issue::new(
+                "metrics.holdout",
+                format!("metrics.holdout is {holdout}, the primary metric: the holdout must be another metric"),
+            ));
+        }
+    }
     if config.metrics.target.is_some_and(|t| !t.is_finite()) {
         return Err(Issue::new("metrics.target", "metrics.target must be a finite number"));
     }

@@ -361,7 +361,13 @@ async fn verify(h: &Handoff<'_>, try_number: u32) -> Result<std::result::Result<
             RunOutcome::TimedOut
         }
     };
-    let tail = || crate::exec::tail_lines(&exec.log_path(&spec.run_dir), 30).map(|l| l.join("\n")).unwrap_or_default();
+    // What the verify run printed goes back to the model: lines naming the holdout stay out.
+    let hidden = h.config.metrics.holdout.as_deref();
+    let tail = || {
+        crate::exec::tail_lines(&exec.log_path(&spec.run_dir), 30)
+            .map(|l| l.into_iter().filter(|l| hidden.is_none_or(|h| !l.contains(h))).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    };
     let what = if smoke { "the smoke run (entry.smoke)" } else { "a short training run" };
     Ok(match outcome {
         RunOutcome::Exited { code: 0 } => Ok(format!("{what} passed")),

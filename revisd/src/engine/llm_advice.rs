@@ -83,7 +83,11 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
         .filter(|i| i.run_id.is_some())
         .map(|i| (i.number(), engine.iteration_run_dir(req.session.id, &req.session.name, i)))
         .collect();
-    let logs = RunLogs { run_dirs: run_dirs.clone(), log_path: |dir: &Path| engine.exec().log_path(dir) };
+    let logs = RunLogs {
+        run_dirs: run_dirs.clone(),
+        log_path: |dir: &Path| engine.exec().log_path(dir),
+        hidden: req.config.metrics.holdout.clone(),
+    };
     let failed_log_tail = (req.current.state == IterationState::Failed)
         .then(|| logs.tail_of(req.current.number(), req.config.context.log_tail_lines as usize))
         .flatten();
@@ -206,6 +210,8 @@ fn entry(i: &IterationRow) -> Result<HistoryEntry> {
 struct RunLogs<F: Fn(&Path) -> PathBuf> {
     run_dirs: Vec<(u32, PathBuf)>,
     log_path: F,
+    /// `metrics.holdout`: every line naming it is left out of what the model reads.
+    hidden: Option<String>,
 }
 
 impl<F: Fn(&Path) -> PathBuf> RunLogs<F> {
@@ -219,7 +225,14 @@ impl<F: Fn(&Path) -> PathBuf> RunLogs<F> {
 
     fn tail_of(&self, iteration: u32, lines: usize) -> Option<Vec<String>> {
         let (_, path) = self.path_of(Some(iteration))?;
-        crate::exec::tail_lines(&path, lines).ok()
+        crate::exec::tail_lines(&path, lines).ok().map(|l| self.visible(l))
+    }
+
+    fn visible(&self, lines: Vec<String>) -> Vec<String> {
+        match &self.hidden {
+            Some(name) => lines.into_iter().filter(|l| !l.contains(name.as_str())).collect(),
+            None => lines,
+        }
     }
 }
 
@@ -234,7 +247,7 @@ impl<F: Fn(&Path) -> PathBuf> tools::LogSource for RunLogs<F> {
         // The log may be huge: the tools only ever look at its end.
         let lines =
             crate::exec::tail_lines(&path, 5000).map_err(|e| format!("cannot read the log of iteration {n}: {e}"))?;
-        Ok((n, lines.join("\n")))
+        Ok((n, self.visible(lines).join("\n")))
     }
 }
 

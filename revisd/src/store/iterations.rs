@@ -53,6 +53,8 @@ pub struct IterationRow {
     pub queued_seconds: Option<f64>,
     /// While the job waits in the queue: the scheduler's reason.
     pub queue_reason: Option<String>,
+    /// `metrics.holdout` of each run, kept for promoted trials only.
+    pub holdout_json: Option<String>,
 }
 
 impl IterationRow {
@@ -113,7 +115,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ?, \
-         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ?, queue_reason = ? WHERE session_id = ? AND number = ?",
+         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ?, queue_reason = ?, holdout_json = ? WHERE session_id = ? AND number = ?",
     )
     .bind(it.phase)
     .bind(it.state)
@@ -154,6 +156,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(&it.job_id)
     .bind(it.queued_seconds)
     .bind(&it.queue_reason)
+    .bind(&it.holdout_json)
     .bind(it.session_id)
     .bind(it.number)
     .execute(&mut **tx)
@@ -356,5 +359,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         job_id: None,
         queued_seconds: None,
         queue_reason: None,
+        holdout_json: None,
     }
 }

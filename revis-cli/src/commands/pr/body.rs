@@ -85,13 +85,23 @@ fn iteration_table(d: &SessionDetail) -> String {
     }
     let s = d.head();
     let best = s.best.as_ref().map(|b| b.iteration);
-    let mut out = format!("| # | Commit | Change | {} | Outcome |\n|---:|---|---|---:|---|\n", cell(&s.primary_metric));
+    // The holdout (never seen by the advisor) beside the primary, for the promoted trials.
+    let holdout = d.holdout_metric.as_deref().map(|h| (format!(" {} (holdout) |", cell(h)), "---:|"));
+    let (holdout_head, holdout_rule) = holdout.unwrap_or_default();
+    let mut out = format!(
+        "| # | Commit | Change | {} |{holdout_head} Outcome |\n|---:|---|---|---:|{holdout_rule}---|\n",
+        cell(&s.primary_metric)
+    );
     for it in &d.iterations {
         let commit = it.commit.as_deref().map_or_else(|| "-".to_string(), |c| format!("`{}`", c.get(..8).unwrap_or(c)));
         let metric = it.primary.map_or_else(|| "-".to_string(), value::metric);
         let metric = if best == Some(it.number) && it.primary.is_some() { format!("**{metric}**") } else { metric };
+        let holdout = match d.holdout_metric {
+            Some(_) => format!(" {} |", it.holdout.map_or_else(|| "-".to_string(), value::metric)),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "| {} | {commit} | {} | {metric} | {} |\n",
+            "| {} | {commit} | {} | {metric} |{holdout} {} |\n",
             it.number,
             cell(&change(it)),
             cell(&Standing::of(it).word())

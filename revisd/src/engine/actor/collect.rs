@@ -33,6 +33,11 @@ impl Actor {
         };
         let best_before = best_row.as_ref().and_then(|b| b.primary_value);
         let mut warnings: Vec<String> = Vec::new();
+        // The holdout metric never joins what is kept of a run (and so never reaches a prompt,
+        // the history or a tool); its value waits beside the iteration's other runs' until the
+        // verdict says whether the trial is promoted.
+        let holdout = self.config.metrics.holdout.clone();
+        let mut holdout_value: Option<f64> = None;
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
             None => {
@@ -41,10 +46,12 @@ impl Actor {
                     Err(e) => Err(e.to_string()),
                     Ok(collected) => {
                         warnings.extend(collected.warnings.iter().cloned());
+                        holdout_value =
+                            holdout.as_ref().and_then(|h| collected.metrics.get(h)).copied().filter(|v| v.is_finite());
                         let finite: serde_json::Map<String, serde_json::Value> = collected
                             .metrics
                             .iter()
-                            .filter(|(_, v)| v.is_finite())
+                            .filter(|(k, v)| v.is_finite() && Some(*k) != holdout.as_ref())
                             .map(|(k, v)| (k.clone(), serde_json::json!(v)))
                             .collect();
                         it.metrics_json = serde_json::Value::Object(finite).to_string();
@@ -65,6 +72,12 @@ impl Actor {
                 }
             }
         };
+
+        if let Some(v) = holdout_value {
+            let mut values: Vec<f64> = stored::parse(it.holdout_json.as_deref().unwrap_or("[]"), "holdout_json", &it)?;
+            values.push(v);
+            it.holdout_json = Some(serde_json::json!(values).to_string());
+        }
 
         // The baseline runs `replicates` times; its value is their mean and their spread is
         // the noise floor below which a difference is not counted as progress.
@@ -193,6 +206,18 @@ impl Actor {
                 message = format!("iteration {number} failed: {reason}");
             }
         }
+        let mut events = Vec::new();
+        match it.outcome {
+            Some(Outcome::Improved) => {
+                if let Some(text) = self.holdout_worsened(session, &it, best_row.as_ref()).await? {
+                    warnings.push(text.clone());
+                    events.push(NewEvent::new("holdout_worsened", Some(number), format!("iteration {number}: {text}")));
+                }
+            }
+            Some(Outcome::Baseline) => {}
+            // Only promoted trials keep their holdout: the others' is never looked at.
+            _ => it.holdout_json = None,
+        }
         it.warnings_json = serde_json::json!(warnings).to_string();
         it.phase = Phase::Advise;
         faults::point("collect", Some(number));
@@ -214,8 +239,46 @@ impl Actor {
                 })),
             )
             .await?;
-        self.finish(tx, vec![event]).await?;
+        let mut published = vec![event];
+        for extra in events {
+            published.push(self.event(&mut tx, extra).await?);
+        }
+        self.finish(tx, published).await?;
         Ok(Flow::Continue)
+    }
+
+    /// For a promoted trial: its holdout against the previous best's, when it got worse by
+    /// more than its noise (the baseline's holdout runs) and the threshold — the primary may
+    /// be overfitting. Both are read in the primary's direction.
+    async fn holdout_worsened(
+        &self,
+        session: &SessionRow,
+        it: &IterationRow,
+        best: Option<&IterationRow>,
+    ) -> Result<Option<String>> {
+        let (Some(name), Some(best)) = (&self.config.metrics.holdout, best) else { return Ok(None) };
+        let values = |row: &IterationRow| -> Result<Vec<f64>> {
+            stored::parse(row.holdout_json.as_deref().unwrap_or("[]"), "holdout_json", row)
+        };
+        let (now, before) = (values(it)?, values(best)?);
+        if now.is_empty() || before.is_empty() {
+            return Ok(None);
+        }
+        let baseline = store::iterations::get(self.engine.store().pool(), self.id, 0).await?;
+        let noise = match &baseline {
+            Some(b) => rules::noise_floor(&values(b)?),
+            None => 0.0,
+        };
+        let (now, before) = (rules::mean(&now), rules::mean(&before));
+        let margin = rules::margin(before, self.config.guardrails.plateau_threshold, noise);
+        if rules::gain(now, before, session.minimize) >= -margin {
+            return Ok(None);
+        }
+        let primary = &session.primary_metric;
+        let (was, is) = (best.primary_value.unwrap_or(f64::NAN), it.primary_value.unwrap_or(f64::NAN));
+        Ok(Some(format!(
+            "possible overfitting: {primary} improved ({was} → {is}) while the holdout {name} got worse ({before} → {now}, beyond its noise of {noise:.4})"
+        )))
     }
 
     /// Records one finished run of several (the baseline's replicates, a trial's confirmation
