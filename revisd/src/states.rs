@@ -189,6 +189,8 @@ words! {
         NoImprovement = "no_improvement",
         /// Its first run beat the best, its confirmation runs together did not.
         NotConfirmed = "not_confirmed",
+        /// `guardrails.early_stop` stopped it: its partial value informs, it is never the best.
+        StoppedEarly = "stopped_early",
         Failed = "failed",
         Interrupted = "interrupted",
     }

@@ -214,6 +214,13 @@ fn paint_cells(cells: &[Cell], palette: &Palette) -> String {
 
 /// The last `max` points as one block character each (taller is a larger value), `✗` for a
 /// failed run and `·` for one without a result. Empty when there are no points.
+/// A run's curve (the progress it reported) as a sparkline of its last `max` points.
+pub fn curve_sparkline(history: &[revis_proto::v1::HistoryPoint], max: usize) -> String {
+    let points: Vec<Point> =
+        history.iter().zip(0..).map(|(p, number)| Point { number, value: Some(p.value), failed: false }).collect();
+    sparkline(&points, max)
+}
+
 pub fn sparkline(points: &[Point], max: usize) -> String {
     let shown = &points[points.len().saturating_sub(max)..];
     let range = y_range(shown);

@@ -226,6 +226,12 @@ fn iteration_section(it: &Iteration, diff: Option<&Diff>) -> String {
         }
         html.push_str("</table>\n");
     }
+    // The progress the run reported (or its W&B/MLflow history), step by step.
+    let curve = super::svg_chart::curve_svg(&it.history, "the primary metric");
+    if !curve.is_empty() {
+        let stopped = it.stopped_at_step.map(|s| format!(" — stopped early at step {s}")).unwrap_or_default();
+        html.push_str(&format!("<h3>Curve{}</h3>\n{curve}\n", escape(&stopped)));
+    }
     if !it.changes.is_empty() {
         html.push_str("<h3>Changes</h3>\n<ul>\n");
         for change in &it.changes {

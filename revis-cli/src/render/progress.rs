@@ -86,6 +86,10 @@ pub fn progress_line(d: &SessionDetail, now: DateTime<Utc>) -> Option<String> {
         head.push_str(&format!(" {}", time::duration(elapsed.max(0.0))));
     }
     let mut parts = vec![head];
+    // The value the run reported last (progress.jsonl), live.
+    if let Some(last) = it.history.last() {
+        parts.push(format!("{} {} @ step {}", d.head().primary_metric, value::metric(last.value), last.step));
+    }
     let runs = d.iterations.iter().filter(|i| i.started_at.is_some()).map(|i| i.number).max().map_or(0, |n| n + 1);
     let s = d.head();
     let left = budget_left(s.budget.as_ref(), s.spend.as_ref(), runs);

@@ -352,6 +352,8 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     let with_job = d.iterations.iter().any(|it| it.job_id.is_some());
     // The metric the advisor never sees, for promoted trials (named above the table).
     let with_holdout = d.holdout_metric.is_some();
+    // Runs that reported progress get their curve.
+    let with_curve = d.iterations.iter().any(|it| it.history.len() > 1);
     let mut headers = vec!["#", "OUTCOME", "PRIMARY", "CHANGE", "DURATION", "COMMIT"];
     if with_cost {
         headers.push("LLM");
@@ -361,6 +363,9 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     }
     if with_holdout {
         headers.push("HOLDOUT");
+    }
+    if with_curve {
+        headers.push("CURVE");
     }
     if with_job {
         // Queue wait is its own figure: DURATION is the time the job ran.
@@ -396,6 +401,9 @@ fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
         }
         if with_holdout {
             row.push(it.holdout.map_or_else(|| "-".to_string(), value::metric).into());
+        }
+        if with_curve {
+            row.push(super::chart::curve_sparkline(&it.history, 12).into());
         }
         if with_job {
             row.push(it.job_id.clone().unwrap_or_else(|| "-".into()).into());
@@ -435,6 +443,9 @@ fn cost_text(it: &Iteration) -> String {
 /// The outcome, with the phase while the run is going (`running (train)`).
 fn outcome_text(it: &Iteration) -> String {
     let key = Standing::of(it).word();
+    if let Some(step) = it.stopped_at_step {
+        return format!("{key} @ {step}");
+    }
     match states::iteration_phase(it) {
         Some(phase) if it.state() == IterationState::Running => format!("{key} ({})", word(phase)),
         _ => key,

@@ -41,6 +41,28 @@ impl Frame {
 
 /// The chart, or a short note in its place when there is no result at all (the SVG is still
 /// drawn, so every iteration keeps its mark).
+/// A run's curve (step, value) as a small line, for the report's iteration sections.
+pub fn curve_svg(history: &[revis_proto::v1::HistoryPoint], metric: &str) -> String {
+    const W: f64 = 240.0;
+    const H: f64 = 60.0;
+    let finite: Vec<(f64, f64)> =
+        history.iter().filter(|p| p.step.is_finite() && p.value.is_finite()).map(|p| (p.step, p.value)).collect();
+    if finite.len() < 2 {
+        return String::new();
+    }
+    let (x0, x1) = finite.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| (a.min(*x), b.max(*x)));
+    let (y0, y1) = finite.iter().fold((f64::MAX, f64::MIN), |(a, b), (_, y)| (a.min(*y), b.max(*y)));
+    let sx = |x: f64| if x1 > x0 { (x - x0) / (x1 - x0) * (W - 4.0) + 2.0 } else { W / 2.0 };
+    let sy = |y: f64| if y1 > y0 { H - 2.0 - (y - y0) / (y1 - y0) * (H - 4.0) } else { H / 2.0 };
+    let path: Vec<String> = finite.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
+    format!(
+        "<svg class=\"curve\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" \
+         aria-label=\"{} by step\"><polyline fill=\"none\" stroke=\"currentColor\" points=\"{}\"/></svg>",
+        super::html::escape(metric),
+        path.join(" ")
+    )
+}
+
 pub fn svg_chart(points: &[Point], minimize: bool, metric: &str) -> String {
     let range = y_range(points).unwrap_or((0.0, 1.0));
     let frame = Frame { range, count: points.len() };

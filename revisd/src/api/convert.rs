@@ -71,6 +71,7 @@ fn outcome(o: Outcome) -> pb::Outcome {
         Outcome::Improved => pb::Outcome::Improved,
         Outcome::NoImprovement => pb::Outcome::NoImprovement,
         Outcome::NotConfirmed => pb::Outcome::NotConfirmed,
+        Outcome::StoppedEarly => pb::Outcome::StoppedEarly,
         Outcome::Failed => pb::Outcome::Failed,
         Outcome::Interrupted => pb::Outcome::Interrupted,
     }
@@ -179,6 +180,7 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
         job_id: it.job_id.clone(),
         queued_seconds: it.queued_seconds,
         queue_reason: it.queue_reason.clone(),
+        stopped_at_step: it.stopped_at_step,
         holdout: it
             .holdout_json
             .as_deref()

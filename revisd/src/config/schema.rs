@@ -336,6 +336,40 @@ pub struct Guardrails {
     /// The significance level of that test.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// Stop a run early from the progress it reports (`$REVIS_OUTPUT_DIR/progress.jsonl`):
+    /// `median` (the median stopping rule) or `asha` (successive halving at `rungs`).
+    #[serde(default)]
+    pub early_stop: EarlyStop,
+    /// `median`: no run is stopped before this step.
+    #[serde(default)]
+    pub min_steps: f64,
+    /// Earlier runs that must have reached a step before it is judged.
+    #[serde(default = "default_min_runs")]
+    pub min_runs: u32,
+    /// `asha`: the steps at which runs are compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<f64>,
+    /// `asha`: each rung keeps the best 1/reduction_factor of the runs that reached it.
+    #[serde(default = "default_reduction_factor")]
+    pub reduction_factor: u32,
+}
+
+/// `guardrails.early_stop`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EarlyStop {
+    #[default]
+    None,
+    Median,
+    Asha,
+}
+
+fn default_min_runs() -> u32 {
+    3
+}
+
+fn default_reduction_factor() -> u32 {
+    3
 }
 
 fn default_alpha() -> f64 {
@@ -357,6 +391,11 @@ impl Default for Guardrails {
             kill_grace: default_kill_grace(),
             confirm: 0,
             alpha: default_alpha(),
+            early_stop: EarlyStop::None,
+            min_steps: 0.0,
+            min_runs: default_min_runs(),
+            rungs: Vec::new(),
+            reduction_factor: default_reduction_factor(),
         }
     }
 }

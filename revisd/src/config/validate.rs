@@ -309,6 +309,23 @@ fn check_guardrails(config: &Config) -> Result<Duration, Issue> {
             format!("guardrails.alpha must be between 0 and 1, e.g. 0.05 (got {})", g.alpha),
         ));
     }
+    if g.early_stop == super::schema::EarlyStop::Asha {
+        if g.rungs.is_empty() {
+            return Err(Issue::new(
+                "guardrails.early_stop",
+                "guardrails.early_stop is asha: give the steps to compare runs at in guardrails.rungs (e.g. [100, 300, 900])",
+            ));
+        }
+        if g.rungs.windows(2).any(|w| w[0] >= w[1]) || g.rungs.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(Issue::new("guardrails.rungs", "guardrails.rungs must be positive steps in increasing order"));
+        }
+    }
+    if g.reduction_factor < 2 {
+        return Err(Issue::new("guardrails.reduction_factor", "guardrails.reduction_factor must be at least 2"));
+    }
+    if !(g.min_steps.is_finite() && g.min_steps >= 0.0) {
+        return Err(Issue::new("guardrails.min_steps", "guardrails.min_steps must be 0 or more"));
+    }
     if g.confirm > 50 {
         return Err(Issue::new(
             "guardrails.confirm",

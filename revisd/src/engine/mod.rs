@@ -17,6 +17,7 @@ pub mod handoff;
 pub mod hosts;
 pub mod llm_advice;
 mod names;
+pub mod progress;
 mod queries;
 pub mod records;
 pub mod rules;

@@ -55,6 +55,8 @@ pub struct IterationRow {
     pub queue_reason: Option<String>,
     /// `metrics.holdout` of each run, kept for promoted trials only.
     pub holdout_json: Option<String>,
+    /// The step at which `guardrails.early_stop` stopped the run.
+    pub stopped_at_step: Option<f64>,
 }
 
 impl IterationRow {
@@ -115,7 +117,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
          metrics_json = ?, history_json = ?, warnings_json = ?, failure_reason = ?, exit_code = ?, run_id = ?, decision_json = ?, \
                   pending_json = ?, decision_tries = ?, decision_llm_json = ?, llm_json = ?, handoff_json = ?, agent_json = ?, frozen_hash = ?, started_at = ?, ended_at = ?, duration_seconds = ?, \
-         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ?, queue_reason = ?, holdout_json = ? WHERE session_id = ? AND number = ?",
+         slot = ?, gpus = ?, host = ?, target_slot = ?, job_id = ?, queued_seconds = ?, queue_reason = ?, holdout_json = ?, stopped_at_step = ? WHERE session_id = ? AND number = ?",
     )
     .bind(it.phase)
     .bind(it.state)
@@ -157,6 +159,7 @@ pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
     .bind(it.queued_seconds)
     .bind(&it.queue_reason)
     .bind(&it.holdout_json)
+    .bind(it.stopped_at_step)
     .bind(it.session_id)
     .bind(it.number)
     .execute(&mut **tx)
@@ -260,6 +263,18 @@ pub async fn claim_slot(tx: &mut Tx, session_id: i64, number: u32, slot: Option<
     Ok(())
 }
 
+/// The curves (history_json) of a session's runs other than `except`, for early stopping.
+pub async fn curves(pool: &SqlitePool, session_id: i64, except: i64) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT history_json FROM iterations WHERE session_id = ? AND number != ? AND history_json IS NOT NULL",
+    )
+    .bind(session_id)
+    .bind(except)
+    .fetch_all(pool)
+    .await
+    .doing("reading the runs' curves")
+}
+
 /// A trial holding its slot, as `status` and `watch` show it.
 #[derive(Debug, Clone, FromRow)]
 pub struct SlotTrial {
@@ -360,5 +375,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         queued_seconds: None,
         queue_reason: None,
         holdout_json: None,
+        stopped_at_step: None,
     }
 }

@@ -15,6 +15,9 @@ use super::{Actor, Flow};
 impl Actor {
     pub(super) async fn collect(&mut self, mut it: IterationRow) -> Result<Flow> {
         let number = it.number();
+        if let Some(step) = it.stopped_at_step {
+            return self.stopped_early(it, step).await;
+        }
         // Judging reads and writes the session's progress (best, failures): one at a time,
         // from the session as it stands under the lock.
         let shared = self.shared.clone();
@@ -55,8 +58,10 @@ impl Actor {
                             .map(|(k, v)| (k.clone(), serde_json::json!(v)))
                             .collect();
                         it.metrics_json = serde_json::Value::Object(finite).to_string();
-                        it.history_json =
-                            collected.history.as_ref().map(|h| stored::to_json(h, "a metric history")).transpose()?;
+                        // A source's own history (W&B, MLflow) replaces the reported progress.
+                        if let Some(history) = &collected.history {
+                            it.history_json = Some(stored::to_json(history, "a metric history")?);
+                        }
                         let baseline = if number == 0 { None } else { baseline };
                         match metrics::assess(
                             &collected,
@@ -244,6 +249,36 @@ impl Actor {
             published.push(self.event(&mut tx, extra).await?);
         }
         self.finish(tx, published).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// A run `guardrails.early_stop` stopped: its value is the best its curve reached, which the
+    /// advisor learns from; it is never the best, and not a failure.
+    async fn stopped_early(&mut self, mut it: IterationRow, step: f64) -> Result<Flow> {
+        let number = it.number();
+        let curve: Vec<(f64, f64)> = stored::parse(it.history_json.as_deref().unwrap_or("[]"), "history_json", &it)?;
+        let minimize = self.config.metrics.minimize;
+        let partial = curve.iter().map(|(_, v)| *v).reduce(|a, b| if (a < b) == minimize { a } else { b });
+        let primary = self.config.metrics.primary.clone();
+        it.primary_value = partial;
+        it.metrics_json = serde_json::json!({ primary.clone(): partial }).to_string();
+        it.state = IterationState::Succeeded;
+        it.outcome = Some(Outcome::StoppedEarly);
+        it.holdout_json = None;
+        it.phase = Phase::Advise;
+        let rule = match self.config.guardrails.early_stop {
+            crate::config::EarlyStop::Asha => "below the cut of its rung (ASHA)",
+            _ => "worse than the median of earlier runs at that step",
+        };
+        let value = partial.map_or_else(|| "-".to_string(), |v| v.to_string());
+        let message = format!("iteration {number} stopped early at step {step}: {primary}={value} ({rule})");
+        faults::point("collect", Some(number));
+        self.record(
+            &it,
+            NewEvent::new("stopped_early", Some(number), message)
+                .with_data(serde_json::json!({"step": step, "primary": partial})),
+        )
+        .await?;
         Ok(Flow::Continue)
     }
 

@@ -4,12 +4,16 @@
 
 use std::time::Duration;
 
+use crate::engine::progress::{self, Curve, ProgressFile};
 use crate::exec::{RunOutcome, RunStatus};
 use crate::states::{IterationState, Outcome, Phase, SessionState, StopReason, StopRequest};
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
 
 use super::super::{Result, faults};
 use super::{Actor, Flow};
+
+/// How often the progress file is looked at during a run.
+const PROGRESS_POLL: Duration = Duration::from_secs(1);
 
 impl Actor {
     pub(super) async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
@@ -100,58 +104,105 @@ impl Actor {
         let mut halt = self.halt.subscribe();
         let wait = exec.wait(&spec.run_id, &spec.run_dir, None);
         tokio::pin!(wait);
-        tokio::select! {
-                outcome = &mut wait => {
-                    faults::point("train_ended", Some(number));
-                    let outcome = match outcome {
-                        Ok(outcome) => outcome,
-                        Err(e) => match self.on_box().filter(|_| e.is_unreachable()) {
-                            Some(host) => return self.host_down(it, host, e.to_string()).await,
-                            None => return Err(e.into()),
-                        },
-                    };
-                    match outcome {
-                        RunOutcome::Exited { code } => {
-                            let mut reason = (code != 0).then(|| exit_reason(code));
-                            if let Err(e) = exec.collect(&spec.run_id, &spec.run_dir).await {
-                                let collected = format!("its output could not be collected: {e}");
-                                reason = Some(reason.map_or(collected.clone(), |r| format!("{r}; {collected}")));
+        // The progress the training reports is read as it comes: the curve is kept (watch shows
+        // its last value) and, with guardrails.early_stop, judged against earlier runs'.
+        let mut progress = ProgressFile::new(&spec.output_dir);
+        let mut ticks = tokio::time::interval(PROGRESS_POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                    outcome = &mut wait => {
+                        faults::point("train_ended", Some(number));
+                        let outcome = match outcome {
+                            Ok(outcome) => outcome,
+                            Err(e) => match self.on_box().filter(|_| e.is_unreachable()) {
+                                Some(host) => return self.host_down(it, host, e.to_string()).await,
+                                None => return Err(e.into()),
+                            },
+                        };
+                        // What the run reported last, before its end.
+                        self.read_progress(&mut progress, &mut it).await?;
+                        return match outcome {
+                            RunOutcome::Exited { code } => {
+                                let mut reason = (code != 0).then(|| exit_reason(code));
+                                if let Err(e) = exec.collect(&spec.run_id, &spec.run_dir).await {
+                                    let collected = format!("its output could not be collected: {e}");
+                                    reason = Some(reason.map_or(collected.clone(), |r| format!("{r}; {collected}")));
+                                }
+                                self.record_run_end(it, Some(code), reason).await
                             }
-                            self.record_run_end(it, Some(code), reason).await
+                            RunOutcome::Ended { reason } => self.record_run_end(it, None, Some(reason)).await,
+                            RunOutcome::TimedOut | RunOutcome::Vanished => {
+                                let why = match exec.queue_poll() {
+                                    Some(_) => "the job left the queue without a recorded state or exit code",
+                                    None => "the run disappeared without recording an exit code (its tmux session ended)",
+                                };
+                                self.record_run_end(it, None, Some(why.into())).await
+                            }
+                        };
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {
+                        // The whole process group: SIGTERM, then SIGKILL after kill_grace.
+                        exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                        faults::point("train_ended", Some(number));
+                        if budget_bounds {
+                            self.interrupt(&mut it, "the time budget ran out during the run").await?;
+                            return self
+                                .end(SessionState::Completed, StopReason::Budget, "the time budget is used up".into())
+                                .await;
                         }
-                        RunOutcome::Ended { reason } => self.record_run_end(it, None, Some(reason)).await,
-                        RunOutcome::TimedOut | RunOutcome::Vanished => {
-                            let why = match exec.queue_poll() {
-                                Some(_) => "the job left the queue without a recorded state or exit code",
-                                None => "the run disappeared without recording an exit code (its tmux session ended)",
-                            };
-                            self.record_run_end(it, None, Some(why.into())).await
+                        let limit = crate::config::duration::format_duration(self.max_run);
+                        let why = format!("timed out after {limit} (guardrails.max_run_duration); the run was killed");
+                        return self.record_run_end(it, None, Some(why)).await;
+                    }
+                    why = wait_for_halt(&mut halt) => {
+                        // The session ends at once (a stop, the budget, an error elsewhere): the run's
+                        // whole process group goes, and the trial is recorded as interrupted.
+                        exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                        faults::point("train_ended", Some(number));
+                        self.interrupt(&mut it, &why).await?;
+                        return Ok(Flow::Continue);
+                    }
+                    _ = ticks.tick() => {
+                        if let Some(step) = self.read_progress(&mut progress, &mut it).await? {
+                            exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                            faults::point("train_ended", Some(number));
+                            it.stopped_at_step = Some(step);
+                            return self.record_run_end(it, None, None).await;
                         }
                     }
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    // The whole process group: SIGTERM, then SIGKILL after kill_grace.
-                    exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
-                    faults::point("train_ended", Some(number));
-                    if budget_bounds {
-                        self.interrupt(&mut it, "the time budget ran out during the run").await?;
-                        return self
-                            .end(SessionState::Completed, StopReason::Budget, "the time budget is used up".into())
-                            .await;
-                    }
-                    let limit = crate::config::duration::format_duration(self.max_run);
-                    let why = format!("timed out after {limit} (guardrails.max_run_duration); the run was killed");
-                    self.record_run_end(it, None, Some(why)).await
-                }
-                why = wait_for_halt(&mut halt) => {
-                    // The session ends at once (a stop, the budget, an error elsewhere): the run's
-                    // whole process group goes, and the trial is recorded as interrupted.
-                    exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
-                    faults::point("train_ended", Some(number));
-                    self.interrupt(&mut it, &why).await?;
-                    Ok(Flow::Continue)
-                }
+            }
         }
+    }
+
+    /// New progress of the run: its curve grows and is saved; returns the step to stop at when
+    /// `guardrails.early_stop` says the run is losing.
+    async fn read_progress(&mut self, progress: &mut ProgressFile, it: &mut IterationRow) -> Result<Option<f64>> {
+        let primary = self.config.metrics.primary.clone();
+        let points = progress.read_new(&primary);
+        if points.is_empty() {
+            return Ok(None);
+        }
+        let mut curve: Curve = match it.history_json.as_deref() {
+            Some(json) => super::super::stored::parse(json, "history_json", it)?,
+            None => Vec::new(),
+        };
+        curve.extend(points);
+        it.history_json = Some(super::super::stored::to_json(&curve, "a progress curve")?);
+        let mut tx = self.begin().await?;
+        store::iterations::save(&mut tx, it).await?;
+        self.finish(tx, vec![]).await?;
+        let g = &self.config.guardrails;
+        if g.early_stop == crate::config::EarlyStop::None || it.number == 0 {
+            return Ok(None);
+        }
+        let pool = self.engine.store().pool();
+        let earlier: Vec<Curve> = store::iterations::curves(pool, self.id, it.number)
+            .await?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        Ok(progress::should_stop(g, &curve, &earlier, self.config.metrics.minimize))
     }
 
     pub(super) async fn interrupt(&mut self, it: &mut IterationRow, why: &str) -> Result<()> {
