@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run one Optuna study on an objective of objectives.py, for the search-outcome benchmark.
 
-    python3 optuna_runner.py --objective NAME --sampler tpe|random --seed S --trials N
+    python3 optuna_runner.py --objective NAME --sampler tpe|random --seed S --trials N [--startup K]
 
 The baseline configuration is enqueued, so it is the first trial, as it is for Revis. Samplers
 use Optuna's defaults (TPESampler(seed=S), RandomSampler(seed=S)). Prints one JSON object:
@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--sampler", choices=["tpe", "random"], required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--trials", type=int, required=True)
+    parser.add_argument("--startup", type=int, default=None, help="TPE start-up trials (default: Optuna's, 10)")
     args = parser.parse_args()
 
     try:
@@ -46,7 +47,10 @@ def main():
     desc = objectives.describe(args.objective)
     evaluate = objectives.evaluator(args.objective, args.seed)
     if args.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=args.seed)
+        if args.startup is None:
+            sampler = optuna.samplers.TPESampler(seed=args.seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup)
     else:
         sampler = optuna.samplers.RandomSampler(seed=args.seed)
     direction = "minimize" if desc["minimize"] else "maximize"

@@ -7,6 +7,7 @@
 
 mod bins;
 mod cli_roundtrip;
+mod early_stop;
 mod event_latency;
 mod idle;
 mod loop_overhead;
@@ -36,6 +37,7 @@ enum Bench {
     Outcome,
     Parallel,
     Slots,
+    EarlyStop,
 }
 
 /// Measure Revis: CLI round trip, loop overhead, event latency, idle cost, scale, search outcome.
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
             Bench::Outcome => outcome::run(args.seeds),
             Bench::Parallel => parallel::run(args.seeds),
             Bench::Slots => slot_scale::run(),
+            Bench::EarlyStop => early_stop::run(args.seeds),
         };
         match result {
             Ok(mut report) => {

@@ -64,6 +64,9 @@ pub struct Objective {
     pub baseline: IndexMap<String, Value>,
     pub optimum: f64,
     pub minimize: bool,
+    /// Not among the objectives the advisor was tuned on.
+    #[serde(default)]
+    pub held_out: bool,
 }
 
 fn run_script(args: &[&str]) -> anyhow::Result<String> {
@@ -177,18 +180,29 @@ struct Study {
     truth: Vec<f64>,
 }
 
-/// One Optuna study (`sampler` is `tpe` or `random`) of `trials` trials, baseline first.
-pub fn optuna(objective: &str, sampler: &str, seed: u64, trials: usize) -> anyhow::Result<Trace> {
+/// One Optuna study (`sampler` is `tpe` or `random`) of `trials` trials, baseline first;
+/// `startup`: TPE's start-up trials instead of Optuna's default.
+pub fn optuna(
+    objective: &str,
+    sampler: &str,
+    seed: u64,
+    trials: usize,
+    startup: Option<usize>,
+) -> anyhow::Result<Trace> {
     let path = script("optuna_runner.py")?;
     let what = format!("optuna_runner.py --objective {objective} --sampler {sampler} --seed {seed}");
-    let mut child = Command::new("python3")
-        .arg(&path)
-        .args(["--objective", objective, "--sampler", sampler])
-        .args(["--seed", &seed.to_string(), "--trials", &trials.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
+    let mut command = Command::new("python3");
+    command.arg(&path).args(["--objective", objective, "--sampler", sampler]).args([
+        "--seed",
+        &seed.to_string(),
+        "--trials",
+        &trials.to_string(),
+    ]);
+    if let Some(k) = startup {
+        command.args(["--startup", &k.to_string()]);
+    }
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("starting {what}"))?;
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + STUDY_TIMEOUT;

@@ -45,6 +45,37 @@ pub fn value_after(incumbent: &[f64], n: usize) -> f64 {
     }
 }
 
+/// A 95 % percentile-bootstrap interval of `stat` over `values` (resampled with replacement,
+/// `reps` times, from a fixed-seed generator so a run is reproducible).
+pub fn bootstrap(values: &[f64], stat: impl Fn(&[f64]) -> f64, reps: usize) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    // splitmix64: enough for resampling, and no dependency.
+    let mut state: u64 = 0x5eed_b007_5747_0001;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let n = values.len();
+    let mut stats: Vec<f64> = (0..reps)
+        .map(|_| {
+            let sample: Vec<f64> = (0..n).map(|_| values[(next() % n as u64) as usize]).collect();
+            stat(&sample)
+        })
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let at = |q: f64| stats[((q * (reps - 1) as f64).round() as usize).min(reps - 1)];
+    (at(0.025), at(0.975))
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,11 @@ impl SearchAdvisor {
         Ok(Self { strategy: search.strategy, seed: search.seed, space: Space::new(search)? })
     }
 
+    /// Trials (baseline included) TPE draws from its space-filling design before its model.
+    pub fn startup_trials(&self) -> usize {
+        tpe::startup_trials(&self.space)
+    }
+
     pub fn strategy(&self) -> SearchStrategy {
         self.strategy
     }
