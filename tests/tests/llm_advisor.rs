@@ -709,3 +709,28 @@ fn an_advisor_stop_is_never_read_as_an_exhausted_space_from_its_words() {
     let s = env.wait_ended("words");
     assert_eq!((state(&s), stop_reason(&s)), ("completed", "advisor"), "{}", pretty(&s));
 }
+
+/// `suggest_search_point`: the model asks the offline advisor for its next point over the
+/// session's search space and gets the values, the changes that set them and TPE's expected
+/// improvement (null while TPE is still drawing its warm-up design).
+#[test]
+fn the_model_can_ask_the_search_advisor_for_its_next_point() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    fake.script([Reply::call(tool_call("suggest_search_point", json!({}))), lr_change(0.01)]);
+    let env = TestEnv::new(llm_project(&[], ANTHROPIC, &[]));
+    env.start_llm_loop("suggest", &["--max-iterations", "2"], &env_of(&[&fake]));
+    let s = env.wait_ended("suggest");
+    assert_eq!(state(&s), "completed", "{}", pretty(&s));
+    assert_no_violations(&[&fake]);
+    let requests = fake.requests();
+    let results = requests.get(1).map(|r| r.tool_results()).unwrap_or_default();
+    let answer: Value = results
+        .first()
+        .and_then(|r| serde_json::from_str(&r.content).ok())
+        .unwrap_or_else(|| panic!("no suggestion came back: {results:?}"));
+    let lr = answer["params"]["lr"].as_f64().unwrap_or_default();
+    assert!((1.0e-4..=1.0).contains(&lr), "a point of the space: {answer}");
+    assert!(answer["changes"].as_array().is_some_and(|c| !c.is_empty()), "{answer}");
+    assert!(answer.get("expected_improvement").is_some(), "{answer}");
+    assert!(answer["rationale"].as_str().is_some_and(|r| r.contains("TPE")), "{answer}");
+}

@@ -111,7 +111,7 @@ impl Advisor for Search {
             let mut exhausted = None;
             for proposal in advisor.propose_batch(&history, &running, &current, req.session.minimize, n) {
                 match proposal {
-                    SearchProposal::Params { params, rationale, hypothesis } => decisions.push(Decision {
+                    SearchProposal::Params { params, rationale, hypothesis, .. } => decisions.push(Decision {
                         action: Action::Change,
                         changes: changes::changes_for(&req.config.search.space, &current, &params),
                         rationale,

@@ -116,7 +116,26 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
             .collect(),
     };
     let history_source = History { entries: &history };
-    let workspace = tools::Workspace { root: req.worktree, deny: &deny, logs: &logs, history: &history_source };
+    let search = SearchPoint {
+        config: req.config,
+        observations: req
+            .iterations
+            .iter()
+            .filter(|i| i.state.is_judged())
+            .map(|i| {
+                Ok(crate::advisor::Observation {
+                    iteration: i.number(),
+                    params: super::stored::parse(&i.params_json, "params_json", i)?,
+                    primary: i.primary_value,
+                })
+            })
+            .collect::<Result<_>>()?,
+        running: req.running.iter().map(|r| r.params.clone()).collect(),
+        current: super::stored::parse(&req.base.params_json, "params_json", req.base)?,
+        minimize: req.session.minimize,
+    };
+    let workspace =
+        tools::Workspace { root: req.worktree, deny: &deny, logs: &logs, history: &history_source, search: &search };
     let (worktree, command) = (req.worktree.to_path_buf(), req.base.command.clone());
     let frozen =
         Deny::new(&req.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
@@ -248,6 +267,35 @@ impl<F: Fn(&Path) -> PathBuf> tools::LogSource for RunLogs<F> {
         let lines =
             crate::exec::tail_lines(&path, 5000).map_err(|e| format!("cannot read the log of iteration {n}: {e}"))?;
         Ok((n, self.visible(lines).join("\n")))
+    }
+}
+
+/// `suggest_search_point`: the offline advisor's next point, as the search advisor itself would
+/// propose it beside the trials in flight.
+struct SearchPoint<'a> {
+    config: &'a Config,
+    observations: Vec<crate::advisor::Observation>,
+    running: Vec<indexmap::IndexMap<String, serde_json::Value>>,
+    current: indexmap::IndexMap<String, serde_json::Value>,
+    minimize: bool,
+}
+
+impl tools::SearchSource for SearchPoint<'_> {
+    fn suggestion(&self) -> std::result::Result<serde_json::Value, String> {
+        use crate::advisor::search::{Proposal, SearchAdvisor};
+        if self.config.search.space.is_empty() {
+            return Err("this session has no search.space: there is nothing for the search advisor to suggest".into());
+        }
+        let advisor = SearchAdvisor::new(&self.config.search).map_err(|e| format!("search advisor: {e}"))?;
+        match advisor.propose_beside(&self.observations, &self.running, &self.current, self.minimize) {
+            Proposal::Params { params, rationale, expected_improvement, .. } => Ok(serde_json::json!({
+                "params": params,
+                "changes": crate::changes::changes_for(&self.config.search.space, &self.current, &params),
+                "expected_improvement": expected_improvement,
+                "rationale": rationale,
+            })),
+            Proposal::Exhausted { reason } => Err(format!("the search advisor has nothing left to suggest: {reason}")),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The read-only tools the LLM agent calls, executed against the worktree: `read_file`,
-//! `list_directory`, `search_code`, `get_training_logs`, `get_history` (and the schema of
-//! `submit_decision`, which the agent itself handles).
+//! `list_directory`, `search_code`, `get_training_logs`, `get_history`,
+//! `suggest_search_point` (and the schema of `submit_decision`, which the agent itself handles).
 //!
 //! Every path goes through `path_policy::resolve`, so a denied file is invisible (listings omit it,
 //! searches skip it, reads answer "no such file"); outputs are capped so one call cannot flood
@@ -38,6 +38,14 @@ pub trait HistorySource {
     fn history(&self, last: Option<usize>) -> Value;
 }
 
+/// The offline search advisor over the session's `search.space`, as the engine runs it.
+pub trait SearchSource {
+    /// Its next point for the space given every run so far (and those in flight), with the
+    /// changes that would set it and its expected improvement; `Err` says why there is none (no
+    /// space configured, the space exhausted).
+    fn suggestion(&self) -> Result<Value, String>;
+}
+
 /// What a tool call answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutcome {
@@ -61,6 +69,7 @@ pub struct Workspace<'a> {
     /// `Sync` so the agent's future, which holds the workspace across awaits, stays `Send`.
     pub logs: &'a (dyn LogSource + Sync),
     pub history: &'a (dyn HistorySource + Sync),
+    pub search: &'a (dyn SearchSource + Sync),
 }
 
 impl Workspace<'_> {
@@ -73,10 +82,11 @@ impl Workspace<'_> {
             "search_code" => search::search_code(self, args),
             "get_training_logs" => logs::get_training_logs(self, args),
             "get_history" => logs::get_history(self, args),
+            "suggest_search_point" => suggest_search_point(self, args),
             SUBMIT_DECISION => Err("submit_decision is answered by the agent, not run as a tool".to_string()),
             other => Err(format!(
                 "unknown tool `{other}`; the tools are: read_file, list_directory, search_code, \
-                 get_training_logs, get_history, submit_decision"
+                 get_training_logs, get_history, suggest_search_point, submit_decision"
             )),
         })
     }
@@ -96,6 +106,12 @@ impl Workspace<'_> {
         self.deny.is_denied(Path::new(shown))
             || real.strip_prefix(real_root).map_or(true, |inside| self.deny.is_denied(inside))
     }
+}
+
+fn suggest_search_point(ws: &Workspace<'_>, value: &Value) -> Result<String, String> {
+    args::Args::new("suggest_search_point", value, &[])?;
+    let suggestion = ws.search.suggestion()?;
+    serde_json::to_string_pretty(&suggestion).map_err(|e| format!("cannot show the suggestion: {e}"))
 }
 
 /// Cut `text` to [`MAX_OUTPUT_BYTES`] at a character boundary, saying so.

@@ -37,8 +37,17 @@ pub enum SearchError {
 /// What the search advisor wants next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Proposal {
-    Params { params: IndexMap<String, Value>, rationale: String, hypothesis: String },
-    Exhausted { reason: String },
+    Params {
+        params: IndexMap<String, Value>,
+        rationale: String,
+        hypothesis: String,
+        /// TPE's expected improvement relative to a neutral point (see `TpePoint`); `None` for
+        /// grid, random and TPE's warm-up draws.
+        expected_improvement: Option<f64>,
+    },
+    Exhausted {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +96,7 @@ impl SearchAdvisor {
         let best = best_so_far(history, minimize);
         let direction = if minimize { "lower" } else { "raise" };
 
+        let mut expected_improvement = None;
         let (params, label, hypothesis) = match self.strategy {
             SearchStrategy::Grid => {
                 let (params, position, total) = match grid::next(&self.space, &visited) {
@@ -123,7 +133,11 @@ impl SearchAdvisor {
                 };
                 match model {
                     Some(point) => {
-                        let label = format!("TPE, best {} of {} runs as the good group", point.good, point.total);
+                        expected_improvement = Some(point.relative_ei);
+                        let label = format!(
+                            "TPE, best {} of {} runs as the good group, expected improvement {:.2}x a neutral point",
+                            point.good, point.total, point.relative_ei
+                        );
                         let hypothesis = format!(
                             "Values where the best runs cluster, away from the poor ones, should {direction} the metric further."
                         );
@@ -158,7 +172,7 @@ impl SearchAdvisor {
         };
         let rationale =
             format!("{label} (iteration {next}): {} — {best_text}", describe(&self.space, &params, current));
-        Proposal::Params { params, rationale, hypothesis }
+        Proposal::Params { params, rationale, hypothesis, expected_improvement }
     }
 
     /// Up to `n` points to evaluate at once beside the `running` ones, each proposed beside
@@ -176,9 +190,9 @@ impl SearchAdvisor {
         let mut batch = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
             match self.propose_beside(history, &beside, current, minimize) {
-                Proposal::Params { params, rationale, hypothesis } => {
+                Proposal::Params { params, rationale, hypothesis, expected_improvement } => {
                     beside.push(params.clone());
-                    batch.push(Proposal::Params { params, rationale, hypothesis });
+                    batch.push(Proposal::Params { params, rationale, hypothesis, expected_improvement });
                 }
                 exhausted @ Proposal::Exhausted { .. } => {
                     if batch.is_empty() {

@@ -292,7 +292,7 @@ fn rationale_names_the_values_and_the_best_run() {
         .min_by(|a, b| a.primary.unwrap_or(f64::INFINITY).total_cmp(&b.primary.unwrap_or(f64::INFINITY)))
         .map(|o| o.iteration)
         .unwrap_or_default();
-    let Proposal::Params { rationale, hypothesis, params } = adv.propose(&history, &history[0].params, true) else {
+    let Proposal::Params { rationale, hypothesis, params, .. } = adv.propose(&history, &history[0].params, true) else {
         panic!("expected a proposal");
     };
     assert!(rationale.starts_with("TPE, best 2 of 7 runs"), "{rationale}");

@@ -72,6 +72,10 @@ pub struct TpePoint {
     pub params: IndexMap<String, Value>,
     pub good: usize,
     pub total: usize,
+    /// TPE's expected improvement at the point relative to a point where the good and bad
+    /// groups are equally likely (1 = no better than such a point, at most 1/γ): Bergstra et
+    /// al. (2011) show EI ∝ (γ + (1 − γ) g(x)/l(x))⁻¹.
+    pub relative_ei: f64,
 }
 
 /// A model-based proposal, or `None` when the model has nothing to learn from (no success)
@@ -96,10 +100,12 @@ pub fn propose(
             .collect();
         // Stable: among equal scores the earlier draw wins, which keeps proposals reproducible.
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (_, values) in scored {
+        let gamma = below.len() as f64 / (below.len() + above.len()).max(1) as f64;
+        for (score, values) in scored {
             let params: IndexMap<String, Value> = space.dims.iter().map(|d| d.name.clone()).zip(values).collect();
             if !visited.contains(&space.point_key(&params)) {
-                return Some(TpePoint { params, good: below.len(), total: measured.min(history.len()) });
+                let relative_ei = 1.0 / (gamma + (1.0 - gamma) * (-score).exp());
+                return Some(TpePoint { params, good: below.len(), total: measured.min(history.len()), relative_ei });
             }
         }
     }

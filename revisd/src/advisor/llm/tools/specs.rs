@@ -101,6 +101,16 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 &[],
             ),
         ),
+        spec(
+            "suggest_search_point",
+            "The offline search advisor's (TPE's) next point for this session's `search.space`, given every \
+             run so far and those in flight: its parameter values, the changes that would set them (ready for \
+             `submit_decision`), and `expected_improvement`, TPE's expected improvement relative to a point \
+             the good and poor runs make equally likely (1 = no better, larger is better; null during its \
+             warm-up draws). Use it to weigh a numeric tweak against a structural change."
+                .to_string(),
+            object(json!({}), &[]),
+        ),
         spec(SUBMIT_DECISION, submit_description(), submit_schema()),
     ]
 }

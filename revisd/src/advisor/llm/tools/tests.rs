@@ -33,6 +33,33 @@ impl HistorySource for FakeHistory {
     }
 }
 
+struct FakeSearch;
+
+impl SearchSource for FakeSearch {
+    fn suggestion(&self) -> Result<Value, String> {
+        Ok(json!({"params": {"lr": 0.01}, "expected_improvement": 2.5}))
+    }
+}
+
+struct NoSpace;
+
+impl SearchSource for NoSpace {
+    fn suggestion(&self) -> Result<Value, String> {
+        Err("this session has no search.space".into())
+    }
+}
+
+#[test]
+fn the_search_suggestion_is_a_tool() {
+    let f = Fixture::new(&[]);
+    let out = f.ok("suggest_search_point", json!({}));
+    assert!(out.contains("\"expected_improvement\": 2.5") && out.contains("\"lr\": 0.01"), "{out}");
+    assert!(f.err("suggest_search_point", json!({"n": 2})).contains("n"));
+    let ws = Workspace { root: f.dir.path(), deny: &f.deny, logs: &f.logs, history: &FakeHistory, search: &NoSpace };
+    let out = ws.run_tool("suggest_search_point", &json!({}));
+    assert!(out.is_error && out.content.contains("no search.space"), "{}", out.content);
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     deny: Deny,
@@ -55,7 +82,13 @@ impl Fixture {
     }
 
     fn run(&self, tool: &str, args: Value) -> ToolOutcome {
-        let ws = Workspace { root: self.dir.path(), deny: &self.deny, logs: &self.logs, history: &FakeHistory };
+        let ws = Workspace {
+            root: self.dir.path(),
+            deny: &self.deny,
+            logs: &self.logs,
+            history: &FakeHistory,
+            search: &FakeSearch,
+        };
         ws.run_tool(tool, &args)
     }
 
@@ -82,7 +115,15 @@ fn specs_are_well_formed() {
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["read_file", "list_directory", "search_code", "get_training_logs", "get_history", SUBMIT_DECISION]
+        [
+            "read_file",
+            "list_directory",
+            "search_code",
+            "get_training_logs",
+            "get_history",
+            "suggest_search_point",
+            SUBMIT_DECISION
+        ]
     );
     for spec in &specs {
         assert!(spec.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
@@ -93,7 +134,7 @@ fn specs_are_well_formed() {
             assert!(properties.contains_key(required.as_str().unwrap_or("")), "{}: {required}", spec.name);
         }
     }
-    let kinds: Vec<Value> = specs[5].parameters["properties"]["changes"]["items"]["anyOf"]
+    let kinds: Vec<Value> = specs[6].parameters["properties"]["changes"]["items"]["anyOf"]
         .as_array()
         .map(|variants| variants.iter().map(|v| v["properties"]["kind"]["enum"][0].clone()).collect())
         .unwrap_or_default();
