@@ -248,6 +248,9 @@ words! {
         Search = "search",
         /// The LLM agent.
         Llm = "llm",
+        /// The search advisor, with the LLM consulted every `llm.consult_every` trials and
+        /// when progress stalls; one history.
+        Hybrid = "hybrid",
     }
 }
 

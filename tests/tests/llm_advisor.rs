@@ -734,3 +734,31 @@ fn the_model_can_ask_the_search_advisor_for_its_next_point() {
     assert!(answer.get("expected_improvement").is_some(), "{answer}");
     assert!(answer["rationale"].as_str().is_some_and(|r| r.contains("TPE")), "{answer}");
 }
+
+/// `--advisor hybrid`: TPE decides most trials over the space; every `llm.consult_every`-th the
+/// LLM decides, seeing the same history.
+#[test]
+fn the_hybrid_advisor_consults_the_llm_every_k_trials_and_tpe_otherwise() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    fake.script([lr_change(0.01)]);
+    let yaml = "llm:\n  model: anthropic/claude-sonnet-4-5\n  consult_every: 3\n";
+    let env = TestEnv::new(llm_project(&[], yaml, &[]));
+    let out =
+        env.revis_env_ok(&["loop", "--name", "mix", "--advisor", "hybrid", "--max-iterations", "5"], &env_of(&[&fake]));
+    assert!(out.starts_with("mix"), "{out}");
+    let s = env.wait_ended("mix");
+    assert_eq!(state(&s), "completed", "{}", pretty(&s));
+    assert_eq!(s["advisor"], "hybrid", "{}", pretty(&s));
+    assert_no_violations(&[&fake]);
+    assert_eq!(fake.requests().len(), 1, "the model was asked once");
+    for n in [1, 2, 4] {
+        let it = iteration(&s, n).unwrap_or(Value::Null);
+        assert!(it["rationale"].as_str().is_some_and(|r| r.contains("TPE")), "iteration {n} by TPE: {}", pretty(&it));
+        assert!(it["llm"].is_null(), "{}", pretty(&it));
+    }
+    let three = iteration(&s, 3).unwrap_or(Value::Null);
+    assert_eq!(three["rationale"], "lr is at the worst end of its range", "{}", pretty(&three));
+    // The model saw the history TPE made.
+    let first = &fake.requests()[0];
+    assert!(first.raw.contains("TPE"), "the shared history reached the model");
+}

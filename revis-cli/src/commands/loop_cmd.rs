@@ -45,6 +45,9 @@ pub enum Advisor {
     Search,
     /// A language model proposes changes.
     Llm,
+    /// The search advisor, with the language model consulted every `llm.consult_every` trials
+    /// and when progress stalls.
+    Hybrid,
 }
 
 impl Advisor {
@@ -53,6 +56,7 @@ impl Advisor {
         match self {
             Advisor::Search => pb::Advisor::Search,
             Advisor::Llm => pb::Advisor::Llm,
+            Advisor::Hybrid => pb::Advisor::Hybrid,
         }
     }
 }

@@ -81,6 +81,7 @@ fn advisor(a: AdvisorKind) -> pb::Advisor {
     match a {
         AdvisorKind::Search => pb::Advisor::Search,
         AdvisorKind::Llm => pb::Advisor::Llm,
+        AdvisorKind::Hybrid => pb::Advisor::Hybrid,
     }
 }
 

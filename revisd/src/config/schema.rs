@@ -452,11 +452,20 @@ pub struct Llm {
     /// override the built-in table.
     #[serde(default)]
     pub pricing: IndexMap<String, ModelPrice>,
+    /// `--advisor hybrid`: the LLM decides one trial in this many (the search advisor the
+    /// others), and sooner when no trial has improved for half of `guardrails.plateau_runs`.
+    #[serde(default = "default_consult_every")]
+    pub consult_every: u32,
+}
+
+fn default_consult_every() -> u32 {
+    10
 }
 
 impl Default for Llm {
     fn default() -> Self {
         Self {
+            consult_every: default_consult_every(),
             model: default_model(),
             api_base: None,
             fallback: Vec::new(),

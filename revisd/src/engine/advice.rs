@@ -82,6 +82,39 @@ pub(crate) fn advisor_for(kind: AdvisorKind) -> Box<dyn Advisor> {
     match kind {
         AdvisorKind::Search => Box::new(Search),
         AdvisorKind::Llm => Box::new(Llm),
+        AdvisorKind::Hybrid => Box::new(Hybrid),
+    }
+}
+
+/// TPE over the space, the LLM every `llm.consult_every` trials and when progress stalls (no
+/// improvement in half of `guardrails.plateau_runs`, at least 3): the model then proposes what
+/// a search cannot (a structural or code change, a new range for a knob), seeing the same
+/// history, and may ask TPE's own next point with `suggest_search_point`.
+struct Hybrid;
+
+impl Hybrid {
+    /// Whether the LLM decides now: trials since its last decision (the baseline counts as
+    /// one), and trials since the last improvement.
+    fn llm_turn(req: &AdviceRequest<'_>) -> bool {
+        let judged: Vec<&IterationRow> = req.iterations.iter().filter(|i| i.number > 0).collect();
+        let since_llm = judged.iter().rev().take_while(|i| i.llm_json.is_none()).count();
+        let since_gain = judged
+            .iter()
+            .rev()
+            .take_while(|i| i.outcome != Some(crate::states::Outcome::Improved))
+            .filter(|i| i.state.is_judged())
+            .count();
+        let every = req.config.llm.consult_every.max(1) as usize;
+        let stall = (req.config.guardrails.plateau_runs as usize / 2).max(3);
+        since_llm + 1 >= every || (since_gain >= stall && since_llm + 1 >= stall)
+    }
+}
+
+impl Advisor for Hybrid {
+    fn propose<'a>(&'a self, req: &'a AdviceRequest<'a>, n: usize) -> BoxFuture<'a, Result<Advice>> {
+        Box::pin(
+            async move { if Self::llm_turn(req) { Llm.propose(req, n).await } else { Search.propose(req, n).await } },
+        )
     }
 }
 

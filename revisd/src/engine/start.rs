@@ -82,17 +82,24 @@ fn choose_advisor(requested: Option<&str>, loaded: &Loaded, credentials: &Creden
          lr: {{file: configs/base.yaml, key: optimizer.lr, low: 1.0e-5, high: 1.0e-1, log: true}}",
         loaded.path.display()
     );
-    let requested =
-        match requested.filter(|r| !r.is_empty()) {
-            None => None,
-            Some(word) => Some(word.parse::<AdvisorKind>().map_err(|_| {
-                EngineError::InvalidArgument(format!("unknown advisor '{word}' (expected search or llm)"))
-            })?),
-        };
+    let requested = match requested.filter(|r| !r.is_empty()) {
+        None => None,
+        Some(word) => Some(word.parse::<AdvisorKind>().map_err(|_| {
+            EngineError::InvalidArgument(format!("unknown advisor '{word}' (expected search, llm or hybrid)"))
+        })?),
+    };
     match requested {
         Some(AdvisorKind::Llm) if llm_ok => Ok(AdvisorKind::Llm),
         Some(AdvisorKind::Llm) => Err(EngineError::InvalidArgument(format!(
             "the llm advisor cannot run: {}",
+            llm::unavailable_reason(&loaded.config, credentials)
+        ))),
+        Some(AdvisorKind::Hybrid) if llm_ok && has_space => Ok(AdvisorKind::Hybrid),
+        Some(AdvisorKind::Hybrid) if !has_space => {
+            Err(EngineError::InvalidArgument(format!("the hybrid advisor needs a search space: {space_hint}")))
+        }
+        Some(AdvisorKind::Hybrid) => Err(EngineError::InvalidArgument(format!(
+            "the hybrid advisor consults the llm, which cannot run: {}",
             llm::unavailable_reason(&loaded.config, credentials)
         ))),
         Some(AdvisorKind::Search) if has_space => Ok(AdvisorKind::Search),
