@@ -73,6 +73,7 @@ if [ "$n" != 0 ] && [ -e {ctl}/barrier ]; then
   while [ "$(ls {ctl} | grep -c '^started-')" -lt "$(cat {ctl}/barrier)" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
   ls {ctl} | grep -c '^started-' > {ctl}/saw-$n
 fi
+printf '{{"step": 1, "metrics": {{"val_loss": 2.0}}}}\n{{"step": 2, "metrics": {{"val_loss": 1.5}}}}\n' >> "$REVIS_OUTPUT_DIR/progress.jsonl"
 awk -v x="$x" 'BEGIN {{ d = x - 7; if (d < 0) d = -d; printf "{{\"metrics\": {{\"val_loss\": %.4f}}}}\n", 0.1 + d / 10 }}' > "$REVIS_OUTPUT_DIR/eval.json"
 echo "$n $(date +%s%N)" >> {ctl}/ended.log
 "#
@@ -213,6 +214,12 @@ fn jobs_are_submitted_run_at_once_queued_and_collected() {
     for it in iterations(&s) {
         assert_eq!(it["state"], "succeeded", "{}", pretty(&it));
         assert!(it["metrics"]["val_loss"].is_f64(), "eval.json came back from the shared filesystem: {}", pretty(&it));
+        assert_eq!(
+            it["history"].as_array().map(Vec::len),
+            Some(2),
+            "the progress the job reported came back with its output: {}",
+            pretty(&it)
+        );
         let job = it["job_id"].as_str().unwrap_or_else(|| panic!("no job id recorded: {}", pretty(&it))).to_string();
         let n = it["number"].as_u64().unwrap_or_default();
         assert_eq!(job, env.job_of(n), "the recorded job is the one that ran iteration {n}");

@@ -129,6 +129,8 @@ impl Actor {
                                     let collected = format!("its output could not be collected: {e}");
                                     reason = Some(reason.map_or(collected.clone(), |r| format!("{r}; {collected}")));
                                 }
+                                // A remote run's progress file arrives with its output.
+                                self.read_progress(&mut progress, &mut it).await?;
                                 self.record_run_end(it, Some(code), reason).await
                             }
                             RunOutcome::Ended { reason } => self.record_run_end(it, None, Some(reason)).await,
