@@ -1,14 +1,27 @@
 //! The files of a run on another machine (an SSH host, a cluster's shared filesystem), for the
-//! executors that reach it through a `Shell`: the bundle that goes there before the run (env
-//! file, command.sh and the executor's own script, as one tar stream) and the output directory
-//! that comes back after it.
+//! executors that reach it through a `Shell`: the worktree synced there, the bundle that goes
+//! there before the run (env file, command.sh and the executor's own script, as one tar
+//! stream) and the output directory that comes back after it.
 
 use std::path::Path;
 
-use super::ExecError;
-use super::RunSpec;
 use super::wrapper::{sh_quote, validate_env};
-use crate::remote::{RemoteError, Shell};
+use super::{ExecError, RunSpec, SyncReport};
+use crate::remote::{RemoteError, Shell, sync};
+
+/// Brings `dir` up to date with `worktree` (only what changed since the sync recorded in
+/// `state_file`) and checks that the `links` (`workspace.link`) exist there.
+pub(crate) async fn sync_workdir(
+    shell: &impl Shell,
+    worktree: &Path,
+    dir: &str,
+    state_file: &Path,
+    links: &[String],
+) -> Result<SyncReport, ExecError> {
+    let report = sync::sync(shell, worktree, dir, state_file).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
+    sync::check_links(shell, dir, links).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
+    Ok(report)
+}
 
 /// env (0600), command.sh and `script` (0700, named `script_name`) as a tar stream.
 /// `output_dir` is where `REVIS_OUTPUT_DIR` points on the other machine.

@@ -28,7 +28,7 @@ pub use script::{JOB_SCRIPT, JobSettings, job_name};
 use super::ssh::LogMirror;
 use super::wrapper::sh_quote;
 use super::{ExecError, ExecFuture, Executor, RunOutcome, RunSpec, RunStatus, SyncReport, validate_run_id};
-use crate::remote::{LocalShell, Output, Remote, RemoteError, Shell, sync};
+use crate::remote::{LocalShell, Output, Remote, RemoteError, Shell};
 
 /// Written into the local run directory once the job is submitted.
 const LOCAL_STATE: &str = "slurm_job.json";
@@ -287,10 +287,7 @@ impl SlurmExecutor {
     ) -> Result<SyncReport, ExecError> {
         let dir = format!("{}/{session}", self.base_dir().await?);
         let state_file = state_dir.join("slurm-sync.json");
-        let report =
-            sync::sync(&self.cluster, worktree, &dir, &state_file).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
-        sync::check_links(&self.cluster, &dir, links).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
-        Ok(report)
+        super::remote_files::sync_workdir(&self.cluster, worktree, &dir, &state_file, links).await
     }
 }
 

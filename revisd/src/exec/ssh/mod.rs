@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use self::files::{LOCAL_STATE, prepare_local, wrapper_bundle};
 use super::wrapper::sh_quote;
 use super::{ExecError, ExecFuture, Executor, RunOutcome, RunSpec, RunStatus, SyncReport, validate_run_id};
-use crate::remote::{Remote, RemoteError, sync};
+use crate::remote::{Remote, RemoteError};
 
 /// How long the remote waits for the wrapper to record its pid, in tenths of a second.
 const START_TENTHS: u32 = 100;
@@ -262,10 +262,7 @@ impl SshExecutor {
     ) -> Result<SyncReport, ExecError> {
         let dir = self.session_dir(session).await?;
         let state_file = state_dir.join("ssh-sync.json");
-        let report =
-            sync::sync(&self.remote, worktree, &dir, &state_file).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
-        sync::check_links(&self.remote, &dir, links).await.map_err(|e| ExecError::Sync(Box::new(e)))?;
-        Ok(report)
+        super::remote_files::sync_workdir(&self.remote, worktree, &dir, &state_file, links).await
     }
 }
 
