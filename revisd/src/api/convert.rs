@@ -261,10 +261,22 @@ pub fn detail(
         consecutive_failures: u32_of(session.consecutive_failures),
         noise_floor: session.noise_floor,
         pr_url: session.pr_url.clone(),
-        holdout_metric: serde_json::from_str::<crate::config::Config>(&session.config_json)
-            .ok()
-            .and_then(|c| c.metrics.holdout),
+        holdout_metric: holdout_metric(&session.config_json),
     })
+}
+
+/// `metrics.holdout` of a stored config. `watch` asks for the detail every second: only that
+/// key is read, not the whole config.
+fn holdout_metric(config_json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        metrics: Metrics,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metrics {
+        holdout: Option<String>,
+    }
+    serde_json::from_str::<Stored>(config_json).ok().and_then(|c| c.metrics.holdout)
 }
 
 pub fn event(session: &str, e: &EventRow) -> pb::Event {
