@@ -762,3 +762,57 @@ fn the_hybrid_advisor_consults_the_llm_every_k_trials_and_tpe_otherwise() {
     let first = &fake.requests()[0];
     assert!(first.raw.contains("TPE"), "the shared history reached the model");
 }
+
+/// In a hybrid session the model may widen or narrow the search space with its decision: an
+/// edit naming no searched parameter goes back to it as a problem; an accepted one is an event,
+/// and TPE samples the new range from the next trial on. The trial the model made is learned
+/// from with the values it set (read back from the worktree).
+#[test]
+fn the_model_can_narrow_the_search_space_and_tpe_then_samples_the_new_range() {
+    let fake = FakeLlm::anthropic(&fake_key("sk-ant-test"));
+    let narrowed = |param: &str| {
+        let mut decision = change(
+            "the good runs all sit between 1e-3 and 1e-2",
+            "lr=0.005 is near the best region",
+            vec![config_edit("config.json", "lr", json!(0.005))],
+        );
+        decision["search_space"] = json!([{"param": param, "low": 1.0e-3, "high": 1.0e-2}]);
+        Reply::call(submit(decision))
+    };
+    fake.script([narrowed("momentum"), narrowed("lr")]);
+    let yaml = "llm:\n  model: anthropic/claude-sonnet-4-5\n  consult_every: 3\n";
+    let env = TestEnv::new(llm_project(&[], yaml, &[]));
+    env.revis_env_ok(&["loop", "--name", "narrow", "--advisor", "hybrid", "--max-iterations", "6"], &env_of(&[&fake]));
+    let s = env.wait_ended("narrow");
+    assert_eq!(state(&s), "completed", "{}", pretty(&s));
+    assert_no_violations(&[&fake]);
+
+    let requests = fake.requests();
+    let refused = requests.get(1).map(|r| r.tool_results()).unwrap_or_default();
+    assert!(
+        refused.iter().any(|r| r.content.contains("`momentum` is not a searched parameter (they are: lr, x)")),
+        "the bad edit went back to the model: {refused:?}"
+    );
+    let events = env.events("narrow");
+    let edit = events
+        .iter()
+        .find(|e| e["kind"] == "search_space")
+        .unwrap_or_else(|| panic!("no search_space event: {events:#?}"));
+    assert_eq!(edit["iteration"], 3, "{edit}");
+    assert!(edit["message"].as_str().is_some_and(|m| m.contains("lr: 0.0001..1 (log) → 0.001..0.01 (log)")), "{edit}");
+
+    let lr_at = |n: u64| -> f64 {
+        let it = iteration(&s, n).unwrap_or(Value::Null);
+        let commit = it["commit"].as_str().unwrap_or_else(|| panic!("iteration {n} has no commit: {}", pretty(&it)));
+        let text = env.project.git(&["show", &format!("{commit}:config.json")]);
+        let config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        config["lr"].as_f64().unwrap_or_else(|| panic!("no lr in {text}"))
+    };
+    assert_eq!(lr_at(3), 0.005);
+    for n in [4, 5] {
+        let it = iteration(&s, n).unwrap_or(Value::Null);
+        assert!(it["rationale"].as_str().is_some_and(|r| r.contains("TPE")), "iteration {n} by TPE: {}", pretty(&it));
+        let lr = lr_at(n);
+        assert!((1.0e-3..=1.0e-2).contains(&lr), "iteration {n} sampled lr={lr} outside the narrowed range");
+    }
+}

@@ -27,6 +27,25 @@ pub struct Decision {
     /// parallel), each its own trial with its own rationale and hypothesis. Never nested.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more: Vec<Decision>,
+    /// New ranges (or value sets) for searched parameters: the model widens a range whose best
+    /// sits at an edge, or narrows one around the good region, and the search advisor samples
+    /// the new one from the next trial on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_space: Vec<SpaceEdit>,
+}
+
+/// One parameter's new domain in `search.space`: a numeric range keeps its type and scale and
+/// takes the bounds given (one or both); a categorical one takes the new `values`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceEdit {
+    pub param: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

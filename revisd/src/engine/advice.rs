@@ -77,6 +77,30 @@ pub(crate) trait Advisor: Send + Sync {
     fn propose<'a>(&'a self, request: &'a AdviceRequest<'a>, n: usize) -> BoxFuture<'a, Result<Advice>>;
 }
 
+/// The configuration advisors work with: revis.yaml's, with the search space as the model's
+/// decisions edited it (`search_space`), in trial order.
+pub(crate) fn searched_config(config: &Config, iterations: &[IterationRow]) -> Config {
+    let mut config = config.clone();
+    for it in iterations {
+        let Some(json) = it.space_json.as_deref() else { continue };
+        let edits: Vec<crate::advisor::SpaceEdit> = match serde_json::from_str(json) {
+            Ok(edits) => edits,
+            Err(e) => {
+                tracing::warn!(iteration = it.number, error = %e, "unreadable search-space edits are ignored");
+                continue;
+            }
+        };
+        // Each edit was checked against the space of its time before it was accepted.
+        match crate::advisor::search::apply_edits(&config.search.space, &edits) {
+            Ok(space) => config.search.space = space,
+            Err(problems) => {
+                tracing::warn!(iteration = it.number, problems = ?problems, "search-space edits no longer apply");
+            }
+        }
+    }
+    config
+}
+
 /// The advisor of a session.
 pub(crate) fn advisor_for(kind: AdvisorKind) -> Box<dyn Advisor> {
     match kind {
@@ -151,6 +175,7 @@ impl Advisor for Search {
                         hypothesis: Some(hypothesis),
                         params,
                         more: Vec::new(),
+                        search_space: Vec::new(),
                     }),
                     SearchProposal::Exhausted { reason } => exhausted = Some(reason),
                 }

@@ -139,7 +139,18 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
     let (worktree, command) = (req.worktree.to_path_buf(), req.base.command.clone());
     let frozen =
         Deny::new(&req.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
-    let validate = |d: &Decision| check_decision(&worktree, &command, &deny, &frozen, d);
+    let space = &req.config.search.space;
+    let validate = |d: &Decision| {
+        let mut problems = check_decision(&worktree, &command, &deny, &frozen, d).err().unwrap_or_default();
+        if !d.search_space.is_empty() {
+            match space.is_empty() {
+                true => problems.push("search_space: this session has no search.space to edit".to_string()),
+                false => problems
+                    .extend(crate::advisor::search::apply_edits(space, &d.search_space).err().unwrap_or_default()),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    };
     let agent = Agent {
         endpoints: &endpoints,
         system_stable: context::stable_prompt(req.config),

@@ -57,6 +57,8 @@ pub struct IterationRow {
     pub holdout_json: Option<String>,
     /// The step at which `guardrails.early_stop` stopped the run.
     pub stopped_at_step: Option<f64>,
+    /// The search-space edits of the decision that made this trial (JSON list of `SpaceEdit`).
+    pub space_json: Option<String>,
 }
 
 impl IterationRow {
@@ -81,13 +83,15 @@ pub struct NewIteration {
     pub slot: u32,
     /// The judged trial whose decision this is (absent for the baseline).
     pub decided_by: Option<u32>,
+    /// The search-space edits its decision made, as JSON.
+    pub space_json: Option<String>,
 }
 
 pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<()> {
     sqlx::query(
         "INSERT INTO iterations (session_id, number, phase, state, command, commit_sha, parent, change_summary, \
-                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json, slot, decided_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rationale, hypothesis, changes_json, params_json, llm_json, agent_json, slot, decided_by, space_json) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session_id)
     .bind(i64::from(it.number))
@@ -105,6 +109,7 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
     .bind(&it.agent_json)
     .bind(i64::from(it.slot))
     .bind(it.decided_by.map(i64::from))
+    .bind(&it.space_json)
     .execute(&mut **tx)
     .await
     .doing("creating an iteration")?;
@@ -376,5 +381,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         queue_reason: None,
         holdout_json: None,
         stopped_at_step: None,
+        space_json: None,
     }
 }

@@ -62,6 +62,8 @@ struct SubmitArgs {
     changes: Vec<Change>,
     #[serde(default)]
     more: Vec<MoreArgs>,
+    #[serde(default)]
+    search_space: Vec<crate::advisor::SpaceEdit>,
 }
 
 /// One further change of a decision made for several free slots at once.
@@ -90,6 +92,9 @@ pub fn parse_decision(args: &serde_json::Value) -> Result<Decision, Vec<String>>
     if parsed.action != Action::Change && !parsed.more.is_empty() {
         problems.push("`more` goes with action \"change\" only".to_string());
     }
+    if parsed.action != Action::Change && !parsed.search_space.is_empty() {
+        problems.push("`search_space` goes with action \"change\" only".to_string());
+    }
     for (i, more) in parsed.more.iter().enumerate() {
         if more.rationale.trim().is_empty() {
             problems.push(format!("more[{i}].rationale is empty: say why this change should help"));
@@ -111,6 +116,7 @@ pub fn parse_decision(args: &serde_json::Value) -> Result<Decision, Vec<String>>
             changes: m.changes,
             params: Default::default(),
             more: Vec::new(),
+            search_space: Vec::new(),
         })
         .collect();
     Ok(Decision {
@@ -120,6 +126,7 @@ pub fn parse_decision(args: &serde_json::Value) -> Result<Decision, Vec<String>>
         changes: parsed.changes,
         params: Default::default(),
         more,
+        search_space: parsed.search_space,
     })
 }
 

@@ -6,6 +6,7 @@
 //! It never proposes a point that was already evaluated, and it never touches files: turning a
 //! proposal into changes is `changes::changes_for`.
 
+mod edits;
 mod grid;
 mod parzen;
 mod random;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use crate::advisor::Observation;
 use crate::config::{Search, SearchStrategy};
+pub use edits::{apply_edits, describe as describe_edits};
 use rng::Rng;
 use space::{Space, round_sig, value_key};
 

@@ -101,7 +101,7 @@ pub fn float_value(x: f64) -> Value {
 }
 
 impl Domain {
-    fn new(param: &SearchParam) -> Result<Self, String> {
+    pub(super) fn new(param: &SearchParam) -> Result<Self, String> {
         if let Some(values) = &param.values {
             if param.low.is_some() || param.high.is_some() {
                 return Err("give either `values` or `low`/`high`, not both".into());

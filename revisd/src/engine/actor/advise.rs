@@ -43,10 +43,11 @@ impl Actor {
             None => {
                 let running = running_beside(&it, &iterations)?;
                 let free_slots = self.free_slots(&it, &iterations);
+                let config = advice::searched_config(&self.config, &iterations);
                 let request = AdviceRequest {
                     engine: &self.engine,
                     session,
-                    config: &self.config,
+                    config: &config,
                     worktree: &self.worktree,
                     iterations: &iterations,
                     running: &running,

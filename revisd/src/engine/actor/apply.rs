@@ -37,6 +37,9 @@ pub(super) struct Pending {
     /// The number the trial gets, given out just before its commit.
     #[serde(default)]
     pub number: Option<u32>,
+    /// The search-space edits the decision makes, recorded with the trial.
+    #[serde(default)]
+    pub search_space: Vec<crate::advisor::SpaceEdit>,
 }
 
 /// The state a decision applies to, and the decision as applied there.
@@ -97,6 +100,16 @@ impl Actor {
         }
         let mut params: IndexMap<String, serde_json::Value> = stored::parse(&base.params_json, "params_json", &base)?;
         params.extend(decision.params.clone());
+        // A model's decision names changes, not points: the searched parameters are read back
+        // from the worktree, so the search advisor learns from the trials the model made too.
+        if decision.params.is_empty() && !self.config.search.space.is_empty() {
+            let (space, worktree, command) =
+                (self.config.search.space.clone(), self.worktree.clone(), applied.command.clone());
+            match blocking(move || changes::current_params(&space, &worktree, &command)).await? {
+                Ok(read) => params.extend(read),
+                Err(e) => tracing::warn!(session = %self.name, error = %e, "could not read the searched parameters"),
+            }
+        }
         let mut pending = Pending {
             command: applied.command.clone(),
             parent: base.number(),
@@ -108,6 +121,7 @@ impl Actor {
             agent: None,
             agent_cost: 0.0,
             number: None,
+            search_space: decision.search_space.clone(),
         };
         if has_code {
             let iterations = store::iterations::list(pool, self.id).await?;

@@ -132,11 +132,14 @@ impl Actor {
                     .transpose()?,
                 slot,
                 decided_by: Some(number),
+                space_json: (!pending.search_space.is_empty())
+                    .then(|| stored::to_json(&pending.search_space, "the search-space edits"))
+                    .transpose()?,
             },
         )
         .await?;
-        let event = self
-            .event(
+        let mut events = vec![
+            self.event(
                 &mut tx,
                 NewEvent::new(
                     "committed",
@@ -145,8 +148,19 @@ impl Actor {
                 )
                 .with_data(serde_json::json!({"commit": sha})),
             )
-            .await?;
-        self.finish(tx, vec![event]).await?;
+            .await?,
+        ];
+        if !pending.search_space.is_empty() {
+            // The space as it stood before this trial's edits (every earlier trial's applied).
+            let iterations = store::iterations::list(self.engine.store().pool(), self.id).await?;
+            let before: Vec<IterationRow> = iterations.into_iter().filter(|i| i.number < i64::from(next)).collect();
+            let space = super::super::advice::searched_config(&self.config, &before).search.space;
+            let text = crate::advisor::search::describe_edits(&space, &pending.search_space);
+            let edit = NewEvent::new("search_space", Some(next), format!("iteration {next}: search space: {text}"))
+                .with_data(serde_json::json!({"edits": pending.search_space}));
+            events.push(self.event(&mut tx, edit).await?);
+        }
+        self.finish(tx, events).await?;
         Ok(Flow::Continue)
     }
 }

@@ -126,7 +126,7 @@ fn submit_description() -> String {
      is applied: if a file or key does not exist or a value has the wrong type, you get the list of problems \
      back and can submit a corrected decision. When the prompt says several slots are free (trials run in \
      parallel), `more` may hold further changes to run at the same time, each its own trial with its own \
-     rationale and hypothesis."
+     rationale and hypothesis. `search_space` widens or narrows the declared search space."
         .to_string()
 }
 
@@ -184,6 +184,19 @@ fn submit_schema() -> Value {
                         "changes": {"type": "array", "items": change}
                     }),
                     &["rationale", "changes"],
+                )
+            },
+            "search_space": {
+                "type": "array",
+                "description": "Only with `change`, in a session with a search space: new domains for searched parameters, which the search advisor samples from the next trial on. Widen a range whose best value sits at an edge; narrow one around the region that works. A numeric range keeps its type and scale and takes `low` and/or `high`; a categorical parameter takes `values`.",
+                "items": object(
+                    json!({
+                        "param": {"type": "string", "description": "A parameter of the search space, as named there."},
+                        "low": {"type": "number", "description": "New lower bound of a numeric range."},
+                        "high": {"type": "number", "description": "New upper bound of a numeric range."},
+                        "values": {"type": "array", "items": {"type": ["string", "number", "boolean"]}, "description": "New values of a categorical parameter."}
+                    }),
+                    &["param"],
                 )
             }
         }),
