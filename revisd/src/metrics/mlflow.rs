@@ -191,6 +191,16 @@ impl MetricsSource for Mlflow {
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>> {
         Box::pin(async move { self.collect_run(run).await.map_err(MetricsError::from) })
     }
+
+    /// The run's `metrics/get-history` of the primary metric, as the training logs it.
+    fn live_curve<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Option<Vec<(f64, f64)>>> {
+        Box::pin(async move {
+            let tracking = tracking_for(run).ok()?;
+            let run_id = self.locate(&tracking, run).await.ok()?;
+            let curve = history(&tracking, &run_id, &run.primary).await.ok()?;
+            (!curve.is_empty()).then_some(curve)
+        })
+    }
 }
 
 fn tracking_for(ctx: &RunContext) -> Result<Tracking, MlflowError> {

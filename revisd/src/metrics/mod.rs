@@ -90,6 +90,13 @@ pub trait MetricsSource: Send + Sync {
     }
 
     fn collect<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Result<Collected, MetricsError>>;
+
+    /// The primary metric's curve so far, read while the run goes on (for `watch` and early
+    /// stopping); `None` when this source keeps no history or has none yet. Never waits for the
+    /// run, and a failure is `None`: progress is advisory.
+    fn live_curve<'a>(&'a self, _run: &'a RunContext) -> BoxFuture<'a, Option<Vec<(f64, f64)>>> {
+        Box::pin(async { None })
+    }
 }
 
 /// The source named by `metrics.source`: the one place that knows the kinds of source (a new

@@ -142,6 +142,30 @@ impl MetricsSource for Wandb {
                 .map_err(|e| MetricsError::Service { source_name: "wandb", message: e.to_string() })
         })
     }
+
+    /// The client's own files first (written as the run goes, online or offline, wherever the
+    /// training runs on this machine), else the API's sampled history.
+    fn live_curve<'a>(&'a self, run: &'a RunContext) -> BoxFuture<'a, Option<Vec<(f64, f64)>>> {
+        Box::pin(async move {
+            if let Some(found) = local::find(&local::roots(run), &run.run_id) {
+                let (dir, id, primary) = (found.dir.clone(), run.run_id.clone(), run.primary.clone());
+                let curve = tokio::task::spawn_blocking(move || local::curve_so_far(&dir, &id, &primary)).await.ok()?;
+                if curve.is_some() || found.offline {
+                    return curve;
+                }
+            }
+            let api = Api::new(&Connection::resolve(|name| run.var(name)), &self.timing)?;
+            let entity = match run.entity.clone().or_else(|| run.var("WANDB_ENTITY")) {
+                Some(entity) => entity,
+                None => api.default_entity().await.ok()?,
+            };
+            let project =
+                run.project.clone().or_else(|| run.var("WANDB_PROJECT")).unwrap_or_else(|| DEFAULT_PROJECT.to_string());
+            let rows = api.history(&entity, &project, &run.run_id, HISTORY_SAMPLES).await.ok()?;
+            let curve = summary::curve(rows.iter().map(String::as_str), &run.primary);
+            (!curve.is_empty()).then_some(curve)
+        })
+    }
 }
 
 impl Wandb {

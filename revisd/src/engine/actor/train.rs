@@ -14,6 +14,8 @@ use super::{Actor, Flow};
 
 /// How often the progress file is looked at during a run.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
+/// How often a metrics source that keeps histories (W&B, MLflow) is asked for the curve.
+const SOURCE_POLL: Duration = Duration::from_secs(3);
 
 impl Actor {
     pub(super) async fn train(&mut self, session: &SessionRow, mut it: IterationRow) -> Result<Flow> {
@@ -109,6 +111,12 @@ impl Actor {
         let mut progress = ProgressFile::new(&spec.output_dir);
         let mut ticks = tokio::time::interval(PROGRESS_POLL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // W&B and MLflow keep the curve themselves: once the source has one, it is the curve
+        // (the progress file is then ignored, so the two never interleave).
+        let live_source = !matches!(self.config.metrics.source, crate::config::MetricsSourceType::EvalJson);
+        let mut source_ticks = tokio::time::interval(SOURCE_POLL);
+        source_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut from_source = false;
         loop {
             tokio::select! {
                     outcome = &mut wait => {
@@ -165,7 +173,17 @@ impl Actor {
                         self.interrupt(&mut it, &why).await?;
                         return Ok(Flow::Continue);
                     }
-                    _ = ticks.tick() => {
+                    _ = source_ticks.tick(), if live_source => {
+                        let Some(curve) = self.metrics.live_curve(&self.run_context(&it)).await else { continue };
+                        from_source = true;
+                        if let Some(step) = self.new_curve(&mut it, curve).await? {
+                            exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
+                            faults::point("train_ended", Some(number));
+                            it.stopped_at_step = Some(step);
+                            return self.record_run_end(it, None, None).await;
+                        }
+                    }
+                    _ = ticks.tick(), if !from_source => {
                         if let Some(step) = self.read_progress(&mut progress, &mut it).await? {
                             exec.kill(&spec.run_id, &spec.run_dir, self.kill_grace).await?;
                             faults::point("train_ended", Some(number));
@@ -190,7 +208,17 @@ impl Actor {
             None => Vec::new(),
         };
         curve.extend(points);
-        it.history_json = Some(super::super::stored::to_json(&curve, "a progress curve")?);
+        self.new_curve(it, curve).await
+    }
+
+    /// The run's curve as it stands now: saved (when it changed) and, with
+    /// `guardrails.early_stop`, judged; returns the step to stop at.
+    async fn new_curve(&mut self, it: &mut IterationRow, curve: Curve) -> Result<Option<f64>> {
+        let json = super::super::stored::to_json(&curve, "a progress curve")?;
+        if it.history_json.as_deref() == Some(json.as_str()) {
+            return Ok(None);
+        }
+        it.history_json = Some(json);
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, it).await?;
         self.finish(tx, vec![]).await?;

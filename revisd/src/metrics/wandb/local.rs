@@ -122,6 +122,17 @@ pub fn read(run: &LocalRun, run_id: &str, primary: &str) -> Result<Collected, Lo
     Ok(collected)
 }
 
+/// The primary metric's curve in a run directory still being written: the history file, else
+/// the binary run log up to its last whole record.
+pub fn curve_so_far(dir: &Path, run_id: &str, primary: &str) -> Option<Vec<(f64, f64)>> {
+    if let Some(curve) = history(&dir.join("files").join("wandb-history.jsonl"), primary) {
+        return Some(curve);
+    }
+    let contents = datastore::read(&dir.join(format!("run-{run_id}.wandb"))).ok()?;
+    let curve = curve_of(&contents.history, primary);
+    (!curve.is_empty()).then_some(curve)
+}
+
 fn curve_of(rows: &[BTreeMap<String, f64>], primary: &str) -> Vec<(f64, f64)> {
     let mut points: Vec<(f64, f64)> = rows
         .iter()
