@@ -134,11 +134,13 @@ words! {
     /// The step an iteration is at: `prepare → train → collect` as a trial in its slot, then
     /// `advise → apply → commit` while its decision makes the next trial (in a free slot), then
     /// `done`. With several slots a judged iteration may go back to `advise` to fill another
-    /// free slot.
+    /// free slot; a trial to confirm (`guardrails.confirm`) waits in `confirm` while its
+    /// confirmation runs take free slots, and is judged once they are done.
     Phase {
         Prepare = "prepare",
         Train = "train",
         Collect = "collect",
+        Confirm = "confirm",
         Advise = "advise",
         Apply = "apply",
         Commit = "commit",

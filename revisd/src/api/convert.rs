@@ -48,6 +48,7 @@ fn phase(p: Phase) -> pb::Phase {
         Phase::Prepare => pb::Phase::Prepare,
         Phase::Train => pb::Phase::Train,
         Phase::Collect => pb::Phase::Collect,
+        Phase::Confirm => pb::Phase::Confirm,
         Phase::Advise => pb::Phase::Advise,
         Phase::Apply => pb::Phase::Apply,
         Phase::Commit => pb::Phase::Commit,

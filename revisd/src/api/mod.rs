@@ -280,22 +280,9 @@ impl Revis for RevisService {
         if session.is_live()
             && let Some(summary) = detail.summary.as_mut()
         {
-            let mut trials: Vec<pb::SlotTrial> = iterations
-                .iter()
-                .filter(|it| it.phase.holds_slot() && it.state != crate::states::IterationState::Interrupted)
-                .map(|it| {
-                    convert::slot_trial(&crate::store::iterations::SlotTrial {
-                        session_id: it.session_id,
-                        number: it.number,
-                        slot: it.slot,
-                        gpus: it.gpus.clone(),
-                        host: it.host.clone(),
-                        phase: it.phase,
-                        started_at: it.started_at.clone(),
-                        queue_reason: it.queue_reason.clone(),
-                    })
-                })
-                .collect();
+            // Trials and confirmation runs in their slots, as `status` shows them.
+            let mut trials: Vec<pb::SlotTrial> =
+                self.engine.slot_trials(Some(session.id)).await?.iter().map(convert::slot_trial).collect();
             trials.sort_by_key(|t| t.slot);
             summary.trials = trials;
         }

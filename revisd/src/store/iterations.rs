@@ -59,6 +59,10 @@ pub struct IterationRow {
     pub stopped_at_step: Option<f64>,
     /// The search-space edits of the decision that made this trial (JSON list of `SpaceEdit`).
     pub space_json: Option<String>,
+    /// This is one of the trial's confirmation runs laid over the trial's row (see
+    /// `confirmations`): saving it writes the run, never the trial.
+    #[sqlx(skip)]
+    pub confirmation: bool,
 }
 
 impl IterationRow {
@@ -117,6 +121,9 @@ pub async fn insert(tx: &mut Tx, session_id: i64, it: &NewIteration) -> Result<(
 }
 
 pub async fn save(tx: &mut Tx, it: &IterationRow) -> Result<()> {
+    if it.confirmation {
+        return super::confirmations::save(tx, it).await;
+    }
     sqlx::query(
                 "UPDATE iterations SET phase = ?, state = ?, outcome = ?, attempt = ?, replicate = ?, replicates_json = ?, parent = ?, command = ?, commit_sha = ?, \
          change_summary = ?, rationale = ?, hypothesis = ?, changes_json = ?, params_json = ?, primary_value = ?, \
@@ -300,7 +307,11 @@ pub async fn slot_trials(pool: &SqlitePool, session: Option<i64>) -> Result<Vec<
         "SELECT i.session_id, i.number, i.slot, i.gpus, i.host, i.phase, i.started_at, i.queue_reason FROM iterations i \
          JOIN sessions s ON s.id = i.session_id \
          WHERE s.state IN (?2, ?3, ?4) AND i.phase IN (?5, ?6, ?7) AND i.state != ?8 \
-         AND (?1 IS NULL OR s.id = ?1) ORDER BY i.session_id, i.slot",
+         AND (?1 IS NULL OR s.id = ?1) \
+         UNION ALL SELECT c.session_id, c.number, c.slot, c.gpus, c.host, c.phase, c.started_at, c.queue_reason \
+         FROM confirmation_runs c JOIN sessions s ON s.id = c.session_id \
+         WHERE s.state IN (?2, ?3, ?4) AND c.phase IN (?5, ?6, ?7) AND c.state != ?8 AND c.slot IS NOT NULL \
+         AND (?1 IS NULL OR s.id = ?1) ORDER BY 1, 3",
     )
     .bind(session)
     .bind(SessionState::Queued)
@@ -382,5 +393,6 @@ pub(crate) fn sample(session_id: i64, number: i64) -> IterationRow {
         holdout_json: None,
         stopped_at_step: None,
         space_json: None,
+        confirmation: false,
     }
 }

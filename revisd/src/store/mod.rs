@@ -4,6 +4,7 @@
 //! transaction (`Store::begin`), so a transition and its event are committed together or not
 //! at all. Nothing here knows about tonic, tmux or git.
 
+pub mod confirmations;
 pub mod events;
 pub mod iterations;
 pub mod sessions;

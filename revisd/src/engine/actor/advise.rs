@@ -42,7 +42,8 @@ impl Actor {
             }
             None => {
                 let running = running_beside(&it, &iterations)?;
-                let free_slots = self.free_slots(&it, &iterations);
+                let confirming = store::confirmations::in_progress(self.engine.store().pool(), self.id).await?;
+                let free_slots = self.free_slots(&it, &iterations, &confirming);
                 let config = advice::searched_config(&self.config, &iterations);
                 let request = AdviceRequest {
                     engine: &self.engine,
@@ -253,16 +254,22 @@ impl Actor {
 
 impl Actor {
     /// Slots no trial holds or a decision has claimed, this decision's own included.
-    fn free_slots(&self, it: &IterationRow, iterations: &[IterationRow]) -> usize {
+    /// Confirmation runs count as taken, those waiting for a slot too (they come first).
+    fn free_slots(
+        &self,
+        it: &IterationRow,
+        iterations: &[IterationRow],
+        confirming: &[store::confirmations::ConfirmationRow],
+    ) -> usize {
+        let slot = |s: i64| u32::try_from(s).unwrap_or(0);
         let taken: std::collections::HashSet<u32> = iterations
             .iter()
             .filter(|o| o.number != it.number && o.state != crate::states::IterationState::Interrupted)
-            .filter_map(|o| {
-                let slot = |s: i64| u32::try_from(s).unwrap_or(0);
-                if o.phase.holds_slot() { Some(slot(o.slot)) } else { o.target_slot.map(slot) }
-            })
+            .filter_map(|o| if o.phase.holds_slot() { Some(slot(o.slot)) } else { o.target_slot.map(slot) })
+            .chain(confirming.iter().filter_map(|c| c.slot.map(slot)))
             .collect();
-        self.slots.iter().filter(|s| !taken.contains(&s.index)).count().max(1)
+        let waiting = confirming.iter().filter(|c| c.slot.is_none()).count();
+        self.slots.iter().filter(|s| !taken.contains(&s.index)).count().saturating_sub(waiting).max(1)
     }
 }
 

@@ -14,6 +14,9 @@ use super::{Actor, Flow};
 
 impl Actor {
     pub(super) async fn collect(&mut self, mut it: IterationRow) -> Result<Flow> {
+        if it.confirmation {
+            return self.collect_confirmation_run(it).await;
+        }
         let number = it.number();
         if let Some(step) = it.stopped_at_step {
             return self.stopped_early(it, step).await;
@@ -22,19 +25,90 @@ impl Actor {
         // from the session as it stands under the lock.
         let shared = self.shared.clone();
         let _judge = shared.judge.lock().await;
-        let session = &self.reload().await?;
-        let pool = self.engine.store().pool();
-        // Two rows, not the whole history: this runs once per trial.
-        let value_of = async |number: Option<i64>| -> Result<Option<f64>> {
-            let Some(number) = number.and_then(|n| u32::try_from(n).ok()) else { return Ok(None) };
-            Ok(store::iterations::get(pool, self.id, number).await?.and_then(|i| i.primary_value))
+        let judging = self.judging().await?;
+        let session = &judging.session;
+        let (verdict, warnings) = self.run_verdict(&mut it, session, judging.baseline).await?;
+
+        // The baseline runs `replicates` times; its value is their mean and their spread is
+        // the noise floor below which a difference is not counted as progress.
+        let wanted = i64::from(self.config.guardrails.replicates.max(1));
+        let mut noise_floor = session.noise_floor;
+        let verdict = match verdict {
+            Ok(value) if number == 0 && wanted > 1 => {
+                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
+                values.push(value);
+                if (values.len() as i64) < wanted {
+                    return self.next_replicate(session, it, values, wanted).await;
+                }
+                it.replicates_json = serde_json::json!(values).to_string();
+                noise_floor = rules::noise_floor(&values);
+                let mean = rules::mean(&values);
+                set_primary(&mut it, &session.primary_metric, mean)?;
+                Ok(mean)
+            }
+            Err(reason) if number == 0 && wanted > 1 => {
+                Err(format!("baseline run {} of {wanted} failed: {reason}", it.replicate))
+            }
+            other => other,
         };
-        let baseline = value_of(Some(0)).await?;
+
+        // A trial whose first run would be the new best runs `confirm` more times; with all its
+        // runs in, their mean is what counts, tested against the best's own runs. With several
+        // slots those runs take free slots at once (`confirm`); with one they follow each other
+        // on this row.
+        let runs = i64::from(self.config.guardrails.confirm) + 1;
+        let mut confirmation: Option<Comparison> = None;
+        let verdict = match verdict {
+            Ok(value) if number != 0 && runs > 1 && it.replicate == 1 && judging.beats_best(value, noise_floor) => {
+                if self.parallel() {
+                    return self.start_confirmations(session, it, value, runs).await;
+                }
+                return self.next_replicate(session, it, vec![value], runs).await;
+            }
+            Ok(value) if number != 0 && runs > 1 && it.replicate > 1 => {
+                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
+                values.push(value);
+                if (values.len() as i64) < runs {
+                    return self.next_replicate(session, it, values, runs).await;
+                }
+                let mean = self.confirmed_mean(&mut it, &judging, &values, &mut confirmation)?;
+                Ok(mean)
+            }
+            Err(reason) if number != 0 && it.replicate > 1 => {
+                Err(format!("confirmation run {} of {runs} failed: {reason}", it.replicate))
+            }
+            other => other,
+        };
+        self.conclude(it, &judging, verdict, confirmation, noise_floor, warnings).await
+    }
+
+    /// What judging a trial reads: the session, the baseline's value, the best so far.
+    pub(super) async fn judging(&self) -> Result<Judging> {
+        let session = self.reload().await?;
+        let pool = self.engine.store().pool();
+        let baseline = store::iterations::get(pool, self.id, 0).await?.and_then(|i| i.primary_value);
         let best_row = match session.best_iteration.and_then(|n| u32::try_from(n).ok()) {
             Some(n) => store::iterations::get(pool, self.id, n).await?,
             None => None,
         };
-        let best_before = best_row.as_ref().and_then(|b| b.primary_value);
+        Ok(Judging {
+            threshold: self.config.guardrails.plateau_threshold,
+            best_before: best_row.as_ref().and_then(|b| b.primary_value),
+            best_row,
+            baseline,
+            session,
+        })
+    }
+
+    /// The value of the run just ended (or why it has none), and its metrics kept on `it`: the
+    /// holdout apart (see `holdout_worsened`), the source's history as the curve.
+    pub(super) async fn run_verdict(
+        &self,
+        it: &mut IterationRow,
+        session: &SessionRow,
+        baseline: Option<f64>,
+    ) -> Result<(std::result::Result<f64, String>, Vec<String>)> {
+        let number = it.number();
         let mut warnings: Vec<String> = Vec::new();
         // The holdout metric never joins what is kept of a run (and so never reaches a prompt,
         // the history or a tool); its value waits beside the iteration's other runs' until the
@@ -44,7 +118,7 @@ impl Actor {
         let verdict = match it.failure_reason.clone() {
             Some(reason) => Err(reason),
             None => {
-                let ctx = self.run_context(&it);
+                let ctx = self.run_context(it);
                 match self.metrics.collect(&ctx).await {
                     Err(e) => Err(e.to_string()),
                     Ok(collected) => {
@@ -77,75 +151,52 @@ impl Actor {
                 }
             }
         };
-
         if let Some(v) = holdout_value {
-            let mut values: Vec<f64> = stored::parse(it.holdout_json.as_deref().unwrap_or("[]"), "holdout_json", &it)?;
+            let mut values: Vec<f64> = stored::parse(it.holdout_json.as_deref().unwrap_or("[]"), "holdout_json", it)?;
             values.push(v);
             it.holdout_json = Some(serde_json::json!(values).to_string());
         }
+        Ok((verdict, warnings))
+    }
 
-        // The baseline runs `replicates` times; its value is their mean and their spread is
-        // the noise floor below which a difference is not counted as progress.
-        let wanted = i64::from(self.config.guardrails.replicates.max(1));
-        let mut noise_floor = session.noise_floor;
-        let verdict = match verdict {
-            Ok(value) if number == 0 && wanted > 1 => {
-                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
-                values.push(value);
-                if (values.len() as i64) < wanted {
-                    return self.next_replicate(session, it, values, wanted).await;
-                }
-                it.replicates_json = serde_json::json!(values).to_string();
-                noise_floor = rules::noise_floor(&values);
-                let mean = rules::mean(&values);
-                let mut metrics: serde_json::Map<String, serde_json::Value> =
-                    stored::parse(&it.metrics_json, "metrics_json", &it)?;
-                metrics.insert(session.primary_metric.clone(), serde_json::json!(mean));
-                it.metrics_json = serde_json::Value::Object(metrics).to_string();
-                Ok(mean)
+    /// With every run of a confirmed trial in: their mean is the trial's value, tested against
+    /// the best's own runs.
+    pub(super) fn confirmed_mean(
+        &self,
+        it: &mut IterationRow,
+        judging: &Judging,
+        values: &[f64],
+        confirmation: &mut Option<Comparison>,
+    ) -> Result<f64> {
+        it.replicates_json = serde_json::json!(values).to_string();
+        it.replicate = values.len() as i64;
+        let mean = rules::mean(values);
+        if let Some(best) = &judging.best_row {
+            let mut incumbent: Vec<f64> = stored::parse(&best.replicates_json, "replicates_json", best)?;
+            if incumbent.is_empty() {
+                incumbent.extend(best.primary_value);
             }
-            Err(reason) if number == 0 && wanted > 1 => {
-                Err(format!("baseline run {} of {wanted} failed: {reason}", it.replicate))
-            }
-            other => other,
-        };
+            *confirmation = Some(significance::compare(values, &incumbent, judging.session.minimize));
+        }
+        set_primary(it, &judging.session.primary_metric, mean)?;
+        Ok(mean)
+    }
 
-        let threshold = self.config.guardrails.plateau_threshold;
-        let beats_best = |value: f64| {
-            best_before
-                .is_none_or(|b| rules::gain(value, b, session.minimize) > rules::margin(b, threshold, noise_floor))
-        };
-        // A trial whose first run would be the new best runs `confirm` more times; with all its
-        // runs in, their mean is what counts, tested against the best's own runs.
-        let runs = i64::from(self.config.guardrails.confirm) + 1;
-        let mut confirmation: Option<Comparison> = None;
-        let verdict = match verdict {
-            Ok(value) if number != 0 && runs > 1 && (it.replicate > 1 || beats_best(value)) => {
-                let mut values: Vec<f64> = stored::parse(&it.replicates_json, "replicates_json", &it)?;
-                values.push(value);
-                if (values.len() as i64) < runs {
-                    return self.next_replicate(session, it, values, runs).await;
-                }
-                it.replicates_json = serde_json::json!(values).to_string();
-                let mean = rules::mean(&values);
-                if let Some(best) = &best_row {
-                    let mut incumbent: Vec<f64> = stored::parse(&best.replicates_json, "replicates_json", best)?;
-                    if incumbent.is_empty() {
-                        incumbent.extend(best.primary_value);
-                    }
-                    confirmation = Some(significance::compare(&values, &incumbent, session.minimize));
-                }
-                let mut metrics: serde_json::Map<String, serde_json::Value> =
-                    stored::parse(&it.metrics_json, "metrics_json", &it)?;
-                metrics.insert(session.primary_metric.clone(), serde_json::json!(mean));
-                it.metrics_json = serde_json::Value::Object(metrics).to_string();
-                Ok(mean)
-            }
-            Err(reason) if number != 0 && it.replicate > 1 => {
-                Err(format!("confirmation run {} of {runs} failed: {reason}", it.replicate))
-            }
-            other => other,
-        };
+    /// The verdict on a trial: its outcome against the best so far, the session's progress,
+    /// and the event, in one transaction.
+    pub(super) async fn conclude(
+        &mut self,
+        mut it: IterationRow,
+        judging: &Judging,
+        verdict: std::result::Result<f64, String>,
+        confirmation: Option<Comparison>,
+        noise_floor: f64,
+        mut warnings: Vec<String>,
+    ) -> Result<Flow> {
+        let number = it.number();
+        let session = &judging.session;
+        let best_before = judging.best_before;
+        let beats_best = |value: f64| judging.beats_best(value, noise_floor);
         let alpha = self.config.guardrails.alpha;
         let mut best_iteration = session.best_iteration.and_then(|b| u32::try_from(b).ok());
         let mut failures = u32::try_from(session.consecutive_failures).unwrap_or(0);
@@ -214,7 +265,7 @@ impl Actor {
         let mut events = Vec::new();
         match it.outcome {
             Some(Outcome::Improved) => {
-                if let Some(text) = self.holdout_worsened(session, &it, best_row.as_ref()).await? {
+                if let Some(text) = self.holdout_worsened(session, &it, judging.best_row.as_ref()).await? {
                     warnings.push(text.clone());
                     events.push(NewEvent::new("holdout_worsened", Some(number), format!("iteration {number}: {text}")));
                 }
@@ -356,4 +407,30 @@ impl Actor {
         .await?;
         Ok(Flow::Continue)
     }
+}
+
+/// What a trial is judged against, read once under the judge lock.
+pub(super) struct Judging {
+    pub session: SessionRow,
+    pub baseline: Option<f64>,
+    pub best_row: Option<IterationRow>,
+    pub best_before: Option<f64>,
+    threshold: f64,
+}
+
+impl Judging {
+    /// Progress is a gain over the best larger than both the threshold and the noise.
+    pub fn beats_best(&self, value: f64, noise_floor: f64) -> bool {
+        self.best_before.is_none_or(|b| {
+            rules::gain(value, b, self.session.minimize) > rules::margin(b, self.threshold, noise_floor)
+        })
+    }
+}
+
+/// Sets the primary metric among the kept metrics (a mean over runs replaces the last run's).
+fn set_primary(it: &mut IterationRow, primary: &str, value: f64) -> Result<()> {
+    let mut metrics: serde_json::Map<String, serde_json::Value> = stored::parse(&it.metrics_json, "metrics_json", it)?;
+    metrics.insert(primary.to_string(), serde_json::json!(value));
+    it.metrics_json = serde_json::Value::Object(metrics).to_string();
+    Ok(())
 }

@@ -91,14 +91,19 @@ impl Actor {
         // With a slot still free (and not wanted by another judged trial waiting to decide),
         // this judged trial decides again for it; else it is done.
         let slot = self.slot.index;
-        let active = store::iterations::progress(self.engine.store().pool(), self.id).await?;
+        let pool = self.engine.store().pool();
+        let active = store::iterations::progress(pool, self.id).await?;
+        let confirming = store::confirmations::in_progress(pool, self.id).await?;
         let others = active.iter().filter(|r| r.number != it.number);
         let taken: std::collections::HashSet<u32> = others
             .clone()
             .filter_map(|r| if r.phase.holds_slot() { Some(slot_of(r.slot)) } else { r.target_slot.map(slot_of) })
+            .chain(confirming.iter().filter_map(|c| c.slot.map(slot_of)))
             .chain([slot])
             .collect();
-        let waiting = others.filter(|r| r.phase == Phase::Advise && r.target_slot.is_none()).count();
+        // Confirmation runs waiting for a slot take the next free one before any decision.
+        let waiting = others.filter(|r| r.phase == Phase::Advise && r.target_slot.is_none()).count()
+            + confirming.iter().filter(|c| c.slot.is_none()).count();
         let free = self.slots.iter().filter(|s| !taken.contains(&s.index)).count() > waiting;
         it.phase = if free { Phase::Advise } else { Phase::Done };
         it.target_slot = None;

@@ -129,6 +129,15 @@ impl Actor {
         for interrupted in active.iter().filter(|it| {
             it.state == IterationState::Interrupted || (it.phase == Phase::Train && it.state == IterationState::Running)
         }) {
+            if interrupted.phase == Phase::Confirm {
+                // Its first run stands; its confirmation runs run again (below).
+                let mut waiting = interrupted.clone();
+                waiting.state = IterationState::Running;
+                waiting.outcome = None;
+                waiting.failure_reason = None;
+                store::iterations::save(&mut tx, &waiting).await?;
+                continue;
+            }
             let mut rerun = interrupted.clone();
             rerun.phase = Phase::Prepare;
             rerun.state = IterationState::Pending;
@@ -142,6 +151,7 @@ impl Actor {
             rerun.failure_reason = None;
             store::iterations::save(&mut tx, &rerun).await?;
         }
+        store::confirmations::rerun_interrupted(&mut tx, self.id).await?;
         if let Some(extra) = budget_seconds {
             store::sessions::set_budget(&mut tx, self.id, Some(session.active_seconds_now() + extra)).await?;
         }

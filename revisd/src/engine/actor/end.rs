@@ -68,14 +68,19 @@ impl Actor {
     /// Kills the runs still going (all at once: each waits out its own kill grace) and records
     /// them as interrupted with `why`.
     pub(super) async fn interrupt_running(&mut self, why: &str) -> Result<()> {
-        let rows = store::iterations::active(self.engine.store().pool(), self.id).await?;
+        let pool = self.engine.store().pool().clone();
+        let rows = store::iterations::active(&pool, self.id).await?;
+        let mut confirmation_runs = Vec::new();
+        for run in store::confirmations::in_progress(&pool, self.id).await? {
+            if let Some(trial) = rows.iter().find(|r| r.number == run.number) {
+                confirmation_runs.push(run.as_iteration(trial));
+            }
+        }
         let running: Vec<IterationRow> = rows
             .into_iter()
+            .chain(confirmation_runs)
             .filter(|r| r.phase == Phase::Train && r.state == IterationState::Running && r.run_id.is_some())
             .collect();
-        if running.is_empty() {
-            return Ok(());
-        }
         let mut kills = Vec::new();
         for it in &running {
             // Each run on its own slot's executor (a box of executor.hosts has its own).
@@ -93,6 +98,21 @@ impl Actor {
         }
         for mut it in running {
             self.interrupt(&mut it, why).await?;
+        }
+        // A trial whose confirmation runs were cut short is interrupted with them (its own
+        // run's time is booked already); a resume runs them again and judges it then.
+        let confirming: Vec<IterationRow> = store::iterations::active(self.engine.store().pool(), self.id)
+            .await?
+            .into_iter()
+            .filter(|r| r.phase == Phase::Confirm && r.state == IterationState::Running)
+            .collect();
+        for mut it in confirming {
+            it.state = IterationState::Interrupted;
+            it.outcome = Some(crate::states::Outcome::Interrupted);
+            it.failure_reason = Some(format!("{why} (during its confirmation runs)"));
+            let mut tx = self.begin().await?;
+            store::iterations::save(&mut tx, &it).await?;
+            self.finish(tx, vec![]).await?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ mod apply;
 mod code_change;
 mod collect;
 mod commit;
+mod confirm;
 mod control;
 mod end;
 mod prepare;
@@ -42,7 +43,7 @@ use super::commands::{Command, Reply};
 use super::slots::{self, Slot};
 use super::supervisor::Inbox;
 use super::{Engine, EngineError, Result};
-use schedule::{PROBE_KEYS, Retired, Schedule, Steps, far_future};
+use schedule::{Busy, Retired, Schedule, StepKey, Steps, far_future};
 
 /// What the drive loop does after a step or a command.
 pub(super) enum Flow {
@@ -175,7 +176,7 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
     // Steps are tasks of their own: one that holds a transaction keeps going while the
     // drive loop awaits the store itself (a step polled only from here would deadlock it).
     let mut steps: Steps = JoinSet::new();
-    let mut busy: HashMap<u32, Phase> = HashMap::new();
+    let mut busy: Busy = HashMap::new();
     let mut draining: Option<Ending> = None;
     let mut retired: HashMap<usize, Retired> = HashMap::new();
     loop {
@@ -213,7 +214,10 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
             let plan =
                 Schedule { session: &session, ending: ending.as_ref(), draining: draining.as_ref(), retired: &retired };
             actor.schedule(&plan, &mut steps, &mut busy).await?;
-            if ending.is_none() && actor.every_slot_retired(&retired) && busy.keys().all(|k| *k >= PROBE_KEYS) {
+            if ending.is_none()
+                && actor.every_slot_retired(&retired)
+                && busy.keys().all(|k| matches!(k, StepKey::Probe(_)))
+            {
                 ending = Some(Ending {
                     state: SessionState::Failed,
                     reason: StopReason::Error,
@@ -254,11 +258,11 @@ async fn drive(engine: Engine, id: i64, inbox: &mut Inbox) -> Result<()> {
         let next_retry = retired.values().map(|r| r.retry_at).min();
         tokio::select! {
             Some(joined) = steps.join_next() => {
-                let (number, flow) = joined.map_err(|e| match e.try_into_panic() {
+                let (key, flow) = joined.map_err(|e| match e.try_into_panic() {
                     Ok(panic) => EngineError::Internal(format!("a step panicked: {}", panic_message(panic.as_ref()))),
                     Err(e) => EngineError::Internal(format!("a step was cancelled: {e}")),
                 })?;
-                busy.remove(&number);
+                busy.remove(&key);
                 match flow? {
                     Flow::Continue | Flow::Deleted => {}
                     Flow::HostDown { host, reason } => actor.retire_host(&mut retired, host, &reason).await?,
@@ -437,6 +441,7 @@ impl Actor {
             Phase::Prepare => self.prepare(session, it).await,
             Phase::Train => self.train(session, it).await,
             Phase::Collect => self.collect(it).await,
+            Phase::Confirm => self.judge_confirmed(it).await,
             Phase::Advise => self.advise(it).await,
             Phase::Apply => self.apply(it).await,
             Phase::Commit => self.commit(it).await,

@@ -13,9 +13,14 @@ use crate::store::{self, NewEvent, SessionRow};
 use super::super::{EngineError, Result};
 use super::{Actor, Ending, Flow, slot_of};
 
-/// Keys of the connection probes of retired boxes in the scheduler's busy map (iteration
-/// numbers stay far below).
-pub(super) const PROBE_KEYS: u32 = u32::MAX - 1024;
+/// What a step in flight works on: a trial (or its decision), one confirmation run of a
+/// trial, or the connection probe of a retired box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum StepKey {
+    Iteration(u32),
+    Confirmation { number: u32, replicate: u32 },
+    Probe(usize),
+}
 
 pub(super) fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400)
@@ -32,8 +37,11 @@ pub(super) fn retry_delay(failures: u32) -> Duration {
     Duration::from_secs(5u64.saturating_mul(1 << failures.min(6).saturating_sub(1)).min(300))
 }
 
-/// The steps in flight, each answering with its iteration (or probe) key and how it went.
-pub(super) type Steps = JoinSet<(u32, Result<Flow>)>;
+/// The steps in flight, each answering with its key and how it went.
+pub(super) type Steps = JoinSet<(StepKey, Result<Flow>)>;
+
+/// What the scheduler keeps of the steps in flight.
+pub(super) type Busy = HashMap<StepKey, Phase>;
 
 /// What the scheduler knows when it looks for work.
 pub(super) struct Schedule<'a> {
@@ -52,13 +60,10 @@ impl Actor {
     ///   stop pending, and a new decision only while no stop rule holds either;
     /// - one decision at a time, each for a free slot it claims first (so a proposal sees
     ///   every trial running or decided before it).
-    pub(super) async fn schedule(
-        &mut self,
-        plan: &Schedule<'_>,
-        steps: &mut Steps,
-        busy: &mut HashMap<u32, Phase>,
-    ) -> Result<()> {
-        let rows = store::iterations::progress(self.engine.store().pool(), self.id).await?;
+    pub(super) async fn schedule(&mut self, plan: &Schedule<'_>, steps: &mut Steps, busy: &mut Busy) -> Result<()> {
+        let pool = self.engine.store().pool();
+        let rows = store::iterations::progress(pool, self.id).await?;
+        let confirmations = store::confirmations::in_progress(pool, self.id).await?;
         let session = plan.session;
         let runs_go_on = plan.ending.is_none();
         // Decided trials are carried through to their runs while the session runs with no stop
@@ -75,13 +80,63 @@ impl Actor {
             |slot: u32| slots.get(slot as usize).and_then(|s| s.host).is_some_and(|h| plan.retired.contains_key(&h));
         // A retired box's slots are never free, and its trials wait before they start.
         taken.extend(self.slots.iter().map(|s| s.index).filter(|k| down(*k)));
+        taken.extend(
+            confirmations.iter().filter(|c| c.state != IterationState::Interrupted).filter_map(|c| c.slot.map(slot_of)),
+        );
+        // Confirmation runs come first: a free slot goes to the run of a trial that would be
+        // the new best before it goes to a new decision.
+        for run in &confirmations {
+            let key = StepKey::Confirmation { number: run.number(), replicate: run.replicate() };
+            if busy.contains_key(&key) || run.state == IterationState::Interrupted {
+                continue;
+            }
+            let slot = match (run.phase, run.slot.map(slot_of)) {
+                (Phase::Train | Phase::Collect, Some(slot)) if runs_go_on => slot,
+                (Phase::Prepare, Some(slot)) if carry_on && !down(slot) => slot,
+                (Phase::Prepare, None) if carry_on => {
+                    let Some(free) = self.slots.iter().map(|s| s.index).find(|k| !taken.contains(k)) else { continue };
+                    let mut tx = self.begin().await?;
+                    store::confirmations::set_slot(&mut tx, self.id, run.number(), run.replicate(), free).await?;
+                    self.finish(tx, vec![]).await?;
+                    taken.insert(free);
+                    free
+                }
+                _ => continue,
+            };
+            busy.insert(key, run.phase);
+            let mut worker = self.worker(slot);
+            let session = session.clone();
+            let (number, replicate) = (run.number(), run.replicate());
+            steps.spawn(async move {
+                let flow = async {
+                    worker.ensure_worktree().await?;
+                    let pool = worker.engine.store().pool();
+                    let trial = store::iterations::get(pool, worker.id, number).await?;
+                    let run = store::confirmations::get(pool, worker.id, number, replicate).await?;
+                    match (trial, run) {
+                        (Some(trial), Some(run)) => worker.phase_step(&session, run.as_iteration(&trial)).await,
+                        _ => Ok(Flow::Continue),
+                    }
+                };
+                (key, flow.await)
+            });
+        }
         let mut deciding = busy.values().any(|p| *p == Phase::Advise);
         for row in rows {
             let (number, phase) = (row.number(), row.phase);
-            if busy.contains_key(&number) || row.state == IterationState::Interrupted {
+            if busy.contains_key(&StepKey::Iteration(number)) || row.state == IterationState::Interrupted {
                 continue;
             }
             let slot = match row.phase {
+                // A trial waiting for its confirmation runs is judged once they are all done.
+                Phase::Confirm if runs_go_on => {
+                    let waiting = confirmations.iter().any(|c| c.number == row.number)
+                        || busy.keys().any(|k| matches!(k, StepKey::Confirmation { number: n, .. } if *n == number));
+                    if waiting {
+                        continue;
+                    }
+                    slot_of(row.slot)
+                }
                 Phase::Train | Phase::Collect if runs_go_on => slot_of(row.slot),
                 Phase::Prepare if carry_on && !down(slot_of(row.slot)) => slot_of(row.slot),
                 Phase::Apply | Phase::Commit if carry_on => row.target_slot.map_or(slot_of(row.slot), slot_of),
@@ -104,7 +159,7 @@ impl Actor {
             if phase == Phase::Advise {
                 deciding = true;
             }
-            busy.insert(number, phase);
+            busy.insert(StepKey::Iteration(number), phase);
             let mut worker = self.worker(slot);
             let session = session.clone();
             steps.spawn(async move {
@@ -119,7 +174,7 @@ impl Actor {
                     }
                     Err(e) => Err(e),
                 };
-                (number, flow)
+                (StepKey::Iteration(number), flow)
             });
         }
         self.probe_retired(plan.retired, steps, busy);
@@ -127,15 +182,10 @@ impl Actor {
     }
 
     /// Tries the connection of each retired box whose wait is over (one probe at a time each).
-    pub(super) fn probe_retired(
-        &self,
-        retired: &HashMap<usize, Retired>,
-        steps: &mut Steps,
-        busy: &mut HashMap<u32, Phase>,
-    ) {
+    pub(super) fn probe_retired(&self, retired: &HashMap<usize, Retired>, steps: &mut Steps, busy: &mut Busy) {
         let now = tokio::time::Instant::now();
         for (host, r) in retired {
-            let key = PROBE_KEYS + u32::try_from(*host).unwrap_or(0).min(1023);
+            let key = StepKey::Probe(*host);
             if r.retry_at > now || busy.contains_key(&key) {
                 continue;
             }

@@ -223,7 +223,9 @@ impl Actor {
         store::iterations::save(&mut tx, it).await?;
         self.finish(tx, vec![]).await?;
         let g = &self.config.guardrails;
-        if g.early_stop == crate::config::EarlyStop::None || it.number == 0 {
+        // The baseline and a trial's repeated runs (replicates, confirmations) always finish:
+        // their values are measured, not ranked.
+        if g.early_stop == crate::config::EarlyStop::None || it.number == 0 || it.replicate > 1 {
             return Ok(None);
         }
         let pool = self.engine.store().pool();
