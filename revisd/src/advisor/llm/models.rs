@@ -86,6 +86,128 @@ enum Family {
     Ollama,
     HostedVllm,
     LitellmProxy,
+    Host(&'static Host),
+}
+
+/// A hosted service that speaks OpenAI Chat Completions, by LiteLLM's prefix and variables.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Host {
+    pub prefix: &'static str,
+    pub name: &'static str,
+    /// The key's variables, the first LiteLLM's own name (the one messages suggest).
+    pub key_envs: &'static [&'static str],
+    pub base_env: &'static str,
+    pub default_base: &'static str,
+}
+
+/// The OpenAI-compatible hosts: `prefix/model` with the key from the first variable set.
+pub const HOSTS: &[Host] = &[
+    Host {
+        prefix: "openrouter",
+        name: "OpenRouter",
+        key_envs: &["OPENROUTER_API_KEY", "OR_API_KEY"],
+        base_env: "OPENROUTER_API_BASE",
+        default_base: "https://openrouter.ai/api/v1",
+    },
+    Host {
+        prefix: "groq",
+        name: "Groq",
+        key_envs: &["GROQ_API_KEY"],
+        base_env: "GROQ_API_BASE",
+        default_base: "https://api.groq.com/openai/v1",
+    },
+    Host {
+        prefix: "mistral",
+        name: "Mistral",
+        key_envs: &["MISTRAL_API_KEY"],
+        base_env: "MISTRAL_API_BASE",
+        default_base: "https://api.mistral.ai/v1",
+    },
+    Host {
+        prefix: "deepseek",
+        name: "DeepSeek",
+        key_envs: &["DEEPSEEK_API_KEY"],
+        base_env: "DEEPSEEK_API_BASE",
+        default_base: "https://api.deepseek.com",
+    },
+    Host {
+        prefix: "together_ai",
+        name: "Together AI",
+        key_envs: &["TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_API_KEY"],
+        base_env: "TOGETHERAI_API_BASE",
+        default_base: "https://api.together.xyz/v1",
+    },
+    Host {
+        prefix: "fireworks_ai",
+        name: "Fireworks AI",
+        key_envs: &["FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY", "FIREWORKSAI_API_KEY"],
+        base_env: "FIREWORKS_AI_API_BASE",
+        default_base: "https://api.fireworks.ai/inference/v1",
+    },
+    Host {
+        prefix: "xai",
+        name: "xAI",
+        key_envs: &["XAI_API_KEY"],
+        base_env: "XAI_API_BASE",
+        default_base: "https://api.x.ai/v1",
+    },
+    Host {
+        prefix: "cerebras",
+        name: "Cerebras",
+        key_envs: &["CEREBRAS_API_KEY"],
+        base_env: "CEREBRAS_API_BASE",
+        default_base: "https://api.cerebras.ai/v1",
+    },
+    Host {
+        prefix: "perplexity",
+        name: "Perplexity",
+        key_envs: &["PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"],
+        base_env: "PERPLEXITY_API_BASE",
+        default_base: "https://api.perplexity.ai",
+    },
+];
+
+/// The prefixes of the families Revis knows (for messages).
+pub fn known_prefixes() -> Vec<&'static str> {
+    let mut prefixes = vec!["anthropic", "openai", "ollama", "ollama_chat", "hosted_vllm", "litellm_proxy"];
+    prefixes.extend(HOSTS.iter().map(|h| h.prefix));
+    prefixes
+}
+
+/// Why `spec` names no model any family knows (the family is recognised from the name alone;
+/// its key and base are looked up later, where the session's variables are known).
+pub fn unknown_name(spec: &str) -> Option<String> {
+    match family_of(spec.trim()) {
+        Ok(_) => None,
+        Err(()) => Some(format!(
+            "`{}` names no model family Revis knows: write `<family>/<model>` with one of {} (or a bare              claude-*, gpt-*, o1/o3/o4 name)",
+            spec.trim(),
+            known_prefixes().join(", ")
+        )),
+    }
+}
+
+fn family_of(spec: &str) -> Result<(Family, &str), ()> {
+    let (family, model) = match spec.split_once('/') {
+        Some((prefix, model)) => {
+            let family = match prefix {
+                "anthropic" => Family::Anthropic,
+                "openai" => Family::OpenAi,
+                "ollama" | "ollama_chat" => Family::Ollama,
+                "hosted_vllm" => Family::HostedVllm,
+                "litellm_proxy" => Family::LitellmProxy,
+                other => Family::Host(HOSTS.iter().find(|h| h.prefix == other).ok_or(())?),
+            };
+            (family, model)
+        }
+        None if spec.starts_with("claude-") => (Family::Anthropic, spec),
+        None if ["gpt-", "o1", "o3", "o4"].iter().any(|p| spec.starts_with(p)) => (Family::OpenAi, spec),
+        None => return Err(()),
+    };
+    if model.trim().is_empty() {
+        return Err(());
+    }
+    Ok((family, model))
 }
 
 /// Resolves `spec` with `api_base` (`llm.api_base`, which overrides every other base) and the
@@ -96,25 +218,7 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
     let api_base = api_base.map(str::trim).filter(|b| !b.is_empty()).map(str::to_string);
     let unknown = || LlmError::UnknownModel(spec.to_string());
 
-    let (family, model) = match spec.split_once('/') {
-        Some((prefix, model)) => {
-            let family = match prefix {
-                "anthropic" => Family::Anthropic,
-                "openai" => Family::OpenAi,
-                "ollama" | "ollama_chat" => Family::Ollama,
-                "hosted_vllm" => Family::HostedVllm,
-                "litellm_proxy" => Family::LitellmProxy,
-                _ => return Err(unknown()),
-            };
-            (family, model)
-        }
-        None if spec.starts_with("claude-") => (Family::Anthropic, spec),
-        None if ["gpt-", "o1", "o3", "o4"].iter().any(|p| spec.starts_with(p)) => (Family::OpenAi, spec),
-        None => return Err(unknown()),
-    };
-    if model.trim().is_empty() {
-        return Err(unknown());
-    }
+    let (family, model) = family_of(spec).map_err(|()| unknown())?;
     let missing = |env: &str| LlmError::MissingKey { model: spec.to_string(), env: env.to_string() };
 
     let (api, base_url, key, key_env) = match family {
@@ -144,6 +248,15 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
             let base = if base.ends_with("/v1") { base.to_string() } else { format!("{base}/v1") };
             let key = var("OLLAMA_API_KEY").unwrap_or_else(|| "ollama".to_string());
             (Api::OpenAi, base, Some(key), "OLLAMA_API_KEY".to_string())
+        }
+        Family::Host(host) => {
+            let base = api_base.or_else(|| var(host.base_env)).unwrap_or_else(|| host.default_base.to_string());
+            let found = host.key_envs.iter().find_map(|name| var(name).map(|key| (key, *name)));
+            let (key, key_env) = match found {
+                Some((key, name)) => (key, name.to_string()),
+                None => return Err(missing(host.key_envs[0])),
+            };
+            (Api::OpenAi, base, Some(key), key_env)
         }
         Family::HostedVllm | Family::LitellmProxy => {
             let name = match family {
@@ -278,8 +391,41 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused() {
-        for spec in ["mistral/x", "llama3", "anthropic/", "", "groq/llama"] {
+        for spec in ["mistrall/x", "llama3", "anthropic/", "", "groq/", "gemini-pro"] {
             assert!(matches!(resolve(spec, None, &env_of(&[])), Err(LlmError::UnknownModel(_))), "{spec}");
+        }
+    }
+
+    #[test]
+    fn openai_compatible_hosts_use_their_default_base_and_key_variables() {
+        for host in HOSTS {
+            let spec = format!("{}/some-org/model-1", host.prefix);
+            assert_eq!(missing_env(&spec, None, &[]), host.key_envs[0], "{spec}");
+            for key_env in host.key_envs {
+                let route = ok(&spec, None, &[(key_env, "sk-host")]);
+                assert_eq!((route.api, route.model.as_str()), (Api::OpenAi, "some-org/model-1"), "{spec}");
+                assert_eq!(route.base_url, host.default_base.trim_end_matches('/'), "{spec}");
+                assert_eq!((route.key.as_deref(), route.key_env.as_str()), (Some("sk-host"), *key_env), "{spec}");
+            }
+            let env = [(host.key_envs[0], "k"), (host.base_env, "http://127.0.0.1:9/v1/")];
+            assert_eq!(ok(&spec, None, &env).base_url, "http://127.0.0.1:9/v1", "{spec}");
+            assert_eq!(ok(&spec, Some("http://o/v1"), &env).base_url, "http://o/v1", "{spec}");
+            assert!(unknown_name(&spec).is_none(), "{spec}");
+        }
+        assert_eq!(
+            ok("groq/llama-3.3-70b-versatile", None, &[("GROQ_API_KEY", "k")]).base_url,
+            "https://api.groq.com/openai/v1"
+        );
+        let text = unknown_name("gemini-pro").unwrap_or_default();
+        assert!(text.contains("openrouter") && text.contains("`gemini-pro`"), "{text}");
+    }
+
+    #[test]
+    fn every_host_variable_travels_with_the_session() {
+        for host in HOSTS {
+            for name in host.key_envs.iter().chain([&host.base_env]) {
+                assert!(crate::secrets::PROVIDER_VARIABLES.contains(name), "{name} is not passed by the CLI");
+            }
         }
     }
 

@@ -1,0 +1,56 @@
+//! The OpenAI-compatible hosts (OpenRouter, Groq, Mistral, DeepSeek, Together AI, Fireworks,
+//! xAI, Cerebras, Perplexity) by LiteLLM's names: for each one a whole session whose model,
+//! `<prefix>/<model>`, is reached through the host's own key and base variables (the base
+//! pointed at the loopback OpenAI fake, which checks the key and the request's shape), and makes
+//! a config change through a tool call. And a name no family knows is refused before anything
+//! runs, with its line.
+
+use revis_tests::TestEnv;
+use revis_tests::fakes::{FakeLlm, Reply, change, config_edit, submit};
+use revis_tests::llm::{assert_no_violations, fake_key, llm_project};
+use revis_tests::session::{iteration, pretty, state};
+use revisd::advisor::llm::models::HOSTS;
+use serde_json::json;
+
+#[test]
+fn every_openai_compatible_host_runs_a_session_with_its_own_variables() {
+    for host in HOSTS {
+        let key = fake_key("sk-host");
+        let fake = FakeLlm::openai(&key);
+        fake.push(Reply::call(submit(change(
+            "lr is at the worst end of its range",
+            "a smaller lr lowers val_loss",
+            vec![config_edit("config.json", "lr", json!(0.01))],
+        ))));
+        let yaml = format!("llm:\n  model: {}/acme/model-7b\n", host.prefix);
+        let env = TestEnv::new(llm_project(&[], &yaml, &[]));
+        // The host's last key variable (LiteLLM accepts each), and its base variable.
+        let key_env = host.key_envs[host.key_envs.len() - 1];
+        let vars = vec![
+            (key_env.to_string(), key.clone()),
+            (host.base_env.to_string(), fake.base_url()),
+            ("NO_PROXY".to_string(), "127.0.0.1,localhost".to_string()),
+        ];
+        env.start_llm_loop("hosted", &["--max-iterations", "2"], &vars);
+        let s = env.wait_ended("hosted");
+        assert_eq!(state(&s), "completed", "{}: {}", host.name, pretty(&s));
+        assert_no_violations(&[&fake]);
+        let requests = fake.requests();
+        assert_eq!(requests.len(), 1, "{}: one decision", host.name);
+        assert_eq!(requests[0].model(), "acme/model-7b", "{}: the model id without its prefix", host.name);
+        let it = iteration(&s, 1).unwrap_or_default();
+        assert_eq!(it["state"], "succeeded", "{}: {}", host.name, pretty(&it));
+        assert!(it["change"].to_string().contains("lr"), "{}: the change was applied: {}", host.name, pretty(&it));
+    }
+}
+
+#[test]
+fn a_model_name_no_family_knows_is_refused_before_the_baseline() {
+    let env = TestEnv::new(llm_project(&[], "llm:\n  model: gemini-pro\n", &[]));
+    let out = env.revis(&["loop", "--name", "never", "--advisor", "search"]);
+    assert!(!out.status.success(), "refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("revis.yaml:") && err.contains("llm.model: `gemini-pro` names no model family"), "{err}");
+    let list = env.revis_ok(&["list"]);
+    assert!(!list.contains("never"), "no session was created: {list}");
+}
