@@ -162,14 +162,15 @@ fn stop_with_three_trials_running_ends_all_three_process_trees() {
     let project = parallel_project(3, true, "executor:\n  slots: 3\n", &[("kill_grace", "5s")]);
     let env = TestEnv::new(project);
     env.start_loop("trio", &["--max-iterations", "8"]);
-    for n in 1..=3 {
-        env.wait_ctl(&format!("child-{n}"));
-    }
-    let pids: Vec<i32> = (1..=3)
-        .flat_map(|n| {
-            ["pid", "child"].map(|kind| read_pid(&env.project.ctl_file(&format!("{kind}-{n}"))).unwrap_or_default())
-        })
-        .collect();
+    // Each file is written by its own `echo`: wait until every one holds its pid (a file can
+    // exist, empty, for a moment before its echo writes).
+    let files: Vec<std::path::PathBuf> =
+        (1..=3).flat_map(|n| ["pid", "child"].map(|kind| env.project.ctl_file(&format!("{kind}-{n}")))).collect();
+    assert!(
+        wait_until(SESSION_DEADLINE, || files.iter().all(|f| read_pid(f).is_some())),
+        "three trials with a child each: {files:?}"
+    );
+    let pids: Vec<i32> = files.iter().map(|f| read_pid(f).unwrap_or_default()).collect();
     assert!(pids.iter().all(|p| *p > 0 && pid_alive(*p)), "three trials with a child each: {pids:?}");
 
     env.revis_ok(&["stop", "trio"]);
