@@ -170,6 +170,27 @@ impl Executor for LocalExecutor {
         })
     }
 
+    /// As the default, and one more case: a daemon killed between tmux's `new-session` and
+    /// the wrapper's first line leaves a run with a tmux session and no pid file yet (a loaded
+    /// machine can take that long to start a shell). That run was started: its pid is waited
+    /// for, never a second start that tmux would refuse.
+    fn attach<'a>(&'a self, run_id: &'a str, run_dir: &'a Path) -> ExecFuture<'a, Option<RunStatus>> {
+        Box::pin(async move {
+            validate_run_id(run_id)?;
+            let files = RunFiles::new(run_dir);
+            if !files.pid().exists() {
+                if !self.tmux.has_session(run_id).await? {
+                    return Ok(None);
+                }
+                if self.await_pid(run_id, &files).await.is_err() {
+                    // Its shell never ran: waiting for it reports the run as gone.
+                    return Ok(Some(RunStatus::Vanished));
+                }
+            }
+            self.run_status(run_id, run_dir).await.map(Some)
+        })
+    }
+
     fn wait<'a>(&'a self, run_id: &'a str, run_dir: &'a Path, deadline: Option<Instant>) -> ExecFuture<'a, RunOutcome> {
         Box::pin(async move {
             validate_run_id(run_id)?;

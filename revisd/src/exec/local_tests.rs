@@ -225,3 +225,26 @@ async fn training_runs_under_the_users_umask_and_the_log_stays_private() {
     let log_mode = mode(spec.run_dir.join("train.log"));
     assert_eq!(log_mode & 0o002, 0, "the log must never be world-writable: {log_mode:o}");
 }
+
+/// A daemon killed between tmux's `new-session` and the wrapper writing its pid: the restarted
+/// daemon's attach finds the tmux session, waits for the pid and re-attaches, never starting the
+/// run a second time (which tmux would refuse).
+#[tokio::test]
+async fn attach_waits_for_the_pid_of_a_run_started_just_before_a_crash() {
+    let fx = Fixture::new();
+    let spec = fx.spec("early", "sleep 300");
+    assert!(fx.exec.attach("early", &spec.run_dir).await.expect("attach").is_none(), "never started");
+    fx.exec.start(&spec).await.expect("start");
+    // As the crash left it: the session is up, its pid not on disk yet (it comes a moment later).
+    let pid_file = super::wrapper::RunFiles::new(&spec.run_dir).pid();
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    std::fs::remove_file(&pid_file).expect("remove the pid file");
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(&pid_file, pid).expect("write the pid file");
+    });
+    let status = fx.exec.attach("early", &spec.run_dir).await.expect("attach");
+    assert_eq!(status, Some(RunStatus::Running));
+    late.await.expect("the late writer");
+    fx.exec.kill("early", &spec.run_dir, Duration::from_secs(1)).await.expect("kill");
+}
