@@ -53,4 +53,10 @@ fn a_model_name_no_family_knows_is_refused_before_the_baseline() {
     assert!(err.contains("revis.yaml:") && err.contains("llm.model: `gemini-pro` names no model family"), "{err}");
     let list = env.revis_ok(&["list"]);
     assert!(!list.contains("never"), "no session was created: {list}");
+    // A fallback no family knows is named by its index.
+    let yaml = "llm:\n  model: groq/llama-3.3-70b-versatile\n  fallback:\n    - openai/gpt-4.1\n    - mistrall/x\n";
+    let env = TestEnv::new(llm_project(&[], yaml, &[]));
+    let out = env.revis(&["loop", "--name", "never", "--advisor", "search"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("llm.fallback: `mistrall/x`"), "{err}");
 }

@@ -478,20 +478,3 @@ fn nan_detection_enabled_loads_with_a_warning() {
         assert!(!stored.contains("nan_detection"), "{stored}");
     }
 }
-
-/// A model name no family knows is refused at load with its line, before a baseline is spent;
-/// the OpenAI-compatible hosts' prefixes are known.
-#[test]
-fn an_unknown_model_family_is_refused_with_its_line() {
-    let err = assert_error(&minimal("llm:\n  model: gemini-pro\n"), 6, "llm.model: `gemini-pro` names no model family");
-    assert_eq!(err.key(), Some("llm.model"));
-    let err = assert_error(
-        &minimal("llm:\n  model: groq/llama-3.3-70b-versatile\n  fallback:\n    - openai/gpt-4.1\n    - mistrall/x\n"),
-        9,
-        "llm.fallback: `mistrall/x`",
-    );
-    assert_eq!(err.key(), Some("llm.fallback[1]"));
-    for model in ["openrouter/anthropic/claude-sonnet-4.5", "deepseek/deepseek-chat", "xai/grok-4", "none"] {
-        load_text(&minimal(&format!("llm:\n  model: {model}\n"))).unwrap_or_else(|e| panic!("{model}: {e}"));
-    }
-}

@@ -82,7 +82,6 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
         }
     }
     check_coding_agent(&config.coding_agent)?;
-    check_llm(config)?;
     // The schema reads `in-place` as `worktree` for the sake of stored sessions (see
     // `WorkspaceMode`); a file that asks for it is told it does not exist.
     if index.scalar("workspace.mode") == Some("in-place") {
@@ -99,24 +98,6 @@ pub fn validate(config: &mut Config, index: &KeyIndex) -> Result<Duration, Issue
     }
     check_space(&mut config.search, index)?;
     Ok(max_run_duration)
-}
-
-/// A model name no family knows is refused here, before anything runs (its key and base are
-/// the session's business: a missing key pauses the session until one is given).
-fn check_llm(config: &Config) -> Result<(), Issue> {
-    let model = config.llm.model.trim();
-    if !model.is_empty()
-        && !model.eq_ignore_ascii_case("none")
-        && let Some(problem) = crate::advisor::llm::models::unknown_name(model)
-    {
-        return Err(Issue::new("llm.model", format!("llm.model: {problem}")));
-    }
-    for (i, spec) in config.llm.fallback.iter().enumerate() {
-        if let Some(problem) = crate::advisor::llm::models::unknown_name(spec) {
-            return Err(Issue::new(format!("llm.fallback[{i}]"), format!("llm.fallback: {problem}")));
-        }
-    }
-    Ok(())
 }
 
 fn check_coding_agent(agent: &CodingAgent) -> Result<(), Issue> {

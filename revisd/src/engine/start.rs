@@ -72,6 +72,23 @@ pub(super) fn parse_budget(text: &str) -> Result<f64> {
         .map_err(|e| EngineError::InvalidArgument(format!("--budget {text}: {e}")))
 }
 
+/// A model name (llm.model, or one of llm.fallback) that no family knows, as its key and why:
+/// refused before anything runs. Its key and base are the session's business: a missing key
+/// pauses the session until one is given.
+fn unknown_model(config: &config::Config) -> Option<(String, String)> {
+    let model = config.llm.model.trim();
+    if !model.is_empty()
+        && !model.eq_ignore_ascii_case("none")
+        && let Some(problem) = llm::models::unknown_name(model)
+    {
+        return Some(("llm.model".into(), format!("llm.model: {problem}")));
+    }
+    config.llm.fallback.iter().enumerate().find_map(|(i, spec)| {
+        llm::models::unknown_name(spec)
+            .map(|problem| (format!("llm.fallback[{i}]"), format!("llm.fallback: {problem}")))
+    })
+}
+
 /// `--advisor`, or the default: the LLM when it has a key (or an api_base), else the search
 /// when a space is declared, else an error that says how to set up either.
 fn choose_advisor(requested: Option<&str>, loaded: &Loaded, credentials: &Credentials) -> Result<AdvisorKind> {
@@ -214,6 +231,10 @@ impl Engine {
             })
             .await??
         };
+        if let Some((key, message)) = unknown_model(&loaded.config) {
+            let text = config_text.as_deref().unwrap_or_default();
+            return Err(config::located_error(&loaded.path, text, &key, message).into());
+        }
         let credentials = Credentials::new(opts.env.clone(), loaded.config.coding_agent.passed_variables());
         let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
         let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
