@@ -177,50 +177,55 @@ fn check_parallel_confirmation(env: &TestEnv, s: &serde_json::Value) {
     assert!(log.contains("confirmation run 3 of 3"), "{log}");
 }
 
-#[test]
-fn with_parallel_trials_the_confirmation_runs_run_at_once_in_free_slots() {
+/// A session of the parallel project whose trial's two confirmation runs have both started
+/// (neither can end before the test writes `go`).
+fn both_confirmation_runs_started() -> TestEnv {
     let env = TestEnv::new(parallel_project());
     env.start_loop("both", &["--max-iterations", "2"]);
-    // Both confirmation runs start while neither can end: they run together.
     let started = revis_tests::wait_until(SESSION_DEADLINE, || confirmation_runs_started(&env.project).len() == 2);
     assert!(started, "both confirmation runs started at once: {:?}", events(&env.project));
+    env
+}
+
+fn release(env: &TestEnv) {
+    std::fs::write(env.project.ctl_file("go"), "").unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn wait_until_completed(env: &TestEnv) -> serde_json::Value {
+    env.wait_show("both", SESSION_DEADLINE * 2, "the session to end", |s| {
+        ["completed", "stopped", "failed"].contains(&state(s))
+    })
+}
+
+#[test]
+fn with_parallel_trials_the_confirmation_runs_run_at_once_in_free_slots() {
+    // Both confirmation runs started while neither could end: they ran together.
+    let env = both_confirmation_runs_started();
     let status = env.revis_ok(&["status"]);
     assert!(status.contains("both"), "{status}");
-    std::fs::write(env.project.ctl_file("go"), "").unwrap_or_else(|e| panic!("{e}"));
-    let s = env.wait_show("both", SESSION_DEADLINE * 2, "the session to end", |s| {
-        ["completed", "stopped", "failed"].contains(&state(s))
-    });
-    check_parallel_confirmation(&env, &s);
+    release(&env);
+    check_parallel_confirmation(&env, &wait_until_completed(&env));
 }
 
 #[test]
 fn a_daemon_killed_during_parallel_confirmation_runs_reattaches_and_repeats_nothing() {
-    let env = TestEnv::new(parallel_project());
-    env.start_loop("both", &["--max-iterations", "2"]);
-    let started = revis_tests::wait_until(SESSION_DEADLINE, || confirmation_runs_started(&env.project).len() == 2);
-    assert!(started, "both confirmation runs started: {:?}", events(&env.project));
+    let env = both_confirmation_runs_started();
     revis_tests::scripts::kill_daemon(&env.home);
-    std::fs::write(env.project.ctl_file("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    release(&env);
     // The next command starts the daemon again; it re-attaches to both runs.
-    let s = env.wait_show("both", SESSION_DEADLINE * 2, "the session to end", |s| {
-        ["completed", "stopped", "failed"].contains(&state(s))
-    });
-    check_parallel_confirmation(&env, &s);
+    check_parallel_confirmation(&env, &wait_until_completed(&env));
 }
 
 #[test]
 fn stopped_during_parallel_confirmation_runs_a_resumed_session_runs_them_again() {
-    let env = TestEnv::new(parallel_project());
-    env.start_loop("both", &["--max-iterations", "2"]);
-    let started = revis_tests::wait_until(SESSION_DEADLINE, || confirmation_runs_started(&env.project).len() == 2);
-    assert!(started, "both confirmation runs started: {:?}", events(&env.project));
+    let env = both_confirmation_runs_started();
     env.revis_ok(&["stop", "both"]);
     let s = env.wait_show("both", SESSION_DEADLINE, "the session to stop", |s| state(s) == "stopped");
     let cut = iteration(&s, 1).expect("iteration 1");
     assert_eq!((&cut["state"], &cut["outcome"]), (&"interrupted".into(), &"interrupted".into()), "{}", pretty(&cut));
-    std::fs::write(env.project.ctl_file("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    release(&env);
     env.revis_ok(&["resume", "both"]);
-    let s = env.wait_show("both", SESSION_DEADLINE * 2, "the session to end", |s| state(s) == "completed");
+    let s = wait_until_completed(&env);
     // The two runs the stop cut short started again (a new attempt each) and were waited for.
     assert_eq!(confirmation_runs_started(&env.project).len(), 4, "{:?}", events(&env.project));
     check_parallel_confirmation(&env, &s);
