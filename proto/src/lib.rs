@@ -45,7 +45,52 @@ pub const PROVIDER_VARIABLES: &[&str] = &[
     "PERPLEXITYAI_API_KEY",
     "PERPLEXITY_API_KEY",
     "PERPLEXITY_API_BASE",
+    // Gemini, Azure OpenAI, Bedrock API keys and Vertex AI's LiteLLM names.
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_BASE",
+    "AZURE_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_AD_TOKEN",
+    "AZURE_API_BASE",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_API_VERSION",
+    "OPENAI_API_VERSION",
+    "AWS_REGION_NAME",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_BEDROCK_RUNTIME_ENDPOINT",
+    "VERTEXAI_CREDENTIALS",
+    "VERTEXAI_PROJECT",
+    "VERTEX_PROJECT",
+    "VERTEXAI_LOCATION",
+    "VERTEX_LOCATION",
+    "VERTEXAI_API_BASE",
 ];
+
+/// The cloud account settings Bedrock and Vertex AI sign in with. They travel with the
+/// session like the provider settings, but unlike those they are not taken out of the
+/// daemon's or the training's environment: training jobs use the same accounts (S3, GCS).
+/// The credential files are named by path; `revis` fills in the default locations
+/// (`~/.aws/…`, gcloud's application-default file) when the user's shell has them.
+pub const CLOUD_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+];
+
+/// Every variable a session carries for its LLM: the provider and the cloud settings.
+pub fn is_llm_variable(name: &str) -> bool {
+    PROVIDER_VARIABLES.contains(&name) || CLOUD_VARIABLES.contains(&name)
+}
 
 pub mod v1 {
     #![allow(clippy::all)]

@@ -17,10 +17,27 @@ pub use revis_proto::PROVIDER_VARIABLES as PROVIDER_VARS;
 /// The provider variables that `lookup` reports set and non-empty; an empty value counts as
 /// unset so it cannot override a key the daemon has itself.
 pub fn select(lookup: impl Fn(&str) -> Option<String>) -> HashMap<String, String> {
-    PROVIDER_VARS
+    let mut selected: HashMap<String, String> = PROVIDER_VARS
         .iter()
+        .chain(revis_proto::CLOUD_VARIABLES)
         .filter_map(|name| lookup(name).filter(|v| !v.is_empty()).map(|v| ((*name).to_string(), v)))
-        .collect()
+        .collect();
+    // The SDKs' default credential files, named by path when the shell does not name its own,
+    // so the daemon reads this user's files, not whatever its own home holds.
+    if let Some(home) = lookup("HOME").filter(|h| !h.is_empty()) {
+        let config = lookup("XDG_CONFIG_HOME").filter(|c| !c.is_empty()).unwrap_or_else(|| format!("{home}/.config"));
+        let defaults = [
+            ("AWS_SHARED_CREDENTIALS_FILE", format!("{home}/.aws/credentials")),
+            ("AWS_CONFIG_FILE", format!("{home}/.aws/config")),
+            ("GOOGLE_APPLICATION_CREDENTIALS", format!("{config}/gcloud/application_default_credentials.json")),
+        ];
+        for (name, path) in defaults {
+            if !selected.contains_key(name) && std::path::Path::new(&path).is_file() {
+                selected.insert(name.to_string(), path);
+            }
+        }
+    }
+    selected
 }
 
 /// `names` that are set and non-empty in `lookup`.
@@ -60,7 +77,7 @@ mod tests {
             ("OPENAI_BASE_URL", "http://localhost:8000/v1"),
             ("OPENAI_API_KEY", ""),
             ("HOME", "/home/u"),
-            ("AWS_SECRET_ACCESS_KEY", "nope"),
+            ("GITHUB_TOKEN", "nope"),
         ]);
         let selected = select(lookup);
         let mut keys: Vec<&str> = selected.keys().map(String::as_str).collect();
@@ -70,9 +87,24 @@ mod tests {
     }
 
     #[test]
+    fn default_credential_files_are_named_when_they_exist() {
+        let home = tempfile::tempdir().expect("home");
+        std::fs::create_dir_all(home.path().join(".aws")).expect("dir");
+        std::fs::write(home.path().join(".aws/credentials"), "[default]\n").expect("write");
+        let home_text = home.path().display().to_string();
+        let selected = select(env(&[("HOME", &home_text)]));
+        let expected = format!("{home_text}/.aws/credentials");
+        assert_eq!(selected.get("AWS_SHARED_CREDENTIALS_FILE"), Some(&expected));
+        assert!(!selected.contains_key("AWS_CONFIG_FILE"), "no such file");
+        assert!(!selected.contains_key("GOOGLE_APPLICATION_CREDENTIALS"), "no such file");
+        let own = select(env(&[("HOME", &home_text), ("AWS_SHARED_CREDENTIALS_FILE", "/elsewhere")]));
+        assert_eq!(own.get("AWS_SHARED_CREDENTIALS_FILE").map(String::as_str), Some("/elsewhere"));
+    }
+
+    #[test]
     fn every_provider_variable_is_carried() {
-        let selected = select(|name| Some(format!("v-{name}")));
-        assert_eq!(selected.len(), PROVIDER_VARS.len());
+        let selected = select(|name| (name != "HOME").then(|| format!("v-{name}")));
+        assert_eq!(selected.len(), PROVIDER_VARS.len() + revis_proto::CLOUD_VARIABLES.len());
         for name in PROVIDER_VARS {
             assert_eq!(selected.get(*name), Some(&format!("v-{name}")));
         }

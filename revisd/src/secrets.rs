@@ -4,4 +4,4 @@
 //! `entry.env_passthrough` on purpose).
 
 /// The variables `revis loop` and `revis resume` pass from the user's shell to the daemon.
-pub use revis_proto::PROVIDER_VARIABLES;
+pub use revis_proto::{CLOUD_VARIABLES, PROVIDER_VARIABLES};

@@ -40,7 +40,8 @@ pub fn revis_command(home: &TestHome, project_dir: &Path, args: &[&str]) -> Comm
 
 /// Applies the test environment to any command that may reach a daemon.
 pub fn scrub_env(cmd: &mut Command, home: &TestHome) {
-    for var in SCRUBBED_ENV {
+    let provider = revisd::secrets::PROVIDER_VARIABLES.iter().chain(revisd::secrets::CLOUD_VARIABLES);
+    for var in SCRUBBED_ENV.iter().chain(provider) {
         cmd.env_remove(var);
     }
     cmd.env("REVIS_HOME", home.path())

@@ -102,7 +102,11 @@ fn header(d: &SessionDetail, generated_at: &str) -> String {
     let spend = s.spend.unwrap_or_default();
     rows.push((
         "Spend",
-        escape(&format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd))),
+        escape(&format!(
+            "{} active, {}",
+            time::duration(spend.active_seconds),
+            value::llm_spend(spend.llm_usd, spend.llm_unpriced_calls)
+        )),
     ));
     let base =
         [d.base_branch.as_str(), short(&d.base_commit)].into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>();

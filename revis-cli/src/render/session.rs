@@ -262,7 +262,8 @@ fn header(d: &SessionDetail, palette: &Palette) -> String {
     field("result", result_text(d));
     field("budget", budget_used(d));
     let spend = s.spend.unwrap_or_default();
-    let mut spent = format!("{} active, {} LLM", time::duration(spend.active_seconds), value::usd(spend.llm_usd));
+    let llm = value::llm_spend(spend.llm_usd, spend.llm_unpriced_calls);
+    let mut spent = format!("{} active, {llm}", time::duration(spend.active_seconds));
     if spend.gpu_hours > 0.0 {
         spent.push_str(&format!(", {:.2} GPU-hours", spend.gpu_hours));
         if spend.compute_usd > 0.0 {

@@ -22,6 +22,22 @@ pub fn usd(v: f64) -> String {
     format!("${v:.2}")
 }
 
+/// A session's LLM spend: dollars at known prices, and calls at unknown prices said to be
+/// unknown (never counted as $0).
+pub fn llm_spend(usd_known: f64, unpriced_calls: u32) -> String {
+    match unpriced_calls {
+        0 => format!("{} LLM", usd(usd_known)),
+        n => {
+            let calls = if n == 1 { "1 call".to_string() } else { format!("{n} calls") };
+            if usd_known > 0.0 {
+                format!("{} LLM + unknown ({calls} at unknown prices: set llm.pricing)", usd(usd_known))
+            } else {
+                format!("unknown LLM ({calls} at unknown prices: set llm.pricing)")
+            }
+        }
+    }
+}
+
 /// The cost of one LLM decision: cents usually, but a cheap call still shows it cost
 /// something (`$0.0042` rather than `$0.00`).
 pub fn llm_cost(v: f64) -> String {
@@ -62,6 +78,13 @@ pub fn improvement(baseline: f64, best: f64, minimize: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpriced_llm_calls_are_shown_as_unknown_never_as_zero() {
+        assert_eq!(llm_spend(0.0, 0), "$0.00 LLM");
+        assert_eq!(llm_spend(0.0, 3), "unknown LLM (3 calls at unknown prices: set llm.pricing)");
+        assert_eq!(llm_spend(1.5, 1), "$1.50 LLM + unknown (1 call at unknown prices: set llm.pricing)");
+    }
 
     #[test]
     fn metrics_keep_five_significant_digits() {

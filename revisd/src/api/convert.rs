@@ -111,6 +111,7 @@ pub fn summary(session: &SessionHead, facts: &IterationFacts) -> pb::SessionSumm
             llm_usd: session.llm_usd,
             gpu_hours: session.gpu_seconds / 3600.0,
             compute_usd: session.compute_usd,
+            llm_unpriced_calls: u32::try_from(session.llm_unpriced_calls).unwrap_or(u32::MAX),
         }),
         slots: u32_of(session.slots.max(1)),
         trials: Vec::new(),

@@ -3,6 +3,7 @@
 //! training still runs, and keep the record (agent, summary, cost, diff). On any failure the
 //! caller reverts the worktree; this module never commits.
 
+use crate::store::sessions::LlmCost;
 use std::path::Path;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ pub struct Handoff<'a> {
 
 pub struct Outcome {
     pub result: std::result::Result<AgentRecord, String>,
-    pub cost_usd: f64,
+    pub cost: LlmCost,
 }
 
 /// The agent's own files: its chat history and tag cache (`.aider*`). Never part of a change.
@@ -115,7 +116,10 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
         Deny::new(&h.config.context.frozen).map_err(|e| EngineError::Internal(format!("context.frozen: {e}")))?;
     let run_dir = h.engine.run_dir(h.session.id, &h.session.name, h.current.number(), 1);
     if let Err(e) = tokio::fs::create_dir_all(&run_dir).await {
-        return Ok(Outcome { result: Err(format!("cannot create {}: {e}", run_dir.display())), cost_usd: 0.0 });
+        return Ok(Outcome {
+            result: Err(format!("cannot create {}: {e}", run_dir.display())),
+            cost: LlmCost::default(),
+        });
     }
 
     // Hidden means absent: the agent works in a copy without the denied files (see
@@ -124,7 +128,12 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     // are brought back after the checks.
     let scratch = match tempfile::Builder::new().prefix("revis-agent-").tempdir() {
         Ok(dir) => dir,
-        Err(e) => return Ok(Outcome { result: Err(format!("cannot make the agent's directory: {e}")), cost_usd: 0.0 }),
+        Err(e) => {
+            return Ok(Outcome {
+                result: Err(format!("cannot make the agent's directory: {e}")),
+                cost: LlmCost::default(),
+            });
+        }
     };
     let view_dir = scratch.path().join(&h.session.name);
     let built = {
@@ -133,9 +142,10 @@ pub async fn run(h: Handoff<'_>) -> Result<Outcome> {
     };
     let outcome = match built {
         Ok(view) => run_in_view(&h, &deny, &frozen, &view, &run_dir).await,
-        Err(e) => {
-            Ok(Outcome { result: Err(format!("cannot prepare the agent's view of the worktree: {e}")), cost_usd: 0.0 })
-        }
+        Err(e) => Ok(Outcome {
+            result: Err(format!("cannot prepare the agent's view of the worktree: {e}")),
+            cost: LlmCost::default(),
+        }),
     };
     // The view holds only what the agent could see; removing it is tidiness.
     if let Err(e) = blocking(move || scratch.close()).await? {
@@ -223,8 +233,8 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
     };
     let result = coding::run(&agent_run).await;
     let cost = priced(&result, settings.model.as_deref(), h.config);
-    let cost_usd = cost.unwrap_or(0.0);
-    let fail = |reason: String| Ok(Outcome { result: Err(reason), cost_usd });
+    let booked = LlmCost::of(cost);
+    let fail = |reason: String| Ok(Outcome { result: Err(reason), cost: booked });
     if !result.ok {
         let failure = result.failure.unwrap_or_else(|| "no reason given".into());
         let named = failure.starts_with(&h.kind.to_string());
@@ -289,7 +299,7 @@ async fn run_in_view(h: &Handoff<'_>, deny: &Deny, frozen: &Deny, view: &AgentVi
             duration_seconds: result.duration.as_secs_f64(),
             verified,
         }),
-        cost_usd,
+        cost: booked,
     })
 }
 

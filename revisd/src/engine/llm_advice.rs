@@ -26,6 +26,13 @@ pub struct LlmSpend {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub usd: f64,
+    /// Calls at prices Revis does not know (their cost is not in `usd`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unpriced_calls: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LlmSpend {
@@ -39,6 +46,7 @@ impl LlmSpend {
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
         self.usd += other.usd;
+        self.unpriced_calls += other.unpriced_calls;
     }
 }
 
@@ -170,6 +178,7 @@ pub async fn decide(engine: &Engine, req: Request<'_>) -> Result<LlmAdvice> {
         cache_read_tokens: outcome.usage.cache_read_tokens,
         cache_write_tokens: outcome.usage.cache_write_tokens,
         usd: outcome.usd,
+        unpriced_calls: outcome.unpriced_calls,
     };
     let dir = decision_dir(engine, req.session, req.current);
     let path = dir.join(format!("decision-{}.json", req.current.decision_tries + 1));

@@ -49,7 +49,8 @@ pub fn load_project_config(project: &Path) -> Result<Loaded> {
 /// then the `coding_agent.env` names without a value. A config that does not load yet asks for
 /// the provider settings alone (starting the session will report the config error).
 pub fn session_variable_names(project: &Path) -> Vec<String> {
-    let mut names: Vec<String> = crate::secrets::PROVIDER_VARIABLES.iter().map(|n| n.to_string()).collect();
+    let mut names: Vec<String> =
+        crate::secrets::PROVIDER_VARIABLES.iter().chain(revis_proto::CLOUD_VARIABLES).map(|n| n.to_string()).collect();
     if let Ok(loaded) = load_project_config(project) {
         for name in loaded.config.coding_agent.passed_variables() {
             if !names.iter().any(|n| n == name) {
@@ -87,6 +88,26 @@ fn unknown_model(config: &config::Config) -> Option<(String, String)> {
         llm::models::unknown_name(spec)
             .map(|problem| (format!("llm.fallback[{i}]"), format!("llm.fallback: {problem}")))
     })
+}
+
+/// A model whose family lacks a required setting (Azure's endpoint, Bedrock's region, a
+/// Vertex project, a usable credential file), as its key and why: refused before anything
+/// runs, unless the session will not call the model at all (`--advisor search`).
+fn missing_setting(config: &config::Config, credentials: &Credentials) -> Option<(String, String)> {
+    let specs = std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
+        .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)));
+    for (key, spec, api_base) in specs {
+        if spec.trim().is_empty() || spec.trim().eq_ignore_ascii_case("none") {
+            continue;
+        }
+        if let Err(e @ llm::chat::LlmError::Setting { .. }) =
+            llm::models::resolve(spec, api_base, &|name| credentials.get(name))
+        {
+            let field = key.split('[').next().unwrap_or(&key).to_string();
+            return Some((key, format!("{field}: {e}")));
+        }
+    }
+    None
 }
 
 /// `--advisor`, or the default: the LLM when it has a key (or an api_base), else the search
@@ -236,6 +257,11 @@ impl Engine {
             return Err(config::located_error(&loaded.path, text, &key, message).into());
         }
         let credentials = Credentials::new(opts.env.clone(), loaded.config.coding_agent.passed_variables());
+        let search_only = opts.advisor.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case("search"));
+        if !search_only && let Some((key, message)) = missing_setting(&loaded.config, &credentials) {
+            let text = config_text.as_deref().unwrap_or_default();
+            return Err(config::located_error(&loaded.path, text, &key, message).into());
+        }
         let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
         let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
         if opts.max_iterations == Some(0) {

@@ -29,6 +29,8 @@ pub struct SessionRow {
     pub active_seconds: f64,
     pub active_since: Option<String>,
     pub llm_usd: f64,
+    /// LLM calls and agent runs at prices Revis does not know: not in `llm_usd`.
+    pub llm_unpriced_calls: i64,
     pub stop_requested: Option<StopRequest>,
     pub consecutive_failures: i64,
     pub best_iteration: Option<i64>,
@@ -86,6 +88,7 @@ pub struct SessionHead {
     pub active_seconds: f64,
     pub active_since: Option<String>,
     pub llm_usd: f64,
+    pub llm_unpriced_calls: i64,
     pub stop_requested: Option<StopRequest>,
     pub best_iteration: Option<i64>,
     pub created_at: String,
@@ -113,6 +116,7 @@ const HEAD_COLUMNS: &[(&str, Kind)] = &[
     ("active_seconds", Kind::Real),
     ("active_since", Kind::Other),
     ("llm_usd", Kind::Real),
+    ("llm_unpriced_calls", Kind::Other),
     ("stop_requested", Kind::Other),
     ("best_iteration", Kind::Other),
     ("created_at", Kind::Other),
@@ -168,6 +172,7 @@ impl From<&SessionRow> for SessionHead {
             active_seconds: s.active_seconds,
             active_since: s.active_since.clone(),
             llm_usd: s.llm_usd,
+            llm_unpriced_calls: s.llm_unpriced_calls,
             stop_requested: s.stop_requested,
             best_iteration: s.best_iteration,
             created_at: s.created_at.clone(),
@@ -494,9 +499,34 @@ pub async fn set_config_text(tx: &mut Tx, id: i64, text: Option<&str>) -> Result
     Ok(())
 }
 
-pub async fn add_llm_usd(tx: &mut Tx, id: i64, usd: f64) -> Result<()> {
-    sqlx::query("UPDATE sessions SET llm_usd = llm_usd + ? WHERE id = ?")
+/// What LLM calls or an agent run cost: dollars at known prices, and the calls whose price
+/// Revis does not know (shown as unknown, never as $0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LlmCost {
+    pub usd: f64,
+    pub unpriced: i64,
+}
+
+impl LlmCost {
+    /// `Some(usd)` for a known price, `None` for one call at an unknown price.
+    pub fn of(usd: Option<f64>) -> Self {
+        match usd {
+            Some(usd) => Self { usd, unpriced: 0 },
+            None => Self { usd: 0.0, unpriced: 1 },
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.usd == 0.0 && self.unpriced == 0
+    }
+}
+
+/// Books LLM and agent spend.
+pub async fn add_llm_usd(tx: &mut Tx, id: i64, cost: LlmCost) -> Result<()> {
+    let LlmCost { usd, unpriced } = cost;
+    sqlx::query("UPDATE sessions SET llm_usd = llm_usd + ?, llm_unpriced_calls = llm_unpriced_calls + ? WHERE id = ?")
         .bind(usd)
+        .bind(unpriced)
         .bind(id)
         .execute(&mut **tx)
         .await

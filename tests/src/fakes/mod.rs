@@ -6,10 +6,13 @@
 
 pub mod agent_model;
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod openai;
 pub mod provider;
+pub mod token;
 
 pub use provider::{
-    Dialect, FakeLlm, IssuedCall, Recorded, Reply, ScriptedCall, ToolResultSeen, action, change, config_edit,
+    Dialect, FakeLlm, IssuedCall, Recorded, Reply, ScriptedCall, Serve, ToolResultSeen, action, change, config_edit,
     raw_tool_call, submit, tool_call,
 };

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{anthropic, openai};
+use super::{anthropic, bedrock, gemini, openai};
 use crate::wait::wait_until;
 use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 
@@ -19,6 +19,29 @@ use revis_fixtures::http::{HttpRequest, HttpResponse, HttpServer};
 pub enum Dialect {
     Anthropic,
     OpenAi,
+    Gemini,
+    Bedrock,
+}
+
+/// Where a dialect is served and how it is authenticated, beyond the plain Anthropic and
+/// OpenAI endpoints with their keys.
+#[derive(Debug, Clone)]
+pub enum Serve {
+    Plain,
+    /// Azure OpenAI: this deployment's path with an `api-version`, `api-key` (or an Entra ID
+    /// bearer token when `entra`).
+    Azure {
+        deployment: String,
+        entra: bool,
+    },
+    Gemini(gemini::Endpoint),
+    Bedrock(bedrock::Signer),
+    /// Claude on Vertex AI's `rawPredict`, with an OAuth bearer token.
+    VertexClaude {
+        project: String,
+        location: String,
+        token: String,
+    },
 }
 
 /// A request the real API would refuse: the status it would answer and why.
@@ -183,6 +206,8 @@ impl Recorded {
         match self.dialect {
             Dialect::Anthropic => anthropic::tool_results(&self.body),
             Dialect::OpenAi => openai::tool_results(&self.body),
+            Dialect::Gemini => gemini::tool_results(&self.body),
+            Dialect::Bedrock => bedrock::tool_results(&self.body),
         }
     }
 
@@ -190,6 +215,8 @@ impl Recorded {
         match self.dialect {
             Dialect::Anthropic => anthropic::system_text(&self.body),
             Dialect::OpenAi => openai::system_text(&self.body),
+            Dialect::Gemini => gemini::system_text(&self.body),
+            Dialect::Bedrock => bedrock::system_text(&self.body),
         }
     }
 
@@ -208,8 +235,10 @@ impl Recorded {
             .collect()
     }
 
-    pub fn model(&self) -> &str {
-        self.body["model"].as_str().unwrap_or_default()
+    /// The model the request names: in the body, or in the path (Gemini, Bedrock, Azure's
+    /// deployment, Vertex).
+    pub fn model(&self) -> String {
+        self.body["model"].as_str().map(str::to_string).or_else(|| path_model(&self.path)).unwrap_or_default()
     }
 
     pub fn message_count(&self) -> usize {
@@ -219,6 +248,20 @@ impl Recorded {
 
 type Fallback = Box<dyn FnMut(usize, &Value) -> Reply + Send>;
 
+/// The model named in a path: `/model/{id}/converse`, `…/models/{id}:generateContent`,
+/// `…/models/{id}:rawPredict`, `…/deployments/{name}/chat/completions`.
+fn path_model(path: &str) -> Option<String> {
+    if let Some(model) = bedrock::path_model(path) {
+        return Some(model);
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(rest) = path.split("/deployments/").nth(1) {
+        return rest.split('/').next().map(str::to_string);
+    }
+    let rest = path.rsplit("/models/").next()?;
+    Some(rest.split(':').next().unwrap_or(rest).to_string()).filter(|m| !m.is_empty() && m.len() < path.len())
+}
+
 #[derive(Default)]
 struct State {
     script: VecDeque<Reply>,
@@ -226,12 +269,15 @@ struct State {
     requests: Vec<Recorded>,
     violations: Vec<String>,
     issued: u64,
+    /// (call id, thoughtSignature) of every Gemini call sent with one.
+    signatures: Vec<(String, String)>,
 }
 
 /// The fake provider; the server stops when it is dropped.
 pub struct FakeLlm {
     dialect: Dialect,
     key: Option<String>,
+    serve: Serve,
     state: Arc<Mutex<State>>,
     server: HttpServer,
 }
@@ -252,14 +298,62 @@ impl FakeLlm {
         Self::start(Dialect::OpenAi, None)
     }
 
+    /// Azure OpenAI serving `deployment`, expecting `api-key: key`.
+    pub fn azure(key: &str, deployment: &str) -> Self {
+        Self::serve(
+            Dialect::OpenAi,
+            Some(key.to_string()),
+            Serve::Azure { deployment: deployment.into(), entra: false },
+        )
+    }
+
+    /// Azure OpenAI serving `deployment`, expecting an Entra ID token as `Authorization: Bearer`.
+    pub fn azure_entra(token: &str, deployment: &str) -> Self {
+        Self::serve(
+            Dialect::OpenAi,
+            Some(token.to_string()),
+            Serve::Azure { deployment: deployment.into(), entra: true },
+        )
+    }
+
+    /// The Gemini API expecting `x-goog-api-key: key`.
+    pub fn gemini(key: &str) -> Self {
+        Self::serve(Dialect::Gemini, Some(key.to_string()), Serve::Gemini(gemini::Endpoint::Api { key: key.into() }))
+    }
+
+    /// Gemini models on Vertex AI for this project and location, expecting `token` as the
+    /// bearer (the one `token_service` hands out).
+    pub fn vertex_gemini(project: &str, location: &str, token: &str) -> Self {
+        let endpoint =
+            gemini::Endpoint::Vertex { project: project.into(), location: location.into(), token: token.into() };
+        Self::serve(Dialect::Gemini, Some(token.to_string()), Serve::Gemini(endpoint))
+    }
+
+    /// Claude on Vertex AI for this project and location, expecting `token` as the bearer.
+    pub fn vertex_claude(project: &str, location: &str, token: &str) -> Self {
+        let serve = Serve::VertexClaude { project: project.into(), location: location.into(), token: token.into() };
+        Self::serve(Dialect::Anthropic, Some(token.to_string()), serve)
+    }
+
+    /// Bedrock Converse verifying every request's SigV4 signature with `signer`.
+    pub fn bedrock(signer: bedrock::Signer) -> Self {
+        Self::serve(Dialect::Bedrock, None, Serve::Bedrock(signer))
+    }
+
     fn start(dialect: Dialect, key: Option<String>) -> Self {
+        Self::serve(dialect, key, Serve::Plain)
+    }
+
+    fn serve(dialect: Dialect, key: Option<String>, serve: Serve) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let handler_state = Arc::clone(&state);
         let handler_key = key.clone();
-        let server =
-            HttpServer::start(Arc::new(move |req| handle(dialect, handler_key.as_deref(), &handler_state, req)))
-                .unwrap_or_else(|e| panic!("cannot start the fake {dialect:?} server on 127.0.0.1: {e}"));
-        Self { dialect, key, state, server }
+        let handler_serve = serve.clone();
+        let server = HttpServer::start(Arc::new(move |req| {
+            handle(dialect, handler_key.as_deref(), &handler_serve, &handler_state, req)
+        }))
+        .unwrap_or_else(|e| panic!("cannot start the fake {dialect:?} server on 127.0.0.1: {e}"));
+        Self { dialect, key, serve, state, server }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -277,17 +371,18 @@ impl FakeLlm {
     /// The base URL as the provider's env variable takes it: `http://127.0.0.1:P` for
     /// Anthropic, `http://127.0.0.1:P/v1` for OpenAI.
     pub fn base_url(&self) -> String {
-        match self.dialect {
-            Dialect::Anthropic => format!("http://127.0.0.1:{}", self.server.port()),
-            Dialect::OpenAi => format!("http://127.0.0.1:{}/v1", self.server.port()),
+        match (self.dialect, &self.serve) {
+            (Dialect::OpenAi, Serve::Plain) => format!("http://127.0.0.1:{}/v1", self.server.port()),
+            _ => format!("http://127.0.0.1:{}", self.server.port()),
         }
     }
 
-    /// The environment that points a client at this fake (key and base URL).
+    /// The environment that points a client at this fake (key and base URL); for the plain
+    /// Anthropic and OpenAI endpoints.
     pub fn env(&self) -> Vec<(String, String)> {
         let (key_var, base_var) = match self.dialect {
             Dialect::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-            Dialect::OpenAi => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+            _ => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
         };
         let mut env = vec![(base_var.to_string(), self.base_url())];
         if let Some(key) = &self.key {
@@ -370,16 +465,96 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn handle(dialect: Dialect, key: Option<&str>, state: &Mutex<State>, req: HttpRequest) -> HttpResponse {
+/// The request as the plain Anthropic or OpenAI endpoint would have received it, for the
+/// Azure and Vertex variants: their own path and auth checked here, the body by the dialect.
+fn as_plain(
+    serve: &Serve,
+    key: Option<&str>,
+    req: &HttpRequest,
+    body: &mut Option<Value>,
+) -> Result<HttpRequest, Violation> {
+    let header = |name: &str| req.header(name).map(str::to_string);
+    let mut plain = req.clone();
+    match serve {
+        Serve::Azure { deployment, entra } => {
+            let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+            if path != format!("/openai/deployments/{deployment}/chat/completions") {
+                return Err(Violation::new(404, "The API deployment for this resource does not exist."));
+            }
+            if !query.split('&').any(|p| p.strip_prefix("api-version=").is_some_and(|v| !v.is_empty())) {
+                return Err(Violation::new(404, "Resource not found (no api-version)"));
+            }
+            let sent = if *entra {
+                header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+            } else {
+                header("api-key")
+            };
+            if sent.as_deref() != key {
+                return Err(Violation::new(
+                    401,
+                    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+                ));
+            }
+            plain.path = openai::PATH.to_string();
+            plain.headers.retain(|(k, _)| k != "authorization");
+            plain.headers.push(("authorization".into(), format!("Bearer {}", key.unwrap_or_default())));
+        }
+        Serve::VertexClaude { project, location, token } => {
+            let prefix = format!("/v1/projects/{project}/locations/{location}/publishers/anthropic/models/");
+            let model = req.path.strip_prefix(&prefix).and_then(|m| m.strip_suffix(":rawPredict"));
+            let Some(model) = model.filter(|m| !m.is_empty()) else {
+                return Err(Violation::new(404, format!("{}: not found", req.path)));
+            };
+            if header("authorization") != Some(format!("Bearer {token}")) {
+                return Err(Violation::new(401, "Request had invalid authentication credentials."));
+            }
+            let Some(Value::Object(fields)) = body.as_mut() else {
+                return Err(Violation::new(400, "Invalid JSON payload received."));
+            };
+            if fields.contains_key("model") {
+                return Err(Violation::new(400, "model: Extra inputs are not permitted (the model is in the path)"));
+            }
+            if fields.remove("anthropic_version") != Some(Value::String("vertex-2023-10-16".into())) {
+                return Err(Violation::new(400, "anthropic_version: vertex-2023-10-16 is required"));
+            }
+            fields.insert("model".into(), Value::String(model.to_string()));
+            plain.path = "/v1/messages".into();
+            plain.headers.push(("x-api-key".into(), token.clone()));
+            plain.headers.push(("anthropic-version".into(), "2023-06-01".into()));
+        }
+        Serve::Plain | Serve::Gemini(_) | Serve::Bedrock(_) => {}
+    }
+    Ok(plain)
+}
+
+fn validate(
+    dialect: Dialect,
+    key: Option<&str>,
+    serve: &Serve,
+    st: &State,
+    req: &HttpRequest,
+    body: &mut Option<Value>,
+) -> Vec<Violation> {
+    let plain = match as_plain(serve, key, req, body) {
+        Ok(plain) => plain,
+        Err(violation) => return vec![violation],
+    };
+    match (dialect, serve) {
+        (Dialect::Anthropic, _) => anthropic::validate(&plain, body.as_ref(), key.unwrap_or_default()),
+        (Dialect::OpenAi, _) => openai::validate(&plain, body.as_ref(), key),
+        (Dialect::Gemini, Serve::Gemini(endpoint)) => gemini::validate(endpoint, req, body.as_ref(), &st.signatures),
+        (Dialect::Bedrock, Serve::Bedrock(signer)) => bedrock::validate(signer, req, body.as_ref()),
+        (dialect, serve) => vec![Violation::new(500, format!("the fake cannot serve {dialect:?} as {serve:?}"))],
+    }
+}
+
+fn handle(dialect: Dialect, key: Option<&str>, serve: &Serve, state: &Mutex<State>, req: HttpRequest) -> HttpResponse {
     let at = Instant::now();
     let raw = String::from_utf8_lossy(&req.body).into_owned();
-    let parsed: Option<Value> = serde_json::from_slice(&req.body).ok();
-    let problems = match dialect {
-        Dialect::Anthropic => anthropic::validate(&req, parsed.as_ref(), key.unwrap_or_default()),
-        Dialect::OpenAi => openai::validate(&req, parsed.as_ref(), key),
-    };
-    let body = parsed.unwrap_or(Value::Null);
+    let mut parsed: Option<Value> = serde_json::from_slice(&req.body).ok();
     let mut st = lock(state);
+    let problems = validate(dialect, key, serve, &st, &req, &mut parsed);
+    let body = parsed.unwrap_or(Value::Null);
     let index = st.requests.len() + 1;
     let mut violations: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
     let reply = if let Some(first) = problems.first() {
@@ -393,7 +568,8 @@ fn handle(dialect: Dialect, key: Option<&str>, state: &Mutex<State>, req: HttpRe
         violations.push(msg.clone());
         Reply::error(400, &msg)
     };
-    let model = body["model"].as_str().unwrap_or("unknown-model").to_string();
+    let model = body["model"].as_str().map(str::to_string).or_else(|| path_model(&req.path));
+    let model = model.unwrap_or_else(|| "unknown-model".into());
     let (response, issued) = render(dialect, &mut st, &reply, &model, index, raw.len() as u64 / 4);
     for v in &violations {
         st.violations.push(format!("request #{index} ({} {}): {v}", req.method, req.path));
@@ -432,6 +608,8 @@ fn render(
                     let id = match dialect {
                         Dialect::Anthropic => anthropic::call_id(st.issued),
                         Dialect::OpenAi => openai::call_id(st.issued),
+                        Dialect::Gemini => gemini::call_id(st.issued),
+                        Dialect::Bedrock => bedrock::call_id(st.issued),
                     };
                     let (json, raw) = match &c.arguments {
                         Ok(v) => (Some(v.clone()), v.to_string()),
@@ -448,6 +626,13 @@ fn render(
                 Dialect::OpenAi => {
                     openai::success_body(model, index as u64, text, &issued, input_tokens, output_tokens)
                 }
+                Dialect::Gemini => {
+                    if let Some(first) = issued.first() {
+                        st.signatures.push((first.id.clone(), gemini::signature(index as u64)));
+                    }
+                    gemini::success_body(model, index as u64, text, &issued, input_tokens, output_tokens)
+                }
+                Dialect::Bedrock => bedrock::success_body(index as u64, text, &issued, input_tokens, output_tokens),
             };
             (with_request_id(dialect, HttpResponse::json(200, &body), &request_id), issued)
         }
@@ -455,8 +640,16 @@ fn render(
             let body = body.clone().unwrap_or_else(|| match dialect {
                 Dialect::Anthropic => anthropic::error_body(*status, message, &request_id),
                 Dialect::OpenAi => openai::error_body(*status, message),
+                Dialect::Gemini => gemini::error_body(*status, message),
+                Dialect::Bedrock => bedrock::error_body(message),
             });
             let mut response = with_request_id(dialect, HttpResponse::json(*status, &body), &request_id);
+            if dialect == Dialect::Bedrock {
+                response = response.with_header(
+                    "x-amzn-ErrorType",
+                    &format!("{}:http://internal.amazon.com/coral/com.amazon.bedrock/", bedrock::error_type(*status)),
+                );
+            }
             for (k, v) in headers {
                 response = response.with_header(k, v);
             }
@@ -469,5 +662,7 @@ fn with_request_id(dialect: Dialect, response: HttpResponse, id: &str) -> HttpRe
     match dialect {
         Dialect::Anthropic => response.with_header("request-id", id),
         Dialect::OpenAi => response.with_header("x-request-id", id),
+        Dialect::Gemini => response.with_header("x-goog-request-id", id),
+        Dialect::Bedrock => response.with_header("x-amzn-RequestId", id),
     }
 }

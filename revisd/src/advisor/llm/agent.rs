@@ -43,7 +43,9 @@ pub struct Outcome {
     pub transcript: serde_json::Value,
     pub usage: Usage,
     pub calls: u32,
+    /// At known prices; calls at unknown prices are counted in `unpriced_calls` instead.
     pub usd: f64,
+    pub unpriced_calls: u32,
     /// The model that answered last (a fallback if the first one failed).
     pub model: String,
     /// True when no endpoint could even be called for lack of credentials.
@@ -209,8 +211,11 @@ impl Agent<'_> {
                 model = current.route.spec.clone();
                 calls += 1;
                 usage.add(response.usage);
-                let cost = current.price.as_ref().map_or(0.0, |p| pricing::cost(p, &response.usage));
-                usd += cost;
+                // A deployment or route named freely (Azure, proxies) is priced by the model that
+                // answered, when the table knows it; otherwise the cost is unknown, never $0.
+                let price = current.price.or_else(|| pricing::table_price(&response.model));
+                let cost = price.map(|p| pricing::cost(&p, &response.usage));
+                usd += cost.unwrap_or(0.0);
                 log.push(json!({
                     "round": round,
                     "model": current.route.spec,
@@ -294,7 +299,9 @@ impl Agent<'_> {
             "usage": usage,
             "usd": usd,
         });
-        Outcome { decision, transcript, usage, calls, usd, model, missing_credentials }
+        let unpriced_calls = log.iter().filter(|call| call.get("usage").is_some() && call["usd"].is_null()).count();
+        let unpriced_calls = u32::try_from(unpriced_calls).unwrap_or(u32::MAX);
+        Outcome { decision, transcript, usage, calls, usd, unpriced_calls, model, missing_credentials }
     }
 }
 

@@ -11,50 +11,79 @@ use serde_json::{Map, Value, json};
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
 };
-use super::models::{ProviderSettings, Route};
+use super::google::Credential;
+use super::models::{Extra, ProviderSettings, Route};
 use super::retry;
 
 const NAME: &str = "anthropic";
 const VERSION: &str = "2023-06-01";
 
+/// Claude on Vertex AI: the Messages body without `model` (it is in the path), with this
+/// version in the body instead of the header.
+const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
 pub struct AnthropicProvider {
     client: reqwest::Client,
+    name: &'static str,
     url: String,
     key: Option<String>,
+    /// Claude through Vertex AI's `rawPredict`, with a Google OAuth token.
+    vertex: Option<Credential>,
     settings: ProviderSettings,
 }
 
 impl AnthropicProvider {
     pub fn new(route: &Route, settings: &ProviderSettings) -> Self {
-        Self {
-            client: crate::http::client(),
-            url: format!("{}/v1/messages", route.base_url),
-            key: route.key.clone(),
-            settings: settings.clone(),
-        }
+        let (name, url, vertex) = match &route.extra {
+            Extra::Vertex { project, location, credential } => (
+                "vertex_ai",
+                format!(
+                    "{}/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{}:rawPredict",
+                    route.base_url, route.model
+                ),
+                Some(credential.clone()),
+            ),
+            _ => (NAME, format!("{}/v1/messages", route.base_url), None),
+        };
+        Self { client: crate::http::client(), name, url, key: route.key.clone(), vertex, settings: settings.clone() }
     }
 }
 
 impl LlmProvider for AnthropicProvider {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn complete<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
-            let key: Option<HeaderValue> = self
-                .key
-                .as_deref()
-                .map(crate::http::secret_header)
-                .transpose()
-                .map_err(|e| LlmError::Fatal { provider: NAME, message: e.to_string() })?;
-            let body = request_body(request);
-            let text = retry::send(NAME, &self.settings, || {
-                let builder = self.client.post(&self.url).header("anthropic-version", VERSION).json(&body);
-                match &key {
-                    Some(key) => builder.header("x-api-key", key.clone()),
-                    None => builder,
+            let fatal = |message: String| LlmError::Fatal { provider: self.name, message };
+            let mut body = request_body(request);
+            let (header, key): (&str, Option<HeaderValue>) = match &self.vertex {
+                Some(credential) => {
+                    let token = credential.token(&self.client, self.settings.timeout).await.map_err(fatal)?;
+                    if let Value::Object(fields) = &mut body {
+                        fields.remove("model");
+                        fields.insert("anthropic_version".into(), json!(VERTEX_VERSION));
+                    }
+                    let value =
+                        crate::http::secret_header(&format!("Bearer {token}")).map_err(|e| fatal(e.to_string()))?;
+                    ("authorization", Some(value))
                 }
+                None => {
+                    let key = self.key.as_deref().map(crate::http::secret_header).transpose();
+                    ("x-api-key", key.map_err(|e| fatal(e.to_string()))?)
+                }
+            };
+            let vertex = self.vertex.is_some();
+            let text = retry::send(self.name, &self.settings, &retry::SDK, || {
+                let mut builder = self.client.post(&self.url).json(&body);
+                if !vertex {
+                    builder = builder.header("anthropic-version", VERSION);
+                }
+                Ok(match &key {
+                    Some(key) => builder.header(header, key.clone()),
+                    None => builder,
+                })
             })
             .await?;
             parse_response(&text)
@@ -183,7 +212,7 @@ pub fn parse_response(body: &str) -> Result<ChatResponse, LlmError> {
                     Some(other) => Err(other.to_string()),
                     None => Err(String::new()),
                 };
-                tool_calls.push(ToolCall { id: field("id"), name: field("name"), arguments });
+                tool_calls.push(ToolCall { id: field("id"), name: field("name"), arguments, signature: None });
             }
             // Thinking and other block kinds carry nothing the agent uses.
             _ => {}
@@ -235,11 +264,13 @@ mod tests {
                             id: "toolu_1".into(),
                             name: "read_file".into(),
                             arguments: Ok(json!({"path": "a.yaml"})),
+                            signature: None,
                         },
                         ToolCall {
                             id: "toolu_2".into(),
                             name: "list_directory".into(),
                             arguments: Err("{oops".into()),
+                            signature: None,
                         },
                     ],
                 },
@@ -341,8 +372,18 @@ mod tests {
         assert_eq!(
             response.tool_calls,
             vec![
-                ToolCall { id: "toolu_9".into(), name: "read_file".into(), arguments: Ok(json!({"path": "x"})) },
-                ToolCall { id: "toolu_10".into(), name: "get_history".into(), arguments: Err("\"weird\"".into()) },
+                ToolCall {
+                    id: "toolu_9".into(),
+                    name: "read_file".into(),
+                    arguments: Ok(json!({"path": "x"})),
+                    signature: None
+                },
+                ToolCall {
+                    id: "toolu_10".into(),
+                    name: "get_history".into(),
+                    arguments: Err("\"weird\"".into()),
+                    signature: None
+                },
             ]
         );
         assert_eq!(
@@ -380,6 +421,7 @@ mod tests {
             base_url: base.into(),
             key: Some("sk-ant-test".into()),
             key_env: "ANTHROPIC_API_KEY".into(),
+            extra: crate::advisor::llm::models::Extra::None,
         };
         AnthropicProvider::new(&route, &ProviderSettings { timeout, max_retries, backoff: Duration::from_millis(1) })
     }

@@ -50,6 +50,16 @@ pub struct ToolCall {
     /// object (OpenAI's `arguments` is a string that can be invalid JSON): the agent answers
     /// that with a tool error instead of failing.
     pub arguments: Result<serde_json::Value, String>,
+    /// An opaque token the provider asks to get back with this call on the next turn (Gemini's
+    /// `thoughtSignature`; refused without it on Gemini 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl ToolCall {
+    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: Result<serde_json::Value, String>) -> Self {
+        Self { id: id.into(), name: name.into(), arguments, signature: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +147,10 @@ pub enum LlmError {
     BadResponse { provider: &'static str, message: String },
     #[error("no API key for {model}: set {env}")]
     MissingKey { model: String, env: String },
+    /// A family's required setting (a base URL, a region, a project) is missing or unusable:
+    /// refused before a session starts.
+    #[error("{model}: {message}")]
+    Setting { model: String, message: String },
     #[error("unknown model name {0:?}: use provider/model, e.g. anthropic/claude-sonnet-4-5 or openai/gpt-4.1")]
     UnknownModel(String),
 }

@@ -6,8 +6,12 @@
 
 pub mod agent;
 pub mod anthropic;
+pub mod aws;
+pub mod bedrock;
 pub mod chat;
 pub mod context;
+pub mod gemini;
+pub mod google;
 pub mod models;
 pub mod openai;
 pub mod pricing;
@@ -44,7 +48,7 @@ impl Credentials {
     /// for (`coding_agent.env`), whatever a client sent.
     pub fn new<'a>(vars: impl IntoIterator<Item = (String, String)>, extra: impl IntoIterator<Item = &'a str>) -> Self {
         let extra: Vec<&str> = extra.into_iter().collect();
-        let wanted = |name: &str| PASSED_VARIABLES.contains(&name) || extra.contains(&name);
+        let wanted = |name: &str| revis_proto::is_llm_variable(name) || extra.contains(&name);
         let vars = vars.into_iter().filter(|(k, v)| wanted(k) && !v.is_empty()).collect();
         Self { vars }
     }
@@ -121,7 +125,10 @@ pub fn endpoints(config: &Config, credentials: &Credentials) -> (Vec<Endpoint>, 
             Ok(route) => {
                 let price = pricing::price_for(&route, &overrides);
                 if price.is_none() {
-                    notes.push(format!("no price known for {spec}: its cost counts as $0 (set llm.pricing)"));
+                    notes.push(format!(
+                        "no built-in price for {spec}: unless the model that answers is in the price table, its \
+                         spend is shown as unknown (set llm.pricing to count it)"
+                    ));
                 }
                 let provider = models::provider(&route, &settings);
                 out.push(Endpoint { route, provider, price });

@@ -9,7 +9,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::anthropic::AnthropicProvider;
+use super::bedrock::BedrockProvider;
 use super::chat::{LlmError, LlmProvider};
+use super::gemini::GeminiProvider;
 use super::openai::OpenAiProvider;
 
 /// The wire format a route speaks.
@@ -18,6 +20,37 @@ pub enum Api {
     Anthropic,
     /// OpenAI Chat Completions, also spoken by Ollama, vLLM, llama.cpp and the LiteLLM proxy.
     OpenAi,
+    /// Chat Completions at a deployment's path, with `api-key` (or an Entra ID bearer token).
+    Azure,
+    /// Gemini's native `generateContent` with an API key.
+    Gemini,
+    /// Bedrock's Converse API, SigV4-signed (or a Bedrock API key as a bearer token).
+    Bedrock,
+    /// `generateContent` on Vertex AI (Google's models), with an OAuth token.
+    VertexGemini,
+    /// Anthropic Messages through Vertex AI's `rawPredict` (Claude models), with an OAuth token.
+    VertexAnthropic,
+}
+
+/// What a family needs beyond a base URL and a key.
+#[derive(Clone, PartialEq)]
+pub enum Extra {
+    None,
+    /// `key` is an Entra ID token (`AZURE_AD_TOKEN`) when `entra`, else the resource's key.
+    Azure {
+        api_version: String,
+        entra: bool,
+    },
+    /// SigV4 keys, or none when `key` holds a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`).
+    Bedrock {
+        region: String,
+        keys: Option<super::aws::Keys>,
+    },
+    Vertex {
+        project: String,
+        location: String,
+        credential: super::google::Credential,
+    },
 }
 
 /// Where and how to call one model.
@@ -36,6 +69,7 @@ pub struct Route {
     pub key: Option<String>,
     /// The variable the key comes from, for messages.
     pub key_env: String,
+    pub extra: Extra,
 }
 
 impl fmt::Debug for Route {
@@ -47,7 +81,29 @@ impl fmt::Debug for Route {
             .field("base_url", &self.base_url)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("key_env", &self.key_env)
+            .field("extra", &self.extra)
             .finish()
+    }
+}
+
+impl fmt::Debug for Extra {
+    // The keys inside are redacted by their own types.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Extra::None => f.write_str("None"),
+            Extra::Azure { api_version, entra } => {
+                f.debug_struct("Azure").field("api_version", api_version).field("entra", entra).finish()
+            }
+            Extra::Bedrock { region, keys } => {
+                f.debug_struct("Bedrock").field("region", region).field("keys", keys).finish()
+            }
+            Extra::Vertex { project, location, credential } => f
+                .debug_struct("Vertex")
+                .field("project", project)
+                .field("location", location)
+                .field("credential", credential)
+                .finish(),
+        }
     }
 }
 
@@ -72,10 +128,18 @@ impl Default for ProviderSettings {
 /// The provider serving `route`.
 pub fn provider(route: &Route, settings: &ProviderSettings) -> Box<dyn LlmProvider> {
     match route.api {
-        Api::Anthropic => Box::new(AnthropicProvider::new(route, settings)),
-        Api::OpenAi => Box::new(OpenAiProvider::new(route, settings)),
+        Api::Anthropic | Api::VertexAnthropic => Box::new(AnthropicProvider::new(route, settings)),
+        Api::OpenAi | Api::Azure => Box::new(OpenAiProvider::new(route, settings)),
+        Api::Gemini | Api::VertexGemini => Box::new(GeminiProvider::new(route, settings)),
+        Api::Bedrock => Box::new(BedrockProvider::new(route, settings)),
     }
 }
+
+const GEMINI_BASE: &str = "https://generativelanguage.googleapis.com";
+/// LiteLLM's default when `AZURE_API_VERSION` is unset.
+pub const AZURE_API_VERSION: &str = "2025-02-01-preview";
+/// LiteLLM's default when `VERTEXAI_LOCATION` is unset.
+const VERTEX_LOCATION: &str = "us-central1";
 
 /// Sent to OpenAI-compatible servers without a configured key (llama.cpp's documented value).
 const NO_KEY: &str = "sk-no-key-required";
@@ -87,6 +151,10 @@ enum Family {
     HostedVllm,
     LitellmProxy,
     Host(&'static Host),
+    Gemini,
+    Azure,
+    Bedrock,
+    Vertex,
 }
 
 /// A hosted service that speaks OpenAI Chat Completions, by LiteLLM's prefix and variables.
@@ -169,7 +237,18 @@ pub const HOSTS: &[Host] = &[
 
 /// The prefixes of the families Revis knows (for messages).
 pub fn known_prefixes() -> Vec<&'static str> {
-    let mut prefixes = vec!["anthropic", "openai", "ollama", "ollama_chat", "hosted_vllm", "litellm_proxy"];
+    let mut prefixes = vec![
+        "anthropic",
+        "openai",
+        "gemini",
+        "azure",
+        "bedrock",
+        "vertex_ai",
+        "ollama",
+        "ollama_chat",
+        "hosted_vllm",
+        "litellm_proxy",
+    ];
     prefixes.extend(HOSTS.iter().map(|h| h.prefix));
     prefixes
 }
@@ -196,6 +275,10 @@ fn family_of(spec: &str) -> Result<(Family, &str), ()> {
                 "ollama" | "ollama_chat" => Family::Ollama,
                 "hosted_vllm" => Family::HostedVllm,
                 "litellm_proxy" => Family::LitellmProxy,
+                "gemini" => Family::Gemini,
+                "azure" => Family::Azure,
+                "bedrock" => Family::Bedrock,
+                "vertex_ai" => Family::Vertex,
                 other => Family::Host(HOSTS.iter().find(|h| h.prefix == other).ok_or(())?),
             };
             (family, model)
@@ -221,6 +304,11 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
     let (family, model) = family_of(spec).map_err(|()| unknown())?;
     let missing = |env: &str| LlmError::MissingKey { model: spec.to_string(), env: env.to_string() };
 
+    let setting = |message: String| LlmError::Setting { model: spec.to_string(), message };
+    let first = |names: &[&str]| names.iter().find_map(|name| var(name).map(|v| (v, name.to_string())));
+    let mut extra = Extra::None;
+    let mut model = model.to_string();
+
     let (api, base_url, key, key_env) = match family {
         Family::Anthropic | Family::OpenAi => {
             let (api, name, default) = match family {
@@ -237,7 +325,7 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
                 (Some(key), _, _) => Some(key),
                 (None, None, _) => return Err(missing(&key_env)),
                 (None, Some(_), Api::Anthropic) => None,
-                (None, Some(_), Api::OpenAi) => Some(NO_KEY.to_string()),
+                (None, Some(_), _) => Some(NO_KEY.to_string()),
             };
             (api, custom_base.unwrap_or_else(|| default.to_string()), key, key_env)
         }
@@ -265,18 +353,87 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
             };
             let base_env = format!("{name}_API_BASE");
             let key_env = format!("{name}_API_KEY");
-            let base = api_base.or_else(|| var(&base_env)).ok_or_else(|| missing(&base_env))?;
+            let base = api_base
+                .or_else(|| var(&base_env))
+                .ok_or_else(|| setting(format!("set {base_env} (or llm.api_base) to the server's URL")))?;
             let key = var(&key_env).unwrap_or_else(|| NO_KEY.to_string());
             (Api::OpenAi, base, Some(key), key_env)
+        }
+        Family::Gemini => {
+            let base = api_base.or_else(|| var("GEMINI_API_BASE")).unwrap_or_else(|| GEMINI_BASE.to_string());
+            let (key, key_env) =
+                first(&["GEMINI_API_KEY", "GOOGLE_API_KEY"]).ok_or_else(|| missing("GEMINI_API_KEY"))?;
+            (Api::Gemini, base, Some(key), key_env)
+        }
+        Family::Azure => {
+            let base =
+                api_base.or_else(|| first(&["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"]).map(|(v, _)| v)).ok_or_else(
+                    || setting("set AZURE_API_BASE to the resource's endpoint (https://NAME.openai.azure.com)".into()),
+                )?;
+            let api_version = first(&["AZURE_API_VERSION", "OPENAI_API_VERSION"])
+                .map_or_else(|| AZURE_API_VERSION.to_string(), |(v, _)| v);
+            let (key, key_env, entra) = match first(&["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"]) {
+                Some((key, name)) => (key, name, false),
+                None => match first(&["AZURE_AD_TOKEN"]) {
+                    Some((token, name)) => (token, name, true),
+                    None => return Err(missing("AZURE_API_KEY (or AZURE_AD_TOKEN)")),
+                },
+            };
+            extra = Extra::Azure { api_version, entra };
+            (Api::Azure, base, Some(key), key_env)
+        }
+        Family::Bedrock => {
+            // LiteLLM's route words: Converse serves every model either way.
+            for route in ["converse/", "invoke/"] {
+                if let Some(rest) = model.strip_prefix(route) {
+                    model = rest.to_string();
+                }
+            }
+            let region = super::aws::region(&var)
+                .ok_or_else(|| setting("set AWS_REGION (or AWS_REGION_NAME, or a region in the AWS profile)".into()))?;
+            let base = api_base
+                .or_else(|| var("AWS_BEDROCK_RUNTIME_ENDPOINT"))
+                .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
+            let (key, key_env, keys) = match var("AWS_BEARER_TOKEN_BEDROCK") {
+                Some(token) => (Some(token), "AWS_BEARER_TOKEN_BEDROCK".to_string(), None),
+                None => match super::aws::keys(&var).map_err(setting)? {
+                    Some((keys, source)) => (None, source.to_string(), Some(keys)),
+                    None => return Err(missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")),
+                },
+            };
+            extra = Extra::Bedrock { region, keys };
+            (Api::Bedrock, base, key, key_env)
+        }
+        Family::Vertex => {
+            let credential = match super::google::Credential::from_env(&var).map_err(setting)? {
+                Some(credential) => credential,
+                None => return Err(missing("GOOGLE_APPLICATION_CREDENTIALS (or VERTEXAI_CREDENTIALS)")),
+            };
+            let project = first(&["VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"])
+                .map(|(v, _)| v)
+                .or_else(|| credential.project_id())
+                .ok_or_else(|| setting("set VERTEXAI_PROJECT to the Google Cloud project".into()))?;
+            let location = first(&["VERTEXAI_LOCATION", "VERTEX_LOCATION", "GOOGLE_CLOUD_LOCATION"])
+                .map_or_else(|| VERTEX_LOCATION.to_string(), |(v, _)| v);
+            let base = api_base.or_else(|| var("VERTEXAI_API_BASE")).unwrap_or_else(|| match location.as_str() {
+                "global" => "https://aiplatform.googleapis.com".to_string(),
+                multi @ ("us" | "eu") => format!("https://aiplatform.{multi}.rep.googleapis.com"),
+                region => format!("https://{region}-aiplatform.googleapis.com"),
+            });
+            let api = if model.starts_with("claude") { Api::VertexAnthropic } else { Api::VertexGemini };
+            let key_env = credential.source().to_string();
+            extra = Extra::Vertex { project, location, credential };
+            (api, base, None, key_env)
         }
     };
     Ok(Route {
         spec: spec.to_string(),
         api,
-        model: model.to_string(),
+        model,
         base_url: base_url.trim_end_matches('/').to_string(),
         key,
         key_env,
+        extra,
     })
 }
 
@@ -374,10 +531,17 @@ mod tests {
         );
     }
 
+    fn setting(spec: &str, env: &[(&str, &str)]) -> String {
+        match resolve(spec, None, &env_of(env)) {
+            Err(LlmError::Setting { message, .. }) => message,
+            other => panic!("expected a missing setting, got {other:?}"),
+        }
+    }
+
     #[test]
     fn hosted_vllm_and_litellm_proxy_need_a_base_and_take_an_optional_key() {
-        assert_eq!(missing_env("hosted_vllm/m", None, &[]), "HOSTED_VLLM_API_BASE");
-        assert_eq!(missing_env("litellm_proxy/m", None, &[]), "LITELLM_PROXY_API_BASE");
+        assert!(setting("hosted_vllm/m", &[]).contains("HOSTED_VLLM_API_BASE"));
+        assert!(setting("litellm_proxy/m", &[]).contains("LITELLM_PROXY_API_BASE"));
         let route = ok("hosted_vllm/Qwen/Qwen3-8B", None, &[("HOSTED_VLLM_API_BASE", "http://v:8000/v1")]);
         assert_eq!((route.api, route.model.as_str()), (Api::OpenAi, "Qwen/Qwen3-8B"));
         assert_eq!(route.base_url, "http://v:8000/v1");
@@ -427,6 +591,83 @@ mod tests {
                 assert!(crate::secrets::PROVIDER_VARIABLES.contains(name), "{name} is not passed by the CLI");
             }
         }
+    }
+
+    #[test]
+    fn gemini_takes_its_key_and_the_native_base() {
+        assert_eq!(missing_env("gemini/gemini-2.5-flash", None, &[]), "GEMINI_API_KEY");
+        for key_env in ["GEMINI_API_KEY", "GOOGLE_API_KEY"] {
+            let route = ok("gemini/gemini-2.5-flash", None, &[(key_env, "g-key")]);
+            assert_eq!((route.api, route.model.as_str()), (Api::Gemini, "gemini-2.5-flash"));
+            assert_eq!(route.base_url, "https://generativelanguage.googleapis.com");
+            assert_eq!((route.key.as_deref(), route.key_env.as_str()), (Some("g-key"), key_env));
+        }
+        let env = [("GEMINI_API_KEY", "k"), ("GEMINI_API_BASE", "http://127.0.0.1:9/")];
+        assert_eq!(ok("gemini/x", None, &env).base_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn azure_needs_a_base_and_takes_a_key_or_an_entra_token() {
+        assert!(setting("azure/my-gpt", &[("AZURE_API_KEY", "k")]).contains("AZURE_API_BASE"));
+        let base = ("AZURE_API_BASE", "https://res.openai.azure.com/");
+        assert!(missing_env("azure/my-gpt", None, &[base]).starts_with("AZURE_API_KEY"));
+        let route = ok("azure/my-gpt", None, &[base, ("AZURE_API_KEY", "az")]);
+        assert_eq!(
+            (route.api, route.model.as_str(), route.base_url.as_str()),
+            (Api::Azure, "my-gpt", "https://res.openai.azure.com")
+        );
+        assert_eq!(route.extra, Extra::Azure { api_version: AZURE_API_VERSION.into(), entra: false });
+        let route = ok("azure/my-gpt", None, &[base, ("AZURE_AD_TOKEN", "eyJ"), ("AZURE_API_VERSION", "2024-10-21")]);
+        assert_eq!(route.extra, Extra::Azure { api_version: "2024-10-21".into(), entra: true });
+        assert_eq!((route.key.as_deref(), route.key_env.as_str()), (Some("eyJ"), "AZURE_AD_TOKEN"));
+    }
+
+    #[test]
+    fn bedrock_needs_a_region_and_signs_with_keys_or_a_bearer_token() {
+        let keys = [("AWS_ACCESS_KEY_ID", "AKIA"), ("AWS_SECRET_ACCESS_KEY", "s")];
+        assert!(setting("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", &keys).contains("AWS_REGION"));
+        assert!(missing_env("bedrock/m", None, &[("AWS_REGION", "us-east-1")]).starts_with("AWS_ACCESS_KEY_ID"));
+        let route = ok(
+            "bedrock/converse/anthropic.claude-3-5-sonnet-20240620-v1:0",
+            None,
+            &[keys[0], keys[1], ("AWS_REGION_NAME", "eu-west-1")],
+        );
+        assert_eq!((route.api, route.model.as_str()), (Api::Bedrock, "anthropic.claude-3-5-sonnet-20240620-v1:0"));
+        assert_eq!(route.base_url, "https://bedrock-runtime.eu-west-1.amazonaws.com");
+        assert!(
+            matches!(&route.extra, Extra::Bedrock { region, keys: Some(k) } if region == "eu-west-1" && k.access_key_id == "AKIA")
+        );
+        assert_eq!(route.key, None);
+        let route = ok(
+            "bedrock/m",
+            None,
+            &[
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_BEARER_TOKEN_BEDROCK", "bk"),
+                ("AWS_BEDROCK_RUNTIME_ENDPOINT", "http://127.0.0.1:7"),
+            ],
+        );
+        assert_eq!((route.key.as_deref(), route.base_url.as_str()), (Some("bk"), "http://127.0.0.1:7"));
+        assert!(!format!("{route:?}").contains("\"bk\""), "{route:?}");
+    }
+
+    #[test]
+    fn vertex_serves_gemini_and_claude_with_a_google_credential() {
+        let sa = r#"{"type":"service_account","client_email":"a@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----\n","token_uri":"https://oauth2.googleapis.com/token","project_id":"proj-1"}"#;
+        assert!(missing_env("vertex_ai/gemini-2.5-pro", None, &[]).starts_with("GOOGLE_APPLICATION_CREDENTIALS"));
+        let route = ok("vertex_ai/gemini-2.5-pro", None, &[("VERTEXAI_CREDENTIALS", sa)]);
+        assert_eq!(route.api, Api::VertexGemini);
+        assert_eq!(route.base_url, "https://us-central1-aiplatform.googleapis.com");
+        assert!(
+            matches!(&route.extra, Extra::Vertex { project, location, .. } if project == "proj-1" && location == "us-central1")
+        );
+        let env = [("VERTEXAI_CREDENTIALS", sa), ("VERTEXAI_PROJECT", "p2"), ("VERTEXAI_LOCATION", "global")];
+        let route = ok("vertex_ai/claude-sonnet-4-5@20250929", None, &env);
+        assert_eq!((route.api, route.base_url.as_str()), (Api::VertexAnthropic, "https://aiplatform.googleapis.com"));
+        assert!(matches!(&route.extra, Extra::Vertex { project, .. } if project == "p2"));
+        let user = r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
+        assert!(setting("vertex_ai/gemini-2.5-pro", &[("VERTEXAI_CREDENTIALS", user)]).contains("VERTEXAI_PROJECT"));
+        assert!(setting("vertex_ai/gemini-2.5-pro", &[("VERTEXAI_CREDENTIALS", "{}")]).contains("not supported"));
     }
 
     #[test]

@@ -12,14 +12,17 @@ use serde_json::{Map, Value, json};
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
 };
-use super::models::{ProviderSettings, Route};
+use super::models::{Extra, ProviderSettings, Route};
 use super::retry;
 
 const NAME: &str = "openai";
 
 pub struct OpenAiProvider {
     client: reqwest::Client,
+    name: &'static str,
     url: String,
+    /// The header that carries the key, and its value's prefix.
+    auth: (&'static str, &'static str),
     key: Option<String>,
     max_tokens_field: &'static str,
     settings: ProviderSettings,
@@ -27,14 +30,37 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     pub fn new(route: &Route, settings: &ProviderSettings) -> Self {
+        let bearer = ("authorization", "Bearer ");
+        let (name, url, auth, max_tokens_field) = match &route.extra {
+            // Azure serves a deployment at its own path; `model` in the body is ignored there.
+            Extra::Azure { api_version, entra } => (
+                "azure",
+                format!(
+                    "{}/openai/deployments/{}/chat/completions?api-version={api_version}",
+                    route.base_url, route.model
+                ),
+                if *entra { bearer } else { ("api-key", "") },
+                azure_max_tokens_field(api_version),
+            ),
+            _ => (NAME, format!("{}/chat/completions", route.base_url), bearer, max_tokens_field(&route.base_url)),
+        };
         Self {
             client: crate::http::client(),
-            url: format!("{}/chat/completions", route.base_url),
+            name,
+            url,
+            auth,
             key: route.key.clone(),
-            max_tokens_field: max_tokens_field(&route.base_url),
+            max_tokens_field,
             settings: settings.clone(),
         }
     }
+}
+
+/// Azure takes `max_completion_tokens` (which its reasoning models require) from API version
+/// 2024-09-01-preview on; older versions know only `max_tokens`. Versions are dates, so they
+/// compare as text.
+fn azure_max_tokens_field(api_version: &str) -> &'static str {
+    if api_version >= "2024-09-01" { "max_completion_tokens" } else { "max_tokens" }
 }
 
 /// OpenAI's reasoning models (o-series, gpt-5) refuse `max_tokens`; every OpenAI model takes
@@ -46,24 +72,25 @@ pub fn max_tokens_field(base_url: &str) -> &'static str {
 
 impl LlmProvider for OpenAiProvider {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn complete<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
+            let (header, prefix) = self.auth;
             let key: Option<HeaderValue> = self
                 .key
                 .as_deref()
-                .map(|k| crate::http::secret_header(&format!("Bearer {k}")))
+                .map(|k| crate::http::secret_header(&format!("{prefix}{k}")))
                 .transpose()
-                .map_err(|e| LlmError::Fatal { provider: NAME, message: e.to_string() })?;
+                .map_err(|e| LlmError::Fatal { provider: self.name, message: e.to_string() })?;
             let body = request_body(request, self.max_tokens_field);
-            let text = retry::send(NAME, &self.settings, || {
+            let text = retry::send(self.name, &self.settings, &retry::SDK, || {
                 let builder = self.client.post(&self.url).json(&body);
-                match &key {
-                    Some(key) => builder.header(reqwest::header::AUTHORIZATION, key.clone()),
+                Ok(match &key {
+                    Some(key) => builder.header(header, key.clone()),
                     None => builder,
-                }
+                })
             })
             .await?;
             parse_response(&text)
@@ -180,6 +207,7 @@ pub fn parse_response(body: &str) -> Result<ChatResponse, LlmError> {
                         .map_or_else(|| format!("call_{index}"), str::to_string),
                     name: call.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_string(),
                     arguments: arguments(call.pointer("/function/arguments")),
+                    signature: None,
                 })
                 .collect()
         })
@@ -240,8 +268,14 @@ mod tests {
                             id: "call_1".into(),
                             name: "read_file".into(),
                             arguments: Ok(json!({"path": "a.yaml"})),
+                            signature: None,
                         },
-                        ToolCall { id: "call_2".into(), name: "list_directory".into(), arguments: Err("{oops".into()) },
+                        ToolCall {
+                            id: "call_2".into(),
+                            name: "list_directory".into(),
+                            arguments: Err("{oops".into()),
+                            signature: None,
+                        },
                     ],
                 },
                 Message::ToolResults {
@@ -326,7 +360,8 @@ mod tests {
         assert_eq!(response.model, "gpt-4.1-2025-04-14");
         assert_eq!(response.text, "");
         assert_eq!(response.stop_reason, StopReason::ToolUse);
-        let call = |id: &str, name: &str, arguments| ToolCall { id: id.into(), name: name.into(), arguments };
+        let call =
+            |id: &str, name: &str, arguments| ToolCall { id: id.into(), name: name.into(), arguments, signature: None };
         assert_eq!(
             response.tool_calls,
             vec![
@@ -377,6 +412,7 @@ mod tests {
             base_url: base.into(),
             key: Some("sk-openai-test".into()),
             key_env: "OPENAI_API_KEY".into(),
+            extra: crate::advisor::llm::models::Extra::None,
         };
         OpenAiProvider::new(&route, &ProviderSettings { timeout, max_retries, backoff: Duration::from_millis(1) })
     }

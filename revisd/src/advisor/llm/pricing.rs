@@ -1,6 +1,8 @@
-//! What a call costs: a built-in price table for current Anthropic and OpenAI models (USD per
-//! million tokens, matched by the longest prefix of the model id so dated ids like
-//! `claude-sonnet-4-5-20250929` match), free local servers, and `llm.pricing` overrides.
+//! What a call costs: a built-in price table for the common models of every family (USD per
+//! million tokens at each provider's list price, matched by the longest prefix of the model id
+//! so dated ids like `claude-sonnet-4-5-20250929` match; Bedrock's `us.anthropic.` and
+//! Vertex's `@version` forms are reduced to the model's own id), free local servers, and
+//! `llm.pricing` overrides.
 //!
 //! Must not: guess a price for a model it does not know (`None`: the caller says the cost is
 //! unknown rather than reporting a made-up figure).
@@ -62,13 +64,58 @@ const TABLE: &[(&str, Price)] = &[
     ("o3-mini", price(1.10, 4.40, 0.55, 1.10)),
     ("o3", price(2.0, 8.0, 0.50, 2.0)),
     ("o4-mini", price(1.10, 4.40, 0.275, 1.10)),
+    // Gemini (prompts up to 200k tokens; cache reads at the context-caching rate).
+    ("gemini-3-pro", price(2.0, 12.0, 0.20, 2.0)),
+    ("gemini-2.5-pro", price(1.25, 10.0, 0.125, 1.25)),
+    ("gemini-2.5-flash-lite", price(0.10, 0.40, 0.01, 0.10)),
+    ("gemini-2.5-flash", price(0.30, 2.50, 0.03, 0.30)),
+    ("gemini-2.0-flash-lite", price(0.075, 0.30, 0.075, 0.075)),
+    ("gemini-2.0-flash", price(0.10, 0.40, 0.025, 0.10)),
+    ("gemini-1.5-pro", price(1.25, 5.0, 0.3125, 1.25)),
+    ("gemini-1.5-flash", price(0.075, 0.30, 0.01875, 0.075)),
+    // Mistral, DeepSeek, xAI, Groq-hosted Llama, Bedrock's own models.
+    ("mistral-large", price(2.0, 6.0, 2.0, 2.0)),
+    ("mistral-medium", price(0.40, 2.0, 0.40, 0.40)),
+    ("mistral-small", price(0.10, 0.30, 0.10, 0.10)),
+    ("codestral", price(0.30, 0.90, 0.30, 0.30)),
+    ("deepseek-chat", price(0.28, 0.42, 0.028, 0.28)),
+    ("deepseek-reasoner", price(0.28, 0.42, 0.028, 0.28)),
+    ("grok-4", price(3.0, 15.0, 0.75, 3.0)),
+    ("grok-3-mini", price(0.30, 0.50, 0.075, 0.30)),
+    ("grok-3", price(3.0, 15.0, 0.75, 3.0)),
+    ("llama-3.3-70b-versatile", price(0.59, 0.79, 0.59, 0.59)),
+    ("llama-3.1-8b-instant", price(0.05, 0.08, 0.05, 0.05)),
+    ("llama3-1-70b-instruct", price(0.72, 0.72, 0.72, 0.72)),
+    ("llama3-1-8b-instruct", price(0.22, 0.22, 0.22, 0.22)),
+    ("nova-pro", price(0.80, 3.20, 0.20, 0.80)),
+    ("nova-lite", price(0.06, 0.24, 0.015, 0.06)),
+    ("nova-micro", price(0.035, 0.14, 0.00875, 0.035)),
 ];
+
+/// A model id as the table knows it: the last path segment (proxies and OpenRouter name
+/// `anthropic/claude-…`), without Vertex's `@version`, and without Bedrock's region and
+/// vendor prefixes (`us.anthropic.claude-…`, `meta.llama3-…`, `amazon.nova-…`).
+fn table_id(model: &str) -> &str {
+    let model = model.rsplit('/').next().unwrap_or(model);
+    let model = model.split('@').next().unwrap_or(model);
+    let mut id = model;
+    for region in ["us.", "eu.", "apac.", "global.", "us-gov."] {
+        if let Some(rest) = id.strip_prefix(region) {
+            id = rest;
+        }
+    }
+    for vendor in ["anthropic.", "meta.", "amazon.", "mistral.", "deepseek.", "cohere.", "ai21."] {
+        if let Some(rest) = id.strip_prefix(vendor) {
+            return rest;
+        }
+    }
+    id
+}
 
 /// The table entry for a model id: the longest entry that is the whole id or a prefix followed
 /// by `-` (so `gpt-4` does not price `gpt-4.5`, but `gpt-4o-2024-08-06` is `gpt-4o`).
 pub fn table_price(model: &str) -> Option<Price> {
-    // A proxy may name models `anthropic/claude-…`: only the last segment is the id.
-    let model = model.rsplit('/').next().unwrap_or(model);
+    let model = table_id(model);
     TABLE
         .iter()
         .filter(|(prefix, _)| model.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
@@ -87,7 +134,10 @@ pub fn price_for(route: &Route, overrides: &IndexMap<String, Price>) -> Option<P
     if matches!(prefix, Some("ollama" | "ollama_chat" | "hosted_vllm")) {
         return Some(Price::default());
     }
-    table_price(&route.model).or_else(|| is_loopback(&route.base_url).then(Price::default))
+    // A local server behind an OpenAI- or Anthropic-style name (llama.cpp, a LiteLLM proxy) is
+    // free; a hosted family's name on loopback is a tunnel to a paid API, not a free model.
+    let local_kind = matches!(prefix, None | Some("openai" | "anthropic" | "litellm_proxy"));
+    table_price(&route.model).or_else(|| (local_kind && is_loopback(&route.base_url)).then(Price::default))
 }
 
 /// The price of a model known by name only (a coding agent's): an override by the full name,
@@ -129,7 +179,26 @@ mod tests {
             base_url: base_url.into(),
             key: None,
             key_env: "X".into(),
+            extra: crate::advisor::llm::models::Extra::None,
         }
+    }
+
+    #[test]
+    fn every_family_has_its_common_models_priced() {
+        let input = |model: &str| table_price(model).map(|p| p.input);
+        assert_eq!(input("gemini-2.5-flash"), Some(0.30));
+        assert_eq!(input("gemini-2.5-flash-lite-preview-09-2025"), Some(0.10));
+        assert_eq!(input("gemini-2.5-pro"), Some(1.25));
+        assert_eq!(input("anthropic.claude-3-5-sonnet-20240620-v1:0"), Some(3.0), "Bedrock");
+        assert_eq!(input("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), Some(3.0), "Bedrock inference profile");
+        assert_eq!(input("meta.llama3-1-70b-instruct-v1:0"), Some(0.72));
+        assert_eq!(input("amazon.nova-pro-v1:0"), Some(0.80));
+        assert_eq!(input("claude-sonnet-4-5@20250929"), Some(3.0), "Vertex");
+        assert_eq!(input("deepseek-chat"), Some(0.28));
+        assert_eq!(input("mistral-large-latest"), Some(2.0));
+        assert_eq!(input("grok-4-0709"), Some(3.0));
+        assert_eq!(input("llama-3.3-70b-versatile"), Some(0.59));
+        assert_eq!(input("acme/model-7b"), None, "unknown stays unknown");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The retry policy of the official Anthropic and OpenAI SDKs, and the request loop both
-//! providers run: one attempt per timeout, then wait (server hint or exponential backoff with
-//! jitter) and try again, at most `max_retries` times. Error statuses become [`LlmError`]s
-//! carrying the provider's own message.
+//! The retry policies of the official SDKs (Anthropic and OpenAI, google-genai, the AWS SDK's
+//! standard mode) and the request loop every provider runs: one attempt per timeout, then wait
+//! (server hint or the family's backoff) and try again, at most `max_retries` times. Error
+//! statuses become [`LlmError`]s carrying the provider's own message.
 //!
 //! Must not: build request bodies or parse successful answers (the providers do), or log
 //! anything from the request (its headers hold the key).
@@ -70,6 +70,11 @@ pub fn backoff(retries_done: u32, base: Duration, jitter: f64) -> Duration {
 /// compatible servers send `{"error": "..."}` (Ollama), `{"detail": ...}` (FastAPI) or text.
 pub fn error_message(body: &str) -> String {
     let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| {
+        // Vertex AI wraps its errors in a one-element array.
+        let v = match v {
+            Value::Array(mut items) if items.len() == 1 => items.remove(0),
+            other => other,
+        };
         let text = |v: &Value| v.as_str().map(str::to_string);
         v.pointer("/error/message")
             .and_then(text)
@@ -101,6 +106,21 @@ pub fn status_error(provider: &'static str, status: u16, body: &str, retryable: 
     }
 }
 
+/// How a family's official SDK retries: which answers, and how long it waits.
+#[derive(Clone, Copy)]
+pub struct Policy {
+    pub retryable: fn(u16, &HeaderMap, &str) -> bool,
+    /// The wait the server asks for, if the SDK honours one.
+    pub server_wait: fn(&HeaderMap, &str, SystemTime) -> Option<Duration>,
+    /// Our own wait before retry `n + 1`, from the base delay (`ProviderSettings::backoff`,
+    /// 0.5 s unless a test shortens it) and a uniform random number in [0, 1).
+    pub backoff: fn(u32, Duration, f64) -> Duration,
+}
+
+/// The Anthropic and OpenAI SDKs (and Azure OpenAI, which the OpenAI SDK serves).
+pub const SDK: Policy =
+    Policy { retryable: should_retry, server_wait: |headers, _, now| server_wait(headers, now), backoff };
+
 struct Failure {
     error: LlmError,
     retryable: bool,
@@ -112,18 +132,19 @@ struct Failure {
 pub(crate) async fn send(
     provider: &'static str,
     settings: &ProviderSettings,
-    build: impl Fn() -> reqwest::RequestBuilder,
+    policy: &Policy,
+    build: impl Fn() -> Result<reqwest::RequestBuilder, LlmError>,
 ) -> Result<String, LlmError> {
     let mut retries_done = 0;
     loop {
-        let failure = match attempt(provider, settings, build()).await {
+        let failure = match attempt(provider, settings, policy, build()?).await {
             Ok(body) => return Ok(body),
             Err(failure) => failure,
         };
         if !failure.retryable || retries_done >= settings.max_retries {
             return Err(failure.error);
         }
-        let delay = failure.wait.unwrap_or_else(|| backoff(retries_done, settings.backoff, rand::random()));
+        let delay = failure.wait.unwrap_or_else(|| (policy.backoff)(retries_done, settings.backoff, rand::random()));
         tracing::warn!(
             provider,
             error = %failure.error,
@@ -139,6 +160,7 @@ pub(crate) async fn send(
 async fn attempt(
     provider: &'static str,
     settings: &ProviderSettings,
+    policy: &Policy,
     request: reqwest::RequestBuilder,
 ) -> Result<String, Failure> {
     let transport = |error: reqwest::Error| transport_failure(provider, settings, &error);
@@ -149,11 +171,11 @@ async fn attempt(
     if (200..300).contains(&status) {
         return Ok(body);
     }
-    let retryable = should_retry(status, &headers, &body);
+    let retryable = (policy.retryable)(status, &headers, &body);
     Err(Failure {
         error: status_error(provider, status, &body, retryable),
         retryable,
-        wait: server_wait(&headers, SystemTime::now()),
+        wait: (policy.server_wait)(&headers, &body, SystemTime::now()),
     })
 }
 
@@ -251,6 +273,11 @@ mod tests {
         assert_eq!(error_message(r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#), "bad");
         assert_eq!(error_message(r#"{"error":"model not found"}"#), "model not found");
         assert_eq!(error_message(r#"{"detail":"nope"}"#), "nope");
+        assert_eq!(
+            error_message(r#"[{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}]"#),
+            "quota"
+        );
+        assert_eq!(error_message(r#"{"message":"Too many tokens"}"#), "Too many tokens");
         assert_eq!(error_message(" gateway down \n"), "gateway down");
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message(&"x".repeat(2000)).chars().count(), 501);

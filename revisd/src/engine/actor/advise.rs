@@ -4,6 +4,7 @@
 
 use crate::advisor::{Action, Decision};
 use crate::states::{Phase, SessionState, StopReason};
+use crate::store::sessions::LlmCost;
 use crate::store::{self, IterationRow, NewEvent, SessionRow};
 
 use super::super::advice::{self, AdviceRequest, Proposal, RunningTrial};
@@ -206,7 +207,7 @@ impl Actor {
 
     /// The advisor did not decide: the try counts as a consecutive failure (the retry budget
     /// bounds the tries) and the event says why, with its dollars, in one transaction.
-    async fn decision_failed(&mut self, it: &IterationRow, reason: String, usd: f64) -> Result<()> {
+    async fn decision_failed(&mut self, it: &IterationRow, reason: String, usd: LlmCost) -> Result<()> {
         let event =
             NewEvent::new("decision_failed", Some(it.number()), format!("the advisor did not decide: {reason}"))
                 .with_data(serde_json::json!({"reason": reason, "try": it.decision_tries}));
@@ -231,7 +232,7 @@ impl Actor {
 
     /// A decision or handoff that did not work out: its cost is booked, it counts as a
     /// consecutive failure (the retry budget bounds the tries), and the event says why.
-    pub(super) async fn record_failed_try(&mut self, it: &IterationRow, usd: f64, event: NewEvent) -> Result<()> {
+    pub(super) async fn record_failed_try(&mut self, it: &IterationRow, usd: LlmCost, event: NewEvent) -> Result<()> {
         // The session as it stands under the judge lock: a trial judged meanwhile counts.
         let shared = self.shared.clone();
         let _judge = shared.judge.lock().await;
@@ -330,14 +331,14 @@ fn running_beside(it: &IterationRow, iterations: &[IterationRow]) -> Result<Vec<
 
 /// Adds a model's try to the iteration (numbered: its transcript is `decision-<try>.json`; its
 /// usage summed) and returns the dollars to book with it. The offline advisor asks no model.
-fn tally(it: &mut IterationRow, asked_model: bool, spend: &LlmSpend) -> Result<f64> {
+fn tally(it: &mut IterationRow, asked_model: bool, spend: &LlmSpend) -> Result<LlmCost> {
     if !asked_model {
-        return Ok(0.0);
+        return Ok(LlmCost::default());
     }
     let mut total: LlmSpend =
         stored::parse_opt(it.decision_llm_json.as_deref(), "decision_llm_json", it)?.unwrap_or_default();
     total.add(spend);
     it.decision_llm_json = Some(stored::to_json(&total, "LLM usage")?);
     it.decision_tries += 1;
-    Ok(spend.usd)
+    Ok(LlmCost { usd: spend.usd, unpriced: i64::from(spend.unpriced_calls) })
 }

@@ -34,6 +34,9 @@ pub(super) struct Pending {
     pub agent: Option<AgentRecord>,
     #[serde(default)]
     pub agent_cost: f64,
+    /// The agent's price is unknown: its run is booked as an unpriced call, not as $0.
+    #[serde(default)]
+    pub agent_unpriced: bool,
     /// The number the trial gets, given out just before its commit.
     #[serde(default)]
     pub number: Option<u32>,
@@ -120,6 +123,7 @@ impl Actor {
             fingerprint: None,
             agent: None,
             agent_cost: 0.0,
+            agent_unpriced: false,
             number: None,
             search_space: decision.search_space.clone(),
         };
@@ -136,8 +140,10 @@ impl Actor {
         let mut tx = self.begin().await?;
         store::iterations::save(&mut tx, &it).await?;
         // A coding agent's dollars count toward --max-cost like the advisor's.
-        if pending.agent_cost > 0.0 {
-            store::sessions::add_llm_usd(&mut tx, self.id, pending.agent_cost).await?;
+        let agent_cost =
+            store::sessions::LlmCost { usd: pending.agent_cost, unpriced: i64::from(pending.agent_unpriced) };
+        if !agent_cost.is_zero() {
+            store::sessions::add_llm_usd(&mut tx, self.id, agent_cost).await?;
         }
         let from = if base.number == it.number {
             String::new()
@@ -182,7 +188,7 @@ impl Actor {
         it.phase = Phase::Advise;
         let event = NewEvent::new("decision_refused", Some(number), format!("decision refused: {reason}"))
             .with_data(serde_json::json!({"reason": reason}));
-        self.record_failed_try(&it, 0.0, event).await?;
+        self.record_failed_try(&it, store::sessions::LlmCost::default(), event).await?;
         Ok(Flow::Continue)
     }
 }

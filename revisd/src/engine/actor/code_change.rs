@@ -72,12 +72,12 @@ impl Actor {
                         pending.changes.extend(code_changes);
                         pending.code_request = Some(request);
                         pending.agent = Some(record);
-                        pending.agent_cost = outcome.cost_usd;
+                        pending.agent_cost = outcome.cost.usd;
+                        pending.agent_unpriced = outcome.cost.unpriced > 0;
                         Ok(None)
                     }
                     Err(reason) => {
-                        let flow =
-                            self.handoff_failed(it.clone(), applying.base_commit, reason, outcome.cost_usd).await?;
+                        let flow = self.handoff_failed(it.clone(), applying.base_commit, reason, outcome.cost).await?;
                         Ok(Some(flow))
                     }
                 }
@@ -114,7 +114,7 @@ impl Actor {
         mut it: IterationRow,
         base_commit: &str,
         reason: String,
-        cost_usd: f64,
+        cost: crate::store::sessions::LlmCost,
     ) -> Result<Flow> {
         let number = it.number();
         let (worktree, base) = (self.worktree.clone(), base_commit.to_string());
@@ -128,8 +128,8 @@ impl Actor {
         it.phase = Phase::Advise;
         let event =
             NewEvent::new("handoff_failed", Some(number), format!("code change failed and was reverted: {reason}"))
-                .with_data(serde_json::json!({"reason": reason, "cost_usd": cost_usd}));
-        self.record_failed_try(&it, cost_usd, event).await?;
+                .with_data(serde_json::json!({"reason": reason, "cost_usd": cost.usd, "unpriced": cost.unpriced > 0}));
+        self.record_failed_try(&it, cost, event).await?;
         Ok(Flow::Continue)
     }
 }
