@@ -10,6 +10,7 @@ pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod provider;
+pub mod serve;
 pub mod token;
 
 pub use provider::{

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
+    alternating,
 };
 use super::google::Credential;
 use super::models::{Extra, ProviderSettings, Route};
@@ -135,43 +136,28 @@ pub fn request_body(request: &ChatRequest) -> Value {
     Value::Object(body)
 }
 
-/// Roles must alternate: consecutive messages of one role are merged, and in a user message
-/// the tool results come before any text (an API rule).
+/// The messages, in alternating turns (tool results first in a user turn).
 fn messages(messages: &[Message]) -> Vec<Value> {
-    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for message in messages {
-        let (role, blocks) = match message {
-            Message::User { text } => ("user", text_block(text).into_iter().collect()),
-            Message::Assistant { text, tool_calls } => {
-                let mut blocks: Vec<Value> = text_block(text).into_iter().collect();
-                blocks.extend(tool_calls.iter().map(tool_use));
-                ("assistant", blocks)
-            }
-            Message::ToolResults { results } => (
-                "user",
-                results
-                    .iter()
-                    .map(|r| {
-                        json!({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error})
-                    })
-                    .collect(),
-            ),
-        };
-        // Empty content is refused: a message with nothing to say is left out.
-        if blocks.is_empty() {
-            continue;
+    let turns = messages.iter().map(|message| match message {
+        Message::User { text } => ("user", text_block(text).into_iter().collect()),
+        Message::Assistant { text, tool_calls } => {
+            let mut blocks: Vec<Value> = text_block(text).into_iter().collect();
+            blocks.extend(tool_calls.iter().map(tool_use));
+            ("assistant", blocks)
         }
-        match merged.last_mut() {
-            Some((last_role, last_blocks)) if *last_role == role => last_blocks.extend(blocks),
-            _ => merged.push((role, blocks)),
-        }
-    }
-    merged
+        Message::ToolResults { results } => (
+            "user",
+            results
+                .iter()
+                .map(|r| {
+                    json!({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error})
+                })
+                .collect(),
+        ),
+    });
+    alternating(turns, |b| b["type"] == "tool_result")
         .into_iter()
-        .map(|(role, mut blocks)| {
-            blocks.sort_by_key(|b| b["type"] != "tool_result");
-            json!({"role": role, "content": blocks})
-        })
+        .map(|(role, blocks)| json!({"role": role, "content": blocks}))
         .collect()
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::aws::Keys;
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
+    alternating,
 };
 use super::models::{Extra, ProviderSettings, Route};
 use super::retry::{self, Policy};
@@ -213,43 +214,29 @@ pub fn request_body(request: &ChatRequest) -> Value {
     Value::Object(body)
 }
 
-/// Roles alternate: consecutive messages of one role are merged, tool results first in a user
-/// message; empty messages are refused by the API and left out.
+/// The messages, in alternating turns (tool results first in a user turn).
 fn messages(messages: &[Message]) -> Vec<Value> {
-    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for message in messages {
-        let (role, blocks) = match message {
-            Message::User { text } => ("user", text_block(text).into_iter().collect::<Vec<_>>()),
-            Message::Assistant { text, tool_calls } => {
-                let mut blocks: Vec<Value> = text_block(text).into_iter().collect();
-                blocks.extend(tool_calls.iter().map(tool_use));
-                ("assistant", blocks)
-            }
-            Message::ToolResults { results } => (
-                "user",
-                results
-                    .iter()
-                    .map(|r| {
-                        let status = if r.is_error { "error" } else { "success" };
-                        json!({"toolResult": {"toolUseId": r.call_id, "content": [{"text": r.content}], "status": status}})
-                    })
-                    .collect(),
-            ),
-        };
-        if blocks.is_empty() {
-            continue;
+    let turns = messages.iter().map(|message| match message {
+        Message::User { text } => ("user", text_block(text).into_iter().collect::<Vec<_>>()),
+        Message::Assistant { text, tool_calls } => {
+            let mut blocks: Vec<Value> = text_block(text).into_iter().collect();
+            blocks.extend(tool_calls.iter().map(tool_use));
+            ("assistant", blocks)
         }
-        match merged.last_mut() {
-            Some((last, last_blocks)) if *last == role => last_blocks.extend(blocks),
-            _ => merged.push((role, blocks)),
-        }
-    }
-    merged
+        Message::ToolResults { results } => (
+            "user",
+            results
+                .iter()
+                .map(|r| {
+                    let status = if r.is_error { "error" } else { "success" };
+                    json!({"toolResult": {"toolUseId": r.call_id, "content": [{"text": r.content}], "status": status}})
+                })
+                .collect(),
+        ),
+    });
+    alternating(turns, |b| b.get("toolResult").is_some())
         .into_iter()
-        .map(|(role, mut blocks)| {
-            blocks.sort_by_key(|b| b.get("toolResult").is_none());
-            json!({"role": role, "content": blocks})
-        })
+        .map(|(role, blocks)| json!({"role": role, "content": blocks}))
         .collect()
 }
 

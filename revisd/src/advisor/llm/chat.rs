@@ -155,6 +155,30 @@ pub enum LlmError {
     UnknownModel(String),
 }
 
+/// The turns of a wire format whose roles must alternate (Anthropic, Bedrock, Gemini), from
+/// one `(role, blocks)` pair per message: consecutive turns of one role are merged, the
+/// answers to the previous turn's tool calls come first in a turn (`is_answer`), and empty
+/// turns are left out (the APIs refuse them).
+pub fn alternating<R: PartialEq>(
+    turns: impl IntoIterator<Item = (R, Vec<serde_json::Value>)>,
+    is_answer: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<(R, Vec<serde_json::Value>)> {
+    let mut merged: Vec<(R, Vec<serde_json::Value>)> = Vec::new();
+    for (role, blocks) in turns {
+        if blocks.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, last_blocks)) if *last == role => last_blocks.extend(blocks),
+            _ => merged.push((role, blocks)),
+        }
+    }
+    for (_, blocks) in &mut merged {
+        blocks.sort_by_key(|b| !is_answer(b));
+    }
+    merged
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One provider endpoint with its key; retries and timeouts happen inside `complete`.

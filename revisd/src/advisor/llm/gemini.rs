@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::chat::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, LlmProvider, Message, StopReason, ToolCall, ToolChoice, Usage,
+    alternating,
 };
 use super::google::Credential;
 use super::models::{Api, Extra, ProviderSettings, Route};
@@ -155,52 +156,38 @@ pub fn request_body(request: &ChatRequest) -> Value {
     Value::Object(body)
 }
 
-/// Turns alternate between `user` and `model`: consecutive messages of one role are merged,
-/// function responses first in a user turn (they answer the model's previous turn).
+/// The contents, in alternating `user` and `model` turns (function responses first).
 fn contents(messages: &[Message]) -> Vec<Value> {
     let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for message in messages {
-        let (role, parts) = match message {
-            Message::User { text } => ("user", text_part(text).into_iter().collect::<Vec<_>>()),
-            Message::Assistant { text, tool_calls } => {
-                let mut parts: Vec<Value> = text_part(text).into_iter().collect();
-                for call in tool_calls {
-                    names.insert(&call.id, &call.name);
-                    parts.push(function_call(call));
-                }
-                ("model", parts)
+    let turns = messages.iter().map(|message| match message {
+        Message::User { text } => ("user", text_part(text).into_iter().collect::<Vec<_>>()),
+        Message::Assistant { text, tool_calls } => {
+            let mut parts: Vec<Value> = text_part(text).into_iter().collect();
+            for call in tool_calls {
+                names.insert(&call.id, &call.name);
+                parts.push(function_call(call));
             }
-            Message::ToolResults { results } => (
-                "user",
-                results
-                    .iter()
-                    .map(|r| {
-                        let name = names.get(r.call_id.as_str()).copied().unwrap_or_default();
-                        let key = if r.is_error { "error" } else { "output" };
-                        let mut response = json!({"name": name, "response": {key: r.content}});
-                        if !r.call_id.starts_with(LOCAL_ID) {
-                            response["id"] = json!(r.call_id);
-                        }
-                        json!({"functionResponse": response})
-                    })
-                    .collect(),
-            ),
-        };
-        if parts.is_empty() {
-            continue;
+            ("model", parts)
         }
-        match merged.last_mut() {
-            Some((last, last_parts)) if *last == role => last_parts.extend(parts),
-            _ => merged.push((role, parts)),
-        }
-    }
-    merged
+        Message::ToolResults { results } => (
+            "user",
+            results
+                .iter()
+                .map(|r| {
+                    let name = names.get(r.call_id.as_str()).copied().unwrap_or_default();
+                    let key = if r.is_error { "error" } else { "output" };
+                    let mut response = json!({"name": name, "response": {key: r.content}});
+                    if !r.call_id.starts_with(LOCAL_ID) {
+                        response["id"] = json!(r.call_id);
+                    }
+                    json!({"functionResponse": response})
+                })
+                .collect(),
+        ),
+    });
+    alternating(turns, |p| p.get("functionResponse").is_some())
         .into_iter()
-        .map(|(role, mut parts)| {
-            parts.sort_by_key(|p| p.get("functionResponse").is_none());
-            json!({"role": role, "parts": parts})
-        })
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
         .collect()
 }
 

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod context;
 pub mod gemini;
 pub mod google;
+pub mod hosts;
 pub mod models;
 pub mod openai;
 pub mod pricing;
