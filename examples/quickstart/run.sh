@@ -7,14 +7,23 @@
 # script had to start is stopped at the end.
 set -euo pipefail
 
+# REVIS_BIN_DIR names the directory of the binaries (default: the build tree's); REVIS_BIN_DIR=PATH
+# uses the `revis` that PATH finds, as an installed one (pip, uv, pipx, cargo install) is used.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 bin="${REVIS_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/debug}"
-if [[ ! -x "$bin/revis" || ! -x "$bin/revisd" ]]; then
+if [[ "$bin" == PATH ]]; then
+  if ! command -v revis >/dev/null 2>&1; then
+    echo "error: REVIS_BIN_DIR=PATH, but no revis is on PATH" >&2
+    exit 1
+  fi
+  echo "==> revis: $(command -v revis) ($(revis --version))"
+elif [[ ! -x "$bin/revis" || ! -x "$bin/revisd" ]]; then
   echo "error: $bin/revis or $bin/revisd is missing; run \`cargo build --workspace --bins\` first" >&2
   exit 1
+else
+  export PATH="$bin:$PATH"
 fi
-export PATH="$bin:$PATH"
 
 # Short paths: the daemon's unix socket lives under REVIS_HOME and must stay under 108 bytes.
 scratch="$(mktemp -d /tmp/revis-quickstart.XXXXXX)"

@@ -181,3 +181,41 @@ impl v1::SessionDetail {
         self.summary.as_ref().unwrap_or_else(|| EMPTY.get_or_init(v1::SessionSummary::default))
     }
 }
+
+/// What these binaries are: the crate version and the commit they were built from.
+pub mod build_info {
+    /// The version of the Revis crates (the workspace version).
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    /// 12 hex digits of the commit, or "unknown" for a build outside any checkout.
+    pub const COMMIT: &str = env!("REVIS_COMMIT");
+    /// The commit's date (YYYY-MM-DD), empty when unknown.
+    pub const COMMIT_DATE: &str = env!("REVIS_COMMIT_DATE");
+
+    /// `0.1.0 (0123456789ab 2026-12-07)`: what `--version` prints after the program's name.
+    pub const LONG_VERSION: &str = env!("REVIS_LONG_VERSION");
+
+    pub fn long_version() -> String {
+        describe(VERSION, COMMIT, COMMIT_DATE)
+    }
+
+    /// The same line for any version and commit (a daemon's, as its Hello reports it).
+    pub fn describe(version: &str, commit: &str, date: &str) -> String {
+        match (commit.is_empty(), date.is_empty()) {
+            (true, _) => version.to_string(),
+            (false, true) => format!("{version} ({commit})"),
+            (false, false) => format!("{version} ({commit} {date})"),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_long_version_names_the_commit_when_it_is_known() {
+            assert_eq!(super::describe("0.1.0", "0123456789ab", "2026-12-07"), "0.1.0 (0123456789ab 2026-12-07)");
+            assert_eq!(super::describe("0.1.0", "unknown", ""), "0.1.0 (unknown)");
+            assert_eq!(super::describe("0.1.0", "", ""), "0.1.0");
+            // The build script's constant and the function agree.
+            assert_eq!(super::LONG_VERSION, super::long_version());
+        }
+    }
+}

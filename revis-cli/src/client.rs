@@ -9,9 +9,9 @@ use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use revis_proto::PROTOCOL_VERSION;
 use revis_proto::v1::revis_client::RevisClient;
 use revis_proto::v1::{HelloReply, HelloRequest, ShutdownRequest};
+use revis_proto::{PROTOCOL_VERSION, build_info};
 use tokio::net::UnixStream;
 use tokio::time::{Instant, sleep, timeout};
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -54,23 +54,80 @@ enum Probe {
 pub async fn connect(home: &Home) -> Result<Connection, CliError> {
     let socket = home.socket();
     match probe(&socket, HELLO_TIMEOUT).await? {
-        Probe::Ready(client, hello) if hello.protocol == PROTOCOL_VERSION => {
-            return Ok(Connection { client, hello, started: false });
-        }
-        Probe::Ready(mut client, hello) => {
-            if hello.active_sessions > 0 {
+        Probe::Ready(mut client, hello) => match meeting(&hello) {
+            Meeting::Same => return Ok(Connection { client, hello, started: false }),
+            // Another build that speaks our protocol and is busy keeps its sessions; the user
+            // learns which binary answers (two installs of revis share one state home).
+            Meeting::OtherBuildBusy => {
+                eprintln!("{}", other_build_note(&hello));
+                return Ok(Connection { client, hello, started: false });
+            }
+            Meeting::OtherProtocolBusy => {
                 return Err(CliError::Runtime(format!(
                     "revisd {} (protocol {}) is running with active sessions; stop them or run `revis daemon stop`",
                     hello.version, hello.protocol
                 )));
             }
-            request_shutdown(&mut client).await?;
-            wait_until_gone(home).await?;
-        }
+            // An idle daemon of another build is replaced by the revisd beside this revis: its
+            // state is on disk and its training runs in tmux, so nothing is lost.
+            Meeting::ReplaceIdle => {
+                eprintln!(
+                    "note: replacing the idle revisd {}{} with this revis's {}",
+                    build_info::describe(&hello.version, &hello.commit, &hello.commit_date),
+                    from(&hello),
+                    build_info::long_version()
+                );
+                request_shutdown(&mut client).await?;
+                wait_until_gone(home).await?;
+            }
+        },
         Probe::Silent => return Err(silent(home)),
         Probe::Absent => {}
     }
     start(home).await
+}
+
+/// What a running daemon's Hello means for this revis.
+#[derive(Debug, PartialEq, Eq)]
+enum Meeting {
+    /// The same build: used as is.
+    Same,
+    /// Another build speaking our protocol, with sessions running: used, with a note.
+    OtherBuildBusy,
+    /// Another protocol, with sessions running: refused.
+    OtherProtocolBusy,
+    /// Another build or protocol, idle: stopped, and ours started.
+    ReplaceIdle,
+}
+
+fn meeting(hello: &HelloReply) -> Meeting {
+    let busy = hello.active_sessions > 0;
+    match (hello.protocol == PROTOCOL_VERSION, same_build(hello), busy) {
+        (true, true, _) => Meeting::Same,
+        (true, false, true) => Meeting::OtherBuildBusy,
+        (false, _, true) => Meeting::OtherProtocolBusy,
+        (_, _, false) => Meeting::ReplaceIdle,
+    }
+}
+
+/// The daemon is the build this revis is: same version, same commit.
+pub fn same_build(hello: &HelloReply) -> bool {
+    hello.version == build_info::VERSION && hello.commit == build_info::COMMIT
+}
+
+/// What a user is told when this revis talks to a revisd of another build.
+pub fn other_build_note(hello: &HelloReply) -> String {
+    format!(
+        "note: revisd {}{} answers, and this revis is {}; it has active sessions, so it keeps \
+         running (`revis daemon stop` once they end lets this revis start its own)",
+        build_info::describe(&hello.version, &hello.commit, &hello.commit_date),
+        from(hello),
+        build_info::long_version()
+    )
+}
+
+fn from(hello: &HelloReply) -> String {
+    if hello.executable.is_empty() { String::new() } else { format!(" ({})", hello.executable) }
 }
 
 /// Connects without starting anything and without the protocol check (so `daemon status` and
@@ -150,6 +207,16 @@ async fn start(home: &Home) -> Result<Connection, CliError> {
                     PROTOCOL_VERSION
                 )));
             }
+            if !same_build(&hello) {
+                // The revisd that was found is not this revis's build (none beside it, another
+                // first on PATH).
+                eprintln!(
+                    "note: started revisd {}{}, and this revis is {}",
+                    build_info::describe(&hello.version, &hello.commit, &hello.commit_date),
+                    from(&hello),
+                    build_info::long_version()
+                );
+            }
             return Ok(Connection { client, hello, started: exited.is_none() });
         }
         if exited.is_none() {
@@ -197,7 +264,7 @@ async fn probe(socket: &Path, hello_timeout: Duration) -> Result<Probe, CliError
         return Ok(Probe::Absent); // it went away between the two connects
     };
     let mut client = RevisClient::new(channel);
-    let request = HelloRequest { client_version: env!("CARGO_PKG_VERSION").to_string(), protocol: PROTOCOL_VERSION };
+    let request = HelloRequest { client_version: build_info::VERSION.to_string(), protocol: PROTOCOL_VERSION };
     match timeout(hello_timeout, client.hello(request)).await {
         Err(_elapsed) => Ok(Probe::Silent),
         Ok(Ok(reply)) => Ok(Probe::Ready(client, reply.into_inner())),

@@ -17,6 +17,16 @@ use crate::home::Home;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The Hello of a daemon of this very build (same protocol, version and commit), idle.
+pub fn this_build() -> HelloReply {
+    HelloReply {
+        version: revis_proto::build_info::VERSION.into(),
+        commit: revis_proto::build_info::COMMIT.into(),
+        protocol: revis_proto::PROTOCOL_VERSION,
+        ..Default::default()
+    }
+}
+
 #[derive(Default)]
 pub struct Script {
     pub hello: HelloReply,

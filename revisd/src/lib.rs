@@ -20,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod path_policy;
 pub mod paths;
+pub mod program;
 pub mod remote;
 pub mod secrets;
 pub mod states;

@@ -4,14 +4,27 @@
 use super::*;
 use crate::testing::{FakeDaemon, Script, TestResult};
 
+/// A daemon of this very build.
 fn hello(protocol: u32, active_sessions: u32) -> HelloReply {
     HelloReply {
-        version: "9.9.9".into(),
+        version: build_info::VERSION.into(),
+        commit: build_info::COMMIT.into(),
         protocol,
         pid: 4242,
         home: "/h".into(),
         active_sessions,
         ..Default::default()
+    }
+}
+
+/// A daemon of another build (an older install elsewhere on PATH).
+fn older(protocol: u32, active_sessions: u32) -> HelloReply {
+    HelloReply {
+        version: "0.0.9".into(),
+        commit: "a1b2c3d4e5f6".into(),
+        commit_date: "2026-01-02".into(),
+        executable: "/usr/local/bin/revisd".into(),
+        ..hello(protocol, active_sessions)
     }
 }
 
@@ -48,7 +61,8 @@ async fn a_busy_daemon_with_another_protocol_is_left_alone() -> TestResult {
     let daemon = FakeDaemon::start(Script { hello: hello(other, 2), ..Default::default() }).await?;
     let err = connect(&daemon.home).await.err().map(|e| (e.exit_code(), e.to_string()));
     let expected = format!(
-        "revisd 9.9.9 (protocol {other}) is running with active sessions; stop them or run `revis daemon stop`"
+        "revisd {} (protocol {other}) is running with active sessions; stop them or run `revis daemon stop`",
+        build_info::VERSION
     );
     assert_eq!(err, Some((1, expected)));
     // Still there: connect_existing skips the protocol check.
@@ -66,4 +80,33 @@ async fn shutdown_waits_until_the_socket_is_gone() -> TestResult {
     wait_until_gone(&daemon.home).await?;
     assert!(connect_existing(&daemon.home).await?.is_none());
     Ok(())
+}
+
+#[tokio::test]
+async fn a_busy_daemon_of_another_build_is_used_and_named() -> TestResult {
+    let daemon = FakeDaemon::start(Script { hello: older(PROTOCOL_VERSION, 1), ..Default::default() }).await?;
+    let conn = connect(&daemon.home).await?;
+    assert!(!conn.started);
+    assert_eq!(conn.hello.version, "0.0.9");
+    let note = other_build_note(&conn.hello);
+    for part in
+        ["revisd 0.0.9 (a1b2c3d4e5f6 2026-01-02) (/usr/local/bin/revisd)", build_info::VERSION, "revis daemon stop"]
+    {
+        assert!(note.contains(part), "{part:?} missing from {note}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_daemon_is_kept_only_when_it_is_this_build_or_busy() {
+    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 0)), Meeting::Same);
+    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 3)), Meeting::Same);
+    // Never an older one that happens to be running idle: the revisd beside this revis takes over.
+    assert_eq!(meeting(&older(PROTOCOL_VERSION, 0)), Meeting::ReplaceIdle);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 0)), Meeting::ReplaceIdle);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION, 2)), Meeting::OtherBuildBusy);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 2)), Meeting::OtherProtocolBusy);
+    // The same version from another commit is another build.
+    let rebuilt = HelloReply { commit: "ffffffffffff".into(), ..hello(PROTOCOL_VERSION, 0) };
+    assert_eq!(meeting(&rebuilt), Meeting::ReplaceIdle);
 }

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use revis_proto::build_info;
 use revis_proto::v1::HelloReply;
 
 use super::{Context, out, out_json};
@@ -72,16 +73,20 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<ExitCode, CliError> 
 }
 
 fn status_text(h: &HelloReply) -> String {
-    format!(
+    let mut text = format!(
         "revisd {} (protocol {}) is running\n  pid       {}\n  home      {}\n  uptime    {}\n  sessions  {} active, {} paused\n",
-        h.version,
+        build_info::describe(&h.version, &h.commit, &h.commit_date),
         h.protocol,
         h.pid,
         h.home,
         time::duration(h.uptime_seconds as f64),
         h.active_sessions,
         h.paused_sessions
-    )
+    );
+    if !h.executable.is_empty() {
+        text.push_str(&format!("  binary    {}\n", h.executable));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -98,9 +103,19 @@ mod tests {
             active_sessions: 2,
             paused_sessions: 1,
             uptime_seconds: 192,
+            commit: "0123456789ab".into(),
+            commit_date: "2026-12-07".into(),
+            executable: "/venv/bin/revisd".into(),
         };
         let text = status_text(&hello);
-        for part in ["revisd 0.1.0 (protocol 1)", "pid       42", "home      /h", "3m 12s", "2 active, 1 paused"] {
+        for part in [
+            "revisd 0.1.0 (0123456789ab 2026-12-07) (protocol 1)",
+            "pid       42",
+            "home      /h",
+            "3m 12s",
+            "2 active, 1 paused",
+            "binary    /venv/bin/revisd",
+        ] {
             assert!(text.contains(part), "{part:?} missing from {text}");
         }
     }

@@ -11,8 +11,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-#[cfg(test)]
-use revis_proto::v1::HelloReply;
 use revis_proto::v1::{Event, GetSessionRequest, SessionState, WatchRequest};
 
 use super::{Context, out, out_json};
@@ -197,7 +195,7 @@ mod tests {
         let daemon = FakeDaemon::start(Script {
             events: ended_session_events(),
             break_first_watch_after: Some(2),
-            hello: HelloReply { protocol: revis_proto::PROTOCOL_VERSION, ..Default::default() },
+            hello: crate::testing::this_build(),
             ..Default::default()
         })
         .await?;
@@ -214,7 +212,7 @@ mod tests {
             events: ended_session_events(),
             break_first_watch_after: Some(3),
             ignore_after_seq: true,
-            hello: HelloReply { protocol: revis_proto::PROTOCOL_VERSION, ..Default::default() },
+            hello: crate::testing::this_build(),
         })
         .await?;
         let (seen, _) = collect(&daemon).await?;

@@ -75,7 +75,10 @@ impl Revis for RevisService {
         tracing::debug!(client = %req.client_version, protocol = req.protocol, "hello");
         let (active, paused) = self.engine.session_counts().await?;
         Ok(Response::new(pb::HelloReply {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: revis_proto::build_info::VERSION.to_string(),
+            commit: revis_proto::build_info::COMMIT.to_string(),
+            commit_date: revis_proto::build_info::COMMIT_DATE.to_string(),
+            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             protocol: revis_proto::PROTOCOL_VERSION,
             pid: std::process::id(),
             home: self.engine.home().root().display().to_string(),

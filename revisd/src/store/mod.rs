@@ -49,7 +49,7 @@ impl<T> Doing<T> for std::result::Result<T, sqlx::Error> {
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A cheap, cloneable handle to the database.
 #[derive(Clone, Debug)]

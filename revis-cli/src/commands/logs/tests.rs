@@ -1,8 +1,6 @@
 //! `logs`: chunk rendering, the resume position, and `-f` across broken streams against the
 //! fake daemon.
 
-use revis_proto::v1::HelloReply;
-
 use super::*;
 use crate::testing::{FakeDaemon, LogsScript, Script, TestResult};
 
@@ -102,7 +100,7 @@ fn fast() -> Patience {
 }
 
 async fn fake_daemon(logs: LogsScript) -> Result<FakeDaemon, Box<dyn std::error::Error>> {
-    let hello = HelloReply { protocol: revis_proto::PROTOCOL_VERSION, ..Default::default() };
+    let hello = crate::testing::this_build();
     let daemon = FakeDaemon::start(Script { hello, ..Default::default() }).await?;
     daemon.serve_logs(logs);
     Ok(daemon)

@@ -1,0 +1,5 @@
+//! `revisd` in the Python wheel: the daemon's program, unchanged.
+
+fn main() -> std::process::ExitCode {
+    revisd::program::main()
+}
