@@ -61,7 +61,7 @@ fn time_samples(env: &TestEnv, args: &[&str]) -> anyhow::Result<f64> {
 }
 
 /// Copies session `name` (with its iterations and events) `copies` times, in one transaction.
-async fn copy_session(db: &Path, name: &str, copies: usize) -> anyhow::Result<()> {
+pub(crate) async fn copy_session(db: &Path, name: &str, copies: usize) -> anyhow::Result<()> {
     // A plain connection, no migrations: the daemon under measurement owns the schema.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
     let pool = &sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("opening {}", db.display()))?;

@@ -18,6 +18,7 @@ mod report;
 mod scale;
 mod simulated;
 mod slot_scale;
+mod ui;
 mod world;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ enum Bench {
     Parallel,
     Slots,
     EarlyStop,
+    Ui,
 }
 
 /// Measure Revis: CLI round trip, loop overhead, event latency, idle cost, scale, search outcome.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
             Bench::Parallel => parallel::run(args.seeds),
             Bench::Slots => slot_scale::run(),
             Bench::EarlyStop => early_stop::run(args.seeds),
+            Bench::Ui => ui::run(),
         };
         match result {
             Ok(mut report) => {

@@ -62,6 +62,7 @@ enum Command {
     Completions(commands::completions::CompletionsArgs),
     Pr(commands::pr::PrArgs),
     Report(commands::report::ReportArgs),
+    Ui(commands::ui::UiArgs),
 }
 
 async fn dispatch(ctx: &Context, command: Command) -> Result<ExitCode, CliError> {
@@ -83,6 +84,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<ExitCode, CliError>
         Command::Completions(args) => commands::completions::run(ctx, args).await,
         Command::Pr(args) => commands::pr::run(ctx, args).await,
         Command::Report(args) => commands::report::run(ctx, args).await,
+        Command::Ui(args) => commands::ui::run(ctx, args).await,
     }
 }
 

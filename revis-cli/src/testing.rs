@@ -150,6 +150,9 @@ impl Revis for Service {
         }
         Ok(Response::new(ShutdownReply {}))
     }
+    async fn open_ui(&self, _: Request<OpenUiRequest>) -> Result<Response<OpenUiReply>, Status> {
+        unimplemented()
+    }
     async fn init_project(&self, _: Request<InitProjectRequest>) -> Result<Response<InitProjectReply>, Status> {
         unimplemented()
     }

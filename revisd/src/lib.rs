@@ -25,6 +25,7 @@ pub mod remote;
 pub mod secrets;
 pub mod states;
 pub mod store;
+pub mod ui;
 pub mod workspace;
 
 /// Data for the benchmarks' test trees.

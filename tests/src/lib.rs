@@ -10,6 +10,7 @@
 
 pub mod agent_clis;
 pub mod bins;
+pub mod browser;
 pub mod cli;
 pub mod fakes;
 pub mod fixtures;

@@ -18,6 +18,7 @@ pub mod resume;
 pub mod show;
 pub mod status;
 pub mod stop;
+pub mod ui;
 pub mod watch;
 
 use std::io::Write;

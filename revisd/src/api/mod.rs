@@ -21,11 +21,26 @@ use crate::engine::{Engine, LogSource, LogsResume, StartOptions};
 pub struct RevisService {
     engine: Engine,
     shutdown: Arc<Notify>,
+    /// The dashboard `OpenUi` serves; none in the dashboard's own copy of the service.
+    ui: Option<Arc<dyn Dashboard>>,
+}
+
+/// The dashboard as the API sees it (the seam between `api` and `ui`, which calls the API).
+#[tonic::async_trait]
+pub trait Dashboard: Send + Sync {
+    /// Serves it (on `port`, else where it is served or was last served, else a free port)
+    /// and returns its address with the token, and the port.
+    async fn open(&self, port: Option<u16>) -> Result<(String, u16), String>;
 }
 
 impl RevisService {
     pub fn new(engine: Engine, shutdown: Arc<Notify>) -> Self {
-        Self { engine, shutdown }
+        Self { engine, shutdown, ui: None }
+    }
+
+    pub fn with_ui(mut self, ui: Arc<dyn Dashboard>) -> Self {
+        self.ui = Some(ui);
+        self
     }
 
     async fn session(&self, name: &str, project_dir: &str) -> Result<SessionRow, Status> {
@@ -86,6 +101,16 @@ impl Revis for RevisService {
             paused_sessions: u32::try_from(paused).unwrap_or(u32::MAX),
             uptime_seconds: self.engine.uptime().as_secs(),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn open_ui(&self, request: Request<pb::OpenUiRequest>) -> Result<Response<pb::OpenUiReply>, Status> {
+        let ui = self.ui.as_ref().ok_or_else(|| Status::unavailable("this daemon serves no dashboard"))?;
+        let port = u16::try_from(request.into_inner().port)
+            .map_err(|_| Status::invalid_argument("the port must be below 65536"))?;
+        let (url, port) =
+            ui.open((port != 0).then_some(port)).await.map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(pb::OpenUiReply { url, port: u32::from(port) }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -78,7 +78,11 @@ pub async fn run_with(home: Home, local: Arc<dyn Executor>) -> Result<(), Daemon
     }
 
     let shutdown = Arc::new(Notify::new());
-    let service = RevisServer::with_interceptor(RevisService::new(engine.clone(), shutdown.clone()), check_peer);
+    // A dashboard a previous daemon served is served again, so pages left open reconnect.
+    let ui = Arc::new(crate::ui::Ui::new(home.clone(), engine.clone(), shutdown.clone()));
+    ui.restore().await;
+    let service = RevisService::new(engine.clone(), shutdown.clone()).with_ui(ui);
+    let service = RevisServer::with_interceptor(service, check_peer);
     // Both reflection versions: grpcurl and grpc-go ask v1, while Python's grpcio-reflection
     // (and other older clients) only know v1alpha.
     let reflection_v1 = reflection().build_v1().map_err(|e| DaemonError::Reflection(e.to_string()))?;

@@ -134,11 +134,23 @@ pub fn diff_patch(worktree: &Path, max_bytes: usize) -> Result<String, Workspace
     let diff = repo
         .diff_tree_to_workdir_with_index(Some(&head), Some(&mut opts))
         .git(|| format!("diff {}", worktree.display()))?;
+    let skip = |delta: &git2::DiffDelta| {
+        let path = delta.new_file().path().or_else(|| delta.old_file().path());
+        path.is_some_and(|p| meta.is_link(p))
+    };
+    print_patch(&diff, max_bytes, &skip).git(|| format!("print the diff of {}", worktree.display()))
+}
+
+/// `diff` as a unified patch without the files `skip` names, cut at `max_bytes`.
+fn print_patch(
+    diff: &git2::Diff<'_>,
+    max_bytes: usize,
+    skip: &dyn Fn(&git2::DiffDelta) -> bool,
+) -> Result<String, git2::Error> {
     let mut out = String::new();
     let mut truncated = false;
     diff.print(git2::DiffFormat::Patch, |delta, _hunk, line| {
-        let path = delta.new_file().path().or_else(|| delta.old_file().path());
-        if path.is_some_and(|p| meta.is_link(p)) {
+        if skip(&delta) {
             return true;
         }
         if out.len() >= max_bytes {
@@ -151,10 +163,32 @@ pub fn diff_patch(worktree: &Path, max_bytes: usize) -> Result<String, Workspace
         out.push_str(&String::from_utf8_lossy(line.content()));
         true
     })
-    .or_else(|e| if truncated { Ok(()) } else { Err(e) })
-    .git(|| format!("print the diff of {}", worktree.display()))?;
+    .or_else(|e| if truncated { Ok(()) } else { Err(e) })?;
     if truncated {
         out.push_str("\n… (diff cut)\n");
     }
     Ok(out)
+}
+
+/// A commit of the repository at `repo_dir` against its first parent as a unified diff, cut
+/// at `max_bytes`, without the files for which `hidden` holds (their names included): an
+/// iteration's change as a page shows it.
+pub fn commit_patch(
+    repo_dir: &Path,
+    commit: &str,
+    max_bytes: usize,
+    hidden: &dyn Fn(&Path) -> bool,
+) -> Result<String, WorkspaceError> {
+    let repo = Repository::open(repo_dir).git(|| format!("open the repository {}", repo_dir.display()))?;
+    let found =
+        repo.revparse_single(commit).and_then(|o| o.peel_to_commit()).git(|| format!("find commit {commit}"))?;
+    let tree = found.tree().git(|| format!("read the tree of {commit}"))?;
+    let parent = match found.parent(0) {
+        Ok(parent) => Some(parent.tree().git(|| format!("read the parent tree of {commit}"))?),
+        Err(_) => None,
+    };
+    let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), None).git(|| format!("diff {commit}"))?;
+    let skip =
+        |delta: &git2::DiffDelta| [delta.old_file().path(), delta.new_file().path()].into_iter().flatten().any(hidden);
+    print_patch(&diff, max_bytes, &skip).git(|| format!("print the diff of {commit}"))
 }

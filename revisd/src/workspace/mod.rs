@@ -25,7 +25,9 @@ mod test_repo;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use commit::{branch_head, commit_all, diff_patch, diff_stat, head_commit, head_has_tree_of, restore_tree};
+pub use commit::{
+    branch_head, commit_all, commit_patch, diff_patch, diff_stat, head_commit, head_has_tree_of, restore_tree,
+};
 pub use root::{project_root, uncommitted_changes};
 pub use session::{create, open, remove};
 pub use slots::{check_out_detached, clear_stale_locks, commit_onto_branch, create_slot, remove_slots, slot_path};
