@@ -4,8 +4,9 @@
 #      migrations, proto files and build script inside; every sibling dependency versioned);
 #   2. `cargo install --locked --path revisd` and `--path revis-cli` into a scratch root: both
 #      binaries install from the lock file and print their version with the commit.
-# The installs build in dev profile into the shared target dir, reusing the test build: what
-# is checked is that the manifests install, not the optimizer.
+# The installs build in dev profile (what is checked is that the manifests install, not the
+# optimizer) in a target dir of their own, so the test build's binaries (with fault points)
+# stay as they are.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +32,7 @@ done
 
 for path in revisd revis-cli; do
   echo "+ cargo install --locked --debug --path $path --root $scratch/root"
-  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}" cargo install --quiet --locked --debug --path "$path" --root "$scratch/root"
+  cargo install --quiet --locked --debug --path "$path" --root "$scratch/root" --target-dir target/install-check
 done
 for program in revis revisd; do
   line="$("$scratch/root/bin/$program" --version)"

@@ -54,11 +54,12 @@ enum Probe {
 pub async fn connect(home: &Home) -> Result<Connection, CliError> {
     let socket = home.socket();
     match probe(&socket, HELLO_TIMEOUT).await? {
-        Probe::Ready(mut client, hello) => match meeting(&hello) {
+        Probe::Ready(mut client, hello) => match meeting(&hello, launch::sibling_revisd().is_some()) {
             Meeting::Same => return Ok(Connection { client, hello, started: false }),
-            // Another build that speaks our protocol and is busy keeps its sessions; the user
-            // learns which binary answers (two installs of revis share one state home).
-            Meeting::OtherBuildBusy => {
+            // Another build that speaks our protocol and is busy (or, with no revisd beside this
+            // revis, the one there is) keeps running; the user learns which binary answers (two
+            // installs of revis share one state home).
+            Meeting::OtherBuild => {
                 eprintln!("{}", other_build_note(&hello));
                 return Ok(Connection { client, hello, started: false });
             }
@@ -78,7 +79,7 @@ pub async fn connect(home: &Home) -> Result<Connection, CliError> {
                     build_info::long_version()
                 );
                 request_shutdown(&mut client).await?;
-                wait_until_gone(home).await?;
+                wait_until_gone(home, Some(hello.pid)).await?;
             }
         },
         Probe::Silent => return Err(silent(home)),
@@ -92,19 +93,24 @@ pub async fn connect(home: &Home) -> Result<Connection, CliError> {
 enum Meeting {
     /// The same build: used as is.
     Same,
-    /// Another build speaking our protocol, with sessions running: used, with a note.
-    OtherBuildBusy,
+    /// Another build speaking our protocol, with sessions running or no revisd of ours to put
+    /// in its place: used, with a note.
+    OtherBuild,
     /// Another protocol, with sessions running: refused.
     OtherProtocolBusy,
     /// Another build or protocol, idle: stopped, and ours started.
     ReplaceIdle,
 }
 
-fn meeting(hello: &HelloReply) -> Meeting {
+/// `ours`: a revisd lies beside this revis. Without one, the revisd that would be started is
+/// whatever PATH finds, likely the very build that runs: replacing it would restart the daemon
+/// on every command.
+fn meeting(hello: &HelloReply, ours: bool) -> Meeting {
     let busy = hello.active_sessions > 0;
     match (hello.protocol == PROTOCOL_VERSION, same_build(hello), busy) {
         (true, true, _) => Meeting::Same,
-        (true, false, true) => Meeting::OtherBuildBusy,
+        (true, false, true) => Meeting::OtherBuild,
+        (true, false, false) if !ours => Meeting::OtherBuild,
         (false, _, true) => Meeting::OtherProtocolBusy,
         (_, _, false) => Meeting::ReplaceIdle,
     }
@@ -118,8 +124,9 @@ pub fn same_build(hello: &HelloReply) -> bool {
 /// What a user is told when this revis talks to a revisd of another build.
 pub fn other_build_note(hello: &HelloReply) -> String {
     format!(
-        "note: revisd {}{} answers, and this revis is {}; it has active sessions, so it keeps \
-         running (`revis daemon stop` once they end lets this revis start its own)",
+        "note: revisd {}{} answers, and this revis is {}; it keeps running while it has \
+         sessions or this revis has no revisd beside it (`revis daemon stop` lets the next \
+         command start another)",
         build_info::describe(&hello.version, &hello.commit, &hello.commit_date),
         from(hello),
         build_info::long_version()
@@ -149,13 +156,23 @@ pub async fn request_shutdown(client: &mut Client) -> Result<(), CliError> {
     }
 }
 
-/// Waits until the socket stops accepting connections (the daemon exited).
-pub async fn wait_until_gone(home: &Home) -> Result<(), CliError> {
+/// Waits until the socket stops accepting connections and, when its pid is known, the daemon
+/// process has exited: it removes its socket before it lets go of its pid lock, and a daemon
+/// started in between would find the lock still held.
+pub async fn wait_until_gone(home: &Home, pid: Option<u32>) -> Result<(), CliError> {
     let socket = home.socket();
     let deadline = Instant::now() + STOP_DEADLINE;
     loop {
         match UnixStream::connect(&socket).await {
-            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) if is_absent(&e) && !pid.is_some_and(process_alive) => return Ok(()),
+            Err(e) if is_absent(&e) && Instant::now() < deadline => sleep(POLL_INTERVAL).await,
+            Err(e) if is_absent(&e) => {
+                return Err(CliError::Runtime(format!(
+                    "revisd (pid {}) has closed its socket but is still running {} s after it was asked to stop",
+                    pid.unwrap_or_default(),
+                    STOP_DEADLINE.as_secs()
+                )));
+            }
             Err(source) => return Err(CliError::Connect { socket, source }),
             Ok(_) if Instant::now() >= deadline => {
                 return Err(CliError::Runtime(format!(
@@ -173,6 +190,15 @@ pub async fn wait_until_gone(home: &Home) -> Result<(), CliError> {
 pub fn is_disconnect(status: &tonic::Status) -> bool {
     use tonic::Code;
     matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Aborted)
+}
+
+/// Whether process `pid` still exists (its `/proc` entry; a zombie counts as gone).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's closing parenthesis: `Z` is a zombie.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 fn is_absent(e: &std::io::Error) -> bool {

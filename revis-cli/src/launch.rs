@@ -18,6 +18,12 @@ pub fn find_revisd(current_exe: Option<&Path>, path_var: Option<&OsStr>) -> Opti
     sibling.or_else(|| std::env::split_paths(path_var?).map(|dir| dir.join(DAEMON_BINARY)).find(|p| is_executable(p)))
 }
 
+/// The `revisd` next to the running `revis`, if there is one.
+pub fn sibling_revisd() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    find_revisd(Some(&exe), None)
+}
+
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

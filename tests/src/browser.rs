@@ -119,11 +119,6 @@ impl Browser {
         );
         assert_eq!(self.eval(&script), Value::Bool(true), "no element {css} to click");
     }
-
-    /// The process ids of chromedriver's group (Chromium's processes included).
-    pub fn driver_pid(&self) -> u32 {
-        self.driver.id()
-    }
 }
 
 impl Drop for Browser {

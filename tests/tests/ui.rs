@@ -1,8 +1,9 @@
 //! The dashboard (`revis ui`) in a real headless Chromium, against the real daemon and a real
 //! session (tmux, git): the list shows the session; its chart gains a point when a trial ends,
 //! with no reload; the running trial's log streams; a daemon restart under an open page is
-//! followed (the page reconnects on its own and keeps updating); Stop stops the session. And
-//! over plain HTTP: no token, a wrong one, another origin or host, an action with the token in
+//! followed (the page reconnects on its own and keeps updating); Stop stops the session; a
+//! parallel session shows its timeline by slot, and its searched argument's importance, scatter
+//! and parallel coordinates with one mark per trial. And over plain HTTP: no token, a wrong one, another origin or host, an action with the token in
 //! the URL are refused; no provider key appears in anything the page reads.
 
 use std::net::SocketAddr;
@@ -189,4 +190,52 @@ fn a_page_follows_trials_live_across_a_daemon_restart_and_stops_the_session() {
     let shown = env.wait_show("live", SESSION_DEADLINE, "stopped", |s| state(s) == "stopped");
     assert_eq!(state(&shown), "stopped");
     assert_eq!(page.eval("return window.__same_page === true"), serde_json::Value::Bool(true), "the page reloaded");
+}
+
+#[test]
+fn a_parallel_session_shows_its_timeline_and_parameters() {
+    assert!(browser::available(), "the dashboard tests need {} and {}", browser::CHROMIUM, browser::CHROMEDRIVER);
+    let project = Project::new();
+    let text = "x=$2\nsleep 0.2\nawk -v x=\"$x\" 'BEGIN { printf \"{\\\"metrics\\\": {\\\"val_loss\\\": %.4f}}\\n\", 0.1 + (x - 7) * (x - 7) / 100 }' > \"$REVIS_OUTPUT_DIR/eval.json\"\n";
+    project.write("train.sh", text).write("revis.yaml", &script_yaml("sh train.sh", &[]));
+    project.commit("baseline");
+    let env = TestEnv::new(project);
+    env.revis_ok(&["loop", "--name", "wide", "--advisor", "search", "--max-iterations", "8", "--parallel", "2"]);
+    let session = env.wait_ended("wide");
+    let trials = revis_tests::session::iterations(&session).len();
+    assert!(trials >= 4, "{session}");
+    let d = open_dashboard(&env);
+
+    let page = Browser::start();
+    page.goto(&d.url);
+    page.wait_for("the session", PAGE_DEADLINE, "return document.querySelector('#sessions tr.session a') !== null");
+    page.click("#sessions tr.session a");
+    // One bar per trial, on two lanes (slot 0 and slot 1).
+    let bars = page.wait_for(
+        "the timeline",
+        PAGE_DEADLINE,
+        "const t = document.getElementById('timeline'); return t && t.querySelectorAll('rect.bar').length",
+    );
+    assert_eq!(bars, serde_json::json!(trials));
+    let lanes = page.eval(
+        "return [...document.querySelectorAll('#timeline text')].filter(t => t.textContent.startsWith('slot')).length",
+    );
+    assert_eq!(lanes, serde_json::json!(2));
+    // The searched argument: its importance, its scatter, one line per trial with a metric.
+    let importance = page
+        .eval("return [...document.querySelectorAll('#importance .bar-row span:first-child')].map(s => s.textContent)");
+    assert_eq!(importance, serde_json::json!(["--x"]));
+    let dots = page.eval("return document.querySelectorAll('#params svg.scatter circle').length");
+    let lines = page.eval("return document.querySelectorAll('#parallel path.pc-line').length");
+    let bearer = format!("Bearer {}", d.token);
+    let project_dir = env.project.path().display().to_string();
+    let table = body(&get(&d, &format!("/api/params?name=wide&project={project_dir}"), &[("authorization", &bearer)]));
+    assert_eq!((dots, lines), (serde_json::json!(trials), serde_json::json!(trials)), "{table}");
+    // A trial's detail: its metrics and its change.
+    page.click("#trials tr.trial[data-trial='1']");
+    page.wait_for(
+        "trial 1's detail",
+        PAGE_DEADLINE,
+        "const b = document.getElementById('trial-detail'); return b && b.textContent.includes('val_loss = ')",
+    );
 }

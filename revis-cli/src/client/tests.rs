@@ -42,7 +42,7 @@ async fn a_stale_socket_counts_as_not_running() -> TestResult {
     drop(std::os::unix::net::UnixListener::bind(home.socket())?);
     assert!(home.socket().exists());
     assert!(connect_existing(&home).await?.is_none());
-    wait_until_gone(&home).await?;
+    wait_until_gone(&home, None).await?;
     Ok(())
 }
 
@@ -77,7 +77,7 @@ async fn shutdown_waits_until_the_socket_is_gone() -> TestResult {
         return Err("fake daemon did not answer".into());
     };
     request_shutdown(&mut conn.client).await?;
-    wait_until_gone(&daemon.home).await?;
+    wait_until_gone(&daemon.home, None).await?;
     assert!(connect_existing(&daemon.home).await?.is_none());
     Ok(())
 }
@@ -99,14 +99,43 @@ async fn a_busy_daemon_of_another_build_is_used_and_named() -> TestResult {
 
 #[test]
 fn a_daemon_is_kept_only_when_it_is_this_build_or_busy() {
-    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 0)), Meeting::Same);
-    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 3)), Meeting::Same);
+    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 0), true), Meeting::Same);
+    assert_eq!(meeting(&hello(PROTOCOL_VERSION, 3), true), Meeting::Same);
     // Never an older one that happens to be running idle: the revisd beside this revis takes over.
-    assert_eq!(meeting(&older(PROTOCOL_VERSION, 0)), Meeting::ReplaceIdle);
-    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 0)), Meeting::ReplaceIdle);
-    assert_eq!(meeting(&older(PROTOCOL_VERSION, 2)), Meeting::OtherBuildBusy);
-    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 2)), Meeting::OtherProtocolBusy);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION, 0), true), Meeting::ReplaceIdle);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 0), true), Meeting::ReplaceIdle);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION, 2), true), Meeting::OtherBuild);
+    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 2), true), Meeting::OtherProtocolBusy);
     // The same version from another commit is another build.
     let rebuilt = HelloReply { commit: "ffffffffffff".into(), ..hello(PROTOCOL_VERSION, 0) };
-    assert_eq!(meeting(&rebuilt), Meeting::ReplaceIdle);
+    assert_eq!(meeting(&rebuilt, true), Meeting::ReplaceIdle);
+}
+
+#[test]
+fn without_a_revisd_beside_it_revis_keeps_the_one_that_runs() {
+    // What would be started is what PATH finds, probably this very daemon: no restart loop.
+    assert_eq!(meeting(&older(PROTOCOL_VERSION, 0), false), Meeting::OtherBuild);
+    // Another protocol cannot be talked to at all: replaced still.
+    assert_eq!(meeting(&older(PROTOCOL_VERSION + 1, 0), false), Meeting::ReplaceIdle);
+}
+
+#[test]
+fn a_process_is_alive_until_it_has_exited() -> TestResult {
+    assert!(process_alive(std::process::id()));
+    let mut child = std::process::Command::new("true").spawn()?;
+    let pid = child.id();
+    child.wait()?;
+    assert!(!process_alive(pid));
+    Ok(())
+}
+
+#[tokio::test]
+async fn gone_means_the_socket_closed_and_the_process_exited() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let home = Home::at(dir.path());
+    let mut child = std::process::Command::new("true").spawn()?;
+    let pid = child.id();
+    child.wait()?;
+    wait_until_gone(&home, Some(pid)).await?;
+    Ok(())
 }

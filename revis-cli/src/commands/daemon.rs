@@ -51,7 +51,7 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> Result<ExitCode, CliError> 
                 return Ok(ExitCode::SUCCESS);
             };
             client::request_shutdown(&mut conn.client).await?;
-            client::wait_until_gone(&ctx.home).await?;
+            client::wait_until_gone(&ctx.home, Some(conn.hello.pid)).await?;
             out(&format!("revisd stopped (pid {})\n", conn.hello.pid))?;
             Ok(ExitCode::SUCCESS)
         }

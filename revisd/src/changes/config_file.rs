@@ -191,6 +191,12 @@ fn split_key(key: &str) -> Vec<&str> {
     key.split('.').collect()
 }
 
+/// The value of `dotted_key` in `text`, a config file named `path` (its extension says the
+/// format): a file as it was at some commit, not on disk.
+pub fn value_in_text(text: &str, path: &Path, dotted_key: &str) -> Result<Value, ChangeError> {
+    read_value(text, Format::of(path)?, path, dotted_key)
+}
+
 pub fn read_value(text: &str, format: Format, path: &Path, dotted_key: &str) -> Result<Value, ChangeError> {
     let parts = split_key(dotted_key);
     let doc = parse(text, format, path)?;

@@ -23,7 +23,7 @@ use crate::path_policy::PolicyError;
 
 pub use apply::{Applied, AppliedChange, apply};
 pub use args::{ArgValue, read_arg, set_arg};
-pub use config_file::{read_config_value, write_config_value};
+pub use config_file::{read_config_value, value_in_text, write_config_value};
 pub use params::{changes_for, current_params};
 pub use render::float_text;
 pub use validate::validate;

@@ -1,9 +1,9 @@
 //! The parameters view: each trial's value of every parameter a change touched (a config key
 //! or a CLI argument), and how much of the metric's spread each one explains.
 //!
-//! A trial's values are its parent's with its own changes on top (the ratchet: a trial starts
-//! from the state of the trial it names as parent); a value before any change is the
-//! `previous` of the first change that touched it.
+//! A trial's value is read where the trial ran it: the config file as its commit holds it, the
+//! argument in its command (`Lookup`). Without those (a trial not committed yet), it is its
+//! parent's value with its own changes on top (the ratchet).
 //!
 //! Importance is the correlation ratio η² of the metric on each parameter: the share of the
 //! metric's variance between groups of trials (a categorical value, or one of four quantile
@@ -11,9 +11,80 @@
 //! needs no model, and says nothing about interactions; scores are scaled to sum to 1.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use revis_proto::v1 as pb;
 use serde::Serialize;
+
+use crate::changes::{ArgValue, read_arg, value_in_text};
+
+/// Where a parameter lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    Config { file: String, key: String },
+    Arg { name: String },
+}
+
+impl Key {
+    fn of(change: &pb::Change) -> Option<Key> {
+        match change.kind.as_str() {
+            "config_edit" => Some(Key::Config { file: change.file.clone()?, key: change.key.clone()? }),
+            "arg" => Some(Key::Arg { name: change.name.clone()? }),
+            _ => None,
+        }
+    }
+
+    /// `key (file)` for a config key, the argument as written.
+    fn label(&self) -> String {
+        match self {
+            Key::Config { file, key } => format!("{key} ({file})"),
+            Key::Arg { name } => name.clone(),
+        }
+    }
+}
+
+/// A trial's value of a parameter, as JSON text, where it can be read.
+pub trait Lookup {
+    fn value(&self, trial: &pb::Iteration, key: &Key) -> Option<String>;
+}
+
+/// A project whose repository cannot be opened: values follow the changes alone.
+pub struct NoRepo;
+
+impl Lookup for NoRepo {
+    fn value(&self, _: &pb::Iteration, _: &Key) -> Option<String> {
+        None
+    }
+}
+
+/// Reads values from the session's repository: the config file at the trial's commit, the
+/// argument in the trial's command.
+pub struct Repo {
+    repo: git2::Repository,
+}
+
+impl Repo {
+    pub fn open(project: &Path) -> Option<Self> {
+        git2::Repository::open(project).ok().map(|repo| Self { repo })
+    }
+}
+
+impl Lookup for Repo {
+    fn value(&self, trial: &pb::Iteration, key: &Key) -> Option<String> {
+        match key {
+            Key::Arg { name } => match read_arg(&trial.command, name).ok()? {
+                Some(ArgValue::Value(text)) => Some(text),
+                Some(ArgValue::Flag) => Some("true".to_string()),
+                None => None,
+            },
+            Key::Config { file, key } => {
+                let commit = trial.commit.as_deref()?;
+                let text = crate::workspace::file_at(&self.repo, commit, Path::new(file)).ok()??;
+                value_in_text(&text, Path::new(file), key).ok().map(|v| v.to_string())
+            }
+        }
+    }
+}
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Table {
@@ -45,40 +116,21 @@ pub struct Importance {
     pub score: f64,
 }
 
-/// The parameter a change sets: `file:key` for a config edit, `--name` for an argument.
-fn param_of(change: &pb::Change) -> Option<String> {
-    match change.kind.as_str() {
-        "config_edit" => {
-            let key = change.key.as_deref()?;
-            Some(match change.file.as_deref() {
-                Some(file) => format!("{key} ({file})"),
-                None => key.to_string(),
-            })
-        }
-        "arg" => change.name.clone(),
-        _ => None,
-    }
-}
-
-pub fn table(iterations: &[pb::Iteration]) -> Table {
-    let mut order: Vec<String> = Vec::new();
-    let mut initial: BTreeMap<String, String> = BTreeMap::new();
-    let mut points: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+pub fn table(iterations: &[pb::Iteration], lookup: &dyn Lookup) -> Table {
+    let mut keys: Vec<Key> = Vec::new();
+    let mut points: BTreeMap<u32, BTreeMap<Key, String>> = BTreeMap::new();
     let mut sorted: Vec<&pb::Iteration> = iterations.iter().collect();
     sorted.sort_by_key(|it| it.number);
     for it in &sorted {
         let mut point = it.parent.and_then(|p| points.get(&p).cloned()).unwrap_or_default();
         for change in &it.changes {
-            let Some(name) = param_of(change) else { continue };
-            if !order.contains(&name) {
-                order.push(name.clone());
-            }
-            if let Some(previous) = &change.previous {
-                initial.entry(name.clone()).or_insert_with(|| previous.clone());
+            let Some(key) = Key::of(change) else { continue };
+            if !keys.contains(&key) {
+                keys.push(key.clone());
             }
             match change.value.as_deref() {
-                Some("null") | None => point.remove(&name),
-                Some(value) => point.insert(name, value.to_string()),
+                Some("null") | None => point.remove(&key),
+                Some(value) => point.insert(key, value.to_string()),
             };
         }
         points.insert(it.number, point);
@@ -87,21 +139,21 @@ pub fn table(iterations: &[pb::Iteration]) -> Table {
         .iter()
         .filter_map(|it| {
             let primary = it.primary.filter(|v| v.is_finite())?;
-            let point = points.get(&it.number);
-            let values = order
+            let ratchet = points.get(&it.number);
+            let values = keys
                 .iter()
-                .map(|name| point.and_then(|p| p.get(name)).or_else(|| initial.get(name)).cloned())
+                .map(|key| lookup.value(it, key).or_else(|| ratchet.and_then(|p| p.get(key)).cloned()))
                 .collect();
             Some(Trial { number: it.number, primary, values })
         })
         .collect();
-    let params: Vec<Param> = order
+    let params: Vec<Param> = keys
         .iter()
         .enumerate()
-        .map(|(i, name)| {
+        .map(|(i, key)| {
             let mut seen = trials.iter().filter_map(|t| t.values[i].as_deref()).peekable();
             let numeric = seen.peek().is_some() && seen.all(|v| number(v).is_some());
-            Param { name: name.clone(), numeric }
+            Param { name: key.label(), numeric }
         })
         .collect();
     let importance = importance(&params, &trials);
@@ -196,16 +248,34 @@ mod tests {
         pb::Iteration { number, parent, primary: Some(primary), changes, ..Default::default() }
     }
 
+    /// Values from a table of (trial, parameter label) → value, as a repository would give.
+    struct Known(Vec<(u32, &'static str, &'static str)>);
+
+    impl Lookup for Known {
+        fn value(&self, trial: &pb::Iteration, key: &Key) -> Option<String> {
+            let label = key.label();
+            self.0.iter().find(|(n, l, _)| *n == trial.number && *l == label).map(|(_, _, v)| v.to_string())
+        }
+    }
+
     #[test]
-    fn values_follow_the_ratchet_and_start_from_the_first_previous() {
+    fn values_are_read_where_the_trial_ran_else_follow_the_ratchet() {
         let its = vec![
             trial(0, None, 1.0, vec![]),
             trial(1, Some(0), 0.5, vec![change("lr", "0.01", "0.1")]),
             trial(2, Some(1), 0.4, vec![change("width", "64", "32")]),
-            // Started from the baseline again: lr is back to its first value.
+            // Started from the baseline again; not committed yet, so nothing to read.
             trial(3, Some(0), 0.9, vec![change("width", "128", "32")]),
         ];
-        let t = table(&its);
+        let known = Known(vec![
+            (0, "lr (c.json)", "0.1"),
+            (0, "width (c.json)", "32"),
+            (1, "lr (c.json)", "0.01"),
+            (1, "width (c.json)", "32"),
+            (2, "lr (c.json)", "0.01"),
+            (2, "width (c.json)", "64"),
+        ]);
+        let t = table(&its, &known);
         let names: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["lr (c.json)", "width (c.json)"]);
         assert!(t.params.iter().all(|p| p.numeric));
@@ -217,7 +287,8 @@ mod tests {
                 vec![Some("0.1"), Some("32")],
                 vec![Some("0.01"), Some("32")],
                 vec![Some("0.01"), Some("64")],
-                vec![Some("0.1"), Some("128")],
+                // lr unknown (the baseline's changed nothing), width from its own change.
+                vec![None, Some("128")],
             ]
         );
     }
@@ -237,7 +308,7 @@ mod tests {
                 vec![change("lr", &lr.to_string(), "0.5"), change("seed", seed, "\"a\"")],
             ));
         }
-        let t = table(&its);
+        let t = table(&its, &Known(Vec::new()));
         assert_eq!(t.importance[0].name, "lr (c.json)");
         assert!(t.importance[0].score > 0.9, "{:?}", t.importance);
         let sum: f64 = t.importance.iter().map(|i| i.score).sum();

@@ -110,8 +110,16 @@ async fn session(Extract(shared): Extract<Shared>, Query(which): Query<Which>) -
 
 /// Each trial's values of the parameters that changed, and their importance.
 async fn parameters(Extract(shared): Extract<Shared>, Query(which): Query<Which>) -> Result<Response, Failure> {
+    let session = shared.engine.find_session(&which.name, &which.project).await.map_err(tonic::Status::from)?;
     let detail = detail(&shared, &which).await?;
-    Ok(Json(params::table(&detail.iterations)).into_response())
+    // Values are read from git: off the runtime.
+    let table = tokio::task::spawn_blocking(move || match params::Repo::open(std::path::Path::new(&session.project)) {
+        Some(repo) => params::table(&detail.iterations, &repo),
+        None => params::table(&detail.iterations, &params::NoRepo),
+    })
+    .await
+    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    Ok(Json(table).into_response())
 }
 
 /// An iteration's change as a diff, without the files `context.deny` hides.

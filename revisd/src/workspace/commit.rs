@@ -192,3 +192,15 @@ pub fn commit_patch(
         |delta: &git2::DiffDelta| [delta.old_file().path(), delta.new_file().path()].into_iter().flatten().any(hidden);
     print_patch(&diff, max_bytes, &skip).git(|| format!("print the diff of {commit}"))
 }
+
+/// The text of `path` in `commit` of the repository at `repo`, or `None` when the commit has
+/// no such file (or it is not text).
+pub fn file_at(repo: &Repository, commit: &str, path: &Path) -> Result<Option<String>, WorkspaceError> {
+    let found =
+        repo.revparse_single(commit).and_then(|o| o.peel_to_commit()).git(|| format!("find commit {commit}"))?;
+    let tree = found.tree().git(|| format!("read the tree of {commit}"))?;
+    let Ok(entry) = tree.get_path(path) else { return Ok(None) };
+    let blob =
+        entry.to_object(repo).and_then(|o| o.peel_to_blob()).git(|| format!("read {} at {commit}", path.display()))?;
+    Ok(std::str::from_utf8(blob.content()).ok().map(str::to_string))
+}

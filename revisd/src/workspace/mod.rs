@@ -26,7 +26,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use commit::{
-    branch_head, commit_all, commit_patch, diff_patch, diff_stat, head_commit, head_has_tree_of, restore_tree,
+    branch_head, commit_all, commit_patch, diff_patch, diff_stat, file_at, head_commit, head_has_tree_of, restore_tree,
 };
 pub use root::{project_root, uncommitted_changes};
 pub use session::{create, open, remove};

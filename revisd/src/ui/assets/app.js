@@ -92,7 +92,11 @@ function baseName(path) { return (path || "").split("/").filter(Boolean).pop() |
 
 const LIVE = new Set(["queued", "running"]);
 let stream = null;
-function closeStreams() { if (stream) { stream.forEach((s) => s.close()); stream = null; } }
+let logSource = null;
+function closeStreams() {
+  if (stream) { stream.forEach((s) => s.close()); stream = null; }
+  if (logSource) { logSource.close(); logSource = null; }
+}
 
 // ---------- the list of sessions ----------
 
@@ -162,10 +166,14 @@ async function renderList() {
 // ---------- one session ----------
 
 let selected = null;
+// The trial whose detail is on the page, and its state then: a reload keeps that detail (and
+// its live log stream) while neither changes.
+let shown = null;
 
 async function showSession(name, project) {
   closeStreams();
   selected = null;
+  shown = null;
   crumb.textContent = "/ " + name;
   const reload = debounce(() => renderSession(name, project).catch(showError), 250);
   stream = [follow("/api/session/events?" + query({ name, project }), { event: reload }, reload)];
@@ -197,12 +205,14 @@ async function renderSession(name, project) {
   const parts = [facts, actions,
     el("h2", {}, "Metric per trial"), metricChart(its, s.minimize, s.primary_metric)];
   if ((s.slots || 1) > 1 || its.some((it) => it.host)) parts.push(el("h2", {}, "Timeline by slot"), timeline(its));
-  parts.push(el("h2", {}, "Trials"), trialTable(its, name, project));
-  parts.push(el("div", { id: "trial-detail" }));
+  const keep = selected !== null ? its.find((it) => it.number === selected) : its.find((it) => it.state === "running");
+  const previous = document.getElementById("trial-detail");
+  const reuse = keep && shown && previous && shown.number === keep.number && shown.state === keep.state;
+  parts.push(el("h2", {}, "Trials"), trialTable(its, name, project, keep ? keep.number : null));
+  parts.push(reuse ? previous : el("div", { id: "trial-detail" }));
   if ((params.params || []).length) parts.push(el("h2", {}, "Parameters"), paramViews(params, s.minimize, s.primary_metric));
   view.replaceChildren(...parts);
-  const keep = selected !== null ? its.find((it) => it.number === selected) : its.find((it) => it.state === "running");
-  if (keep) showTrial(keep, name, project);
+  if (keep && !reuse) showTrial(keep, name, project);
 }
 
 // Label and value pairs as a two-column grid (a null pair is left out).
@@ -295,9 +305,9 @@ function timeline(its) {
   return chart;
 }
 
-function trialTable(its, name, project) {
+function trialTable(its, name, project, current) {
   const rows = its.slice().sort((a, b) => b.number - a.number).map((it) =>
-    el("tr", { class: "row trial" + (it.number === selected ? " selected" : ""), "data-trial": it.number, onclick: () => { selected = it.number; showTrial(it, name, project); } },
+    el("tr", { class: "row trial" + (it.number === current ? " selected" : ""), "data-trial": it.number, onclick: () => { selected = it.number; showTrial(it, name, project); } },
       el("td", { class: "num" }, it.number),
       el("td", {}, it.outcome || it.state),
       el("td", { class: "num" }, num(it.primary)),
@@ -311,12 +321,11 @@ function trialTable(its, name, project) {
     el("tbody", {}, rows));
 }
 
-let logSource = null;
-
 async function showTrial(it, name, project) {
   const box = document.getElementById("trial-detail");
   if (!box) return;
   if (logSource) { logSource.close(); logSource = null; }
+  shown = { number: it.number, state: it.state };
   document.querySelectorAll("tr.trial").forEach((r) => r.classList.toggle("selected", Number(r.dataset.trial) === it.number));
   const metrics = Object.entries(it.metrics || {}).map(([k, v]) => k + " = " + num(v)).join(", ");
   const parts = [el("h2", {}, "Trial #" + it.number),
@@ -338,7 +347,8 @@ async function showTrial(it, name, project) {
   box.replaceChildren(...parts.filter((p) => p !== null));
   try {
     const d = await api("/api/diff?" + query({ name, project, iteration: it.number }));
-    diffBox.replaceChildren(...diffLines(d.diff || "(no change)"));
+    const none = it.change ? "no file changed (" + it.change + ")" : "no change";
+    diffBox.replaceChildren(...diffLines(d.diff || none));
   } catch (e) { diffBox.textContent = e.message; }
 }
 
