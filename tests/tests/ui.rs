@@ -210,21 +210,24 @@ fn a_parallel_session_shows_its_timeline_and_parameters() {
     page.goto(&d.url);
     page.wait_for("the session", PAGE_DEADLINE, "return document.querySelector('#sessions tr.session a') !== null");
     page.click("#sessions tr.session a");
-    // One bar per trial, on two lanes (slot 0 and slot 1).
+    // One bar per trial, on two lanes (slot 0 and slot 1); the parameter views drawn.
     let bars = page.wait_for(
-        "the timeline",
+        "the timeline and the parameters",
         PAGE_DEADLINE,
-        "const t = document.getElementById('timeline'); return t && t.querySelectorAll('rect.bar').length",
+        "const t = document.getElementById('timeline'); \
+         return t && document.getElementById('parallel') && t.querySelectorAll('rect.bar').length",
     );
     assert_eq!(bars, serde_json::json!(trials));
     let lanes = page.eval(
         "return [...document.querySelectorAll('#timeline text')].filter(t => t.textContent.startsWith('slot')).length",
     );
-    assert_eq!(lanes, serde_json::json!(2));
+    let timeline = page.eval("return document.getElementById('timeline').outerHTML.slice(0, 3000)");
+    assert_eq!(lanes, serde_json::json!(2), "{timeline}");
     // The searched argument: its importance, its scatter, one line per trial with a metric.
     let importance = page
         .eval("return [...document.querySelectorAll('#importance .bar-row span:first-child')].map(s => s.textContent)");
-    assert_eq!(importance, serde_json::json!(["--x"]));
+    let link = page.eval("return document.getElementById('link').textContent");
+    assert_eq!(importance, serde_json::json!(["--x"]), "the page's link says {link}");
     let dots = page.eval("return document.querySelectorAll('#params svg.scatter circle').length");
     let lines = page.eval("return document.querySelectorAll('#parallel path.pc-line').length");
     let bearer = format!("Bearer {}", d.token);

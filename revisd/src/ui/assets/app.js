@@ -93,6 +93,9 @@ function baseName(path) { return (path || "").split("/").filter(Boolean).pop() |
 const LIVE = new Set(["queued", "running"]);
 let stream = null;
 let logSource = null;
+// Bumped on every navigation: a reload started for an earlier view (a timer, a fetch in
+// flight) must not draw over the current one.
+let generation = 0;
 function closeStreams() {
   if (stream) { stream.forEach((s) => s.close()); stream = null; }
   if (logSource) { logSource.close(); logSource = null; }
@@ -121,21 +124,23 @@ const listFilters = { project: "", state: "" };
 
 async function showList() {
   closeStreams();
+  const mine = ++generation;
   crumb.textContent = "";
-  const reload = debounce(() => renderList().catch(showError), 200);
+  const reload = debounce(() => renderList(mine).catch(staleView), 200);
   stream = [follow("/api/events", { change: reload }, reload)];
-  await renderList();
+  await renderList(mine);
 }
 
-async function renderList() {
+async function renderList(mine) {
   const data = await api("/api/sessions");
+  if (mine !== generation) return;
   const sessions = data.sessions || [];
   const projects = [...new Set(sessions.map((s) => s.project))].sort();
   const states = [...new Set(sessions.map((s) => s.state))].sort();
-  const projectSelect = el("select", { id: "filter-project", onchange: (e) => { listFilters.project = e.target.value; renderList(); } },
+  const projectSelect = el("select", { id: "filter-project", onchange: (e) => { listFilters.project = e.target.value; renderList(mine); } },
     el("option", { value: "" }, "every project"), projects.map((p) => el("option", { value: p }, p)));
   projectSelect.value = listFilters.project;
-  const stateSelect = el("select", { id: "filter-state", onchange: (e) => { listFilters.state = e.target.value; renderList(); } },
+  const stateSelect = el("select", { id: "filter-state", onchange: (e) => { listFilters.state = e.target.value; renderList(mine); } },
     el("option", { value: "" }, "every state"), el("option", { value: "live" }, "live"), states.map((s) => el("option", { value: s }, s)));
   stateSelect.value = listFilters.state;
   const shown = sessions.filter((s) =>
@@ -172,19 +177,21 @@ let shown = null;
 
 async function showSession(name, project) {
   closeStreams();
+  const mine = ++generation;
   selected = null;
   shown = null;
   crumb.textContent = "/ " + name;
-  const reload = debounce(() => renderSession(name, project).catch(showError), 250);
+  const reload = debounce(() => renderSession(name, project, mine).catch(staleView), 250);
   stream = [follow("/api/session/events?" + query({ name, project }), { event: reload }, reload)];
-  await renderSession(name, project);
+  await renderSession(name, project, mine);
 }
 
-async function renderSession(name, project) {
+async function renderSession(name, project, mine) {
   const [detail, params] = await Promise.all([
     api("/api/session?" + query({ name, project })),
     api("/api/params?" + query({ name, project })),
   ]);
+  if (mine !== generation) return;
   const s = detail;
   const its = detail.iterations || [];
   const actions = el("div", { class: "actions" },
@@ -439,6 +446,13 @@ function parallel(table, minimize, metric) {
 }
 
 // ---------- routing ----------
+
+// A reload that failed (the daemon restarting, say) keeps what the page shows and says so;
+// the event stream's reconnect reloads it.
+function staleView(e) {
+  link.textContent = "not updated: " + (e.message || String(e));
+  link.className = "link down";
+}
 
 function showError(e) {
   view.replaceChildren(el("p", { class: "error", id: "error" }, e.message || String(e)));
