@@ -104,6 +104,7 @@ fn check_export_json(env: &TestEnv, s: &Value) {
             "ended_at",
             "duration_seconds",
             "llm_usd",
+            "llm_unpriced_calls",
             "agent",
         ] {
             assert!(it.get(key).is_some(), "iteration.{key} missing: {}", pretty(it));

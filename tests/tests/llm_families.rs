@@ -81,6 +81,8 @@ fn gemini_runs_a_session_through_generate_content_with_signatures_echoed() {
     assert_eq!(results[0].name.as_deref(), Some("read_file"));
     assert!(results[0].content.contains("lr"), "{results:?}");
     assert!(requests[2].raw.contains("thoughtSignature"), "the signature went back");
+    // The API sent the call without an id: none goes back (Revis's own ids stay inside).
+    assert!(!requests[2].raw.contains("revis-call"), "{}", requests[2].raw);
     assert!(
         s["spend"]["llm_usd"].as_f64().is_some_and(|usd| usd > 0.0),
         "priced from the table: {}",
@@ -163,7 +165,7 @@ fn bedrock_runs_sessions_signed_from_variables_and_from_a_profile() {
     // The same from a named profile in the shared files, the region from the config file.
     let keys = signer(None);
     let fake = FakeLlm::bedrock(keys.clone());
-    fake.push(lr_change());
+    fake.script([Reply::error(503, "Bedrock is unable to process your request."), lr_change()]);
     let dir = tempfile::tempdir().expect("dir");
     let credentials = write_key(
         dir.path(),
@@ -184,7 +186,10 @@ fn bedrock_runs_sessions_signed_from_variables_and_from_a_profile() {
         ],
         &[&fake],
     );
-    assert_eq!(fake.requests()[0].model(), "meta.llama3-1-70b-instruct-v1:0");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "the ServiceUnavailableException was retried");
+    assert_eq!(requests[0].status, 503);
+    assert_eq!(requests[1].model(), "meta.llama3-1-70b-instruct-v1:0");
 }
 
 #[test]
@@ -195,7 +200,12 @@ fn vertex_ai_runs_gemini_with_a_service_account_and_claude_with_application_defa
     let tokens = TokenServer::start(Some(&account), None, &access);
     let key_file = write_key(dir.path(), "sa.json", &account.key_json("proj-vtx", &tokens.token_uri()));
     let fake = FakeLlm::vertex_gemini("proj-vtx", "europe-west4", &access);
-    fake.script([Reply::call(tool_call("read_file", json!({"path": "config.json"}))), lr_change()]);
+    fake.script([
+        // An overloaded model's 503 in Google's shape, retried with google-genai's backoff.
+        Reply::error(503, "The model is overloaded. Please try again later."),
+        Reply::call(tool_call("read_file", json!({"path": "config.json"}))),
+        lr_change(),
+    ]);
     run_session(
         "vertex_ai/gemini-2.5-pro",
         vec![
@@ -208,8 +218,11 @@ fn vertex_ai_runs_gemini_with_a_service_account_and_claude_with_application_defa
     assert!(tokens.refused().is_empty(), "{:?}", tokens.refused());
     assert!(tokens.issued() >= 1);
     let requests = fake.requests();
+    assert_eq!(requests.len(), 3, "the 503 was retried, then the tool call and the change");
+    assert_eq!(requests[0].status, 503);
+    assert_eq!(requests[1].raw, requests[0].raw, "the retry is the same request");
     assert_eq!(
-        requests[0].path,
+        requests[1].path,
         "/v1/projects/proj-vtx/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent",
         "the project came from the key file"
     );
@@ -222,6 +235,13 @@ fn vertex_ai_runs_gemini_with_a_service_account_and_claude_with_application_defa
     let access = fake_key("ya29.user");
     let tokens = TokenServer::start(None, Some(grant.clone()), &access);
     let fake = FakeLlm::vertex_claude("proj-user", "us-east5", &access);
+    // Vertex's own quota answer is Google's error shape, not Anthropic's: retried all the same.
+    let quota = "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base \
+                 model: anthropic-claude-sonnet-4-5. Please submit a quota increase request.";
+    fake.push(
+        Reply::error(429, quota)
+            .body(json!({"error": {"code": 429, "message": quota, "status": "RESOURCE_EXHAUSTED"}})),
+    );
     fake.push(lr_change());
     run_session(
         "vertex_ai/claude-sonnet-4-5@20250929",
@@ -234,7 +254,10 @@ fn vertex_ai_runs_gemini_with_a_service_account_and_claude_with_application_defa
         &[&fake],
     );
     assert!(tokens.refused().is_empty(), "{:?}", tokens.refused());
-    let request = &fake.requests()[0];
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "the quota 429 was retried");
+    assert_eq!(requests[0].status, 429);
+    let request = &requests[1];
     assert_eq!(
         request.path,
         "/v1/projects/proj-user/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"

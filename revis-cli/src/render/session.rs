@@ -433,12 +433,15 @@ fn agent_cost(it: &Iteration) -> Option<f64> {
 }
 
 /// The decision's LLM cost plus what the coding agent spent on the change; `-` when neither
-/// is known.
+/// spent anything, `unknown` (or `$0.04+?`) when a call or the agent's run has no known price.
 fn cost_text(it: &Iteration) -> String {
-    match (it.llm.as_ref().map(|llm| llm.usd), agent_cost(it)) {
-        (None, None) => "-".to_string(),
-        (llm, agent) => value::llm_cost(llm.unwrap_or(0.0) + agent.unwrap_or(0.0)),
+    if it.llm.is_none() && it.agent.is_none() {
+        return "-".to_string();
     }
+    let known = it.llm.as_ref().map_or(0.0, |llm| llm.usd) + agent_cost(it).unwrap_or(0.0);
+    let unknown = it.llm.as_ref().is_some_and(|llm| llm.unpriced_calls > 0)
+        || it.agent.as_ref().is_some_and(|a| a.cost_usd.is_none());
+    value::cost_with_unknown(known, unknown)
 }
 
 /// The outcome, with the phase while the run is going (`running (train)`).

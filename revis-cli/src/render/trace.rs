@@ -85,12 +85,20 @@ struct Totals {
     calls: u64,
     tokens: u64,
     usd: f64,
+    /// Calls (or tries, counted from a trace) at prices Revis does not know.
+    unpriced: u64,
 }
 
 impl Totals {
     fn from_usage(llm: &LlmUsage) -> Self {
         let tokens = llm.input_tokens + llm.output_tokens + llm.cache_read_tokens + llm.cache_write_tokens;
-        Self { model: llm.model.clone(), calls: u64::from(llm.calls), tokens, usd: llm.usd }
+        Self {
+            model: llm.model.clone(),
+            calls: u64::from(llm.calls),
+            tokens,
+            usd: llm.usd,
+            unpriced: u64::from(llm.unpriced_calls),
+        }
     }
 
     /// Summed from the tries themselves, for a daemon that sent no `llm` usage.
@@ -113,12 +121,16 @@ impl Totals {
                     + count("cache_read_tokens")
                     + count("cache_write_tokens");
             }
-            totals.usd += attempt.get("usd").and_then(Value::as_f64).unwrap_or(0.0);
+            match attempt.get("usd").and_then(Value::as_f64) {
+                Some(usd) => totals.usd += usd,
+                None if attempt.get("usage").is_some() => totals.unpriced += 1,
+                None => {}
+            }
         }
         totals
     }
 
-    /// `model, 3 calls, 12.3k tokens, $0.04` (parts that are unknown are left out).
+    /// `model, 3 calls, 12.3k tokens, $0.04` (`unknown` or `$0.04+?` for calls at unknown prices).
     fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.model.is_empty() {
@@ -126,7 +138,7 @@ impl Totals {
         }
         parts.push(format!("{} call{}", self.calls, if self.calls == 1 { "" } else { "s" }));
         parts.push(format!("{} tokens", value::tokens(self.tokens)));
-        parts.push(value::llm_cost(self.usd));
+        parts.push(value::cost_with_unknown(self.usd, self.unpriced > 0));
         parts.join(", ")
     }
 }

@@ -38,6 +38,16 @@ pub fn llm_spend(usd_known: f64, unpriced_calls: u32) -> String {
     }
 }
 
+/// A cost of which a part is unknown: `unknown` when nothing is known, the known part with
+/// `+?` otherwise (`$0.04+?`), so an unpriced call never reads as $0.
+pub fn cost_with_unknown(known: f64, unknown: bool) -> String {
+    match (unknown, known > 0.0) {
+        (false, _) => llm_cost(known),
+        (true, false) => "unknown".to_string(),
+        (true, true) => format!("{}+?", llm_cost(known)),
+    }
+}
+
 /// The cost of one LLM decision: cents usually, but a cheap call still shows it cost
 /// something (`$0.0042` rather than `$0.00`).
 pub fn llm_cost(v: f64) -> String {
@@ -78,6 +88,15 @@ pub fn improvement(baseline: f64, best: f64, minimize: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partly_unknown_cost_never_reads_as_a_figure_alone() {
+        assert_eq!(cost_with_unknown(0.042, false), "$0.04");
+        assert_eq!(cost_with_unknown(0.0, false), "$0.00");
+        assert_eq!(cost_with_unknown(0.0, true), "unknown");
+        assert_eq!(cost_with_unknown(0.042, true), "$0.04+?");
+        assert_eq!(cost_with_unknown(0.004, true), "$0.0040+?");
+    }
 
     #[test]
     fn unpriced_llm_calls_are_shown_as_unknown_never_as_zero() {

@@ -218,6 +218,7 @@ pub fn iteration(it: &IterationRow) -> Result<pb::Iteration, EngineError> {
             cache_read_tokens: s.cache_read_tokens,
             cache_write_tokens: s.cache_write_tokens,
             usd: s.usd,
+            unpriced_calls: s.unpriced_calls,
         }),
         trace: None,
         agent: agent.map(|a| pb::AgentChange {

@@ -110,6 +110,43 @@ fn missing_setting(config: &config::Config, credentials: &Credentials) -> Option
     None
 }
 
+/// With `--max-cost`, a model whose calls cannot be priced (no built-in price, no `llm.pricing`)
+/// would spend without limit: refused before anything runs, as its key and why. An Azure
+/// deployment's name need not say its model, and its calls are priced by the model that
+/// answers, so an Azure deployment unknown by name is a warning instead (the second value).
+fn unpriced_model(config: &config::Config, credentials: &Credentials) -> (Option<(String, String)>, Option<String>) {
+    let overrides = llm::price_overrides(config);
+    let specs = std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
+        .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)));
+    let mut warning = None;
+    for (key, spec, api_base) in specs {
+        if spec.trim().is_empty() || spec.trim().eq_ignore_ascii_case("none") {
+            continue;
+        }
+        // A name that does not resolve (a missing key) is the session's to report later.
+        let Ok(route) = llm::models::resolve(spec, api_base, &|name| credentials.get(name)) else { continue };
+        if llm::pricing::price_for(&route, &overrides).is_some() {
+            continue;
+        }
+        if route.api == llm::models::Api::Azure {
+            warning.get_or_insert_with(|| {
+                format!(
+                    "--max-cost: the Azure deployment {spec} is priced by the model that answers; if Revis does not \
+                     know that model's price its calls are counted as unpriced, not in dollars (set llm.pricing.{spec})"
+                )
+            });
+            continue;
+        }
+        let field = key.split('[').next().unwrap_or(&key).to_string();
+        let message = format!(
+            "{field}: {spec} has no known price, so --max-cost cannot hold its spend; give it one (USD per million \
+             tokens):\n  llm:\n    pricing:\n      {spec}: {{input: 1.0, output: 3.0}}"
+        );
+        return (Some((key, message)), None);
+    }
+    (None, warning)
+}
+
 /// `--advisor`, or the default: the LLM when it has a key (or an api_base), else the search
 /// when a space is declared, else an error that says how to set up either.
 fn choose_advisor(requested: Option<&str>, loaded: &Loaded, credentials: &Credentials) -> Result<AdvisorKind> {
@@ -263,6 +300,15 @@ impl Engine {
             return Err(config::located_error(&loaded.path, text, &key, message).into());
         }
         let advisor = choose_advisor(opts.advisor.as_deref(), &loaded, &credentials)?;
+        let mut price_warning = None;
+        if opts.max_cost.is_some() && advisor != AdvisorKind::Search {
+            let (refused, warning) = unpriced_model(&loaded.config, &credentials);
+            if let Some((key, message)) = refused {
+                let text = config_text.as_deref().unwrap_or_default();
+                return Err(config::located_error(&loaded.path, text, &key, message).into());
+            }
+            price_warning = warning;
+        }
         let budget_seconds = opts.budget.as_deref().filter(|b| !b.is_empty()).map(parse_budget).transpose()?;
         if opts.max_iterations == Some(0) {
             return Err(EngineError::InvalidArgument("--max-iterations must be at least 1".into()));
@@ -291,6 +337,7 @@ impl Engine {
 
         let cfg = self.session_config(&loaded, opts.parallel, config_text.as_deref()).await?;
         let mut warnings = loaded.warnings.clone();
+        warnings.extend(price_warning);
         let dirty = {
             let project = project.clone();
             blocking(move || workspace::uncommitted_changes(&project)).await??

@@ -1,18 +1,18 @@
 //! Bedrock's Converse API as the fake speaks it: `POST /model/{modelId}/converse`, every
-//! request's SigV4 signature verified with the test's credentials (re-signed with the
-//! `aws-sigv4` crate at the request's own `x-amz-date`; a wrong key, a changed body, a stale
-//! date or a missing session token is refused as AWS refuses it), strict checks of the
+//! request's SigV4 signature verified with the test's credentials (computed from the
+//! specification by `sigv4`, not by the `aws-sigv4` crate Revis signs with; a wrong key, a
+//! changed body, a stale date or a missing session token is refused as AWS refuses it), strict
+//! checks of the
 //! messages, tool config and tool results, and the Converse response and error shapes
 //! (`x-amzn-ErrorType` and `{"message": …}`).
 //! Must not: accept a request the real API would reject, or answer in any other shape.
 
 use std::time::SystemTime;
 
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use serde_json::{Value, json};
 
 use super::provider::{IssuedCall, ToolResultSeen, Violation};
+use super::sigv4;
 use revis_fixtures::http::HttpRequest;
 
 /// The credentials and region the fake expects requests to be signed with.
@@ -43,38 +43,8 @@ pub fn path_model(path: &str) -> Option<String> {
     String::from_utf8(out).ok().filter(|m| !m.is_empty())
 }
 
-fn signed_headers(
-    signer: &Signer,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    time: SystemTime,
-) -> Result<Vec<(String, String)>, String> {
-    let identity = aws_credential_types::Credentials::new(
-        signer.access_key_id.clone(),
-        signer.secret_access_key.clone(),
-        signer.session_token.clone(),
-        None,
-        "fake",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&signer.region)
-        .name("bedrock")
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let request = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))
-        .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
-    Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
-}
-
-/// Verifies the request's SigV4 signature as AWS does, by computing it again.
+/// Verifies the request's SigV4 signature as AWS does, by computing it again from the
+/// specification (`sigv4`).
 pub fn verify(signer: &Signer, req: &HttpRequest, now: SystemTime) -> Result<(), Violation> {
     let denied = |message: String| Violation::new(403, message);
     let auth = req.header("authorization").ok_or_else(|| denied("Missing Authentication Token".into()))?;
@@ -109,20 +79,23 @@ pub fn verify(signer: &Signer, req: &HttpRequest, now: SystemTime) -> Result<(),
     if req.header("x-amz-security-token") != signer.session_token.as_deref() {
         return Err(denied("The security token included in the request is invalid".into()));
     }
-    let mut to_sign = Vec::new();
-    for name in signed.split(';') {
-        if name == "x-amz-date" || name == "x-amz-security-token" {
-            continue;
+    for required in ["host", "x-amz-date"] {
+        if !signed.split(';').any(|name| name == required) {
+            return Err(denied(format!("'{required}' must be a signed header: SignedHeaders={signed}")));
         }
-        let value = req.header(name).ok_or_else(|| denied(format!("signed header {name} is missing")))?;
-        to_sign.push((name, value));
     }
-    let host = req.header("host").ok_or_else(|| denied("no host header".into()))?;
-    let url = format!("http://{host}{}", req.path);
-    let expected = signed_headers(signer, &req.method, &url, &to_sign, &req.body, at).map_err(denied)?;
-    let expected_auth = expected.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("");
-    let expected_signature = expected_auth.rsplit("Signature=").next().unwrap_or("");
-    if expected_signature != signature || !expected_auth.contains(&format!("SignedHeaders={signed},")) {
+    if signer.session_token.is_some() && !signed.split(';').any(|name| name == "x-amz-security-token") {
+        return Err(denied("The security token must be signed (x-amz-security-token in SignedHeaders)".into()));
+    }
+    let received = sigv4::Received { method: &req.method, target: &req.path, headers: &req.headers, body: &req.body };
+    let canonical = sigv4::canonical_request(&received, signed).map_err(denied)?;
+    let scope = sigv4::Scope {
+        secret_access_key: &signer.secret_access_key,
+        date: date.get(..8).unwrap_or(""),
+        region: &signer.region,
+        service: "bedrock",
+    };
+    if sigv4::signature(&scope, date, &canonical) != signature {
         return Err(denied(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into(),
         ));
@@ -177,6 +150,14 @@ pub fn validate(signer: &Signer, req: &HttpRequest, body: Option<&Value>) -> Vec
         }
         if names.is_empty() {
             problems.push("toolConfig.tools: at least one tool is required".into());
+        }
+        // As Bedrock answers a model that cannot be forced to call a tool.
+        let model = path_model(&req.path).unwrap_or_default();
+        let id = model.split_once('.').filter(|(region, _)| ["us", "eu", "apac", "global"].contains(region));
+        let id = id.map_or(model.as_str(), |(_, rest)| rest);
+        let forcible = ["anthropic.claude", "mistral.mistral-large", "amazon.nova"].iter().any(|f| id.starts_with(f));
+        if config.get("toolChoice").is_some() && !forcible {
+            problems.push("This model doesn't support the toolChoice field. Remove toolChoice and try again.".into());
         }
         match config.get("toolChoice") {
             None => {}

@@ -81,8 +81,9 @@ fn check_subset_schema(schema: &Value, at: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// `signatures`: (call id, signature) of every call the fake sent with one, so a replay
-/// without its signature is refused as Gemini 3 refuses it.
+/// `signatures`: (call id, or [`call_key`] for a call sent without an id, and signature) of
+/// every call the fake sent with one, so a replay without its signature is refused as Gemini 3
+/// refuses it.
 pub fn validate(
     endpoint: &Endpoint,
     req: &HttpRequest,
@@ -227,8 +228,11 @@ fn check_contents(contents: Option<&Value>, signatures: &[(String, String)], pro
                         problems.push(format!("contents[{i}].parts[{j}].functionCall.args must be an object"));
                     }
                     // The first call of each answer was sent with a signature: it must come back.
-                    let id = call["id"].as_str().unwrap_or_default();
-                    if let Some((_, sent)) = signatures.iter().find(|(call_id, _)| call_id == id)
+                    let id = match call["id"].as_str() {
+                        Some(id) => id.to_string(),
+                        None => call_key(&name, Some(&call["args"])),
+                    };
+                    if let Some((_, sent)) = signatures.iter().find(|(key, _)| *key == id)
                         && p["thoughtSignature"].as_str() != Some(sent.as_str())
                     {
                         problems.push(format!(
@@ -268,14 +272,31 @@ pub fn signature(n: u64) -> String {
     format!("c2lnbmF0dXJl{n:08}")
 }
 
-pub fn success_body(model: &str, n: u64, text: &str, calls: &[IssuedCall], input: u64, output: u64) -> Value {
+/// How a call sent without an id is known again when the client replays it: its name and
+/// arguments.
+pub fn call_key(name: &str, args: Option<&Value>) -> String {
+    format!("{name}{}", args.filter(|a| !a.is_null()).cloned().unwrap_or_else(|| json!({})))
+}
+
+pub fn success_body(
+    model: &str,
+    n: u64,
+    text: &str,
+    calls: &[IssuedCall],
+    input: u64,
+    output: u64,
+    with_ids: bool,
+) -> Value {
     let mut parts = Vec::new();
     if !text.is_empty() {
         parts.push(json!({"text": text}));
     }
     for (i, c) in calls.iter().enumerate() {
         let args = c.json.clone().unwrap_or_else(|| json!({}));
-        let mut part = json!({"functionCall": {"name": c.name, "args": args, "id": c.id}});
+        let mut part = json!({"functionCall": {"name": c.name, "args": args}});
+        if with_ids {
+            part["functionCall"]["id"] = json!(c.id);
+        }
         // Only the first call of an answer carries the signature (parallel calls).
         if i == 0 {
             part["thoughtSignature"] = json!(signature(n));

@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod openai;
 pub mod provider;
 pub mod serve;
+pub mod sigv4;
 pub mod token;
 
 pub use provider::{

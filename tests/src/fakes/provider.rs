@@ -489,7 +489,10 @@ fn handle(dialect: Dialect, key: Option<&str>, serve: &Serve, state: &Mutex<Stat
     };
     let model = body["model"].as_str().map(str::to_string).or_else(|| path_model(&req.path));
     let model = model.unwrap_or_else(|| "unknown-model".into());
-    let (response, issued) = render(dialect, &mut st, &reply, &model, index, raw.len() as u64 / 4);
+    // The Gemini API leaves function calls without an id (the client matches responses by
+    // name and order); Vertex AI's fake sends ids, so both of the client's paths are run.
+    let call_ids = !matches!(serve, Serve::Gemini(gemini::Endpoint::Api { .. }));
+    let (response, issued) = render(dialect, &mut st, &reply, &model, index, raw.len() as u64 / 4, call_ids);
     for v in &violations {
         st.violations.push(format!("request #{index} ({} {}): {v}", req.method, req.path));
     }
@@ -516,6 +519,7 @@ fn render(
     model: &str,
     index: usize,
     input_tokens: u64,
+    call_ids: bool,
 ) -> (HttpResponse, Vec<IssuedCall>) {
     let request_id = format!("req_fake{index:08}");
     match reply {
@@ -547,9 +551,14 @@ fn render(
                 }
                 Dialect::Gemini => {
                     if let Some(first) = issued.first() {
-                        st.signatures.push((first.id.clone(), gemini::signature(index as u64)));
+                        let key = if call_ids {
+                            first.id.clone()
+                        } else {
+                            gemini::call_key(&first.name, first.json.as_ref())
+                        };
+                        st.signatures.push((key, gemini::signature(index as u64)));
                     }
-                    gemini::success_body(model, index as u64, text, &issued, input_tokens, output_tokens)
+                    gemini::success_body(model, index as u64, text, &issued, input_tokens, output_tokens, call_ids)
                 }
                 Dialect::Bedrock => bedrock::success_body(index as u64, text, &issued, input_tokens, output_tokens),
             };

@@ -29,6 +29,7 @@ pub const FIXED_COLUMNS: &[&str] = &[
     "agent",
     "agent_summary",
     "agent_cost_usd",
+    "llm_unpriced_calls",
 ];
 
 /// Prefix of the metric columns.
@@ -72,6 +73,7 @@ fn fixed_cells(session: &str, it: &IterationRecord) -> Vec<String> {
         agent.map(|a| a.agent.clone()).unwrap_or_default(),
         agent.map(|a| a.summary.trim().to_string()).unwrap_or_default(),
         number(agent.and_then(|a| a.cost_usd)),
+        it.llm_unpriced_calls.to_string(),
     ]
 }
 
@@ -131,7 +133,7 @@ mod tests {
         let text = render(&session(vec![a, b]));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].ends_with(",agent_cost_usd,metric.accuracy,metric.val_loss"), "{}", lines[0]);
+        assert!(lines[0].ends_with(",agent_cost_usd,llm_unpriced_calls,metric.accuracy,metric.val_loss"), "{}", lines[0]);
         assert!(lines[0].starts_with("session,number,state,outcome,primary,"), "{}", lines[0]);
         assert!(lines[1].starts_with("otter,0,succeeded,baseline,"), "{}", lines[1]);
         assert!(lines[2].starts_with("otter,1,failed,,"), "{}", lines[2]);

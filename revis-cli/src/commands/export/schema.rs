@@ -57,7 +57,10 @@ pub struct BestRecord {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct SpendRecord {
     pub active_seconds: f64,
+    /// At known prices.
     pub llm_usd: f64,
+    /// Calls at prices Revis does not know: their cost is not in `llm_usd`.
+    pub llm_unpriced_calls: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +87,7 @@ pub struct IterationRecord {
     pub ended_at: Option<String>,
     pub duration_seconds: Option<f64>,
     pub llm_usd: Option<f64>,
+    pub llm_unpriced_calls: u32,
     pub llm_model: Option<String>,
     pub agent: Option<AgentRecord>,
 }
@@ -142,7 +146,11 @@ impl SessionRecord {
             target: d.target,
             baseline: s.baseline,
             best: s.best.map(|b| BestRecord { iteration: b.iteration, value: b.value }),
-            spend: SpendRecord { active_seconds: spend.active_seconds, llm_usd: spend.llm_usd },
+            spend: SpendRecord {
+                active_seconds: spend.active_seconds,
+                llm_usd: spend.llm_usd,
+                llm_unpriced_calls: spend.llm_unpriced_calls,
+            },
             advisor: s.advisor(),
             created_at: s.created_at.clone(),
             ended_at: non_empty(s.ended_at.as_deref()),
@@ -171,6 +179,7 @@ impl IterationRecord {
             ended_at: non_empty(it.ended_at.as_deref()),
             duration_seconds: it.duration_seconds,
             llm_usd: it.llm.as_ref().map(|l| l.usd),
+            llm_unpriced_calls: it.llm.as_ref().map_or(0, |l| l.unpriced_calls),
             llm_model: it.llm.as_ref().and_then(|l| non_empty(Some(&l.model))),
             agent: it.agent.as_ref().map(AgentRecord::from_agent),
         }

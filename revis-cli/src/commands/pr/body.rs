@@ -150,15 +150,24 @@ fn rejected(d: &SessionDetail) -> String {
 fn spend(d: &SessionDetail) -> String {
     let spend = d.head().spend.unwrap_or_default();
     let agents: f64 = d.iterations.iter().filter_map(|it| it.agent.as_ref().and_then(|a| a.cost_usd)).sum();
+    let agents_unpriced =
+        d.iterations.iter().filter(|it| it.agent.as_ref().is_some_and(|a| a.cost_usd.is_none())).count();
     let runs = d.iterations.len();
+    let llm = match spend.llm_unpriced_calls {
+        0 => format!("{} on LLM decisions", value::usd(spend.llm_usd)),
+        n => format!(
+            "{} on LLM decisions at known prices and {n} call{} at unknown prices",
+            value::usd(spend.llm_usd),
+            if n == 1 { "" } else { "s" }
+        ),
+    };
     let mut text = format!(
-        "{} of training over {runs} run{}, {} on LLM decisions",
+        "{} of training over {runs} run{}, {llm}",
         time::duration(spend.active_seconds),
         if runs == 1 { "" } else { "s" },
-        value::usd(spend.llm_usd)
     );
-    if agents > 0.0 {
-        text.push_str(&format!(", {} on coding agents", value::usd(agents)));
+    if agents > 0.0 || agents_unpriced > 0 {
+        text.push_str(&format!(", {} on coding agents", value::cost_with_unknown(agents, agents_unpriced > 0)));
     }
     text.push_str(".\n");
     text

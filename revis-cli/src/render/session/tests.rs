@@ -259,6 +259,17 @@ fn llm_cost_column_appears_only_with_llm_decisions() {
 }
 
 #[test]
+fn a_decision_with_calls_at_unknown_prices_never_shows_a_bare_figure() {
+    let mut d = detail();
+    d.iterations[1].llm = Some(LlmUsage { usd: 0.0, unpriced_calls: 2, ..Default::default() });
+    d.iterations[2].llm = Some(LlmUsage { usd: 0.03, unpriced_calls: 1, ..Default::default() });
+    let (head, rows) = table_rows(&d);
+    assert!(head.ends_with("LLM"), "{head}");
+    assert!(rows[1].ends_with("unknown"), "{rows:?}");
+    assert!(rows[2].ends_with("$0.03+?"), "{rows:?}");
+}
+
+#[test]
 fn a_code_change_awaiting_approval_says_how_to_approve_or_skip() {
     let why =
         "the advisor wants claude-code to make a code change: add dropout\nApprove with `revis approve quick-otter`";
@@ -308,7 +319,7 @@ fn iterations_made_by_a_coding_agent_name_it_and_add_its_cost() {
     let (head, rows) = table_rows(&d);
     assert!(head.ends_with("LLM"), "{head}");
     assert!(rows[1].contains("claude-code: add dropout") && rows[1].ends_with("$0.42"), "{rows:?}");
-    assert!(rows[2].contains("claude-code: code change") && rows[2].ends_with("-"), "{rows:?}");
+    assert!(rows[2].contains("claude-code: code change") && rows[2].ends_with("unknown"), "{rows:?}");
     assert!(rows[0].contains("(baseline)") && rows[0].ends_with("-"), "{rows:?}");
 }
 

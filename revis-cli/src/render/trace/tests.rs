@@ -58,6 +58,7 @@ fn usage() -> LlmUsage {
         cache_read_tokens: 2000,
         cache_write_tokens: 0,
         usd: 0.034,
+        unpriced_calls: 0,
     }
 }
 

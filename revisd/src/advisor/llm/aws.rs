@@ -65,15 +65,15 @@ fn sections(text: &str) -> HashMap<String, HashMap<String, String>> {
 }
 
 /// The named profile's settings: the credentials file's `[name]` over the config file's
-/// `[profile name]` (`[default]` for the default profile), as the SDKs merge them.
+/// `[profile name]` (`[default]` or `[profile default]` for the default profile), as the SDKs
+/// merge them.
 fn profile(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<HashMap<String, String>> {
     let read = |env: &str| var(env).and_then(|path| std::fs::read_to_string(path).ok()).map(|t| sections(&t));
     let mut merged: Option<HashMap<String, String>> = None;
-    if let Some(config) = read("AWS_CONFIG_FILE") {
-        let header = if name == "default" { "default".to_string() } else { format!("profile {name}") };
-        if let Some(section) = config.get(&header).or_else(|| config.get(name)) {
-            merged = Some(section.clone());
-        }
+    if let Some(config) = read("AWS_CONFIG_FILE")
+        && let Some(section) = config.get(&format!("profile {name}")).or_else(|| config.get(name))
+    {
+        merged = Some(section.clone());
     }
     if let Some(credentials) = read("AWS_SHARED_CREDENTIALS_FILE")
         && let Some(section) = credentials.get(name)
@@ -197,6 +197,10 @@ mod tests {
         let (keys, _) = super::keys(&var).expect("ok").expect("keys");
         assert_eq!((keys.access_key_id.as_str(), keys.session_token.as_deref()), ("AKIAWORK", Some("t2")));
         assert_eq!(region(&var).as_deref(), Some("us-west-2"));
+        // The config file may also name the default profile `[profile default]`.
+        let (_dir, credentials, config) = files("", "[profile default]\nregion = eu-central-1\n");
+        let var = env(vec![("AWS_SHARED_CREDENTIALS_FILE", credentials), ("AWS_CONFIG_FILE", config)]);
+        assert_eq!(region(&var).as_deref(), Some("eu-central-1"));
     }
 
     #[test]

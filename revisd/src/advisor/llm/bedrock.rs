@@ -204,14 +204,28 @@ pub fn request_body(request: &ChatRequest) -> Value {
                                     "inputSchema": {"json": t.parameters}}})
             })
             .collect();
-        let choice = match &request.tool_choice {
-            ToolChoice::Auto => json!({"auto": {}}),
-            ToolChoice::Any => json!({"any": {}}),
-            ToolChoice::Tool(name) => json!({"tool": {"name": name}}),
-        };
-        body.insert("toolConfig".into(), json!({"tools": tools, "toolChoice": choice}));
+        let mut config = json!({"tools": tools});
+        // Bedrock refuses `toolChoice` for the models that cannot be made to call a tool
+        // (Llama, Cohere, ...): for them the field is left out, which means `auto`.
+        if forces_tools(&request.model) {
+            let choice = match &request.tool_choice {
+                ToolChoice::Auto => json!({"auto": {}}),
+                ToolChoice::Any => json!({"any": {}}),
+                ToolChoice::Tool(name) => json!({"tool": {"name": name}}),
+            };
+            config["toolChoice"] = choice;
+        }
+        body.insert("toolConfig".into(), config);
     }
     Value::Object(body)
+}
+
+/// Whether the Converse API takes `toolChoice` for a model: Anthropic Claude, Mistral Large
+/// and Amazon Nova, also behind a cross-region inference profile (`us.anthropic.…`).
+pub fn forces_tools(model: &str) -> bool {
+    let id = model.rsplit('/').next().unwrap_or(model);
+    let id = ["us.", "eu.", "apac.", "global.", "us-gov."].iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id);
+    ["anthropic.claude", "mistral.mistral-large", "amazon.nova"].iter().any(|family| id.starts_with(family))
 }
 
 /// The messages, in alternating turns (tool results first in a user turn).
@@ -338,6 +352,16 @@ mod tests {
         );
         assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["type"], "object");
         assert_eq!(body["toolConfig"]["toolChoice"], json!({"any": {}}));
+
+        // A model that Bedrock cannot force to call a tool gets no toolChoice at all.
+        let llama = ChatRequest { model: "meta.llama3-1-70b-instruct-v1:0".into(), ..request };
+        let body = request_body(&llama);
+        assert!(body["toolConfig"].get("toolChoice").is_none(), "{body}");
+        assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["name"], "read_file");
+        assert!(forces_tools("us.anthropic.claude-sonnet-4-5-20250929-v1:0"));
+        assert!(forces_tools("amazon.nova-pro-v1:0"));
+        assert!(forces_tools("mistral.mistral-large-2407-v1:0"));
+        assert!(!forces_tools("cohere.command-r-plus-v1:0"));
     }
 
     #[test]
@@ -391,9 +415,10 @@ mod tests {
     }
 
     #[test]
-    fn the_signature_matches_the_sigv4_test_suite() {
-        // AWS's published "get-vanilla" case is GET; this checks our POST headers' shape and
-        // that the same inputs sign the same way (the fake re-signs to verify).
+    fn the_signature_is_the_one_the_sigv4_specification_gives() {
+        // The known answer was computed from the specification's canonical request (the path
+        // encoded twice: `m%253A0`; content-type, host, date and token signed; the body's hash)
+        // by the test fake's own SigV4 code, which matches AWS's published test-suite vectors.
         let keys = Keys {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "secret".into(),
@@ -401,17 +426,17 @@ mod tests {
         };
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
         let url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m%3A0/converse";
-        let first = signature(&keys, "us-east-1", url, b"{}", at).expect("signed");
-        let again = signature(&keys, "us-east-1", url, b"{}", at).expect("signed");
-        assert_eq!(first, again);
-        let auth = &first.iter().find(|(k, _)| k == "authorization").expect("authorization").1;
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request"),
-            "{auth}"
+        let signed = signature(&keys, "us-east-1", url, b"{}", at).expect("signed");
+        let auth = &signed.iter().find(|(k, _)| k == "authorization").expect("authorization").1;
+        assert_eq!(
+            auth,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, \
+             Signature=477c4d95f1e8cb8c471ea1a980cf0eb242c05ec380fb4edca041d1f6c3c752a4"
         );
-        assert!(first.iter().any(|(k, v)| k == "x-amz-date" && v == "20150830T123600Z"));
-        assert!(first.iter().any(|(k, _)| k == "x-amz-security-token"));
+        assert!(signed.iter().any(|(k, v)| k == "x-amz-date" && v == "20150830T123600Z"));
+        assert!(signed.iter().any(|(k, v)| k == "x-amz-security-token" && v == "tok"));
         let other = signature(&keys, "us-east-1", url, b"{ }", at).expect("signed");
-        assert_ne!(first, other, "the body is signed");
+        assert_ne!(signed, other, "the body is signed");
     }
 }

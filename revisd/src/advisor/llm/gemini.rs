@@ -119,11 +119,13 @@ fn server_wait(headers: &HeaderMap, body: &str, now: SystemTime) -> Option<Durat
     }
 }
 
-/// `base` is `ProviderSettings::backoff` (0.5 s): the SDK's 1 s is twice it.
+/// google-genai's `wait_exponential_jitter(initial=1, max=60, jitter=1)`: the jitter is added
+/// before the cap, as tenacity does. `base` is `ProviderSettings::backoff` (0.5 s): the SDK's
+/// 1 s is twice it.
 fn backoff(retries_done: u32, base: Duration, jitter: f64) -> Duration {
     let initial = base.saturating_mul(2);
     let exponential = initial.saturating_mul(2u32.saturating_pow(retries_done.min(16)));
-    exponential.min(initial.saturating_mul(60)) + initial.mul_f64(jitter.clamp(0.0, 1.0))
+    (exponential + initial.mul_f64(jitter.clamp(0.0, 1.0))).min(initial.saturating_mul(60))
 }
 
 /// The request body for `request`.
@@ -152,8 +154,19 @@ pub fn request_body(request: &ChatRequest) -> Value {
         };
         body.insert("toolConfig".into(), json!({"functionCallingConfig": config}));
     }
-    body.insert("generationConfig".into(), json!({"maxOutputTokens": request.max_tokens}));
+    let room = if thinks(&request.model) { THINKING_ROOM } else { 0 };
+    body.insert("generationConfig".into(), json!({"maxOutputTokens": request.max_tokens.saturating_add(room)}));
     Value::Object(body)
+}
+
+/// Gemini 2.5 and 3 think before they answer, and the thinking counts against
+/// `maxOutputTokens`: this much room is added so that it does not eat the answer's own budget
+/// (a cut-off answer is a wasted call). Thinking is billed as output either way.
+const THINKING_ROOM: u32 = 8192;
+
+fn thinks(model: &str) -> bool {
+    let id = model.rsplit('/').next().unwrap_or(model);
+    id.starts_with("gemini-2.5") || id.starts_with("gemini-3")
 }
 
 /// The contents, in alternating `user` and `model` turns (function responses first).
@@ -349,7 +362,9 @@ mod tests {
             body["toolConfig"],
             json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["submit_decision"]}})
         );
-        assert_eq!(body["generationConfig"]["maxOutputTokens"], 1000);
+        assert_eq!(body["generationConfig"]["maxOutputTokens"], 1000 + THINKING_ROOM, "room to think");
+        let older = ChatRequest { model: "gemini-2.0-flash".into(), ..request() };
+        assert_eq!(request_body(&older)["generationConfig"]["maxOutputTokens"], 1000, "no thinking");
     }
 
     #[test]
@@ -407,5 +422,6 @@ mod tests {
         assert_eq!(backoff(3, base, 0.0), Duration::from_secs(8));
         assert_eq!(backoff(10, base, 0.0), Duration::from_secs(60));
         assert_eq!(backoff(1, base, 0.5), Duration::from_millis(2500));
+        assert_eq!(backoff(6, base, 0.9), Duration::from_secs(60), "the jitter is inside the 60 s cap");
     }
 }

@@ -135,15 +135,17 @@ async fn refresh(json: &str, client: &reqwest::Client, timeout: Duration) -> Res
     let value: Value = serde_json::from_str(json).map_err(|e| format!("unreadable credential: {e}"))?;
     let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
     let uri = Some(field("token_uri")).filter(|u| !u.is_empty()).unwrap_or(TOKEN_URI);
-    let body = serde_json::json!({
-        "grant_type": "refresh_token",
-        "client_id": field("client_id"),
-        "client_secret": field("client_secret"),
-        "refresh_token": field("refresh_token"),
-    });
+    // A form, as RFC 6749 and Google's own auth libraries send it.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", field("client_id"))
+        .append_pair("client_secret", field("client_secret"))
+        .append_pair("refresh_token", field("refresh_token"))
+        .finish();
     let response = client
         .post(uri)
-        .json(&body)
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
         .timeout(timeout)
         .send()
         .await

@@ -46,15 +46,15 @@ pub const HOSTS: &[Host] = &[
     Host {
         prefix: "together_ai",
         name: "Together AI",
-        key_envs: &["TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_API_KEY"],
+        key_envs: &["TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHER_AI_TOKEN"],
         base_env: "TOGETHERAI_API_BASE",
         default_base: "https://api.together.xyz/v1",
     },
     Host {
         prefix: "fireworks_ai",
         name: "Fireworks AI",
-        key_envs: &["FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY", "FIREWORKSAI_API_KEY"],
-        base_env: "FIREWORKS_AI_API_BASE",
+        key_envs: &["FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY", "FIREWORKSAI_API_KEY", "FIREWORKS_AI_TOKEN"],
+        base_env: "FIREWORKS_API_BASE",
         default_base: "https://api.fireworks.ai/inference/v1",
     },
     Host {

@@ -92,13 +92,56 @@ const TABLE: &[(&str, Price)] = &[
     ("nova-micro", price(0.035, 0.14, 0.00875, 0.035)),
 ];
 
-/// A model id as the table knows it: the last path segment (proxies and OpenRouter name
-/// `anthropic/claude-…`), without Vertex's `@version`, and without Bedrock's region and
-/// vendor prefixes (`us.anthropic.claude-…`, `meta.llama3-…`, `amazon.nova-…`).
-fn table_id(model: &str) -> &str {
+/// Open-weight models cost what the host that serves them charges, so they are priced per
+/// host (LiteLLM's prefix), before the table above. Perplexity's per-request search fees are
+/// not token prices and are not counted.
+const HOST_TABLE: &[(&str, &str, Price)] = &[
+    ("together_ai", "llama-3.3-70b-instruct-turbo", price(0.88, 0.88, 0.88, 0.88)),
+    ("together_ai", "meta-llama-3.1-8b-instruct-turbo", price(0.18, 0.18, 0.18, 0.18)),
+    ("together_ai", "meta-llama-3.1-70b-instruct-turbo", price(0.88, 0.88, 0.88, 0.88)),
+    ("together_ai", "meta-llama-3.1-405b-instruct-turbo", price(3.50, 3.50, 3.50, 3.50)),
+    ("together_ai", "llama-4-maverick-17b-128e-instruct-fp8", price(0.27, 0.85, 0.27, 0.27)),
+    ("together_ai", "llama-4-scout-17b-16e-instruct", price(0.18, 0.59, 0.18, 0.18)),
+    ("together_ai", "deepseek-v3", price(1.25, 1.25, 1.25, 1.25)),
+    ("together_ai", "deepseek-r1", price(3.0, 7.0, 3.0, 3.0)),
+    ("together_ai", "qwen2.5-72b-instruct-turbo", price(1.20, 1.20, 1.20, 1.20)),
+    ("together_ai", "kimi-k2-instruct", price(1.0, 3.0, 1.0, 1.0)),
+    ("together_ai", "gpt-oss-120b", price(0.15, 0.60, 0.15, 0.15)),
+    ("together_ai", "gpt-oss-20b", price(0.05, 0.20, 0.05, 0.05)),
+    ("fireworks_ai", "llama-v3p3-70b-instruct", price(0.90, 0.90, 0.90, 0.90)),
+    ("fireworks_ai", "llama-v3p1-405b-instruct", price(3.0, 3.0, 3.0, 3.0)),
+    ("fireworks_ai", "llama-v3p1-8b-instruct", price(0.20, 0.20, 0.20, 0.20)),
+    ("fireworks_ai", "deepseek-v3", price(0.90, 0.90, 0.90, 0.90)),
+    ("fireworks_ai", "deepseek-r1", price(3.0, 8.0, 3.0, 3.0)),
+    ("fireworks_ai", "qwen2p5-72b-instruct", price(0.90, 0.90, 0.90, 0.90)),
+    ("fireworks_ai", "kimi-k2-instruct", price(0.60, 2.50, 0.60, 0.60)),
+    ("fireworks_ai", "gpt-oss-120b", price(0.15, 0.60, 0.15, 0.15)),
+    ("fireworks_ai", "gpt-oss-20b", price(0.07, 0.30, 0.07, 0.07)),
+    ("cerebras", "llama3.1-8b", price(0.10, 0.10, 0.10, 0.10)),
+    ("cerebras", "llama-3.3-70b", price(0.85, 1.20, 0.85, 0.85)),
+    ("cerebras", "llama-4-scout-17b-16e-instruct", price(0.65, 0.85, 0.65, 0.65)),
+    ("cerebras", "qwen-3-32b", price(0.40, 0.80, 0.40, 0.40)),
+    ("cerebras", "gpt-oss-120b", price(0.35, 0.75, 0.35, 0.35)),
+    ("groq", "openai/gpt-oss-120b", price(0.15, 0.75, 0.15, 0.15)),
+    ("groq", "openai/gpt-oss-20b", price(0.10, 0.50, 0.10, 0.10)),
+    ("groq", "qwen/qwen3-32b", price(0.29, 0.59, 0.29, 0.29)),
+    ("groq", "moonshotai/kimi-k2-instruct", price(1.0, 3.0, 1.0, 1.0)),
+    ("perplexity", "sonar", price(1.0, 1.0, 1.0, 1.0)),
+    ("perplexity", "sonar-pro", price(3.0, 15.0, 3.0, 3.0)),
+    ("perplexity", "sonar-reasoning", price(1.0, 5.0, 1.0, 1.0)),
+    ("perplexity", "sonar-reasoning-pro", price(2.0, 8.0, 2.0, 2.0)),
+    ("perplexity", "sonar-deep-research", price(2.0, 8.0, 2.0, 2.0)),
+];
+
+/// A model id as the tables know it: the last path segment (proxies, OpenRouter and Together
+/// name `vendor/model`; Fireworks `accounts/fireworks/models/model`), lower-case, without
+/// Vertex's `@version`, without Bedrock's region and vendor prefixes (`us.anthropic.claude-…`,
+/// `meta.llama3-…`, `amazon.nova-…`), and with OpenRouter's dotted Claude versions
+/// (`claude-sonnet-4.5`) in Anthropic's own form (`claude-sonnet-4-5`).
+fn table_id(model: &str) -> String {
     let model = model.rsplit('/').next().unwrap_or(model);
-    let model = model.split('@').next().unwrap_or(model);
-    let mut id = model;
+    let model = model.split('@').next().unwrap_or(model).to_ascii_lowercase();
+    let mut id = model.as_str();
     for region in ["us.", "eu.", "apac.", "global.", "us-gov."] {
         if let Some(rest) = id.strip_prefix(region) {
             id = rest;
@@ -106,21 +149,38 @@ fn table_id(model: &str) -> &str {
     }
     for vendor in ["anthropic.", "meta.", "amazon.", "mistral.", "deepseek.", "cohere.", "ai21."] {
         if let Some(rest) = id.strip_prefix(vendor) {
-            return rest;
+            id = rest;
+            break;
         }
     }
-    id
+    if id.starts_with("claude-") { id.replace('.', "-") } else { id.to_string() }
 }
 
-/// The table entry for a model id: the longest entry that is the whole id or a prefix followed
-/// by `-` (so `gpt-4` does not price `gpt-4.5`, but `gpt-4o-2024-08-06` is `gpt-4o`).
+/// Whether `entry` prices `id`: the whole id, or a prefix followed by `-` (so `gpt-4` does not
+/// price `gpt-4.5`, but `gpt-4o-2024-08-06` is `gpt-4o`).
+fn matches_entry(id: &str, entry: &str) -> bool {
+    id.strip_prefix(entry).is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
+/// The table entry for a model id: the longest entry that matches it.
 pub fn table_price(model: &str) -> Option<Price> {
     let model = table_id(model);
     TABLE
         .iter()
-        .filter(|(prefix, _)| model.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
+        .filter(|(prefix, _)| matches_entry(&model, prefix))
         .max_by_key(|(prefix, _)| prefix.len())
         .map(|(_, price)| *price)
+}
+
+/// A host's own price for an open-weight model it serves (Groq's ids keep their vendor path).
+fn host_price(host: &str, model: &str) -> Option<Price> {
+    let lowered = model.to_ascii_lowercase();
+    let id = table_id(model);
+    HOST_TABLE
+        .iter()
+        .filter(|(h, entry, _)| *h == host && (matches_entry(&id, entry) || matches_entry(&lowered, entry)))
+        .max_by_key(|(_, entry, _)| entry.len())
+        .map(|(_, _, price)| *price)
 }
 
 /// The price of `route`: an override keyed by the full spec, then by the bare model id; zero
@@ -137,7 +197,10 @@ pub fn price_for(route: &Route, overrides: &IndexMap<String, Price>) -> Option<P
     // A local server behind an OpenAI- or Anthropic-style name (llama.cpp, a LiteLLM proxy) is
     // free; a hosted family's name on loopback is a tunnel to a paid API, not a free model.
     let local_kind = matches!(prefix, None | Some("openai" | "anthropic" | "litellm_proxy"));
-    table_price(&route.model).or_else(|| (local_kind && is_loopback(&route.base_url)).then(Price::default))
+    prefix
+        .and_then(|host| host_price(host, &route.model))
+        .or_else(|| table_price(&route.model))
+        .or_else(|| (local_kind && is_loopback(&route.base_url)).then(Price::default))
 }
 
 /// The price of a model known by name only (a coding agent's): an override by the full name,
@@ -199,6 +262,30 @@ mod tests {
         assert_eq!(input("grok-4-0709"), Some(3.0));
         assert_eq!(input("llama-3.3-70b-versatile"), Some(0.59));
         assert_eq!(input("acme/model-7b"), None, "unknown stays unknown");
+        assert_eq!(input("anthropic/claude-sonnet-4.5"), Some(3.0), "OpenRouter's dotted Claude ids");
+        assert_eq!(input("anthropic/claude-3.5-haiku"), Some(0.80));
+        assert_eq!(input("google/gemini-2.5-pro"), Some(1.25));
+        assert_eq!(input("gpt-4.1"), Some(2.0), "dots kept outside Claude ids");
+    }
+
+    #[test]
+    fn open_weight_models_are_priced_by_the_host_that_serves_them() {
+        let none = IndexMap::new();
+        let at = |spec: &str| {
+            let (_, model) = spec.split_once('/').unwrap();
+            price_for(&route(spec, model, "https://host.example/v1"), &none).map(|p| (p.input, p.output))
+        };
+        assert_eq!(at("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"), Some((0.88, 0.88)));
+        assert_eq!(at("together_ai/deepseek-ai/DeepSeek-R1"), Some((3.0, 7.0)));
+        assert_eq!(at("fireworks_ai/accounts/fireworks/models/llama-v3p3-70b-instruct"), Some((0.90, 0.90)));
+        assert_eq!(at("fireworks_ai/accounts/fireworks/models/deepseek-r1-0528"), Some((3.0, 8.0)));
+        assert_eq!(at("cerebras/gpt-oss-120b"), Some((0.35, 0.75)));
+        assert_eq!(at("together_ai/openai/gpt-oss-120b"), Some((0.15, 0.60)), "the same model, another host");
+        assert_eq!(at("groq/openai/gpt-oss-120b"), Some((0.15, 0.75)));
+        assert_eq!(at("groq/llama-3.3-70b-versatile"), Some((0.59, 0.79)), "the shared table still applies");
+        assert_eq!(at("perplexity/sonar-pro"), Some((3.0, 15.0)));
+        assert_eq!(at("perplexity/sonar-reasoning-pro"), Some((2.0, 8.0)), "the longest entry wins");
+        assert_eq!(at("cerebras/some-new-model"), None);
     }
 
     #[test]

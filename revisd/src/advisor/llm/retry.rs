@@ -27,11 +27,22 @@ pub fn is_spend_limit(status: u16, body: &str) -> bool {
         })
 }
 
-/// Whether an error status is worth another attempt. Never a spend-limit 429 nor
-/// 400/401/403/404; otherwise the server's `x-should-retry` wins; otherwise 408, 409, 429
-/// and every 5xx (529 "overloaded" included).
+/// Google's answer to a key it does not know: 400 INVALID_ARGUMENT with the reason
+/// `API_KEY_INVALID` (not a 401), which is a credentials problem like any other family's 401.
+pub fn is_invalid_google_key(status: u16, body: &str) -> bool {
+    status == 400
+        && serde_json::from_str::<Value>(body).ok().is_some_and(|v| {
+            v.pointer("/error/details").and_then(Value::as_array).is_some_and(|details| {
+                details.iter().any(|d| d.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
+            })
+        })
+}
+
+/// Whether an error status is worth another attempt, as the SDKs decide: never a spend-limit
+/// 429 (waiting does not raise it); otherwise the server's `x-should-retry` wins; otherwise
+/// 408, 409, 429 and every 5xx (529 "overloaded" included).
 pub fn should_retry(status: u16, headers: &HeaderMap, body: &str) -> bool {
-    if is_spend_limit(status, body) || matches!(status, 400 | 401 | 403 | 404) {
+    if is_spend_limit(status, body) {
         return false;
     }
     match headers.get("x-should-retry").and_then(|v| v.to_str().ok()).map(str::trim) {
@@ -98,6 +109,9 @@ pub fn error_message(body: &str) -> String {
 pub fn status_error(provider: &'static str, status: u16, body: &str, retryable: bool) -> LlmError {
     match status {
         401 | 403 => LlmError::Fatal { provider, message: format!("authentication failed (HTTP {status})") },
+        _ if is_invalid_google_key(status, body) => {
+            LlmError::Fatal { provider, message: format!("authentication failed (HTTP {status}: API_KEY_INVALID)") }
+        }
         402 => LlmError::Fatal { provider, message: format!("billing error: {}", error_message(body)) },
         _ if is_spend_limit(status, body) => {
             LlmError::Fatal { provider, message: format!("spend limit reached: {}", error_message(body)) }
@@ -223,16 +237,27 @@ mod tests {
         assert!(!should_retry(429, &headers(&[("x-should-retry", "false")]), ""));
         assert!(should_retry(422, &headers(&[("x-should-retry", "true")]), ""));
         assert!(should_retry(409, &headers(&[("x-should-retry", "maybe")]), ""));
+        // The SDKs read the header before the status: a 400 the server says to retry is.
+        assert!(should_retry(400, &headers(&[("x-should-retry", "true")]), ""));
     }
 
     #[test]
-    fn spend_limit_and_client_errors_are_never_retried() {
+    fn spend_limit_is_never_retried_and_a_bad_google_key_is_an_authentication_failure() {
         assert!(is_spend_limit(429, SPEND_LIMIT));
         assert!(!is_spend_limit(429, r#"{"error":{"type":"rate_limit_error"}}"#));
         assert!(!should_retry(429, &HeaderMap::new(), SPEND_LIMIT));
         assert!(!should_retry(429, &headers(&[("x-should-retry", "true")]), SPEND_LIMIT));
-        assert!(!should_retry(400, &headers(&[("x-should-retry", "true")]), ""));
         assert!(matches!(status_error("anthropic", 429, SPEND_LIMIT, false), LlmError::Fatal { .. }));
+        let bad_key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.",
+            "status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo",
+            "reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        let error = status_error("gemini", 400, bad_key, false);
+        assert!(
+            matches!(&error, LlmError::Fatal { message, .. } if message.starts_with("authentication failed")),
+            "{error}"
+        );
+        let bad_request = r#"{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}"#;
+        assert!(matches!(status_error("gemini", 400, bad_request, false), LlmError::Status { .. }));
     }
 
     #[test]

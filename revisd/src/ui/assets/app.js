@@ -108,14 +108,20 @@ function budgetLeft(s) {
   const parts = [];
   if (b.wall_seconds) parts.push(duration(Math.max(0, b.wall_seconds - (spend.active_seconds || 0))));
   if (b.max_iterations) parts.push(Math.max(0, b.max_iterations - (s.iterations_run || 0)) + " runs");
-  if (b.max_cost) parts.push("$" + Math.max(0, b.max_cost - (spend.llm_usd || 0) - (spend.compute_usd || 0)).toFixed(2));
+  if (b.max_cost) {
+    // Calls at unknown prices spent an unknown part of what looks left: at most this much is.
+    const left = Math.max(0, b.max_cost - (spend.llm_usd || 0) - (spend.compute_usd || 0)).toFixed(2);
+    parts.push((spend.llm_unpriced_calls ? "at most $" : "$") + left);
+  }
   return parts.length ? parts.join(" · ") : "no limit";
 }
 
 function spendText(s) {
   const spend = s.spend || {};
   const parts = [];
-  parts.push(spend.llm_unpriced_calls ? "LLM unknown" : "$" + (spend.llm_usd || 0).toFixed(2) + " LLM");
+  const known = "$" + (spend.llm_usd || 0).toFixed(2);
+  if (!spend.llm_unpriced_calls) parts.push(known + " LLM");
+  else parts.push((spend.llm_usd ? known + " + unknown" : "unknown") + " LLM (" + spend.llm_unpriced_calls + " unpriced)");
   if (spend.gpu_hours) parts.push(num(spend.gpu_hours, 3) + " GPU-h");
   return parts.join(" · ");
 }
