@@ -25,11 +25,14 @@ pub fn select(lookup: impl Fn(&str) -> Option<String>) -> HashMap<String, String
     // The SDKs' default credential files, named by path when the shell does not name its own,
     // so the daemon reads this user's files, not whatever its own home holds.
     if let Some(home) = lookup("HOME").filter(|h| !h.is_empty()) {
-        let config = lookup("XDG_CONFIG_HOME").filter(|c| !c.is_empty()).unwrap_or_else(|| format!("{home}/.config"));
+        // gcloud's configuration directory: CLOUDSDK_CONFIG, else ~/.config/gcloud (google-auth
+        // looks there and nowhere else; XDG_CONFIG_HOME does not move it).
+        let gcloud =
+            lookup("CLOUDSDK_CONFIG").filter(|c| !c.is_empty()).unwrap_or_else(|| format!("{home}/.config/gcloud"));
         let defaults = [
             ("AWS_SHARED_CREDENTIALS_FILE", format!("{home}/.aws/credentials")),
             ("AWS_CONFIG_FILE", format!("{home}/.aws/config")),
-            ("GOOGLE_APPLICATION_CREDENTIALS", format!("{config}/gcloud/application_default_credentials.json")),
+            ("GOOGLE_APPLICATION_CREDENTIALS", format!("{gcloud}/application_default_credentials.json")),
         ];
         for (name, path) in defaults {
             if !selected.contains_key(name) && std::path::Path::new(&path).is_file() {
@@ -99,6 +102,20 @@ mod tests {
         assert!(!selected.contains_key("GOOGLE_APPLICATION_CREDENTIALS"), "no such file");
         let own = select(env(&[("HOME", &home_text), ("AWS_SHARED_CREDENTIALS_FILE", "/elsewhere")]));
         assert_eq!(own.get("AWS_SHARED_CREDENTIALS_FILE").map(String::as_str), Some("/elsewhere"));
+
+        // gcloud's application-default file: under ~/.config/gcloud, or CLOUDSDK_CONFIG.
+        std::fs::create_dir_all(home.path().join(".config/gcloud")).expect("dir");
+        std::fs::write(home.path().join(".config/gcloud/application_default_credentials.json"), "{}").expect("write");
+        let adc = select(env(&[("HOME", &home_text), ("XDG_CONFIG_HOME", "/not/used/by/gcloud")]));
+        let expected = format!("{home_text}/.config/gcloud/application_default_credentials.json");
+        assert_eq!(adc.get("GOOGLE_APPLICATION_CREDENTIALS"), Some(&expected));
+        let moved = home.path().join("gcloud-elsewhere");
+        std::fs::create_dir_all(&moved).expect("dir");
+        std::fs::write(moved.join("application_default_credentials.json"), "{}").expect("write");
+        let moved_text = moved.display().to_string();
+        let adc = select(env(&[("HOME", &home_text), ("CLOUDSDK_CONFIG", &moved_text)]));
+        let expected = format!("{moved_text}/application_default_credentials.json");
+        assert_eq!(adc.get("GOOGLE_APPLICATION_CREDENTIALS"), Some(&expected));
     }
 
     #[test]

@@ -87,7 +87,9 @@ pub fn budget_left(budget: Option<&Budget>, spend: Option<&Spend>, iterations_ru
         parts.push(format!("{left} run{}", if left == 1 { "" } else { "s" }));
     }
     if let Some(max_cost) = budget.max_cost {
-        parts.push(value::usd((max_cost - spend.llm_usd - spend.compute_usd).max(0.0)));
+        let left = value::usd((max_cost - spend.llm_usd - spend.compute_usd).max(0.0));
+        // Calls at unknown prices spent an unknown part of it.
+        parts.push(if spend.llm_unpriced_calls > 0 { format!("at most {left}") } else { left });
     }
     if parts.is_empty() { "-".to_string() } else { parts.join(", ") }
 }
@@ -336,7 +338,9 @@ fn budget_used(d: &SessionDetail) -> String {
         parts.push(format!("{} of {max} runs", d.iterations.len()));
     }
     if let Some(max_cost) = budget.max_cost {
-        parts.push(format!("{} of {}", value::usd(spend.llm_usd + spend.compute_usd), value::usd(max_cost)));
+        let spent = spend.llm_usd + spend.compute_usd;
+        let spent = if spend.llm_unpriced_calls > 0 { format!("{}+?", value::usd(spent)) } else { value::usd(spent) };
+        parts.push(format!("{spent} of {}", value::usd(max_cost)));
     }
     if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
 }
@@ -347,8 +351,8 @@ fn short_commit(commit: &str) -> &str {
 
 fn iteration_table(d: &SessionDetail, palette: &Palette) -> String {
     // The LLM column only when some decision was made by a model (search costs nothing) or a
-    // coding agent reported what it cost.
-    let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || agent_cost(it).is_some());
+    // coding agent ran (its cost known or not).
+    let with_cost = d.iterations.iter().any(|it| it.llm.is_some() || it.agent.is_some());
     let with_slot = d.head().slots > 1;
     let with_job = d.iterations.iter().any(|it| it.job_id.is_some());
     // The metric the advisor never sees, for promoted trials (named above the table).
@@ -432,8 +436,9 @@ fn agent_cost(it: &Iteration) -> Option<f64> {
     it.agent.as_ref().and_then(|a| a.cost_usd)
 }
 
-/// The decision's LLM cost plus what the coding agent spent on the change; `-` when neither
-/// spent anything, `unknown` (or `$0.04+?`) when a call or the agent's run has no known price.
+/// The decision's LLM cost plus what the coding agent spent on the change; `-` when there was
+/// neither a model's decision nor an agent's run, `unknown` (or `$0.04+?`) when a call or the
+/// agent's run has no known price.
 fn cost_text(it: &Iteration) -> String {
     if it.llm.is_none() && it.agent.is_none() {
         return "-".to_string();

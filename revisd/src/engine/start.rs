@@ -111,28 +111,38 @@ fn missing_setting(config: &config::Config, credentials: &Credentials) -> Option
 }
 
 /// With `--max-cost`, a model whose calls cannot be priced (no built-in price, no `llm.pricing`)
-/// would spend without limit: refused before anything runs, as its key and why. An Azure
-/// deployment's name need not say its model, and its calls are priced by the model that
-/// answers, so an Azure deployment unknown by name is a warning instead (the second value).
+/// would spend without limit: refused before anything runs, as its key and why. A name that
+/// need not be the model that answers (an Azure deployment, a LiteLLM proxy's alias, a name on
+/// a server of the user's own) is priced by the model that answers, so it is a warning instead
+/// (the second value). A name whose key is missing is judged by its name alone: the session
+/// will wait for the key, and the cap must hold once it comes.
 fn unpriced_model(config: &config::Config, credentials: &Credentials) -> (Option<(String, String)>, Option<String>) {
     let overrides = llm::price_overrides(config);
     let specs = std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
         .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)));
     let mut warning = None;
     for (key, spec, api_base) in specs {
-        if spec.trim().is_empty() || spec.trim().eq_ignore_ascii_case("none") {
+        let spec = spec.trim();
+        if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
             continue;
         }
-        // A name that does not resolve (a missing key) is the session's to report later.
-        let Ok(route) = llm::models::resolve(spec, api_base, &|name| credentials.get(name)) else { continue };
-        if llm::pricing::price_for(&route, &overrides).is_some() {
+        let (model, base_url) = match llm::models::resolve(spec, api_base, &|name| credentials.get(name)) {
+            Ok(route) => (route.model, Some(route.base_url)),
+            Err(_) => match llm::models::model_id(spec) {
+                Some(model) => (model, None),
+                None => continue,
+            },
+        };
+        let base = base_url.as_deref().unwrap_or_default();
+        if llm::pricing::price_of(spec, &model, base, &overrides).is_some() {
             continue;
         }
-        if route.api == llm::models::Api::Azure {
+        if llm::models::named_freely(spec, base_url.as_deref().or(api_base)) {
             warning.get_or_insert_with(|| {
                 format!(
-                    "--max-cost: the Azure deployment {spec} is priced by the model that answers; if Revis does not \
-                     know that model's price its calls are counted as unpriced, not in dollars (set llm.pricing.{spec})"
+                    "--max-cost: {spec} is priced by the model that answers; if Revis does not know that model's \
+                     price, its calls are counted but not held by --max-cost (give it one in llm.pricing, \
+                     {{input: 0, output: 0}} for a free local server)"
                 )
             });
             continue;
@@ -495,4 +505,56 @@ fn ensure_gitignored(project: &Path) -> std::io::Result<bool> {
     text.push_str(".revis/\n");
     std::fs::write(&path, text)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(llm: &str, vars: &[(&str, &str)]) -> (Option<(String, String)>, Option<String>) {
+        let text = format!("entry:\n  train: python t.py\nmetrics:\n  primary: loss\nllm:\n{llm}");
+        let loaded = config::load_str(&text, Path::new("revis.yaml")).expect("config");
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        unpriced_model(&loaded.config, &Credentials::new(vars, []))
+    }
+
+    const KEY: &[(&str, &str)] = &[("TOGETHERAI_API_KEY", "k"), ("GROQ_API_KEY", "k"), ("OPENAI_API_KEY", "k")];
+
+    #[test]
+    fn max_cost_refuses_a_model_without_a_price_by_its_key() {
+        let (refused, _) = check("  model: together_ai/acme/model-7b\n", KEY);
+        let (key, message) = refused.expect("refused");
+        assert_eq!(key, "llm.model");
+        assert!(message.contains("together_ai/acme/model-7b has no known price"), "{message}");
+        let (refused, _) = check("  model: openai/gpt-4.1\n  fallback: [groq/acme-x]\n", KEY);
+        assert_eq!(refused.map(|(key, _)| key).as_deref(), Some("llm.fallback[0]"));
+        // A missing key does not hide it: the session would wait for the key, then spend.
+        let (refused, _) = check("  model: together_ai/acme/model-7b\n", &[]);
+        assert!(refused.is_some());
+    }
+
+    #[test]
+    fn priced_free_and_freely_named_models_are_let_through() {
+        for llm in [
+            "  model: openai/gpt-4.1\n",
+            "  model: together_ai/acme/model-7b\n  pricing:\n    together_ai/acme/model-7b: {input: 1, output: 2}\n",
+            "  model: together_ai/acme/model-7b\n  pricing:\n    acme/model-7b: {input: 1, output: 2}\n",
+            "  model: ollama/llama3.1\n",
+            "  model: openai/local\n  api_base: http://127.0.0.1:8080/v1\n",
+        ] {
+            assert_eq!(check(llm, KEY), (None, None), "{llm}");
+        }
+        let azure: &[(&str, &str)] = &[("AZURE_API_KEY", "k"), ("AZURE_API_BASE", "https://r.openai.azure.com")];
+        let proxy: &[(&str, &str)] = &[("LITELLM_PROXY_API_BASE", "http://proxy:4000")];
+        for (llm, vars) in [
+            ("  model: azure/my-deployment\n", azure),
+            ("  model: litellm_proxy/team-model\n", proxy),
+            ("  model: openai/served\n  api_base: http://gpu-box:8000/v1\n", &[]),
+        ] {
+            let (refused, warning) = check(llm, vars);
+            assert!(refused.is_none(), "{llm}: {refused:?}");
+            let warning = warning.unwrap_or_default();
+            assert!(warning.contains("priced by the model that answers") && warning.contains("not held"), "{warning}");
+        }
+    }
 }

@@ -153,7 +153,9 @@ pub fn validate(signer: &Signer, req: &HttpRequest, body: Option<&Value>) -> Vec
         }
         // As Bedrock answers a model that cannot be forced to call a tool.
         let model = path_model(&req.path).unwrap_or_default();
-        let id = model.split_once('.').filter(|(region, _)| ["us", "eu", "apac", "global"].contains(region));
+        let id = model
+            .split_once('.')
+            .filter(|(region, _)| ["us", "eu", "apac", "jp", "au", "global", "us-gov"].contains(region));
         let id = id.map_or(model.as_str(), |(_, rest)| rest);
         let forcible = ["anthropic.claude", "mistral.mistral-large", "amazon.nova"].iter().any(|f| id.starts_with(f));
         if config.get("toolChoice").is_some() && !forcible {

@@ -232,9 +232,11 @@ fn check_contents(contents: Option<&Value>, signatures: &[(String, String)], pro
                         Some(id) => id.to_string(),
                         None => call_key(&name, Some(&call["args"])),
                     };
-                    if let Some((_, sent)) = signatures.iter().find(|(key, _)| *key == id)
-                        && p["thoughtSignature"].as_str() != Some(sent.as_str())
-                    {
+                    // A call without an id repeated in several answers has a signature from each:
+                    // the replay must carry one of them.
+                    let sent: Vec<&str> =
+                        signatures.iter().filter(|(key, _)| *key == id).map(|(_, sig)| sig.as_str()).collect();
+                    if !sent.is_empty() && !p["thoughtSignature"].as_str().is_some_and(|sig| sent.contains(&sig)) {
                         problems.push(format!(
                             "Function call is missing a thought_signature in functionCall parts (contents[{i}].parts[{j}])"
                         ));

@@ -58,6 +58,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Every service but S3 encodes the path it received once more (so `%3A` becomes `%253A`).
+/// `.` and `..` segments are not normalized: no Bedrock path has them.
 fn canonical_uri(path: &str) -> String {
     if path.is_empty() { "/".to_string() } else { uri_encode(path, true) }
 }
@@ -93,8 +94,9 @@ pub fn canonical_request(req: &Received<'_>, signed: &str) -> Result<String, Str
     let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
     let mut names: Vec<&str> = signed.split(';').collect();
     names.sort_unstable();
-    if names.join(";") != signed {
-        return Err(format!("SignedHeaders must be sorted and lower-case: {signed}"));
+    names.dedup();
+    if names.join(";") != signed || signed.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!("SignedHeaders must be lower-case, sorted and without repeats: {signed}"));
     }
     let mut lines = String::new();
     for name in &names {
@@ -198,6 +200,8 @@ mod tests {
         assert!(canonical_request(&req, "host").is_err(), "the claimed payload hash is wrong");
         let req = Received { method: "POST", target: "/", headers: &h[..1], body: b"x" };
         assert!(canonical_request(&req, "x-amz-date;host").is_err());
+        assert!(canonical_request(&req, "Host").is_err(), "upper case");
+        assert!(canonical_request(&req, "host;host").is_err(), "a repeat");
         assert!(canonical_request(&req, "host;x-amz-date").is_err(), "a signed header that is absent");
     }
 }

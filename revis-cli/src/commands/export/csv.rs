@@ -133,7 +133,11 @@ mod tests {
         let text = render(&session(vec![a, b]));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].ends_with(",agent_cost_usd,llm_unpriced_calls,metric.accuracy,metric.val_loss"), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(",agent_cost_usd,llm_unpriced_calls,metric.accuracy,metric.val_loss"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[0].starts_with("session,number,state,outcome,primary,"), "{}", lines[0]);
         assert!(lines[1].starts_with("otter,0,succeeded,baseline,"), "{}", lines[1]);
         assert!(lines[2].starts_with("otter,1,failed,,"), "{}", lines[2]);

@@ -147,27 +147,30 @@ fn rejected(d: &SessionDetail) -> String {
     out
 }
 
+/// Training time, and what the models cost: the session's LLM spend holds the coding agents'
+/// runs too, so their part is named within it, not added to it.
 fn spend(d: &SessionDetail) -> String {
     let spend = d.head().spend.unwrap_or_default();
     let agents: f64 = d.iterations.iter().filter_map(|it| it.agent.as_ref().and_then(|a| a.cost_usd)).sum();
     let agents_unpriced =
         d.iterations.iter().filter(|it| it.agent.as_ref().is_some_and(|a| a.cost_usd.is_none())).count();
+    let agent_runs = d.iterations.iter().filter(|it| it.agent.is_some()).count();
     let runs = d.iterations.len();
-    let llm = match spend.llm_unpriced_calls {
-        0 => format!("{} on LLM decisions", value::usd(spend.llm_usd)),
+    let models = match spend.llm_unpriced_calls {
+        0 => value::usd(spend.llm_usd),
         n => format!(
-            "{} on LLM decisions at known prices and {n} call{} at unknown prices",
+            "{} at known prices and {n} call{} at unknown prices",
             value::usd(spend.llm_usd),
             if n == 1 { "" } else { "s" }
         ),
     };
     let mut text = format!(
-        "{} of training over {runs} run{}, {llm}",
+        "{} of training over {runs} run{}, {models} on LLM calls",
         time::duration(spend.active_seconds),
         if runs == 1 { "" } else { "s" },
     );
-    if agents > 0.0 || agents_unpriced > 0 {
-        text.push_str(&format!(", {} on coding agents", value::cost_with_unknown(agents, agents_unpriced > 0)));
+    if agent_runs > 0 {
+        text.push_str(&format!(" (coding agents: {})", value::cost_with_unknown(agents, agents_unpriced > 0)));
     }
     text.push_str(".\n");
     text
@@ -210,7 +213,7 @@ fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revis_proto::v1::{Best, SessionState, SessionSummary, Spend, StopReason};
+    use revis_proto::v1::{AgentChange, Best, SessionState, SessionSummary, Spend, StopReason};
 
     fn it(number: u32, outcome: Outcome, primary: Option<f64>, change: &str) -> Iteration {
         let state = if outcome == Outcome::Failed { IterationState::Failed } else { IterationState::Succeeded };
@@ -280,8 +283,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- **#3** `lr=10` — failed: training exited with code 1 Traceback..."), "{text}");
-        assert!(text.contains("on LLM decisions") && text.contains("$0.42"), "{text}");
+        assert!(text.contains("$0.42 on LLM calls."), "{text}");
         assert!(text.contains("`main` @ `01234567`"), "{text}");
+    }
+
+    #[test]
+    fn spend_names_the_agents_part_within_it_and_unknown_prices_as_unknown() {
+        let mut d = session();
+        d.iterations[1].agent = Some(AgentChange { agent: "codex".into(), cost_usd: None, ..Default::default() });
+        let summary = d.summary.as_mut().expect("summary");
+        summary.spend =
+            Some(Spend { active_seconds: 60.0, llm_usd: 0.42, llm_unpriced_calls: 1, ..Default::default() });
+        let text = body(&d);
+        assert!(
+            text.contains("$0.42 at known prices and 1 call at unknown prices on LLM calls (coding agents: unknown)."),
+            "{text}"
+        );
+        assert!(!text.contains("$0.42 on LLM calls"), "{text}");
     }
 
     #[test]

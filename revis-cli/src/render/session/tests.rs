@@ -330,9 +330,11 @@ fn an_agent_cost_alone_brings_the_llm_column() {
     let (head, rows) = table_rows(&d);
     assert!(head.ends_with("LLM"), "{head}");
     assert!(rows[1].ends_with("$0.0050"), "{rows:?}");
+    // An agent's run at an unknown price still brings it: the cost is unknown, not nothing.
     d.iterations[1].agent = Some(agent(None));
-    let (head, _) = table_rows(&d);
-    assert!(head.ends_with("COMMIT"), "{head}");
+    let (head, rows) = table_rows(&d);
+    assert!(head.ends_with("LLM"), "{head}");
+    assert!(rows[1].ends_with("unknown"), "{rows:?}");
 }
 
 #[test]

@@ -224,7 +224,7 @@ pub fn request_body(request: &ChatRequest) -> Value {
 /// and Amazon Nova, also behind a cross-region inference profile (`us.anthropic.…`).
 pub fn forces_tools(model: &str) -> bool {
     let id = model.rsplit('/').next().unwrap_or(model);
-    let id = ["us.", "eu.", "apac.", "global.", "us-gov."].iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id);
+    let id = super::pricing::BEDROCK_REGIONS.iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id);
     ["anthropic.claude", "mistral.mistral-large", "amazon.nova"].iter().any(|family| id.starts_with(family))
 }
 

@@ -189,6 +189,33 @@ pub fn unknown_name(spec: &str) -> Option<String> {
     }
 }
 
+const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
+const OPENAI_BASE: &str = "https://api.openai.com/v1";
+
+/// The provider's model id a name asks for (Bedrock's `converse/` route word dropped), when a
+/// family knows the name: what its price is looked up by before it can be resolved.
+pub fn model_id(spec: &str) -> Option<String> {
+    let (family, model) = family_of(spec.trim()).ok()?;
+    let model = match family {
+        Family::Bedrock => ["converse/", "invoke/"].iter().fold(model, |m, word| m.strip_prefix(word).unwrap_or(m)),
+        _ => model,
+    };
+    Some(model.to_string())
+}
+
+/// Whether a name may not be the model that answers: an Azure deployment, a LiteLLM proxy's
+/// alias, or an OpenAI- or Anthropic-style name on a server of the user's own (`base_url` not
+/// the official one). Such calls are priced by the model that answers, when it is known.
+pub fn named_freely(spec: &str, base_url: Option<&str>) -> bool {
+    let official = |default: &str| base_url.is_none_or(|b| b.trim_end_matches('/') == default);
+    match family_of(spec.trim()) {
+        Ok((Family::Azure | Family::LitellmProxy, _)) => true,
+        Ok((Family::OpenAi, _)) => !official(OPENAI_BASE),
+        Ok((Family::Anthropic, _)) => !official(ANTHROPIC_BASE),
+        _ => false,
+    }
+}
+
 fn family_of(spec: &str) -> Result<(Family, &str), ()> {
     let (family, model) = match spec.split_once('/') {
         Some((prefix, model)) => {
@@ -235,8 +262,8 @@ pub fn resolve(spec: &str, api_base: Option<&str>, env: &dyn Fn(&str) -> Option<
     let (api, base_url, key, key_env) = match family {
         Family::Anthropic | Family::OpenAi => {
             let (api, name, default) = match family {
-                Family::Anthropic => (Api::Anthropic, "ANTHROPIC", "https://api.anthropic.com"),
-                _ => (Api::OpenAi, "OPENAI", "https://api.openai.com/v1"),
+                Family::Anthropic => (Api::Anthropic, "ANTHROPIC", ANTHROPIC_BASE),
+                _ => (Api::OpenAi, "OPENAI", OPENAI_BASE),
             };
             let key_env = format!("{name}_API_KEY");
             let custom_base =

@@ -73,7 +73,7 @@ const TABLE: &[(&str, Price)] = &[
     ("gemini-2.0-flash", price(0.10, 0.40, 0.025, 0.10)),
     ("gemini-1.5-pro", price(1.25, 5.0, 0.3125, 1.25)),
     ("gemini-1.5-flash", price(0.075, 0.30, 0.01875, 0.075)),
-    // Mistral, DeepSeek, xAI, Groq-hosted Llama, Bedrock's own models.
+    // Mistral, DeepSeek, xAI, and Bedrock's own models.
     ("mistral-large", price(2.0, 6.0, 2.0, 2.0)),
     ("mistral-medium", price(0.40, 2.0, 0.40, 0.40)),
     ("mistral-small", price(0.10, 0.30, 0.10, 0.10)),
@@ -83,8 +83,6 @@ const TABLE: &[(&str, Price)] = &[
     ("grok-4", price(3.0, 15.0, 0.75, 3.0)),
     ("grok-3-mini", price(0.30, 0.50, 0.075, 0.30)),
     ("grok-3", price(3.0, 15.0, 0.75, 3.0)),
-    ("llama-3.3-70b-versatile", price(0.59, 0.79, 0.59, 0.59)),
-    ("llama-3.1-8b-instant", price(0.05, 0.08, 0.05, 0.05)),
     ("llama3-1-70b-instruct", price(0.72, 0.72, 0.72, 0.72)),
     ("llama3-1-8b-instruct", price(0.22, 0.22, 0.22, 0.22)),
     ("nova-pro", price(0.80, 3.20, 0.20, 0.80)),
@@ -92,9 +90,10 @@ const TABLE: &[(&str, Price)] = &[
     ("nova-micro", price(0.035, 0.14, 0.00875, 0.035)),
 ];
 
-/// Open-weight models cost what the host that serves them charges, so they are priced per
-/// host (LiteLLM's prefix), before the table above. Perplexity's per-request search fees are
-/// not token prices and are not counted.
+/// Open-weight models cost what the host that serves them charges, so the hosts that serve them
+/// (LiteLLM's prefixes) are priced from this table alone: a model they serve that is not here has
+/// no price, rather than its maker's own API price from the table above. Perplexity's
+/// per-request search fees (and its citation tokens) are not token prices and are not counted.
 const HOST_TABLE: &[(&str, &str, Price)] = &[
     ("together_ai", "llama-3.3-70b-instruct-turbo", price(0.88, 0.88, 0.88, 0.88)),
     ("together_ai", "meta-llama-3.1-8b-instruct-turbo", price(0.18, 0.18, 0.18, 0.18)),
@@ -122,6 +121,8 @@ const HOST_TABLE: &[(&str, &str, Price)] = &[
     ("cerebras", "llama-4-scout-17b-16e-instruct", price(0.65, 0.85, 0.65, 0.65)),
     ("cerebras", "qwen-3-32b", price(0.40, 0.80, 0.40, 0.40)),
     ("cerebras", "gpt-oss-120b", price(0.35, 0.75, 0.35, 0.35)),
+    ("groq", "llama-3.3-70b-versatile", price(0.59, 0.79, 0.59, 0.59)),
+    ("groq", "llama-3.1-8b-instant", price(0.05, 0.08, 0.05, 0.05)),
     ("groq", "openai/gpt-oss-120b", price(0.15, 0.75, 0.15, 0.15)),
     ("groq", "openai/gpt-oss-20b", price(0.10, 0.50, 0.10, 0.10)),
     ("groq", "qwen/qwen3-32b", price(0.29, 0.59, 0.29, 0.29)),
@@ -141,8 +142,10 @@ const HOST_TABLE: &[(&str, &str, Price)] = &[
 fn table_id(model: &str) -> String {
     let model = model.rsplit('/').next().unwrap_or(model);
     let model = model.split('@').next().unwrap_or(model).to_ascii_lowercase();
-    let mut id = model.as_str();
-    for region in ["us.", "eu.", "apac.", "global.", "us-gov."] {
+    // OpenRouter's variants (`:thinking`, `:nitro`) cost what the model costs; Bedrock's
+    // `-v1:0` loses only its `:0`.
+    let mut id = model.split(':').next().unwrap_or(&model);
+    for region in BEDROCK_REGIONS {
         if let Some(rest) = id.strip_prefix(region) {
             id = rest;
         }
@@ -154,6 +157,14 @@ fn table_id(model: &str) -> String {
         }
     }
     if id.starts_with("claude-") { id.replace('.', "-") } else { id.to_string() }
+}
+
+/// Bedrock's cross-region inference profiles prefix the model id with their geography.
+pub const BEDROCK_REGIONS: [&str; 7] = ["us.", "eu.", "apac.", "jp.", "au.", "global.", "us-gov."];
+
+/// The hosts priced by `HOST_TABLE` alone.
+fn serves_open_weights(host: &str) -> bool {
+    HOST_TABLE.iter().any(|(h, _, _)| *h == host)
 }
 
 /// Whether `entry` prices `id`: the whole id, or a prefix followed by `-` (so `gpt-4` does not
@@ -187,20 +198,30 @@ fn host_price(host: &str, model: &str) -> Option<Price> {
 /// for local servers (Ollama, vLLM, or any loopback base such as llama.cpp) unless the model is
 /// in the table (a loopback stand-in for a paid API keeps its price); else the table.
 pub fn price_for(route: &Route, overrides: &IndexMap<String, Price>) -> Option<Price> {
-    if let Some(price) = overrides.get(&route.spec).or_else(|| overrides.get(&route.model)) {
+    price_of(&route.spec, &route.model, &route.base_url, overrides)
+}
+
+/// [`price_for`] by the route's parts: its name, the provider's model id and the base URL
+/// (empty when not known yet: not a local server).
+pub fn price_of(spec: &str, model: &str, base_url: &str, overrides: &IndexMap<String, Price>) -> Option<Price> {
+    if let Some(price) = overrides.get(spec).or_else(|| overrides.get(model)) {
         return Some(*price);
     }
-    let prefix = route.spec.split_once('/').map(|(prefix, _)| prefix);
+    let prefix = spec.split_once('/').map(|(prefix, _)| prefix);
     if matches!(prefix, Some("ollama" | "ollama_chat" | "hosted_vllm")) {
         return Some(Price::default());
     }
     // A local server behind an OpenAI- or Anthropic-style name (llama.cpp, a LiteLLM proxy) is
     // free; a hosted family's name on loopback is a tunnel to a paid API, not a free model.
     let local_kind = matches!(prefix, None | Some("openai" | "anthropic" | "litellm_proxy"));
-    prefix
-        .and_then(|host| host_price(host, &route.model))
-        .or_else(|| table_price(&route.model))
-        .or_else(|| (local_kind && is_loopback(&route.base_url)).then(Price::default))
+    // OpenRouter's free variants cost nothing.
+    if prefix == Some("openrouter") && model.ends_with(":free") {
+        return Some(Price::default());
+    }
+    if let Some(host) = prefix.filter(|p| serves_open_weights(p)) {
+        return host_price(host, model);
+    }
+    table_price(model).or_else(|| (local_kind && is_loopback(base_url)).then(Price::default))
 }
 
 /// The price of a model known by name only (a coding agent's): an override by the full name,
@@ -260,7 +281,7 @@ mod tests {
         assert_eq!(input("deepseek-chat"), Some(0.28));
         assert_eq!(input("mistral-large-latest"), Some(2.0));
         assert_eq!(input("grok-4-0709"), Some(3.0));
-        assert_eq!(input("llama-3.3-70b-versatile"), Some(0.59));
+        assert_eq!(input("jp.anthropic.claude-sonnet-4-5-20250929-v1:0"), Some(3.0), "Bedrock in Japan");
         assert_eq!(input("acme/model-7b"), None, "unknown stays unknown");
         assert_eq!(input("anthropic/claude-sonnet-4.5"), Some(3.0), "OpenRouter's dotted Claude ids");
         assert_eq!(input("anthropic/claude-3.5-haiku"), Some(0.80));
@@ -282,7 +303,12 @@ mod tests {
         assert_eq!(at("cerebras/gpt-oss-120b"), Some((0.35, 0.75)));
         assert_eq!(at("together_ai/openai/gpt-oss-120b"), Some((0.15, 0.60)), "the same model, another host");
         assert_eq!(at("groq/openai/gpt-oss-120b"), Some((0.15, 0.75)));
-        assert_eq!(at("groq/llama-3.3-70b-versatile"), Some((0.59, 0.79)), "the shared table still applies");
+        assert_eq!(at("groq/llama-3.3-70b-versatile"), Some((0.59, 0.79)));
+        // A host's model it has no price for is unknown, not its maker's API price.
+        assert_eq!(at("together_ai/mistralai/Mistral-Small-24B-Instruct-2501"), None);
+        assert_eq!(at("fireworks_ai/accounts/fireworks/models/codestral-22b"), None);
+        assert_eq!(at("openrouter/anthropic/claude-sonnet-4.5:thinking"), Some((3.0, 15.0)));
+        assert_eq!(at("openrouter/meta-llama/llama-3.3-70b-instruct:free"), Some((0.0, 0.0)));
         assert_eq!(at("perplexity/sonar-pro"), Some((3.0, 15.0)));
         assert_eq!(at("perplexity/sonar-reasoning-pro"), Some((2.0, 8.0)), "the longest entry wins");
         assert_eq!(at("cerebras/some-new-model"), None);
