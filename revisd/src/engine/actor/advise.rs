@@ -173,7 +173,10 @@ impl Actor {
         if let Some(max_cost) = session.max_cost
             && session.spent_usd() >= max_cost
         {
-            let detail = format!("spent ${:.2} of ${max_cost:.2}", session.spent_usd());
+            let mut detail = format!("spent ${:.2} of ${max_cost:.2}", session.spent_usd());
+            if session.llm_unpriced_calls > 0 {
+                detail.push_str(&format!(", and {} LLM calls at unknown prices", session.llm_unpriced_calls));
+            }
             return Some((SessionState::Completed, StopReason::MaxCost, detail));
         }
         if session.consecutive_failures >= i64::from(g.retry_budget) {
