@@ -94,20 +94,29 @@ fn unknown_model(config: &config::Config) -> Option<(String, String)> {
 /// Vertex project, a usable credential file), as its key and why: refused before anything
 /// runs, unless the session will not call the model at all (`--advisor search`).
 fn missing_setting(config: &config::Config, credentials: &Credentials) -> Option<(String, String)> {
-    let specs = std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
-        .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)));
-    for (key, spec, api_base) in specs {
-        if spec.trim().is_empty() || spec.trim().eq_ignore_ascii_case("none") {
-            continue;
-        }
+    for (key, spec, api_base) in configured_models(config) {
         if let Err(e @ llm::chat::LlmError::Setting { .. }) =
             llm::models::resolve(spec, api_base, &|name| credentials.get(name))
         {
-            let field = key.split('[').next().unwrap_or(&key).to_string();
-            return Some((key, format!("{field}: {e}")));
+            let message = format!("{}: {e}", field_of(&key));
+            return Some((key, message));
         }
     }
     None
+}
+
+/// The models a session may call, as (revis.yaml key, name, base): `llm.model` with
+/// `llm.api_base`, then each of `llm.fallback`; blank names and `none` left out.
+fn configured_models(config: &config::Config) -> impl Iterator<Item = (String, &str, Option<&str>)> {
+    std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
+        .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)))
+        .map(|(key, spec, api_base)| (key, spec.trim(), api_base))
+        .filter(|(_, spec, _)| !spec.is_empty() && !spec.eq_ignore_ascii_case("none"))
+}
+
+/// `llm.fallback` for `llm.fallback[2]`: how messages name the setting.
+fn field_of(key: &str) -> &str {
+    key.split('[').next().unwrap_or(key)
 }
 
 /// With `--max-cost`, a model whose calls cannot be priced (no built-in price, no `llm.pricing`)
@@ -118,14 +127,8 @@ fn missing_setting(config: &config::Config, credentials: &Credentials) -> Option
 /// will wait for the key, and the cap must hold once it comes.
 fn unpriced_model(config: &config::Config, credentials: &Credentials) -> (Option<(String, String)>, Option<String>) {
     let overrides = llm::price_overrides(config);
-    let specs = std::iter::once(("llm.model".to_string(), config.llm.model.as_str(), config.llm.api_base.as_deref()))
-        .chain(config.llm.fallback.iter().enumerate().map(|(i, f)| (format!("llm.fallback[{i}]"), f.as_str(), None)));
     let mut warning = None;
-    for (key, spec, api_base) in specs {
-        let spec = spec.trim();
-        if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
-            continue;
-        }
+    for (key, spec, api_base) in configured_models(config) {
         let (model, base_url) = match llm::models::resolve(spec, api_base, &|name| credentials.get(name)) {
             Ok(route) => (route.model, Some(route.base_url)),
             Err(_) => match llm::models::model_id(spec) {
@@ -147,10 +150,10 @@ fn unpriced_model(config: &config::Config, credentials: &Credentials) -> (Option
             });
             continue;
         }
-        let field = key.split('[').next().unwrap_or(&key).to_string();
         let message = format!(
-            "{field}: {spec} has no known price, so --max-cost cannot hold its spend; give it one (USD per million \
-             tokens):\n  llm:\n    pricing:\n      {spec}: {{input: 1.0, output: 3.0}}"
+            "{}: {spec} has no known price, so --max-cost cannot hold its spend; give it one (USD per million \
+             tokens):\n  llm:\n    pricing:\n      {spec}: {{input: 1.0, output: 3.0}}",
+            field_of(&key)
         );
         return (Some((key, message)), None);
     }
