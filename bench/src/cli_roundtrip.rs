@@ -66,30 +66,13 @@ pub(crate) async fn copy_session(db: &Path, name: &str, copies: usize) -> anyhow
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
     let pool = &sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("opening {}", db.display()))?;
     let source: i64 = sqlx::query_scalar("SELECT id FROM sessions WHERE name = ?").bind(name).fetch_one(pool).await?;
-    let columns = |table: &'static str| async move {
-        // Table names are the constants below, column names come from SQLite itself.
-        let rows = sqlx::query(AssertSqlSafe(format!("PRAGMA table_info({table})"))).fetch_all(pool).await?;
-        rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<Vec<String>, _>>()
-    };
-    let session_cols: Vec<String> = columns("sessions").await?.into_iter().filter(|c| c != "id").collect();
-    let select_session: Vec<String> =
-        session_cols.iter().map(|c| if c == "name" { "?1".to_string() } else { c.clone() }).collect();
-    let insert_session = format!(
-        "INSERT INTO sessions ({}) SELECT {} FROM sessions WHERE id = ?2",
-        session_cols.join(", "),
-        select_session.join(", ")
-    );
-    let child = |cols: Vec<String>, table: &str| {
-        let select: Vec<String> =
-            cols.iter().map(|c| if c == "session_id" { "?1".to_string() } else { c.clone() }).collect();
-        format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE session_id = ?2",
-            cols.join(", "),
-            select.join(", ")
-        )
-    };
-    let insert_iterations = child(columns("iterations").await?, "iterations");
-    let insert_events = child(columns("events").await?, "events");
+    let insert_session =
+        copy_rows_statement(pool, "sessions", Some("id"), "name", "?1", "id = ?2").await.context("sessions")?;
+    let insert_iterations = copy_rows_statement(pool, "iterations", None, "session_id", "?1", "session_id = ?2")
+        .await
+        .context("iterations")?;
+    let insert_events =
+        copy_rows_statement(pool, "events", None, "session_id", "?1", "session_id = ?2").await.context("events")?;
 
     let mut tx = pool.begin().await?;
     for k in 1..=copies {
@@ -111,4 +94,25 @@ pub(crate) async fn copy_session(db: &Path, name: &str, copies: usize) -> anyhow
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// `INSERT INTO table (…) SELECT … FROM table WHERE filter` over every column the daemon's schema
+/// has (but `skip`), with `column` replaced by `expr`: copies rows whatever columns later
+/// migrations added. `table` is one of the bench's constants; column names come from SQLite.
+pub(crate) async fn copy_rows_statement(
+    pool: &sqlx::SqlitePool,
+    table: &'static str,
+    skip: Option<&str>,
+    column: &str,
+    expr: &str,
+    filter: &str,
+) -> anyhow::Result<String> {
+    let rows = sqlx::query(AssertSqlSafe(format!("PRAGMA table_info({table})"))).fetch_all(pool).await?;
+    let cols: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("name"))
+        .filter(|c| c.as_ref().map_or(true, |c| Some(c.as_str()) != skip))
+        .collect::<Result<_, _>>()?;
+    let select: Vec<String> = cols.iter().map(|c| if c == column { expr.to_string() } else { c.clone() }).collect();
+    Ok(format!("INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE {filter}", cols.join(", "), select.join(", ")))
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use revis_tests::TestEnv;
 use revis_tests::browser::{self, Browser};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use crate::report::{Figure, Report, median_p95};
 use crate::world::{self, quick_project};
@@ -142,15 +142,15 @@ async fn grow_iterations(db: &Path, name: &str, total: u32) -> anyhow::Result<()
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
     let pool = &sqlx::SqlitePool::connect_with(options).await.with_context(|| format!("opening {}", db.display()))?;
     let id: i64 = sqlx::query_scalar("SELECT id FROM sessions WHERE name = ?").bind(name).fetch_one(pool).await?;
-    let rows = sqlx::query("PRAGMA table_info(iterations)").fetch_all(pool).await?;
-    let cols: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<_, _>>()?;
-    let select: Vec<String> =
-        cols.iter().map(|c| if c == "number" { "number + ?1".to_string() } else { c.clone() }).collect();
-    let insert = format!(
-        "INSERT INTO iterations ({}) SELECT {} FROM iterations WHERE session_id = ?2 AND number < ?3",
-        cols.join(", "),
-        select.join(", ")
-    );
+    let insert = crate::cli_roundtrip::copy_rows_statement(
+        pool,
+        "iterations",
+        None,
+        "number",
+        "number + ?1",
+        "session_id = ?2 AND number < ?3",
+    )
+    .await?;
     let mut tx = pool.begin().await?;
     let mut have = SEED_ITERATIONS;
     while have < total {
